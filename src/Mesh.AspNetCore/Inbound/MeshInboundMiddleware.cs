@@ -1,0 +1,29 @@
+using Mesh.Client.Http;
+using Mesh.Client.Internal;
+using Microsoft.AspNetCore.Http;
+
+namespace Mesh.AspNetCore.Inbound;
+
+/// <summary>
+/// Reads the caller's remaining budget (<c>x-mesh-timeout-ms</c>) and makes it the deadline of every outbound mesh
+/// call made while serving the request. A caller can only shorten our work with it, never lengthen it: values are
+/// clamped to [0, one day] and garbage is ignored.
+/// </summary>
+internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddleware
+{
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        if (context.Request.Headers.TryGetValue(MeshHeaders.Timeout, out var values) && values.Count == 1 &&
+            MeshDeadline.TryParseBudget(values[0], out var budget))
+        {
+            var now = timeProvider.GetTimestamp();
+            var deadline = now + (long)(budget.TotalSeconds * timeProvider.TimestampFrequency);
+
+            // Never extend a deadline this request already inherited (a mesh hop served in-process).
+            var inherited = MeshDeadline.Value;
+            MeshDeadline.Set(inherited != 0 && inherited < deadline ? inherited : Math.Max(deadline, 1));
+        }
+
+        return next(context);
+    }
+}

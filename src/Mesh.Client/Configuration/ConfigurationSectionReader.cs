@@ -1,0 +1,163 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace Mesh.Client.Configuration;
+
+/// <summary>
+/// Reads typed values from one configuration section and records every problem with its full path instead of
+/// throwing at the first one, so an operator sees all mistakes of a file at once. Unknown keys are errors too:
+/// a misspelt <c>Atempts</c> silently falling back to a default is worse than a failed start.
+/// </summary>
+internal readonly struct ConfigurationSectionReader
+{
+    private readonly IConfigurationSection _section;
+    private readonly List<string> _errors;
+
+    public ConfigurationSectionReader(IConfigurationSection section, List<string> errors, params string[] knownKeys)
+    {
+        _section = section;
+        _errors = errors;
+        foreach (var child in section.GetChildren())
+        {
+            if (Array.FindIndex(knownKeys, k => string.Equals(k, child.Key, StringComparison.OrdinalIgnoreCase)) < 0)
+            {
+                errors.Add($"{child.Path}: unknown setting '{child.Key}'; expected one of {string.Join(", ", knownKeys)}");
+            }
+        }
+    }
+
+    public IConfigurationSection Section(string key) => _section.GetSection(key);
+
+    public bool Has(string key)
+    {
+        var child = _section.GetSection(key);
+        return child.Value is not null || child.GetChildren().Any();
+    }
+
+    public string? String(string key)
+    {
+        var child = _section.GetSection(key);
+        if (child.Value is null && child.GetChildren().Any())
+        {
+            _errors.Add($"{child.Path}: expected a value, found a section");
+            return null;
+        }
+
+        return string.IsNullOrEmpty(child.Value) ? null : child.Value;
+    }
+
+    public int? Int(string key) => Parse(key, "an integer", static (string s, out int v) =>
+        int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out v));
+
+    public double? Double(string key) => Parse(key, "a number", static (string s, out double v) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && double.IsFinite(v));
+
+    public bool? Bool(string key) => Parse(key, "true or false", static (string s, out bool v) => bool.TryParse(s, out v));
+
+    public TimeSpan? Duration(string key) => Parse(key, "a duration such as 00:00:05", static (string s, out TimeSpan v) =>
+        TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out v));
+
+    public Uri? AbsoluteUri(string key) => ParseRef(key, "an absolute URI such as http://127.0.0.1:5001", static (string s, out Uri v) =>
+        Uri.TryCreate(s, UriKind.Absolute, out v!));
+
+    public TEnum? Enum<TEnum>(string key)
+        where TEnum : struct, Enum
+    {
+        var text = String(key);
+        if (text is null)
+        {
+            return null;
+        }
+
+        // Numbers are refused: "Policy": 3 says nothing to the next reader of the file.
+        if (System.Enum.TryParse<TEnum>(text, ignoreCase: true, out var value) && !char.IsAsciiDigit(text[0]) && text[0] != '-')
+        {
+            return value;
+        }
+
+        _errors.Add($"{_section.GetSection(key).Path}: '{text}' is not one of {string.Join(", ", System.Enum.GetNames<TEnum>())}");
+        return null;
+    }
+
+    public List<string> StringList(string key)
+    {
+        var list = new List<string>();
+        var child = _section.GetSection(key);
+        if (!string.IsNullOrEmpty(child.Value))
+        {
+            // A single value where a list was expected ("Methods": "GET") is taken as a list of one.
+            list.Add(child.Value);
+            return list;
+        }
+
+        foreach (var item in child.GetChildren())
+        {
+            if (item.Value is null)
+            {
+                _errors.Add($"{item.Path}: expected a value, found a section");
+            }
+            else
+            {
+                list.Add(item.Value);
+            }
+        }
+
+        return list;
+    }
+
+    public Dictionary<string, string> StringMap(string key)
+    {
+        var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in _section.GetSection(key).GetChildren())
+        {
+            if (item.Value is null)
+            {
+                _errors.Add($"{item.Path}: expected a value, found a section");
+            }
+            else
+            {
+                map[item.Key] = item.Value;
+            }
+        }
+
+        return map;
+    }
+
+    private delegate bool TryParser<T>(string text, out T value);
+
+    private T? Parse<T>(string key, string expected, TryParser<T> parser)
+        where T : struct
+    {
+        var text = String(key);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (parser(text.Trim(), out var value))
+        {
+            return value;
+        }
+
+        _errors.Add($"{_section.GetSection(key).Path}: '{text}' is not {expected}");
+        return null;
+    }
+
+    private T? ParseRef<T>(string key, string expected, TryParser<T> parser)
+        where T : class
+    {
+        var text = String(key);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (parser(text.Trim(), out var value))
+        {
+            return value;
+        }
+
+        _errors.Add($"{_section.GetSection(key).Path}: '{text}' is not {expected}");
+        return null;
+    }
+}

@@ -1,0 +1,216 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Mesh.Client.Configuration;
+
+/// <summary>
+/// Turns the <c>Mesh</c> configuration section, or a registry policy document, into options. Conversion problems are
+/// collected rather than thrown so that validation can report them together with the semantic errors.
+/// </summary>
+internal static class MeshConfigurationReader
+{
+    private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization"];
+    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker"];
+    private static readonly string[] ServiceKeys = ["Endpoints", .. PolicyKeys];
+
+    public static void Read(IConfiguration mesh, MeshOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(mesh);
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.ReadErrors;
+        var root = mesh as IConfigurationSection ?? throw new ArgumentException("Expected a configuration section.", nameof(mesh));
+        var r = new ConfigurationSectionReader(root, errors, RootKeys);
+
+        var service = new ConfigurationSectionReader(r.Section("Service"), errors, "Name", "Version", "Zone", "Labels");
+        options.Service.Name = service.String("Name") ?? options.Service.Name;
+        options.Service.Version = service.String("Version") ?? options.Service.Version;
+        options.Service.Zone = service.String("Zone") ?? options.Service.Zone;
+        foreach (var (k, v) in service.StringMap("Labels"))
+        {
+            options.Service.Labels[k] = v;
+        }
+
+        var registry = new ConfigurationSectionReader(r.Section("Registry"), errors, "Url", "Token");
+        options.Registry.Url = registry.AbsoluteUri("Url") ?? options.Registry.Url;
+        options.Registry.Token = registry.String("Token") ?? options.Registry.Token;
+
+        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain");
+        options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;
+        options.Security.TrustDomain = security.String("TrustDomain") ?? options.Security.TrustDomain;
+
+        foreach (var svc in r.Section("Services").GetChildren())
+        {
+            var policy = options.Services.TryGetValue(svc.Key, out var existing) ? existing : new ServicePolicyOptions();
+            ReadServicePolicy(svc, policy, errors, allowEndpoints: true);
+            options.Services[svc.Key] = policy;
+        }
+
+        foreach (var rule in r.Section("Authorization").GetChildren())
+        {
+            var rr = new ConfigurationSectionReader(rule, errors, "Action", "From", "Paths", "Methods");
+            options.Authorization.Add(new AuthorizationRuleOptions
+            {
+                Action = rr.Enum<AuthorizationAction>("Action") ?? AuthorizationAction.Allow,
+                From = rr.StringList("From"),
+                Paths = rr.StringList("Paths"),
+                Methods = rr.StringList("Methods"),
+            });
+        }
+    }
+
+    /// <summary>Reads a registry policy document: a service's section without <c>Endpoints</c>.</summary>
+    public static ServicePolicyOptions ReadPolicyDocument(IConfigurationSection document, List<string> errors)
+    {
+        var policy = new ServicePolicyOptions();
+        ReadServicePolicy(document, policy, errors, allowEndpoints: false);
+        return policy;
+    }
+
+    public static void ReadServicePolicy(IConfigurationSection section, ServicePolicyOptions policy, List<string> errors, bool allowEndpoints)
+    {
+        var r = new ConfigurationSectionReader(section, errors, allowEndpoints ? ServiceKeys : PolicyKeys);
+
+        if (allowEndpoints && r.Has("Endpoints"))
+        {
+            policy.Endpoints.Clear();
+            foreach (var ep in r.Section("Endpoints").GetChildren())
+            {
+                var er = new ConfigurationSectionReader(ep, errors, "Address", "Labels", "Zone");
+                var address = er.AbsoluteUri("Address");
+                if (address is null && !er.Has("Address"))
+                {
+                    errors.Add($"{ep.Path}:Address: required");
+                }
+
+                policy.Endpoints.Add(new EndpointOptions { Address = address, Labels = er.StringMap("Labels"), Zone = er.String("Zone") });
+            }
+        }
+
+        foreach (var subset in r.Section("Subsets").GetChildren())
+        {
+            var selector = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var label in subset.GetChildren())
+            {
+                if (label.Value is null)
+                {
+                    errors.Add($"{label.Path}: a subset is a map of label names to values");
+                }
+                else
+                {
+                    selector[label.Key] = label.Value;
+                }
+            }
+
+            policy.Subsets[subset.Key] = selector;
+        }
+
+        var lb = new ConfigurationSectionReader(r.Section("LoadBalancer"), errors, "Policy", "HashHeader", "MinHealthPercent");
+        policy.LoadBalancer.Policy = lb.Enum<LoadBalancerPolicy>("Policy") ?? policy.LoadBalancer.Policy;
+        policy.LoadBalancer.HashHeader = lb.String("HashHeader") ?? policy.LoadBalancer.HashHeader;
+        policy.LoadBalancer.MinHealthPercent = lb.Double("MinHealthPercent") ?? policy.LoadBalancer.MinHealthPercent;
+
+        if (r.Has("Routes"))
+        {
+            policy.Routes.Clear();
+            foreach (var route in r.Section("Routes").GetChildren())
+            {
+                policy.Routes.Add(ReadRoute(route, errors));
+            }
+        }
+
+        var od = new ConfigurationSectionReader(r.Section("OutlierDetection"), errors,
+            "Consecutive5xxErrors", "ConsecutiveGatewayErrors", "Interval", "BaseEjectionTime", "MaxEjectionPercent");
+        var o = policy.OutlierDetection;
+        o.Consecutive5xxErrors = od.Int("Consecutive5xxErrors") ?? o.Consecutive5xxErrors;
+        o.ConsecutiveGatewayErrors = od.Int("ConsecutiveGatewayErrors") ?? o.ConsecutiveGatewayErrors;
+        o.Interval = od.Duration("Interval") ?? o.Interval;
+        o.BaseEjectionTime = od.Duration("BaseEjectionTime") ?? o.BaseEjectionTime;
+        o.MaxEjectionPercent = od.Double("MaxEjectionPercent") ?? o.MaxEjectionPercent;
+
+        var rb = new ConfigurationSectionReader(r.Section("RetryBudget"), errors, "RetryRatio", "MinRetriesPerSecond", "Ttl");
+        var b = policy.RetryBudget;
+        b.RetryRatio = rb.Double("RetryRatio") ?? b.RetryRatio;
+        b.MinRetriesPerSecond = rb.Int("MinRetriesPerSecond") ?? b.MinRetriesPerSecond;
+        b.Ttl = rb.Duration("Ttl") ?? b.Ttl;
+
+        var cb = new ConfigurationSectionReader(r.Section("CircuitBreaker"), errors,
+            "Enabled", "FailureRatio", "MinimumThroughput", "SamplingDuration", "BreakDuration");
+        var c = policy.CircuitBreaker;
+        c.Enabled = cb.Bool("Enabled") ?? c.Enabled;
+        c.FailureRatio = cb.Double("FailureRatio") ?? c.FailureRatio;
+        c.MinimumThroughput = cb.Int("MinimumThroughput") ?? c.MinimumThroughput;
+        c.SamplingDuration = cb.Duration("SamplingDuration") ?? c.SamplingDuration;
+        c.BreakDuration = cb.Duration("BreakDuration") ?? c.BreakDuration;
+    }
+
+    private static RouteOptions ReadRoute(IConfigurationSection section, List<string> errors)
+    {
+        var r = new ConfigurationSectionReader(section, errors, "Name", "Match", "Destinations", "Timeout", "Retry", "Fault", "Mirror");
+        var route = new RouteOptions { Name = r.String("Name"), Timeout = r.Duration("Timeout") };
+
+        if (r.Has("Match"))
+        {
+            var m = new ConfigurationSectionReader(r.Section("Match"), errors, "Headers", "Path", "PathPrefix", "Methods");
+            route.Match = new RouteMatchOptions
+            {
+                Headers = m.StringMap("Headers"),
+                Path = m.String("Path"),
+                PathPrefix = m.String("PathPrefix"),
+                Methods = m.StringList("Methods"),
+            };
+        }
+
+        foreach (var d in r.Section("Destinations").GetChildren())
+        {
+            var dr = new ConfigurationSectionReader(d, errors, "Subset", "Weight");
+            route.Destinations.Add(new RouteDestinationOptions { Subset = dr.String("Subset"), Weight = dr.Int("Weight") ?? 100 });
+        }
+
+        if (r.Has("Retry"))
+        {
+            var rr = new ConfigurationSectionReader(r.Section("Retry"), errors,
+                "Attempts", "PerTryTimeout", "RetryOn", "RetryNonIdempotent", "BaseDelay", "MaxDelay");
+            var retry = new RetryOptions();
+            retry.Attempts = rr.Int("Attempts") ?? retry.Attempts;
+            retry.PerTryTimeout = rr.Duration("PerTryTimeout");
+            retry.RetryOn = rr.StringList("RetryOn");
+            retry.RetryNonIdempotent = rr.Bool("RetryNonIdempotent") ?? false;
+            retry.BaseDelay = rr.Duration("BaseDelay") ?? retry.BaseDelay;
+            retry.MaxDelay = rr.Duration("MaxDelay") ?? retry.MaxDelay;
+            route.Retry = retry;
+        }
+
+        if (r.Has("Fault"))
+        {
+            var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, "Delay", "Abort");
+            route.Fault = new FaultOptions();
+            if (fr.Has("Delay"))
+            {
+                var dr = new ConfigurationSectionReader(fr.Section("Delay"), errors, "Percentage", "FixedDelay");
+                route.Fault.Delay = new DelayFaultOptions
+                {
+                    Percentage = dr.Double("Percentage") ?? 0,
+                    FixedDelay = dr.Duration("FixedDelay") ?? TimeSpan.Zero,
+                };
+            }
+
+            if (fr.Has("Abort"))
+            {
+                var ar = new ConfigurationSectionReader(fr.Section("Abort"), errors, "Percentage", "HttpStatus", "GrpcStatus");
+                route.Fault.Abort = new AbortFaultOptions
+                {
+                    Percentage = ar.Double("Percentage") ?? 0,
+                    HttpStatus = ar.Int("HttpStatus"),
+                    GrpcStatus = ar.Int("GrpcStatus"),
+                };
+            }
+        }
+
+        if (r.Has("Mirror"))
+        {
+            var mr = new ConfigurationSectionReader(r.Section("Mirror"), errors, "Subset", "Percentage");
+            route.Mirror = new MirrorOptions { Subset = mr.String("Subset"), Percentage = mr.Double("Percentage") ?? 100 };
+        }
+
+        return route;
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Primitives;
+
+namespace Mesh.Client.Configuration;
+
+/// <summary>
+/// Reads a registry policy document (the JSON of <c>Mesh:Services:&lt;name&gt;</c> without <c>Endpoints</c>) through
+/// the same configuration reader and validator as <c>appsettings.json</c>, so both accept exactly the same documents
+/// and report errors with the same paths (<c>Routes:1:Destinations</c>).
+/// </summary>
+internal static class PolicyDocumentReader
+{
+    public static (List<string> Errors, ServicePolicyOptions? Policy) Read(Stream json)
+    {
+        var pairs = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        try
+        {
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return ([$"document: expected a JSON object, found {doc.RootElement.ValueKind}"], null);
+            }
+
+            var errors0 = new List<string>();
+            Flatten(doc.RootElement, null, pairs, errors0);
+            if (errors0.Count > 0)
+            {
+                return (errors0, null);
+            }
+        }
+        catch (JsonException ex)
+        {
+            return ([$"document: not valid JSON: {ex.Message}"], null);
+        }
+
+        var document = new ConfigurationBuilder().AddInMemoryCollection(pairs).Build();
+
+        var errors = new List<string>();
+        var policy = new ServicePolicyOptions();
+        MeshConfigurationReader.ReadServicePolicy(new RootSection(document), policy, errors, allowEndpoints: false);
+        PolicyValidator.ValidatePolicy(policy, string.Empty, errors);
+        return (errors, errors.Count == 0 ? policy : null);
+    }
+
+    /// <summary>Policies are a few levels deep; a deeper document is malformed or hostile.</summary>
+    private const int MaxDepth = 16;
+
+    /// <summary>Flattens JSON into configuration keys the way the JSON configuration provider does.</summary>
+    private static void Flatten(JsonElement element, string? path, Dictionary<string, string?> pairs, List<string> errors)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                // Configuration keys ignore case, so "Routes" and "routes" in one object would silently merge.
+                var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+                foreach (var property in element.EnumerateObject())
+                {
+                    if (property.Name.Length == 0 || property.Name.Contains(':', StringComparison.Ordinal))
+                    {
+                        errors.Add($"{path ?? "document"}: invalid property name '{property.Name}'");
+                        continue;
+                    }
+
+                    var key = path is null ? property.Name : $"{path}:{property.Name}";
+                    if (!names.Add(property.Name))
+                    {
+                        errors.Add($"{key}: given more than once");
+                        continue;
+                    }
+
+                    Flatten(property.Value, key, pairs, errors);
+                }
+
+                if (path is not null && !element.EnumerateObject().Any())
+                {
+                    pairs[path] = null;
+                }
+
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    Flatten(item, $"{path}:{index++}", pairs, errors);
+                }
+
+                break;
+            case JsonValueKind.Null:
+                pairs[path!] = string.Empty;
+                break;
+            case JsonValueKind.String:
+                pairs[path!] = element.GetString();
+                break;
+            default:
+                pairs[path!] = element.GetRawText();
+                break;
+        }
+    }
+
+    /// <summary>A configuration root seen as a section with an empty path, so child paths carry no prefix.</summary>
+    private sealed class RootSection(IConfigurationRoot root) : IConfigurationSection
+    {
+        public string? this[string key]
+        {
+            get => root[key];
+            set => root[key] = value;
+        }
+
+        public string Key => string.Empty;
+
+        public string Path => string.Empty;
+
+        public string? Value
+        {
+            get => null;
+            set => throw new NotSupportedException();
+        }
+
+        public IEnumerable<IConfigurationSection> GetChildren() => root.GetChildren();
+
+        public IChangeToken GetReloadToken() => root.GetReloadToken();
+
+        public IConfigurationSection GetSection(string key) => root.GetSection(key);
+    }
+}

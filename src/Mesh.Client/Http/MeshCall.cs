@@ -1,0 +1,65 @@
+using Mesh.Client.LoadBalancing;
+using Mesh.Client.Routing;
+using Mesh.Client.Runtime;
+using Polly;
+
+namespace Mesh.Client.Http;
+
+/// <summary>The state of one logical call through the mesh, shared by its attempts.</summary>
+internal sealed class MeshCall
+{
+    public static readonly ResiliencePropertyKey<MeshCall> Key = new("Mesh.Call");
+
+    public MeshCall(MeshHandler handler, HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
+        RouteDestination destination, long startTimestamp, long deadline, CancellationToken callerToken)
+    {
+        Handler = handler;
+        Request = request;
+        OriginalUri = originalUri;
+        Service = service;
+        Route = route;
+        Destination = destination;
+        StartTimestamp = startTimestamp;
+        Deadline = deadline;
+        IsIdempotent = IsIdempotentMethod(request.Method);
+        CallerToken = callerToken;
+    }
+
+    public MeshHandler Handler { get; }
+
+    public HttpRequestMessage Request { get; }
+
+    public Uri OriginalUri { get; }
+
+    public ServiceSnapshot Service { get; }
+
+    public RouteRuntime Route { get; }
+
+    public RouteDestination Destination { get; }
+
+    public long StartTimestamp { get; }
+
+    /// <summary>Timestamp after which the call has no time left; 0 when it has no deadline.</summary>
+    public long Deadline { get; }
+
+    public bool IsIdempotent { get; }
+
+    /// <summary>The caller's own token, to tell its cancellation from the mesh's timeouts.</summary>
+    public CancellationToken CallerToken { get; }
+
+    public int Attempts { get; set; }
+
+    /// <summary>The endpoint of the attempt in progress or last made.</summary>
+    public EndpointState? CurrentEndpoint { get; set; }
+
+    /// <summary>The endpoint a retry should avoid.</summary>
+    public EndpointState? PreviousEndpoint { get; set; }
+
+    public TimeSpan Remaining(TimeProvider timeProvider) =>
+        Deadline == 0 ? Timeout.InfiniteTimeSpan : timeProvider.GetElapsedTime(timeProvider.GetTimestamp(), Deadline);
+
+    /// <summary>RFC 9110: safe methods plus PUT and DELETE may be repeated with the same effect.</summary>
+    private static bool IsIdempotentMethod(HttpMethod method) =>
+        method == HttpMethod.Get || method == HttpMethod.Head || method == HttpMethod.Options || method == HttpMethod.Trace ||
+        method == HttpMethod.Put || method == HttpMethod.Delete;
+}

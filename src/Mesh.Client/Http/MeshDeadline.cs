@@ -1,0 +1,31 @@
+namespace Mesh.Client.Http;
+
+/// <summary>
+/// The deadline of the inbound request being served, as a timestamp of the mesh's <see cref="TimeProvider"/>.
+/// Set by the inbound middleware; every outbound mesh call made while serving the request is bounded by it.
+/// </summary>
+internal static class MeshDeadline
+{
+    private static readonly AsyncLocal<long> Current = new();
+
+    /// <summary>The largest budget a caller may hand us; anything longer is as good as none.</summary>
+    public static readonly TimeSpan MaxBudget = TimeSpan.FromDays(1);
+
+    public static long Value => Current.Value;
+
+    public static void Set(long deadline) => Current.Value = deadline;
+
+    /// <summary>Parses a remaining-milliseconds header value, clamped to [0, one day]; false for garbage.</summary>
+    public static bool TryParseBudget(ReadOnlySpan<char> text, out TimeSpan budget)
+    {
+        budget = default;
+        if (text.IsEmpty || text.Length > 12 ||
+            !long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var ms))
+        {
+            return false;
+        }
+
+        budget = TimeSpan.FromMilliseconds(Math.Clamp(ms, 0, (long)MaxBudget.TotalMilliseconds));
+        return true;
+    }
+}

@@ -1,0 +1,16 @@
+namespace Mesh.Client.Internal;
+
+/// <summary>Header names the mesh reads and writes.</summary>
+internal static class MeshHeaders
+{
+    /// <summary>
+    /// The caller's remaining time budget in whole milliseconds. Relative rather than absolute so that clock skew
+    /// between hosts cannot shorten or stretch it (the same choice gRPC makes with <c>grpc-timeout</c>).
+    /// </summary>
+    public const string Timeout = "x-mesh-timeout-ms";
+
+    /// <summary>Set on responses the mesh made up itself (an injected abort) so nobody hunts the backend for them.</summary>
+    public const string Fault = "x-mesh-fault";
+
+    public const string GrpcStatus = "grpc-status";
+}

@@ -1,0 +1,46 @@
+namespace Mesh.Client.Internal;
+
+/// <summary>
+/// The one source of randomness in the mesh (weighted splits, balancer choices, fault and mirror sampling, jitter).
+/// Tests replace it with a seeded one so every run takes the same decisions.
+/// </summary>
+internal abstract class RandomSource
+{
+    public static RandomSource Shared { get; } = new SharedRandomSource();
+
+    /// <summary>A value in [0, 1).</summary>
+    public abstract double NextDouble();
+
+    /// <summary>A value in [0, maxExclusive).</summary>
+    public abstract int Next(int maxExclusive);
+
+    private sealed class SharedRandomSource : RandomSource
+    {
+        public override double NextDouble() => Random.Shared.NextDouble();
+
+        public override int Next(int maxExclusive) => Random.Shared.Next(maxExclusive);
+    }
+}
+
+/// <summary>A deterministic source for tests and benchmarks; thread-safe.</summary>
+internal sealed class SeededRandomSource(int seed) : RandomSource
+{
+    private readonly Random _random = new(seed);
+    private readonly Lock _lock = new();
+
+    public override double NextDouble()
+    {
+        lock (_lock)
+        {
+            return _random.NextDouble();
+        }
+    }
+
+    public override int Next(int maxExclusive)
+    {
+        lock (_lock)
+        {
+            return _random.Next(maxExclusive);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+namespace Mesh.Client;
+
+/// <summary>Load balancer algorithms.</summary>
+public enum LoadBalancerPolicy
+{
+    /// <summary>Power of two choices over latency EWMA times requests in flight; the default.</summary>
+    PeakEwma,
+
+    /// <summary>Each endpoint in turn.</summary>
+    RoundRobin,
+
+    /// <summary>A uniformly random endpoint.</summary>
+    Random,
+
+    /// <summary>Power of two choices over requests in flight.</summary>
+    LeastRequest,
+
+    /// <summary>Consistent hashing on <see cref="LoadBalancerOptions.HashHeader"/>.</summary>
+    RingHash,
+}
+
+/// <summary>How a service's endpoints are chosen.</summary>
+public sealed class LoadBalancerOptions
+{
+    /// <summary>The algorithm; <see cref="LoadBalancerPolicy.PeakEwma"/> by default.</summary>
+    public LoadBalancerPolicy Policy { get; set; } = LoadBalancerPolicy.PeakEwma;
+
+    /// <summary>For <see cref="LoadBalancerPolicy.RingHash"/>: the request header whose value is hashed.</summary>
+    public string? HashHeader { get; set; }
+
+    /// <summary>
+    /// When fewer than this percentage of a subset's endpoints are healthy, ejections are ignored and every endpoint
+    /// takes traffic again (panic mode), so a partial outage does not overload the survivors. 50 by default.
+    /// </summary>
+    public double MinHealthPercent { get; set; } = 50;
+}

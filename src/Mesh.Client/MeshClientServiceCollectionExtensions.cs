@@ -1,0 +1,118 @@
+using Mesh.Client;
+using Mesh.Client.Configuration;
+using Mesh.Client.Http;
+using Mesh.Client.Internal;
+using Mesh.Client.Runtime;
+using Mesh.Client.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the mesh client for hosts without ASP.NET Core (worker services, console apps).</summary>
+public static class MeshClientServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the mesh, bound to the <c>Mesh</c> section of the registered <see cref="IConfiguration"/>, and meshes every
+    /// <c>IHttpClientFactory</c> client. Configuration is validated when the host starts; reloads are validated too.
+    /// </summary>
+    public static IServiceCollection AddMeshClient(this IServiceCollection services, Action<MeshOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        AddMeshCore(services, section: null, configure);
+        services.ConfigureHttpClientDefaults(static builder => builder.AddServiceMesh());
+        return services;
+    }
+
+    /// <summary>Adds the mesh bound to the given configuration section, and meshes every <c>IHttpClientFactory</c> client.</summary>
+    public static IServiceCollection AddMeshClient(this IServiceCollection services, IConfigurationSection section, Action<MeshOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        AddMeshCore(services, section, configure);
+        services.ConfigureHttpClientDefaults(static builder => builder.AddServiceMesh());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers the mesh's services without meshing any client; <c>AddServiceMesh()</c> then meshes chosen clients.
+    /// Safe to call more than once.
+    /// </summary>
+    internal static IServiceCollection AddMeshCore(IServiceCollection services, IConfigurationSection? section, Action<MeshOptions>? configure)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(MeshMarker)))
+        {
+            services.AddSingleton<MeshMarker>();
+            services.AddHttpClient();
+            services.AddMetrics();
+            services.AddLogging();
+            services.TryAddSingleton(TimeProvider.System);
+            services.TryAddSingleton(RandomSource.Shared);
+            services.TryAddSingleton<MeshTelemetry>();
+            services.TryAddSingleton<MeshRuntime>();
+            services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>()));
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
+            services.AddOptions<MeshOptions>().ValidateOnStart();
+
+            if (section is null)
+            {
+                // Bound lazily: the configuration is only known once the container is built.
+                services.AddSingleton<IConfigureOptions<MeshOptions>>(sp =>
+                    new MeshConfigurationSetup(sp.GetRequiredService<IConfiguration>().GetSection(MeshOptions.SectionName)));
+                services.AddSingleton<IOptionsChangeTokenSource<MeshOptions>>(sp =>
+                    new ConfigurationChangeTokenSource<MeshOptions>(sp.GetRequiredService<IConfiguration>().GetSection(MeshOptions.SectionName)));
+            }
+            else
+            {
+                services.AddSingleton<IConfigureOptions<MeshOptions>>(new MeshConfigurationSetup(section));
+                services.AddSingleton<IOptionsChangeTokenSource<MeshOptions>>(new ConfigurationChangeTokenSource<MeshOptions>(section));
+            }
+
+            // Make the runtime at start-up so the first request does not pay for it, and so that bad configuration
+            // fails the start even where ValidateOnStart does not run (no generic host).
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHttpMessageHandlerBuilderFilter, MeshRuntimeWarmup>());
+        }
+
+        if (configure is not null)
+        {
+            services.PostConfigure(configure);
+        }
+
+        return services;
+    }
+
+    /// <summary>Marks that the mesh's services are registered.</summary>
+    private sealed class MeshMarker;
+}
+
+/// <summary>Meshes single clients.</summary>
+public static class MeshHttpClientBuilderExtensions
+{
+    /// <summary>
+    /// Meshes this client: requests to mesh services are routed, balanced, retried and observed; requests to other
+    /// hosts pass through. Registers the mesh's services (bound to the <c>Mesh</c> section) if needed.
+    /// </summary>
+    public static IHttpClientBuilder AddServiceMesh(this IHttpClientBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        MeshClientServiceCollectionExtensions.AddMeshCore(builder.Services, section: null, configure: null);
+#pragma warning disable CS0618 // The handler builder is the only hook that knows the client's name for clients configured by default.
+        builder.ConfigureHttpMessageHandlerBuilder(static handlerBuilder =>
+        {
+            foreach (var handler in handlerBuilder.AdditionalHandlers)
+            {
+                if (handler is MeshHandler)
+                {
+                    return; // meshed already, e.g. by both AddMesh() and AddServiceMesh()
+                }
+            }
+
+            var runtime = handlerBuilder.Services.GetRequiredService<MeshRuntime>();
+            handlerBuilder.AdditionalHandlers.Add(new MeshHandler(runtime, handlerBuilder.Name ?? string.Empty));
+        });
+#pragma warning restore CS0618
+        return builder;
+    }
+}

@@ -1,0 +1,33 @@
+using Mesh.Client.Http;
+using Mesh.Client.Runtime;
+
+namespace Mesh.Client;
+
+/// <summary>
+/// Makes mesh handlers for code that does not use <c>IHttpClientFactory</c>, such as
+/// <c>GrpcChannel.ForAddress("http://ratings", new() { HttpHandler = mesh.CreateHandler() })</c> or
+/// <c>ClientWebSocket.ConnectAsync(uri, new HttpMessageInvoker(mesh.CreateHandler()), ct)</c>.
+/// Resolve it from the service provider after <c>AddMesh()</c> or <c>AddMeshClient()</c>.
+/// </summary>
+public sealed class MeshHandlerFactory
+{
+    private readonly MeshRuntime _runtime;
+
+    internal MeshHandlerFactory(MeshRuntime runtime) => _runtime = runtime;
+
+    /// <summary>
+    /// A mesh handler over a new <see cref="SocketsHttpHandler"/>. The caller owns it and should keep it for the
+    /// life of the client that uses it, as with any <see cref="HttpMessageHandler"/>.
+    /// </summary>
+    /// <param name="name">A name for the client, which keys its per-endpoint circuit breakers.</param>
+    public HttpMessageHandler CreateHandler(string name = "default") =>
+        CreateHandler(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }, name);
+
+    /// <summary>A mesh handler over the given transport handler, which it takes ownership of.</summary>
+    public DelegatingHandler CreateHandler(HttpMessageHandler innerHandler, string name = "default")
+    {
+        ArgumentNullException.ThrowIfNull(innerHandler);
+        ArgumentNullException.ThrowIfNull(name);
+        return new MeshHandler(_runtime, name) { InnerHandler = innerHandler };
+    }
+}

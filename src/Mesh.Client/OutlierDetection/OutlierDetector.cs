@@ -1,0 +1,174 @@
+using Mesh.Client.LoadBalancing;
+using Mesh.Client.Telemetry;
+
+namespace Mesh.Client.OutlierDetection;
+
+/// <summary>
+/// Whether any endpoint of a service is ejected right now. Pickers ask it first so that the common case, nothing
+/// ejected, costs one field read and no clock read.
+/// </summary>
+internal sealed class EjectionTracker(TimeProvider timeProvider)
+{
+    private long _latestEjectionEnd;
+
+    public TimeProvider TimeProvider { get; } = timeProvider;
+
+    /// <summary>The panic threshold of the current policy (percent of healthy endpoints).</summary>
+    public double MinHealthPercent { get; set; } = 50;
+
+    public bool TryGetActive(out long now)
+    {
+        var until = Volatile.Read(ref _latestEjectionEnd);
+        if (until == 0)
+        {
+            now = 0;
+            return false;
+        }
+
+        now = TimeProvider.GetTimestamp();
+        if (now < until)
+        {
+            return true;
+        }
+
+        Interlocked.CompareExchange(ref _latestEjectionEnd, 0, until);
+        return false;
+    }
+
+    public void OnEjected(long until)
+    {
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _latestEjectionEnd);
+            if (current >= until)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _latestEjectionEnd, until, current) != current);
+    }
+
+    /// <summary>Panic mode: too few healthy endpoints left, so ejections are ignored and all take traffic.</summary>
+    public bool IsPanic(EndpointState[] endpoints, long now)
+    {
+        var healthy = 0;
+        foreach (var e in endpoints)
+        {
+            if (!e.IsEjected(now))
+            {
+                healthy++;
+            }
+        }
+
+        return healthy == 0 || healthy * 100.0 < endpoints.Length * MinHealthPercent;
+    }
+}
+
+/// <summary>
+/// Ejects endpoints that keep failing, with Istio's semantics: an endpoint is ejected when it reaches
+/// <c>Consecutive5xxErrors</c> (or <c>ConsecutiveGatewayErrors</c>) failures in a row; it stays out for
+/// <c>BaseEjectionTime</c> times the number of times it has been ejected; at most <c>MaxEjectionPercent</c> of the
+/// endpoints are out at once, though one may always be. Connection failures count as both kinds of error.
+/// Immutable apart from the endpoint records it updates; a policy change builds a new one.
+/// </summary>
+internal sealed class OutlierDetector
+{
+    // Envoy caps the ejection time at 300 s by default so an endpoint that flapped many times still comes back.
+    private static readonly TimeSpan MaxEjectionTime = TimeSpan.FromSeconds(300);
+    private readonly OutlierDetectionOptions _options;
+    private readonly EndpointState[] _endpoints;
+    private readonly EjectionTracker _tracker;
+    private readonly MeshTelemetry _telemetry;
+    private readonly string _service;
+    private readonly long _intervalTicks;
+
+    public OutlierDetector(OutlierDetectionOptions options, EndpointState[] endpoints, EjectionTracker tracker, MeshTelemetry telemetry, string service)
+    {
+        _options = options;
+        _endpoints = endpoints;
+        _tracker = tracker;
+        _telemetry = telemetry;
+        _service = service;
+        _intervalTicks = ToTicks(options.Interval);
+    }
+
+    public bool Enabled => _options.Consecutive5xxErrors > 0 || _options.ConsecutiveGatewayErrors > 0;
+
+    /// <summary>Records an attempt's outcome: an HTTP status, or 0 for a connection-level failure.</summary>
+    public void Report(EndpointState endpoint, int statusCode)
+    {
+        if (statusCode is > 0 and < 500)
+        {
+            endpoint.ResetConsecutiveErrors();
+            return;
+        }
+
+        if (!Enabled)
+        {
+            return;
+        }
+
+        var gateway = statusCode is 0 or 502 or 503 or 504;
+        var eject = false;
+        if (_options.Consecutive5xxErrors > 0 && endpoint.IncrementConsecutive5xx() >= _options.Consecutive5xxErrors)
+        {
+            eject = true;
+        }
+
+        if (gateway)
+        {
+            if (_options.ConsecutiveGatewayErrors > 0 && endpoint.IncrementConsecutiveGateway() >= _options.ConsecutiveGatewayErrors)
+            {
+                eject = true;
+            }
+        }
+        else
+        {
+            endpoint.ResetConsecutiveGateway();
+        }
+
+        if (eject)
+        {
+            TryEject(endpoint);
+        }
+    }
+
+    private void TryEject(EndpointState endpoint)
+    {
+        var now = _tracker.TimeProvider.GetTimestamp();
+        var previous = endpoint.EjectedUntil;
+        if (previous != 0 && now < previous)
+        {
+            return;
+        }
+
+        var ejected = 0;
+        foreach (var e in _endpoints)
+        {
+            if (e.IsEjected(now))
+            {
+                ejected++;
+            }
+        }
+
+        // At least one endpoint is always ejectable, whatever the percentage says (Envoy does the same).
+        if (ejected > 0 && (ejected + 1) * 100.0 > _endpoints.Length * _options.MaxEjectionPercent)
+        {
+            return;
+        }
+
+        var multiplier = endpoint.NextEjectionMultiplier(now, _intervalTicks);
+        var duration = TimeSpan.FromTicks(Math.Min(_options.BaseEjectionTime.Ticks * multiplier,
+            Math.Max(MaxEjectionTime.Ticks, _options.BaseEjectionTime.Ticks)));
+        var until = now + ToTicks(duration);
+        if (endpoint.TryEject(now, until, previous))
+        {
+            endpoint.MarkEjectionEnd(until);
+            _tracker.OnEjected(until);
+            _telemetry.RecordEjection(_service, endpoint);
+        }
+    }
+
+    private long ToTicks(TimeSpan span) => (long)(span.TotalSeconds * _tracker.TimeProvider.TimestampFrequency);
+}

@@ -1,0 +1,171 @@
+using System.Collections.Frozen;
+using Mesh.Client.Discovery;
+using Mesh.Client.Internal;
+using Mesh.Client.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace Mesh.Client.Runtime;
+
+/// <summary>Everything the mesh knows at one moment; replaced whole, never changed.</summary>
+internal sealed class MeshSnapshot(FrozenDictionary<string, ServiceSnapshot> services, MeshOptions options)
+{
+    public static readonly MeshSnapshot Empty = new(FrozenDictionary<string, ServiceSnapshot>.Empty, new MeshOptions());
+
+    public FrozenDictionary<string, ServiceSnapshot> Services { get; } = services;
+
+    public MeshOptions Options { get; } = options;
+}
+
+/// <summary>
+/// Owns the current <see cref="MeshSnapshot"/>. Configuration reloads and discovery changes build a new snapshot
+/// under a lock and publish it with one reference swap; requests read the reference and never wait. A reload that
+/// fails validation is logged, counted and dropped, and the last good snapshot keeps serving.
+/// </summary>
+internal sealed partial class MeshRuntime : IDisposable
+{
+    private readonly IOptionsFactory<MeshOptions> _optionsFactory;
+    private readonly IEndpointSource[] _sources;
+    private readonly MeshTelemetry _telemetry;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, ServiceState> _states = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Lock _buildLock = new();
+    private readonly List<IDisposable> _subscriptions = [];
+    private MeshOptions _options;
+    private volatile MeshSnapshot _snapshot = MeshSnapshot.Empty;
+
+    public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
+        IEnumerable<IEndpointSource> endpointSources, MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random,
+        ILogger<MeshRuntime> logger)
+    {
+        _optionsFactory = optionsFactory;
+        _sources = [.. endpointSources.OrderBy(s => s.Priority)];
+        _telemetry = telemetry;
+        TimeProvider = timeProvider;
+        Random = random;
+        _logger = logger;
+
+        // Invalid configuration throws here, at start-up, with every error listed.
+        _options = optionsFactory.Create(Options.DefaultName);
+        Rebuild();
+
+        foreach (var source in changeSources)
+        {
+            if (string.IsNullOrEmpty(source.Name))
+            {
+                _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Reload));
+            }
+        }
+
+        foreach (var source in _sources)
+        {
+            _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
+        }
+    }
+
+    public TimeProvider TimeProvider { get; }
+
+    public RandomSource Random { get; }
+
+    public MeshTelemetry Telemetry => _telemetry;
+
+    public MeshSnapshot Snapshot => _snapshot;
+
+    /// <summary>Raised after a new snapshot is published.</summary>
+    public event Action<MeshSnapshot>? SnapshotChanged;
+
+    public bool TryGetService(string host, out ServiceSnapshot service) => _snapshot.Services.TryGetValue(host, out service!);
+
+    /// <summary>Re-reads configuration; keeps the current snapshot when the new one is invalid.</summary>
+    public void Reload()
+    {
+        MeshOptions options;
+        try
+        {
+            options = _optionsFactory.Create(Options.DefaultName);
+        }
+        catch (OptionsValidationException ex)
+        {
+            _telemetry.RecordConfigReload(accepted: false);
+            LogReloadRejected(_logger, ex.Failures.Count(), string.Join(Environment.NewLine, ex.Failures));
+            return;
+        }
+
+        lock (_buildLock)
+        {
+            _options = options;
+        }
+
+        Rebuild();
+        _telemetry.RecordConfigReload(accepted: true);
+        LogReloadAccepted(_logger, options.Services.Count);
+    }
+
+    /// <summary>Builds and publishes a snapshot from the current options and what the endpoint sources report.</summary>
+    public void Rebuild()
+    {
+        lock (_buildLock)
+        {
+            var options = _options;
+            _telemetry.SourceService = options.Service.Name ?? "unknown";
+            _telemetry.SourceVersion = options.Service.Version ?? "unknown";
+            var configured = new ConfigurationEndpointSource(options);
+            var names = new HashSet<string>(options.Services.Keys, StringComparer.OrdinalIgnoreCase);
+            foreach (var source in _sources)
+            {
+                names.UnionWith(source.Services);
+            }
+
+            var services = new Dictionary<string, ServiceSnapshot>(StringComparer.OrdinalIgnoreCase);
+            foreach (var name in names)
+            {
+                if (!_states.TryGetValue(name, out var state))
+                {
+                    state = new ServiceState(name, TimeProvider);
+                    _states[name] = state;
+                }
+
+                var policy = options.Services.TryGetValue(name, out var p) ? p : new ServicePolicyOptions();
+                var endpoints = state.ResolveEndpoints(Discover(name, configured));
+                services[name] = ServiceSnapshot.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
+            }
+
+            foreach (var gone in _states.Keys.Where(k => !names.Contains(k)).ToList())
+            {
+                _states.Remove(gone);
+            }
+
+            _snapshot = new MeshSnapshot(services.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), options);
+        }
+
+        SnapshotChanged?.Invoke(_snapshot);
+    }
+
+    private IReadOnlyList<DiscoveredEndpoint> Discover(string service, ConfigurationEndpointSource configured)
+    {
+        foreach (var source in _sources)
+        {
+            if (source.TryGetEndpoints(service, out var endpoints) && endpoints.Count > 0)
+            {
+                return endpoints;
+            }
+        }
+
+        return configured.TryGetEndpoints(service, out var fromConfig) ? fromConfig : [];
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _subscriptions)
+        {
+            s.Dispose();
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Error, "Mesh configuration reload rejected with {Count} error(s); the last good configuration keeps serving:\n{Errors}")]
+    private static partial void LogReloadRejected(ILogger logger, int count, string errors);
+
+    [LoggerMessage(2, LogLevel.Information, "Mesh configuration reloaded: {Count} service(s)")]
+    private static partial void LogReloadAccepted(ILogger logger, int count);
+}

@@ -1,0 +1,229 @@
+using Mesh.Client.Discovery;
+using Mesh.Client.Faults;
+using Mesh.Client.Internal;
+using Mesh.Client.LoadBalancing;
+using Mesh.Client.OutlierDetection;
+using Mesh.Client.Resilience;
+using Mesh.Client.Routing;
+using Mesh.Client.Telemetry;
+
+namespace Mesh.Client.Runtime;
+
+/// <summary>
+/// What outlives snapshots for one service: endpoint records (latency, ejections), the ejection tracker and the
+/// retry budget. Only the snapshot builder touches it, under the runtime's build lock.
+/// </summary>
+internal sealed class ServiceState(string name, TimeProvider timeProvider)
+{
+    private readonly Dictionary<string, EndpointState> _endpoints = new(StringComparer.OrdinalIgnoreCase);
+    private RetryBudgetOptions? _budgetOptions;
+    private CircuitBreakerOptions? _breakerOptions;
+
+    public string Name { get; } = name;
+
+    public EjectionTracker Ejections { get; } = new(timeProvider);
+
+    public RetryBudget? Budget { get; private set; }
+
+    public EndpointState[] ResolveEndpoints(IReadOnlyList<DiscoveredEndpoint> discovered)
+    {
+        var result = new EndpointState[discovered.Count];
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var n = 0;
+        foreach (var d in discovered)
+        {
+            var authority = d.Address.GetLeftPart(UriPartial.Authority);
+            if (!seen.Add(authority))
+            {
+                continue;
+            }
+
+            // Keep what was learnt about an endpoint across reloads, unless its identity (labels, zone) changed.
+            if (!_endpoints.TryGetValue(authority, out var state) || !SameLabels(state, d))
+            {
+                state = new EndpointState(new Uri(authority), d.Labels, d.Zone);
+                _endpoints[authority] = state;
+            }
+
+            result[n++] = state;
+        }
+
+        foreach (var stale in _endpoints.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            _endpoints.Remove(stale);
+        }
+
+        return n == result.Length ? result : result[..n];
+    }
+
+    public RetryBudget ResolveBudget(RetryBudgetOptions options)
+    {
+        if (Budget is null || _budgetOptions is null || _budgetOptions.RetryRatio != options.RetryRatio ||
+            _budgetOptions.MinRetriesPerSecond != options.MinRetriesPerSecond || _budgetOptions.Ttl != options.Ttl)
+        {
+            Budget = new RetryBudget(options, timeProvider);
+            _budgetOptions = options;
+        }
+
+        return Budget;
+    }
+
+    /// <summary>Breakers are built from the options in force when first used; changed options start them afresh.</summary>
+    public void ResolveBreakers(CircuitBreakerOptions options, EndpointState[] endpoints)
+    {
+        var changed = _breakerOptions is not null && (_breakerOptions.Enabled != options.Enabled ||
+            _breakerOptions.FailureRatio != options.FailureRatio || _breakerOptions.MinimumThroughput != options.MinimumThroughput ||
+            _breakerOptions.SamplingDuration != options.SamplingDuration || _breakerOptions.BreakDuration != options.BreakDuration);
+        _breakerOptions = options;
+        if (changed)
+        {
+            foreach (var e in endpoints)
+            {
+                e.Breakers.Clear();
+            }
+        }
+    }
+
+    private static bool SameLabels(EndpointState state, DiscoveredEndpoint d)
+    {
+        if (state.Zone != d.Zone || state.Labels.Count != d.Labels.Count)
+        {
+            return false;
+        }
+
+        foreach (var (k, v) in d.Labels)
+        {
+            if (!state.Labels.TryGetValue(k, out var existing) || existing != v)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
+
+/// <summary>One service in the immutable runtime model: its routes, pickers, outlier detector and breaker settings.</summary>
+internal sealed class ServiceSnapshot
+{
+    private readonly RouteRuntime[] _routes;
+
+    private ServiceSnapshot(string name, RouteRuntime[] routes, EndpointState[] endpoints, OutlierDetector outliers,
+        RetryBudget budget, CircuitBreakerOptions? breaker, ServiceState state)
+    {
+        Name = name;
+        _routes = routes;
+        Endpoints = endpoints;
+        Outliers = outliers;
+        Budget = budget;
+        Breaker = breaker;
+        State = state;
+    }
+
+    public string Name { get; }
+
+    public IReadOnlyList<RouteRuntime> Routes => _routes;
+
+    public EndpointState[] Endpoints { get; }
+
+    public OutlierDetector Outliers { get; }
+
+    public RetryBudget Budget { get; }
+
+    /// <summary>The breaker settings, or null when breakers are off.</summary>
+    public CircuitBreakerOptions? Breaker { get; }
+
+    public ServiceState State { get; }
+
+    /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
+    public RouteRuntime? Match(HttpRequestMessage request)
+    {
+        foreach (var route in _routes)
+        {
+            if (route.Matches(request))
+            {
+                return route;
+            }
+        }
+
+        return null;
+    }
+
+    public static ServiceSnapshot Build(ServiceState state, ServicePolicyOptions policy, EndpointState[] endpoints,
+        MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random)
+    {
+        var name = state.Name;
+        state.Ejections.MinHealthPercent = policy.LoadBalancer.MinHealthPercent;
+        var budget = state.ResolveBudget(policy.RetryBudget);
+        state.ResolveBreakers(policy.CircuitBreaker, endpoints);
+
+        var pickers = new Dictionary<string, EndpointPicker>(StringComparer.OrdinalIgnoreCase);
+        EndpointPicker PickerFor(string? subset)
+        {
+            var key = subset ?? string.Empty;
+            if (!pickers.TryGetValue(key, out var picker))
+            {
+                var members = endpoints;
+                if (subset is not null && policy.Subsets.TryGetValue(subset, out var selector))
+                {
+                    members = Array.FindAll(endpoints, e => Selects(selector, e));
+                }
+
+                picker = EndpointPicker.Create(policy.LoadBalancer, members, state.Ejections, random, timeProvider);
+                pickers[key] = picker;
+            }
+
+            return picker;
+        }
+
+        var routeOptions = policy.Routes.Count > 0 ? policy.Routes : [new RouteOptions { Name = "default" }];
+        var routes = new RouteRuntime[routeOptions.Count];
+        for (var i = 0; i < routeOptions.Count; i++)
+        {
+            var r = routeOptions[i];
+            RouteDestination[] destinations;
+            if (r.Destinations.Count == 0)
+            {
+                destinations = [new RouteDestination(string.Empty, PickerFor(null), 100)];
+            }
+            else
+            {
+                var cumulative = 0;
+                var list = new List<RouteDestination>(r.Destinations.Count);
+                foreach (var d in r.Destinations)
+                {
+                    cumulative += d.Weight;
+                    if (d.Weight > 0)
+                    {
+                        list.Add(new RouteDestination(d.Subset ?? string.Empty, PickerFor(d.Subset), cumulative));
+                    }
+                }
+
+                destinations = [.. list];
+            }
+
+            var mirror = r.Mirror is { Subset: { } mirrorSubset } ? new RouteDestination(mirrorSubset, PickerFor(mirrorSubset), 100) : null;
+            var route = new RouteRuntime(r.Name ?? $"route-{i}", r.Match, destinations, r.Timeout, RetryPolicy.From(r.Retry),
+                r.Fault is null ? null : new FaultInjection(r.Fault), mirror, r.Mirror?.Percentage ?? 0);
+            route.Pipeline = RoutePipelineBuilder.Build(route, budget, name, telemetry, timeProvider, random);
+            routes[i] = route;
+        }
+
+        var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
+        return new ServiceSnapshot(name, routes, endpoints, outliers, budget,
+            policy.CircuitBreaker.Enabled ? policy.CircuitBreaker : null, state);
+    }
+
+    private static bool Selects(IDictionary<string, string> selector, EndpointState endpoint)
+    {
+        foreach (var (label, value) in selector)
+        {
+            if (!endpoint.Labels.TryGetValue(label, out var actual) || !string.Equals(actual, value, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,43 @@
+namespace Mesh.Client;
+
+/// <summary>
+/// A destination service's policy: where it runs (when not discovered from the registry) and how to call it.
+/// In the registry a service's policy document is exactly this shape without <see cref="Endpoints"/>.
+/// </summary>
+public sealed class ServicePolicyOptions
+{
+    /// <summary>Static endpoints; the registry's instances take precedence when it has any.</summary>
+    public IList<EndpointOptions> Endpoints { get; set; } = new List<EndpointOptions>();
+
+    /// <summary>Named subsets of the service's endpoints, each a label selector: every label must match.</summary>
+    public IDictionary<string, IDictionary<string, string>> Subsets { get; set; } =
+        new Dictionary<string, IDictionary<string, string>>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How endpoints are chosen.</summary>
+    public LoadBalancerOptions LoadBalancer { get; set; } = new();
+
+    /// <summary>Routes, tried in order; the first match wins. None means one route to every endpoint.</summary>
+    public IList<RouteOptions> Routes { get; set; } = new List<RouteOptions>();
+
+    /// <summary>Ejection of endpoints that keep failing.</summary>
+    public OutlierDetectionOptions OutlierDetection { get; set; } = new();
+
+    /// <summary>The cap on retries to this service as a share of its requests.</summary>
+    public RetryBudgetOptions RetryBudget { get; set; } = new();
+
+    /// <summary>The per-endpoint circuit breaker.</summary>
+    public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+}
+
+/// <summary>One endpoint of a service.</summary>
+public sealed class EndpointOptions
+{
+    /// <summary>Absolute base address, e.g. <c>http://127.0.0.1:5001</c>.</summary>
+    public Uri? Address { get; set; }
+
+    /// <summary>Labels subsets select on, e.g. <c>version: v1</c>.</summary>
+    public IDictionary<string, string> Labels { get; set; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The zone this endpoint runs in.</summary>
+    public string? Zone { get; set; }
+}
