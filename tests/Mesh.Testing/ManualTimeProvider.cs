@@ -1,0 +1,136 @@
+namespace Mesh.Testing;
+
+/// <summary>
+/// A clock that moves only when a test says so. Timers fire, in due order, as <see cref="Advance"/> passes them.
+/// (Microsoft.Extensions.TimeProvider.Testing is not restorable here, so the tests carry their own.)
+/// </summary>
+public sealed class ManualTimeProvider : TimeProvider
+{
+    private readonly Lock _lock = new();
+    private readonly List<ManualTimer> _timers = [];
+    private DateTimeOffset _now;
+    private long _timestamp;
+
+    public ManualTimeProvider(DateTimeOffset? start = null)
+    {
+        _now = start ?? new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        _timestamp = TimeSpan.TicksPerDay; // not zero: zero means "unset" in places
+    }
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_lock)
+        {
+            return _now;
+        }
+    }
+
+    public override long GetTimestamp()
+    {
+        lock (_lock)
+        {
+            return _timestamp;
+        }
+    }
+
+    public void Advance(TimeSpan by)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(by, TimeSpan.Zero);
+
+        DateTimeOffset target;
+        lock (_lock)
+        {
+            target = _now + by;
+        }
+
+        while (true)
+        {
+            ManualTimer? due = null;
+            lock (_lock)
+            {
+                foreach (var t in _timers)
+                {
+                    if (t.DueAt <= target && (due is null || t.DueAt < due.DueAt))
+                    {
+                        due = t;
+                    }
+                }
+
+                if (due is null)
+                {
+                    _timestamp += (target - _now).Ticks;
+                    _now = target;
+                    return;
+                }
+
+                _timestamp += (due.DueAt - _now).Ticks;
+                _now = due.DueAt;
+                if (due.Period is { } period && period > TimeSpan.Zero)
+                {
+                    due.DueAt = _now + period;
+                }
+                else
+                {
+                    _timers.Remove(due);
+                }
+            }
+
+            due.Fire();
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(this, callback, state);
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    private sealed class ManualTimer(ManualTimeProvider owner, TimerCallback callback, object? state) : ITimer
+    {
+        public DateTimeOffset DueAt { get; set; }
+
+        public TimeSpan? Period { get; private set; }
+
+        public void Fire() => callback(state);
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            lock (owner._lock)
+            {
+                owner._timers.Remove(this);
+                if (dueTime == Timeout.InfiniteTimeSpan)
+                {
+                    return true;
+                }
+
+                DueAt = owner._now + dueTime;
+                Period = period == Timeout.InfiniteTimeSpan ? null : period;
+                owner._timers.Add(this);
+            }
+
+            if (dueTime == TimeSpan.Zero)
+            {
+                owner.Advance(TimeSpan.Zero);
+            }
+
+            return true;
+        }
+
+        public void Dispose()
+        {
+            lock (owner._lock)
+            {
+                owner._timers.Remove(this);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Text.Json;
+using Mesh.Client.Internal;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Testing;
+
+/// <summary>
+/// A meshed <see cref="HttpClient"/> for tests, configured the way users configure it: a JSON file with a
+/// <c>Mesh</c> section, read by the configuration system. <see cref="Reload"/> rewrites the file and reloads.
+/// </summary>
+public sealed class MeshTestClient : IAsyncDisposable
+{
+    private readonly string _directory;
+    private readonly IConfigurationRoot _configuration;
+
+    private MeshTestClient(string directory, IConfigurationRoot configuration, ServiceProvider services)
+    {
+        _directory = directory;
+        _configuration = configuration;
+        Services = services;
+        Factory = services.GetRequiredService<IHttpClientFactory>();
+        Client = Factory.CreateClient("test");
+    }
+
+    public ServiceProvider Services { get; }
+
+    public IHttpClientFactory Factory { get; }
+
+    public HttpClient Client { get; }
+
+    public TestLogSink Logs { get; } = new();
+
+    /// <summary>Builds a client; <paramref name="mesh"/> is the <c>Mesh</c> section as an object that serialises to JSON, or a JSON string.</summary>
+    public static MeshTestClient Create(object mesh, TimeProvider? timeProvider = null, int seed = 1234, Action<IServiceCollection>? configure = null)
+    {
+        var directory = Directory.CreateTempSubdirectory("mesh-test-").FullName;
+        File.WriteAllText(Path.Combine(directory, "appsettings.json"), Wrap(mesh));
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(directory)
+            .AddJsonFile("appsettings.json", optional: false, reloadOnChange: false)
+            .Build();
+        var sink = new TestLogSink();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging(b => b.AddProvider(sink));
+        services.AddSingleton(timeProvider ?? TimeProvider.System);
+        services.AddSingleton<RandomSource>(new SeededRandomSource(seed));
+        services.AddMeshClient();
+        configure?.Invoke(services);
+        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        var client = new MeshTestClient(directory, configuration, provider);
+        client.Logs.CopyFrom(sink);
+        return client;
+    }
+
+    /// <summary>Rewrites the configuration file and reloads it, as a deployment tool editing appsettings.json would.</summary>
+    public void Reload(object mesh)
+    {
+        File.WriteAllText(Path.Combine(_directory, "appsettings.json"), Wrap(mesh));
+        _configuration.Reload();
+    }
+
+    public T GetService<T>()
+        where T : notnull => Services.GetRequiredService<T>();
+
+    private static string Wrap(object mesh)
+    {
+        var json = mesh as string ?? JsonSerializer.Serialize(mesh);
+        return "{ \"Mesh\": " + json + " }";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Services.DisposeAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>Collects log lines so tests can assert on what was logged.</summary>
+public sealed class TestLogSink : ILoggerProvider
+{
+    private TestLogSink? _target;
+
+    public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, string Message)> Entries { get; } = new();
+
+    internal void CopyFrom(TestLogSink sink) => sink._target = this;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(TestLogSink sink, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var entry = (logLevel, category, formatter(state, exception));
+            sink.Entries.Enqueue(entry);
+            sink._target?.Entries.Enqueue(entry);
+        }
+    }
+}
