@@ -19,7 +19,7 @@ internal static class MeshDeadline
     public static bool TryParseBudget(ReadOnlySpan<char> text, out TimeSpan budget)
     {
         budget = default;
-        if (text.IsEmpty || text.Length > 12 ||
+        if (text.IsEmpty || text.Length > 19 ||
             !long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var ms))
         {
             return false;

@@ -1,0 +1,102 @@
+using Mesh.Client.Resilience;
+using Mesh.Testing;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Mesh.Client.Tests;
+
+public sealed class RetryBudgetTests
+{
+    [Fact]
+    public void Retries_are_capped_at_the_ratio_of_requests_plus_the_minimum_per_second()
+    {
+        var time = new ManualTimeProvider();
+        var budget = new RetryBudget(new RetryBudgetOptions { RetryRatio = 0.2, MinRetriesPerSecond = 10, Ttl = TimeSpan.FromSeconds(10) }, time);
+        var allowed = 0;
+        for (var i = 0; i < 1000; i++)
+        {
+            budget.RecordRequest();
+            if (budget.TryWithdraw())
+            {
+                allowed++;
+            }
+        }
+
+        // One second of traffic: 0.2 × 1000 + 10 × 1.
+        allowed.ShouldBe(210);
+    }
+
+    [Fact]
+    public void Over_time_the_bound_is_ratio_times_requests_plus_minimum_times_seconds()
+    {
+        var time = new ManualTimeProvider();
+        var budget = new RetryBudget(new RetryBudgetOptions(), time);
+        var requests = 0;
+        var retries = 0;
+        for (var second = 0; second < 30; second++)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                budget.RecordRequest();
+                requests++;
+                while (budget.TryWithdraw())
+                {
+                    retries++;
+                }
+            }
+
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        retries.ShouldBeLessThanOrEqualTo((int)((0.2 * requests) + (10 * 30)));
+        retries.ShouldBeGreaterThan((int)(0.2 * requests));
+    }
+
+    [Fact]
+    public void With_no_requests_only_the_minimum_is_allowed()
+    {
+        var time = new ManualTimeProvider();
+        var budget = new RetryBudget(new RetryBudgetOptions { MinRetriesPerSecond = 3 }, time);
+        Enumerable.Range(0, 10).Count(_ => budget.TryWithdraw()).ShouldBe(3);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Enumerable.Range(0, 10).Count(_ => budget.TryWithdraw()).ShouldBe(3);
+    }
+}
+
+public sealed class RetryConditionTests
+{
+    [Fact]
+    public void Names_and_status_codes_parse_and_unknown_ones_are_reported()
+    {
+        var errors = new List<string>();
+        var conditions = RetryConditions.Parse(["5xx,connect-failure", "429", "unavailable", "bogus"], "RetryOn", errors);
+        conditions.Has(RetryCondition.Status5xx).ShouldBeTrue();
+        conditions.Has(RetryCondition.ConnectFailure).ShouldBeTrue();
+        conditions.IsRetriableStatus(502).ShouldBeTrue();
+        conditions.IsRetriableStatus(429).ShouldBeTrue();
+        conditions.IsRetriableStatus(404).ShouldBeFalse();
+        conditions.IsRetriableGrpcStatus(14).ShouldBeTrue();
+        conditions.IsRetriableGrpcStatus(4).ShouldBeFalse();
+        errors.ShouldHaveSingleItem().ShouldStartWith("RetryOn:3: unknown retry condition 'bogus'");
+    }
+
+    [Fact]
+    public void Gateway_error_covers_502_503_504_only()
+    {
+        var conditions = RetryConditions.Parse(["gateway-error"], "", null);
+        conditions.IsRetriableStatus(502).ShouldBeTrue();
+        conditions.IsRetriableStatus(504).ShouldBeTrue();
+        conditions.IsRetriableStatus(500).ShouldBeFalse();
+    }
+
+    [Fact]
+    public void Failures_are_classified_by_what_reached_the_server()
+    {
+        RoutePipelineBuilder.Classify(new HttpRequestException(HttpRequestError.ConnectionError, "refused")).ShouldBe(FailureKind.ConnectFailure);
+        RoutePipelineBuilder.Classify(new HttpRequestException(HttpRequestError.ResponseEnded, "ended")).ShouldBe(FailureKind.Reset);
+        RoutePipelineBuilder.Classify(new NoEndpointException("none")).ShouldBe(FailureKind.NotSent);
+        RoutePipelineBuilder.Classify(new BrokenCircuitException()).ShouldBe(FailureKind.NotSent);
+        RoutePipelineBuilder.Classify(new TimeoutRejectedException()).ShouldBe(FailureKind.PerTryTimeout);
+        RoutePipelineBuilder.Classify(new InvalidOperationException()).ShouldBe(FailureKind.Other);
+    }
+}

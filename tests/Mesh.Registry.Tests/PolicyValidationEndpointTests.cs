@@ -1,0 +1,93 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Registry.Tests;
+
+public sealed class PolicyValidationEndpointTests : IAsyncLifetime
+{
+    private WebApplication _app = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.AddMeshRegistry();
+        _app = builder.Build();
+        _app.MapMeshRegistry();
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        _client = new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private Task<HttpResponseMessage> ValidateAsync(string service, string body) =>
+        _client.PostAsync(new Uri($"/v1/policies/{service}/validate", UriKind.Relative), new StringContent(body, Encoding.UTF8, "application/json"));
+
+    [Fact]
+    public async Task A_valid_policy_passes()
+    {
+        using var response = await ValidateAsync("reviews", """
+            { "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" } },
+              "Routes": [ { "Destinations": [ { "Subset": "v1", "Weight": 50 }, { "Subset": "v2", "Weight": 50 } ] } ] }
+            """);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task An_invalid_policy_is_a_problem_listing_every_error_by_path()
+    {
+        using var response = await ValidateAsync("reviews", """
+            { "Subsets": { "v1": { "version": "v1" } },
+              "LoadBalancer": { "Policy": "Fastest" },
+              "Routes": [ { "Destinations": [ { "Subset": "v1", "Weight": 90 }, { "Subset": "v9", "Weight": 20 } ] } ] }
+            """);
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var errors = problem.RootElement.GetProperty("errors");
+        errors.GetProperty("Routes:0:Destinations")[0].GetString().ShouldBe("weights sum to 110, must be 100");
+        errors.GetProperty("Routes:0:Destinations:1:Subset")[0].GetString()!.ShouldStartWith("unknown subset 'v9'");
+        errors.GetProperty("LoadBalancer:Policy")[0].GetString()!.ShouldStartWith("'Fastest' is not one of");
+    }
+
+    [Theory]
+    [InlineData("{ not json")]
+    [InlineData("[]")]
+    [InlineData("")]
+    [InlineData("{ \"Routes\": [ { \"Retry\": { \"Attempts\": { \"deep\": [1, 2] } } } ] }")]
+    public async Task Malformed_bodies_are_400_never_500(string body)
+    {
+        using var response = await ValidateAsync("reviews", body);
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Oversized_bodies_are_refused()
+    {
+        var huge = "{ \"Subsets\": { " + string.Join(", ", Enumerable.Range(0, 20_000).Select(i => $"\"s{i}\": {{ \"version\": \"v{i}\" }}")) + " } }";
+        using var response = await ValidateAsync("reviews", huge);
+        response.StatusCode.ShouldBe(HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [Fact]
+    public async Task A_bad_service_name_is_refused()
+    {
+        using var response = await ValidateAsync("not%20valid", "{}");
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+    }
+}
