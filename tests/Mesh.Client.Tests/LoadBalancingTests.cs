@@ -240,3 +240,30 @@ internal sealed class TestMeterFactory : IMeterFactory
 
     public void Dispose() => _meters.ForEach(m => m.Dispose());
 }
+
+public sealed class RoundRobinFairnessTests
+{
+    [Fact]
+    public void Round_robin_shares_an_ejected_endpoints_turns_evenly_among_the_rest()
+    {
+        var time = new ManualTimeProvider();
+        var tracker = new EjectionTracker(time);
+        var eps = Enumerable.Range(0, 3)
+            .Select(i => new EndpointState(new Uri($"http://10.0.0.{i + 1}:80"), new Dictionary<string, string>(), null)).ToArray();
+        var detector = new OutlierDetector(new OutlierDetectionOptions { Consecutive5xxErrors = 1, MaxEjectionPercent = 50 }, eps, tracker,
+            new MeshTelemetry(new TestMeterFactory()), "svc");
+        detector.Report(eps[1], 503);
+        var picker = EndpointPicker.Create(new LoadBalancerOptions { Policy = LoadBalancerPolicy.RoundRobin }, eps, tracker, new SeededRandomSource(1), time);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
+        var counts = new Dictionary<EndpointState, int>();
+        for (var i = 0; i < 1000; i++)
+        {
+            var e = picker.Pick(request, null)!;
+            counts[e] = counts.GetValueOrDefault(e) + 1;
+        }
+
+        counts.ContainsKey(eps[1]).ShouldBeFalse();
+        counts[eps[0]].ShouldBe(500);
+        counts[eps[2]].ShouldBe(500);
+    }
+}

@@ -95,8 +95,19 @@ internal sealed class RoundRobinPicker(EndpointState[] endpoints, EjectionTracke
 
     protected override EndpointState? Pick(HttpRequestMessage request, in PickFilter filter)
     {
-        var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)Endpoints.Length);
-        return filter.IsAll ? Endpoints[start] : Scan(start, filter);
+        var endpoints = Endpoints;
+        for (var i = 0; i < endpoints.Length; i++)
+        {
+            // Skipping moves the shared counter on, rather than scanning from here: a scan would hand an ejected
+            // endpoint's turn to its neighbour, which would then get twice its share.
+            var e = endpoints[(int)((uint)Interlocked.Increment(ref _next) % (uint)endpoints.Length)];
+            if (filter.Accepts(e))
+            {
+                return e;
+            }
+        }
+
+        return null;
     }
 }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of MeshLib: `./test.sh`. Extra arguments go to `dotnet test` (e.g. --filter ...).
+# Installs what the tests need when it is missing; today that is only the .NET SDK itself, which it checks for.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "test.sh: the .NET SDK 10 is required (https://dot.net); it is not on PATH." >&2
+  exit 1
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+# --blame-hang-timeout turns a hung test into a failure with a dump instead of a stuck CI run.
+dotnet test MeshLib.sln --blame-hang-timeout 5m "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run, summed over the test assemblies.
+passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+assemblies=$(grep -Ec '^(Passed|Failed)! ' "$log" || true)
+if [ "$status" -eq 0 ] && [ "$assemblies" -eq 0 ]; then
+  echo "test.sh: no test assembly ran" >&2
+  status=1
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
