@@ -11,7 +11,9 @@ namespace Mesh.AspNetCore.Inbound;
 /// </summary>
 internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddleware
 {
-    public Task InvokeAsync(HttpContext context, RequestDelegate next)
+    // Async on purpose: an AsyncLocal set in an async method is undone when it returns, so one request's deadline
+    // cannot leak into the connection's next request.
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         if (context.Request.Headers.TryGetValue(MeshHeaders.Timeout, out var values) && values.Count == 1 &&
             MeshDeadline.TryParseBudget(values[0], out var budget))
@@ -24,6 +26,6 @@ internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddle
             MeshDeadline.Set(inherited != 0 && inherited < deadline ? inherited : Math.Max(deadline, 1));
         }
 
-        return next(context);
+        await next(context);
     }
 }

@@ -55,8 +55,20 @@ internal sealed class MeshCall
     /// <summary>The endpoint a retry should avoid.</summary>
     public EndpointState? PreviousEndpoint { get; set; }
 
-    public TimeSpan Remaining(TimeProvider timeProvider) =>
-        Deadline == 0 ? Timeout.InfiniteTimeSpan : timeProvider.GetElapsedTime(timeProvider.GetTimestamp(), Deadline);
+    /// <summary>
+    /// The time left, or <see cref="Timeout.InfiniteTimeSpan"/> without a deadline. Never zero or negative when there
+    /// is a deadline: a timeout strategy reads those as "no timeout", the opposite of what a spent budget means.
+    /// </summary>
+    public TimeSpan Remaining(TimeProvider timeProvider)
+    {
+        if (Deadline == 0)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+
+        var left = timeProvider.GetElapsedTime(timeProvider.GetTimestamp(), Deadline);
+        return left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
+    }
 
     /// <summary>RFC 9110: safe methods plus PUT and DELETE may be repeated with the same effect.</summary>
     private static bool IsIdempotentMethod(HttpMethod method) =>

@@ -184,11 +184,18 @@ internal sealed class MeshHandler : DelegatingHandler
         var request = call.Request;
         var time = Runtime.TimeProvider;
         request.RequestUri = EndpointUri.Rewrite(endpoint, call.OriginalUri);
-        if (call.Deadline != 0)
+        if (call.Deadline != 0 || call.Route.Retry.PerTryTimeout is not null)
         {
-            var remaining = Math.Max(0, (long)time.GetElapsedTime(time.GetTimestamp(), call.Deadline).TotalMilliseconds);
+            // The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.
+            var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(time.GetTimestamp(), call.Deadline);
+            if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
+            {
+                remaining = perTry;
+            }
+
             request.Headers.Remove(MeshHeaders.Timeout);
-            request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout, remaining.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
+                Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
 
         using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");

@@ -36,7 +36,7 @@ internal sealed class MirrorSender
     {
         if (request.Content is not null and not ByteArrayContent and not ReadOnlyMemoryContent)
         {
-            handler.Runtime.Telemetry.RecordMirror(service.Name, sent: false);
+            handler.Runtime.Telemetry.RecordMirror(service.Name, "skipped");
             return;
         }
 
@@ -71,18 +71,18 @@ internal sealed class MirrorSender
             var endpoint = _destination.Picker.Pick(_copy, null);
             if (endpoint is null)
             {
-                telemetry.RecordMirror(_service.Name, sent: false);
+                telemetry.RecordMirror(_service.Name, "failed");
                 return;
             }
 
             _copy.RequestUri = EndpointUri.Rewrite(endpoint, _originalUri);
             using var cts = new CancellationTokenSource(MaxMirrorTime, _handler.Runtime.TimeProvider);
             using var response = await _handler.SendToInnerAsync(_copy, cts.Token);
-            telemetry.RecordMirror(_service.Name, sent: true);
+            telemetry.RecordMirror(_service.Name, "sent");
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or InvalidOperationException)
         {
-            telemetry.RecordMirror(_service.Name, sent: false);
+            telemetry.RecordMirror(_service.Name, "failed");
         }
         finally
         {

@@ -93,8 +93,10 @@ internal sealed class MeshTelemetry : IDisposable
     public void RecordConfigReload(bool accepted) =>
         _configReloads.Add(1, new KeyValuePair<string, object?>("result", accepted ? "accepted" : "rejected"));
 
-    public void RecordMirror(string service, bool sent) =>
-        _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", sent ? "sent" : "failed"));
+    /// <param name="service">The destination service.</param>
+    /// <param name="result"><c>sent</c>, <c>failed</c>, or <c>skipped</c> (a streaming body, which mirroring would have to wait for).</param>
+    public void RecordMirror(string service, string result) =>
+        _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", result));
 
     public void Dispose() => _meter.Dispose();
 

@@ -1,0 +1,123 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using Mesh.Client;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Mesh.IntegrationTests;
+
+/// <summary>
+/// The mesh under protocols other than plain HTTP/1.1 request-response: gRPC over HTTP/2 cleartext (Grpc.Net.Client
+/// is not restorable here, so the test speaks gRPC's wire shape itself) and WebSockets through the handler factory.
+/// </summary>
+public sealed class ProtocolTests
+{
+    [Fact]
+    public async Task Grpc_unavailable_is_retried_over_http2_when_the_route_opts_in()
+    {
+        var calls = 0;
+        await using var ratings = await TestBackend.StartAsync("ratings", async context =>
+        {
+            context.Request.Protocol.ShouldBe("HTTP/2");
+            context.Response.ContentType = "application/grpc";
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                // A trailers-only error: the status arrives in the headers of an empty response.
+                context.Response.Headers["grpc-status"] = "14";
+                return;
+            }
+
+            await context.Response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 0 });
+            context.Response.AppendTrailer("grpc-status", "0");
+        }, protocols: HttpProtocolsOption.Http2);
+
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["ratings"] = new
+                {
+                    Endpoints = new[] { new { Address = ratings.Address } },
+                    Routes = new[] { new { Retry = new { Attempts = 2, RetryOn = new[] { "unavailable" }, RetryNonIdempotent = true } } },
+                },
+            },
+        });
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://ratings/bookinfo.Ratings/Get")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        using var response = await mesh.Client.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.Headers.Contains("grpc-status").ShouldBeFalse("the retried call succeeded; its status is in the trailers");
+        calls.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Grpc_calls_are_not_retried_without_opting_in()
+    {
+        await using var ratings = await TestBackend.StartAsync("ratings", context =>
+        {
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = "14";
+            return Task.CompletedTask;
+        }, protocols: HttpProtocolsOption.Http2);
+
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["ratings"] = new
+                {
+                    Endpoints = new[] { new { Address = ratings.Address } },
+                    Routes = new[] { new { Retry = new { Attempts = 2, RetryOn = new[] { "unavailable" } } } },
+                },
+            },
+        });
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://ratings/bookinfo.Ratings/Get")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        using var response = await mesh.Client.SendAsync(request);
+        response.Headers.GetValues("grpc-status").ShouldBe(["14"]);
+        ratings.Requests.ShouldBe(1, "a gRPC call is a POST: it may have run, so it is not repeated unless the route says so");
+    }
+
+    [Fact]
+    public async Task A_websocket_connects_through_the_handler_factory()
+    {
+        await using var echo = await TestBackend.StartAsync("echo",
+            handler: async context =>
+            {
+                using var socket = await context.WebSockets.AcceptWebSocketAsync();
+                var buffer = new byte[1024];
+                var received = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                await socket.SendAsync(buffer.AsMemory(0, received.Count), WebSocketMessageType.Text, true, CancellationToken.None);
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+            },
+            configure: app => app.UseWebSockets());
+
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object> { ["echo"] = new { Endpoints = new[] { new { Address = echo.Address } } } },
+        });
+        var factory = mesh.GetService<MeshHandlerFactory>();
+        using var invoker = new HttpMessageInvoker(factory.CreateHandler("websockets"));
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new Uri("ws://echo/ws"), invoker, CancellationToken.None);
+        await socket.SendAsync(Encoding.UTF8.GetBytes("hello mesh"), WebSocketMessageType.Text, true, CancellationToken.None);
+        var buffer = new byte[1024];
+        var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+        Encoding.UTF8.GetString(buffer, 0, result.Count).ShouldBe("hello mesh");
+        echo.Requests.ShouldBe(1);
+    }
+}
