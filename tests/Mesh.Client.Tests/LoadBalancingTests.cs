@@ -267,3 +267,27 @@ public sealed class RoundRobinFairnessTests
         counts[eps[2]].ShouldBe(500);
     }
 }
+
+public sealed class PeakEwmaFailureTests
+{
+    [Fact]
+    public void A_refused_connection_makes_an_endpoint_expensive_not_cheap()
+    {
+        var time = new ManualTimeProvider();
+        var eps = Enumerable.Range(0, 2)
+            .Select(i => new EndpointState(new Uri($"http://10.0.0.{i + 1}:80"), new Dictionary<string, string>(), null)).ToArray();
+        var decay = PeakEwmaPicker.DecayTicks(time);
+        var now = time.GetTimestamp();
+        eps[0].OnAttemptStarted();
+        eps[0].OnAttemptCompleted(now - (time.TimestampFrequency / 500), now, decay); // a 2 ms answer
+        eps[1].OnAttemptStarted();
+        eps[1].OnAttemptFailed(now, now, decay, time.TimestampFrequency);             // refused at once
+
+        var picker = EndpointPicker.Create(new LoadBalancerOptions(), eps, new EjectionTracker(time), new SeededRandomSource(3), time);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
+        for (var i = 0; i < 50; i++)
+        {
+            picker.Pick(request, null).ShouldBe(eps[0]);
+        }
+    }
+}

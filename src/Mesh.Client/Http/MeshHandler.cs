@@ -66,7 +66,7 @@ internal sealed class MeshHandler : DelegatingHandler
 
         var deadline = Deadline(route.Timeout, start, time);
         var call = new MeshCall(this, request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, cancellationToken);
-        service.Budget.RecordRequest();
+        service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
         if (route.Mirror is { } mirror && Runtime.Random.NextDouble() * 100 < route.MirrorPercentage)
         {
@@ -101,7 +101,7 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             statusCode = (int)outcome.Result!.StatusCode;
-            activity?.SetTag("http.response.status_code", statusCode);
+            activity?.SetTag("http.response.status_code", MeshTelemetry.Box(statusCode));
             return outcome.Result!;
         }
         catch (Exception ex) when (activity is not null)
@@ -114,7 +114,7 @@ internal sealed class MeshHandler : DelegatingHandler
         {
             ResilienceContextPool.Shared.Return(context);
             request.RequestUri = uri;
-            activity?.SetTag("mesh.attempts", call.Attempts);
+            activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
             var version = call.CurrentEndpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
             Runtime.Telemetry.RecordRequest(service.Name, version, route.Name, statusCode, call.Attempts,
                 time.GetElapsedTime(start).TotalSeconds);
@@ -184,10 +184,26 @@ internal sealed class MeshHandler : DelegatingHandler
         var request = call.Request;
         var time = Runtime.TimeProvider;
         request.RequestUri = EndpointUri.Rewrite(endpoint, call.OriginalUri);
+
+        using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
+        if (activity is not null)
+        {
+            activity.DisplayName = string.Concat(request.Method.Method, " ", call.Service.Name, " attempt");
+            activity.SetTag("http.request.resend_count", MeshTelemetry.Box(call.Attempts - 1));
+            activity.SetTag("server.address", endpoint.Address.Host);
+            activity.SetTag("server.port", MeshTelemetry.Box(endpoint.Address.Port));
+            activity.SetTag("mesh.destination.version", endpoint.Version);
+        }
+
+        InjectTraceContext(request);
+
+        // One clock read serves both the next hop's budget and the attempt's round-trip time (clock reads are a
+        // noticeable share of a request's cost on this path).
+        var start = time.GetTimestamp();
         if (call.Deadline != 0 || call.Route.Retry.PerTryTimeout is not null)
         {
             // The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.
-            var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(time.GetTimestamp(), call.Deadline);
+            var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(start, call.Deadline);
             if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
             {
                 remaining = perTry;
@@ -198,30 +214,18 @@ internal sealed class MeshHandler : DelegatingHandler
                 Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
         }
 
-        using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(request.Method.Method, " ", call.Service.Name, " attempt");
-            activity.SetTag("http.request.resend_count", call.Attempts - 1);
-            activity.SetTag("server.address", endpoint.Address.Host);
-            activity.SetTag("server.port", endpoint.Address.Port);
-            activity.SetTag("mesh.destination.version", endpoint.Version);
-        }
-
-        InjectTraceContext(request);
-        var start = time.GetTimestamp();
         endpoint.OnAttemptStarted();
         try
         {
             var response = await base.SendAsync(request, context.CancellationToken);
             endpoint.OnAttemptCompleted(start, time.GetTimestamp(), DecayTicks(time));
             call.Service.Outliers.Report(endpoint, (int)response.StatusCode);
-            activity?.SetTag("http.response.status_code", (int)response.StatusCode);
+            activity?.SetTag("http.response.status_code", MeshTelemetry.Box((int)response.StatusCode));
             return Outcome.FromResult(response);
         }
         catch (Exception ex)
         {
-            endpoint.OnAttemptCompleted(start, time.GetTimestamp(), DecayTicks(time));
+            endpoint.OnAttemptFailed(start, time.GetTimestamp(), DecayTicks(time), FailurePenaltyTicks(time));
             // The caller giving up says nothing about the endpoint; a per-try or total timeout (the attempt's token
             // cancelled while the caller's is not) says it was too slow.
             if (!(ex is OperationCanceledException && call.CallerToken.IsCancellationRequested))
@@ -254,6 +258,9 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     private static double DecayTicks(TimeProvider time) => PeakEwmaPicker.DecayTicks(time);
+
+    /// <summary>A failed attempt counts as a one-second round trip for latency-aware balancing.</summary>
+    private static double FailurePenaltyTicks(TimeProvider time) => time.TimestampFrequency;
 
     private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time)
     {

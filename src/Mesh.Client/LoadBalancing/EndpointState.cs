@@ -58,10 +58,21 @@ internal sealed class EndpointState
     public void OnAttemptStarted() => Interlocked.Increment(ref _inFlight);
 
     /// <summary>Records a finished attempt's round trip into the latency average.</summary>
-    public void OnAttemptCompleted(long startTimestamp, long endTimestamp, double decayTicks)
+    public void OnAttemptCompleted(long startTimestamp, long endTimestamp, double decayTicks) =>
+        OnAttemptCompleted(startTimestamp, endTimestamp, decayTicks, minimumRttTicks: 0);
+
+    /// <summary>
+    /// Records an attempt that failed before a response (refused, reset, timed out). A refused connection is the
+    /// fastest answer there is; counted as is, it would make a dead endpoint the cheapest one, so a failure counts
+    /// as at least <paramref name="penaltyTicks"/>.
+    /// </summary>
+    public void OnAttemptFailed(long startTimestamp, long endTimestamp, double decayTicks, double penaltyTicks) =>
+        OnAttemptCompleted(startTimestamp, endTimestamp, decayTicks, penaltyTicks);
+
+    private void OnAttemptCompleted(long startTimestamp, long endTimestamp, double decayTicks, double minimumRttTicks)
     {
         Interlocked.Decrement(ref _inFlight);
-        var rtt = (double)Math.Max(0, endTimestamp - startTimestamp);
+        var rtt = Math.Max(minimumRttTicks, Math.Max(0, endTimestamp - startTimestamp));
         var last = Interlocked.Exchange(ref _lastRttTimestamp, endTimestamp);
         var current = BitConverter.Int64BitsToDouble(Volatile.Read(ref _ewmaTicksBits));
         double next;
