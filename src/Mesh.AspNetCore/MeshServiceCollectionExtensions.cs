@@ -1,6 +1,7 @@
 using Mesh.AspNetCore.Inbound;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +17,7 @@ public static class MeshServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMeshClient(configure);
         services.TryAddSingleton<MeshInboundMiddleware>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;
     }

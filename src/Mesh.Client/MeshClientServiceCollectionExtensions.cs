@@ -1,7 +1,9 @@
 using Mesh.Client;
 using Mesh.Client.Configuration;
+using Mesh.Client.Discovery;
 using Mesh.Client.Http;
 using Mesh.Client.Internal;
+using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -52,6 +54,9 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
             services.TryAddSingleton<MeshRuntime>();
+            services.TryAddSingleton<RegistryDiscoverySource>();
+            services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
+            services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
             services.AddOptions<MeshOptions>().ValidateOnStart();

@@ -53,6 +53,30 @@ public sealed class MeshRegistryOptions
 
     /// <summary>The join token for this service. Never logged.</summary>
     public string? Token { get; set; }
+
+    /// <summary>This instance's id in the registry; by default the machine name and the port it listens on.</summary>
+    public string? InstanceId { get; set; }
+
+    /// <summary>The address other services reach this app at; by default the first address Kestrel bound.</summary>
+    public Uri? AdvertiseAddress { get; set; }
+
+    /// <summary>The registration's lease: it expires this long after the last renewal. Renewed every third of it. 15 s by default.</summary>
+    public int TtlSeconds { get; set; } = 15;
+
+    /// <summary>
+    /// On shutdown, how long to keep serving after deregistering, so that watchers stop sending before the server
+    /// stops. 2 s by default.
+    /// </summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Where the last snapshot from the registry is kept, so an app restarted while the registry is down still
+    /// routes. By default a folder under the system's temporary directory; empty turns the cache off.
+    /// </summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary>Whether to register this app with the registry. True by default when <see cref="Url"/> is set.</summary>
+    public bool Register { get; set; } = true;
 }
 
 /// <summary>Whether mesh traffic uses mutual TLS.</summary>

@@ -29,9 +29,17 @@ internal static class MeshConfigurationReader
             options.Service.Labels[k] = v;
         }
 
-        var registry = new ConfigurationSectionReader(r.Section("Registry"), errors, "Url", "Token");
-        options.Registry.Url = registry.AbsoluteUri("Url") ?? options.Registry.Url;
-        options.Registry.Token = registry.String("Token") ?? options.Registry.Token;
+        var registry = new ConfigurationSectionReader(r.Section("Registry"), errors,
+            "Url", "Token", "InstanceId", "AdvertiseAddress", "TtlSeconds", "DrainDelay", "CacheDirectory", "Register");
+        var reg = options.Registry;
+        reg.Url = registry.AbsoluteUri("Url") ?? reg.Url;
+        reg.Token = registry.String("Token") ?? reg.Token;
+        reg.InstanceId = registry.String("InstanceId") ?? reg.InstanceId;
+        reg.AdvertiseAddress = registry.AbsoluteUri("AdvertiseAddress") ?? reg.AdvertiseAddress;
+        reg.TtlSeconds = registry.Int("TtlSeconds") ?? reg.TtlSeconds;
+        reg.DrainDelay = registry.Duration("DrainDelay") ?? reg.DrainDelay;
+        reg.CacheDirectory = registry.Section("CacheDirectory").Value ?? reg.CacheDirectory;
+        reg.Register = registry.Bool("Register") ?? reg.Register;
 
         var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain");
         options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;

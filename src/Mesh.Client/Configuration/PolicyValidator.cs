@@ -26,6 +26,32 @@ internal static class PolicyValidator
             errors.Add($"{root}:Registry:Url: '{url}' must be an absolute http or https URL");
         }
 
+        if (options.Registry.InstanceId is { } instanceId && !IsValidName(instanceId))
+        {
+            errors.Add($"{root}:Registry:InstanceId: '{instanceId}' is not a valid instance id (letters, digits, '-', '_' and '.', at most 63 characters)");
+        }
+
+        if (options.Registry.AdvertiseAddress is { } advertise &&
+            (!advertise.IsAbsoluteUri || (advertise.Scheme != Uri.UriSchemeHttp && advertise.Scheme != Uri.UriSchemeHttps) || advertise.AbsolutePath != "/"))
+        {
+            errors.Add($"{root}:Registry:AdvertiseAddress: '{advertise}' must be an absolute http or https URL without a path");
+        }
+
+        if (options.Registry.TtlSeconds is < 3 or > 3600)
+        {
+            errors.Add($"{root}:Registry:TtlSeconds: {options.Registry.TtlSeconds} must be between 3 and 3600");
+        }
+
+        if (options.Registry.DrainDelay < TimeSpan.Zero || options.Registry.DrainDelay > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{root}:Registry:DrainDelay: {options.Registry.DrainDelay} must be between 00:00:00 and 00:05:00");
+        }
+
+        if (options.Registry.Url is not null && options.Registry.Register && string.IsNullOrEmpty(options.Service.Name))
+        {
+            errors.Add($"{root}:Service:Name: required to register with the registry (or set {root}:Registry:Register to false)");
+        }
+
         if (!Enum.IsDefined(options.Security.Mode))
         {
             errors.Add($"{root}:Security:Mode: '{options.Security.Mode}' is not one of {string.Join(", ", Enum.GetNames<MeshSecurityMode>())}");

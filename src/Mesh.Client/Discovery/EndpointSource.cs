@@ -26,6 +26,18 @@ internal interface IEndpointSource
 }
 
 /// <summary>
+/// Where policies come from besides configuration: a source's policy for a service replaces the local
+/// <c>Mesh:Services:&lt;name&gt;</c> policy (its endpoints stay the local ones unless a source discovers others).
+/// </summary>
+internal interface IPolicySource
+{
+    /// <summary>The policy for a service, or false when this source has none.</summary>
+    bool TryGetPolicy(string service, out ServicePolicyOptions policy);
+
+    IChangeToken GetChangeToken();
+}
+
+/// <summary>
 /// Endpoints written in <c>Mesh:Services:&lt;name&gt;:Endpoints</c>. Built from each accepted configuration, so a
 /// rejected reload never reaches it.
 /// </summary>

@@ -191,7 +191,7 @@ internal sealed class MeshHandler : DelegatingHandler
             activity.DisplayName = string.Concat(request.Method.Method, " ", call.Service.Name, " attempt");
             activity.SetTag("http.request.resend_count", MeshTelemetry.Box(call.Attempts - 1));
             activity.SetTag("server.address", endpoint.Address.Host);
-            activity.SetTag("server.port", MeshTelemetry.Box(endpoint.Address.Port));
+            activity.SetTag("server.port", endpoint.PortTag);
             activity.SetTag("mesh.destination.version", endpoint.Version);
         }
 

@@ -125,7 +125,14 @@ internal sealed class RandomPicker(EndpointState[] endpoints, EjectionTracker ej
 internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTracker ejections, RandomSource random)
     : EndpointPicker(endpoints, ejections, random)
 {
-    protected abstract double Cost(EndpointState endpoint);
+    /// <summary>The cost of an endpoint at <paramref name="now"/>, a timestamp from <see cref="Now"/>.</summary>
+    protected abstract double Cost(EndpointState endpoint, long now);
+
+    /// <summary>
+    /// The timestamp the costs of one pick are computed at, read once per pick rather than once per candidate;
+    /// 0 for costs that do not depend on time.
+    /// </summary>
+    protected virtual long Now() => 0;
 
     protected override EndpointState? Pick(HttpRequestMessage request, in PickFilter filter)
     {
@@ -148,7 +155,8 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
         var okB = filter.Accepts(eb);
         if (okA && okB)
         {
-            return Cost(eb) < Cost(ea) ? eb : ea;
+            var now = Now();
+            return Cost(eb, now) < Cost(ea, now) ? eb : ea;
         }
 
         if (okA)
@@ -164,11 +172,12 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
         // Both draws were excluded: fall back to the cheapest acceptable endpoint.
         EndpointState? best = null;
         var bestCost = double.MaxValue;
+        var at = Now();
         foreach (var e in endpoints)
         {
             if (filter.Accepts(e))
             {
-                var cost = Cost(e);
+                var cost = Cost(e, at);
                 if (best is null || cost < bestCost)
                 {
                     best = e;
@@ -184,7 +193,7 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
 internal sealed class LeastRequestPicker(EndpointState[] endpoints, EjectionTracker ejections, RandomSource random)
     : TwoChoicesPicker(endpoints, ejections, random)
 {
-    protected override double Cost(EndpointState endpoint) => endpoint.InFlight;
+    protected override double Cost(EndpointState endpoint, long now) => endpoint.InFlight;
 }
 
 internal sealed class PeakEwmaPicker : TwoChoicesPicker
@@ -206,8 +215,10 @@ internal sealed class PeakEwmaPicker : TwoChoicesPicker
     /// <summary>Finagle's and Linkerd's decay time, 10 s: how long a latency sample keeps its weight.</summary>
     public static double DecayTicks(TimeProvider timeProvider) => timeProvider.TimestampFrequency * 10.0;
 
-    protected override double Cost(EndpointState endpoint) =>
-        endpoint.Cost(_timeProvider.GetTimestamp(), _decayTicks, _unknownLatencyTicks);
+    protected override long Now() => _timeProvider.GetTimestamp();
+
+    protected override double Cost(EndpointState endpoint, long now) =>
+        endpoint.Cost(now, _decayTicks, _unknownLatencyTicks);
 }
 
 /// <summary>

@@ -26,6 +26,7 @@ internal sealed class EndpointState
         Labels = labels;
         Zone = zone;
         Version = labels.TryGetValue("version", out var v) ? v : "unknown";
+        PortTag = address.Port;
     }
 
     public Uri Address { get; }
@@ -39,6 +40,9 @@ internal sealed class EndpointState
 
     /// <summary>The endpoint's <c>version</c> label, reported as <c>destination_version</c>.</summary>
     public string Version { get; }
+
+    /// <summary>The port, boxed once for the <c>server.port</c> span tag rather than on every attempt.</summary>
+    public object PortTag { get; }
 
     /// <summary>Circuit breakers of this endpoint, one per HTTP client, created on first use.</summary>
     public ConcurrentDictionary<string, EndpointBreaker> Breakers { get; } = new(StringComparer.Ordinal);

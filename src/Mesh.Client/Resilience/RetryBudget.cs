@@ -30,7 +30,10 @@ internal sealed class RetryBudget
     }
 
     /// <summary>Counts one logical request; each one earns <c>RetryRatio</c> retries.</summary>
-    public void RecordRequest() => Interlocked.Increment(ref Current(CurrentSecond()).Requests);
+    public void RecordRequest() => RecordRequest(_timeProvider.GetTimestamp());
+
+    /// <summary>Counts one logical request made at <paramref name="timestamp"/>, a timestamp the caller has already read.</summary>
+    public void RecordRequest(long timestamp) => Interlocked.Increment(ref Current(timestamp / _timeProvider.TimestampFrequency).Requests);
 
     /// <summary>Takes one retry from the budget, or says there is none left.</summary>
     public bool TryWithdraw()

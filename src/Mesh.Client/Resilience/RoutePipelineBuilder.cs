@@ -17,6 +17,9 @@ namespace Mesh.Client.Resilience;
 /// </summary>
 internal static class RoutePipelineBuilder
 {
+    private const RetryCondition AnyGrpcCondition = RetryCondition.GrpcUnavailable | RetryCondition.GrpcCancelled |
+        RetryCondition.GrpcDeadlineExceeded | RetryCondition.GrpcResourceExhausted;
+
     /// <summary>Without a deadline, a server's Retry-After above this is not waited for.</summary>
     private static readonly TimeSpan MaxRetryAfterWithoutDeadline = TimeSpan.FromSeconds(10);
 
@@ -117,7 +120,18 @@ internal static class RoutePipelineBuilder
 
         var status = (int)response.StatusCode;
         bool retriable;
-        if (status == 200 && TryGetGrpcStatus(response, out var grpc))
+        if (status != 200)
+        {
+            retriable = conditions.IsRetriableStatus(status);
+        }
+        else if (!conditions.Has(AnyGrpcCondition) && !conditions.IsRetriableStatus(200))
+        {
+            // The common case, a plain 200 on a route that neither retries gRPC errors nor lists 200: nothing can
+            // make it retriable, so skip the gRPC status lookup (it touches the content headers, which allocates
+            // on a response without content and parses Content-Type on one with it).
+            retriable = false;
+        }
+        else if (TryGetGrpcStatus(response, out var grpc))
         {
             retriable = conditions.IsRetriableGrpcStatus(grpc);
         }
@@ -177,13 +191,22 @@ internal static class RoutePipelineBuilder
     internal static bool TryGetGrpcStatus(HttpResponseMessage response, out int status)
     {
         status = 0;
+
+        // The grpc-status header first: a lookup that rules out almost every response, where Content-Type has to be
+        // parsed (and the content created when there is none).
+        if (!response.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcStatus, out var values) ||
+            !int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+        {
+            return false;
+        }
+
         if (response.Content.Headers.ContentType?.MediaType is not { } media || !media.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        return response.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcStatus, out var values) &&
-               int.TryParse(values.ToString(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out status);
+        status = parsed;
+        return true;
     }
 
     internal static FailureKind Classify(Exception ex)

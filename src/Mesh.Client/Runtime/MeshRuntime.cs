@@ -27,6 +27,7 @@ internal sealed partial class MeshRuntime : IDisposable
 {
     private readonly IOptionsFactory<MeshOptions> _optionsFactory;
     private readonly IEndpointSource[] _sources;
+    private readonly IPolicySource[] _policySources;
     private readonly MeshTelemetry _telemetry;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ServiceState> _states = new(StringComparer.OrdinalIgnoreCase);
@@ -36,11 +37,12 @@ internal sealed partial class MeshRuntime : IDisposable
     private volatile MeshSnapshot _snapshot = MeshSnapshot.Empty;
 
     public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
-        IEnumerable<IEndpointSource> endpointSources, MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random,
-        ILogger<MeshRuntime> logger)
+        IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, MeshTelemetry telemetry,
+        TimeProvider timeProvider, RandomSource random, ILogger<MeshRuntime> logger)
     {
         _optionsFactory = optionsFactory;
         _sources = [.. endpointSources.OrderBy(s => s.Priority)];
+        _policySources = [.. policySources];
         _telemetry = telemetry;
         TimeProvider = timeProvider;
         Random = random;
@@ -61,6 +63,14 @@ internal sealed partial class MeshRuntime : IDisposable
         foreach (var source in _sources)
         {
             _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
+        }
+
+        foreach (var source in _policySources)
+        {
+            if (!_sources.Contains(source as IEndpointSource))
+            {
+                _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
+            }
         }
     }
 
@@ -126,7 +136,7 @@ internal sealed partial class MeshRuntime : IDisposable
                     _states[name] = state;
                 }
 
-                var policy = options.Services.TryGetValue(name, out var p) ? p : new ServicePolicyOptions();
+                var policy = PolicyFor(name, options);
                 var endpoints = state.ResolveEndpoints(Discover(name, configured));
                 services[name] = ServiceSnapshot.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
             }
@@ -140,6 +150,19 @@ internal sealed partial class MeshRuntime : IDisposable
         }
 
         SnapshotChanged?.Invoke(_snapshot);
+    }
+
+    private ServicePolicyOptions PolicyFor(string service, MeshOptions options)
+    {
+        foreach (var source in _policySources)
+        {
+            if (source.TryGetPolicy(service, out var fromSource))
+            {
+                return fromSource;
+            }
+        }
+
+        return options.Services.TryGetValue(service, out var local) ? local : new ServicePolicyOptions();
     }
 
     private IReadOnlyList<DiscoveredEndpoint> Discover(string service, ConfigurationEndpointSource configured)

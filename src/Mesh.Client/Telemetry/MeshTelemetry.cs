@@ -24,6 +24,10 @@ internal sealed class MeshTelemetry : IDisposable
     private static readonly string[] StatusTexts = BuildNumberTexts(600);
     private static readonly string[] AttemptTexts = BuildNumberTexts(16);
 
+    // Span tags take objects: boxing a status code, port or count on every request is an allocation each, so the
+    // common small values are boxed once.
+    private static readonly object[] Boxes = BuildBoxes(1024);
+
     private readonly Meter _meter;
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
@@ -54,6 +58,9 @@ internal sealed class MeshTelemetry : IDisposable
     public string SourceVersion { get; set; } = "unknown";
 
     public bool RequestsEnabled => _requests.Enabled || _duration.Enabled;
+
+    /// <summary>An int as a span tag value, without allocating for values in [0, 1024).</summary>
+    public static object Box(int value) => (uint)value < (uint)Boxes.Length ? Boxes[value] : value;
 
     public void RecordRequest(string service, string version, string route, int statusCode, int attempts, double seconds)
     {
@@ -99,6 +106,17 @@ internal sealed class MeshTelemetry : IDisposable
         _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", result));
 
     public void Dispose() => _meter.Dispose();
+
+    private static object[] BuildBoxes(int count)
+    {
+        var boxes = new object[count];
+        for (var i = 0; i < count; i++)
+        {
+            boxes[i] = i;
+        }
+
+        return boxes;
+    }
 
     private static string[] BuildNumberTexts(int count)
     {

@@ -1,0 +1,191 @@
+using Mesh.Client;
+using Mesh.Client.Configuration;
+using Mesh.Client.Registry;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.AspNetCore.Inbound;
+
+/// <summary>
+/// Registers this app with the registry once Kestrel listens, renews the lease at a third of its TTL, and on
+/// graceful shutdown deregisters first, keeps serving for the drain delay while watchers notice, and only then lets
+/// the server stop. Hosted services stop in reverse order of registration and the web server registers first, so
+/// this runs while the server still accepts requests.
+/// </summary>
+internal sealed partial class MeshRegistration(
+    IOptions<MeshOptions> options,
+    IServer server,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<MeshRegistration> logger) : IHostedService, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private RegistryClient? _client;
+    private Task _loop = Task.CompletedTask;
+    private string? _service;
+    private string? _instanceId;
+    private volatile bool _registered;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var mesh = options.Value;
+        if (mesh.Registry.Url is not { } url || !mesh.Registry.Register || mesh.Service.Name is null)
+        {
+            return Task.CompletedTask;
+        }
+
+        _client = new RegistryClient(url, mesh.Registry.Token);
+        _service = mesh.Service.Name;
+        lifetime.ApplicationStarted.Register(() => _loop = Task.Run(() => RunAsync(mesh, _stopping.Token)));
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!_registered || _client is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            await _client.DeregisterAsync(_service!, _instanceId!, timeout.Token);
+            _registered = false;
+            LogDeregistered(logger, _service!, _instanceId!);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+        {
+            // The lease will run out on its own; draining still helps the watchers that are reachable.
+            LogDeregisterFailed(logger, ex.Message);
+        }
+
+        var drain = options.Value.Registry.DrainDelay;
+        if (drain > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(drain, time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // The host's shutdown timeout wins over the drain delay.
+            }
+        }
+    }
+
+    private async Task RunAsync(MeshOptions mesh, CancellationToken cancellationToken)
+    {
+        var address = mesh.Registry.AdvertiseAddress ?? ListeningAddress();
+        if (address is null)
+        {
+            LogNoAddress(logger);
+            return;
+        }
+
+        _instanceId = mesh.Registry.InstanceId ?? InstanceId(address);
+        var labels = new Dictionary<string, string>(mesh.Service.Labels, StringComparer.Ordinal);
+        var registration = new InstanceRegistration
+        {
+            Address = address.GetLeftPart(UriPartial.Authority),
+            Version = mesh.Service.Version,
+            Zone = mesh.Service.Zone,
+            Labels = labels,
+            TtlSeconds = mesh.Registry.TtlSeconds,
+        };
+        var renewEvery = TimeSpan.FromSeconds(mesh.Registry.TtlSeconds / 3.0);
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            TimeSpan next;
+            try
+            {
+                await _client!.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
+                if (!_registered)
+                {
+                    _registered = true;
+                    LogRegistered(logger, mesh.Service.Name!, _instanceId, registration.Address);
+                }
+
+                failures = 0;
+                next = renewEvery;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                failures++;
+                LogRegisterFailed(logger, ex.Message);
+
+                // Retry sooner than the renewal interval, so the lease does not lapse over one lost request.
+                next = TimeSpan.FromSeconds(Math.Min(renewEvery.TotalSeconds / 2, Math.Pow(2, Math.Min(failures, 5)) * 0.1));
+            }
+
+            try
+            {
+                await Task.Delay(next, time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private Uri? ListeningAddress()
+    {
+        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses;
+        if (addresses is null)
+        {
+            return null;
+        }
+
+        foreach (var a in addresses)
+        {
+            // Kestrel reports wildcard bindings as http://[::]:80 or http://+:80; loopback is reachable from this
+            // machine, and AdvertiseAddress says where to reach the app from elsewhere.
+            var text = a.Replace("://+:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://*:", "://127.0.0.1:", StringComparison.Ordinal)
+                .Replace("://[::]:", "://127.0.0.1:", StringComparison.Ordinal).Replace("://0.0.0.0:", "://127.0.0.1:", StringComparison.Ordinal);
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            {
+                return uri;
+            }
+        }
+
+        return null;
+    }
+
+    private static string InstanceId(Uri address)
+    {
+        var raw = $"{Environment.MachineName}-{address.Port}".ToLowerInvariant();
+        var chars = raw.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
+        var id = new string(chars);
+        id = id.Length > 63 ? id[..63] : id;
+        return PolicyValidator.IsValidName(id) ? id : $"instance-{address.Port}";
+    }
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        _client?.Dispose();
+    }
+
+    [LoggerMessage(20, LogLevel.Information, "Registered {Service}/{Id} at {Address} with the mesh registry")]
+    private static partial void LogRegistered(ILogger logger, string service, string id, string? address);
+
+    [LoggerMessage(21, LogLevel.Warning, "Mesh registration failed, retrying: {Reason}")]
+    private static partial void LogRegisterFailed(ILogger logger, string reason);
+
+    [LoggerMessage(22, LogLevel.Information, "Deregistered {Service}/{Id}; draining before the server stops")]
+    private static partial void LogDeregistered(ILogger logger, string service, string id);
+
+    [LoggerMessage(23, LogLevel.Warning, "Mesh deregistration failed: {Reason}; the lease will expire on its own")]
+    private static partial void LogDeregisterFailed(ILogger logger, string reason);
+
+    [LoggerMessage(24, LogLevel.Warning, "Not registering with the mesh registry: no HTTP address is bound; set Mesh:Registry:AdvertiseAddress")]
+    private static partial void LogNoAddress(ILogger logger);
+}

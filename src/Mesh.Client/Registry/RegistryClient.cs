@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Mesh.Client.Registry;
+
+/// <summary>
+/// Talks to the registry's HTTP API. It has its own transport, not an <c>IHttpClientFactory</c> client, so the mesh
+/// never routes, retries or meshes its own control traffic.
+/// </summary>
+internal sealed class RegistryClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public RegistryClient(Uri baseAddress, string? token)
+    {
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+        })
+        {
+            BaseAddress = baseAddress,
+            Timeout = Timeout.InfiniteTimeSpan, // long polls carry their own deadline
+        };
+
+        if (!string.IsNullOrEmpty(token))
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+    }
+
+    public Uri BaseAddress => _http.BaseAddress!;
+
+    public Task<InstancesResponse?> WatchInstancesAsync(string service, long index, TimeSpan wait, CancellationToken cancellationToken) =>
+        GetAsync($"v1/services/{Uri.EscapeDataString(service)}/instances{Query(index, wait)}", RegistryJsonContext.Default.InstancesResponse, cancellationToken);
+
+    public Task<PolicyResponse?> WatchPolicyAsync(string service, long index, TimeSpan wait, CancellationToken cancellationToken) =>
+        GetAsync($"v1/policies/{Uri.EscapeDataString(service)}{Query(index, wait)}", RegistryJsonContext.Default.PolicyResponse, cancellationToken);
+
+    public Task<ServicesResponse?> WatchServicesAsync(long index, TimeSpan wait, CancellationToken cancellationToken) =>
+        GetAsync($"v1/services{Query(index, wait)}", RegistryJsonContext.Default.ServicesResponse, cancellationToken);
+
+    public async Task RegisterAsync(string service, string id, InstanceRegistration registration, CancellationToken cancellationToken)
+    {
+        using var response = await _http.PutAsJsonAsync($"v1/services/{Uri.EscapeDataString(service)}/instances/{Uri.EscapeDataString(id)}",
+            registration, RegistryJsonContext.Default.InstanceRegistration, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+    }
+
+    public async Task DeregisterAsync(string service, string id, CancellationToken cancellationToken)
+    {
+        using var response = await _http.DeleteAsync(new Uri($"v1/services/{Uri.EscapeDataString(service)}/instances/{Uri.EscapeDataString(id)}", UriKind.Relative),
+            cancellationToken);
+        if (response.StatusCode != System.Net.HttpStatusCode.NotFound)
+        {
+            await EnsureSuccessAsync(response, cancellationToken);
+        }
+    }
+
+    private async Task<T?> GetAsync<T>(string path, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken);
+    }
+
+    private static string Query(long index, TimeSpan wait) =>
+        string.Create(CultureInfo.InvariantCulture, $"?index={index}&wait={(long)wait.TotalMilliseconds}ms");
+
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            // The problem body names what was wrong; keep a bounded part of it for the log.
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            throw new HttpRequestException(
+                $"Registry answered {(int)response.StatusCode} {response.ReasonPhrase}: {(body.Length > 500 ? body[..500] : body)}",
+                null, response.StatusCode);
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,116 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Mesh.Client.Registry;
+
+// The registry's wire contracts, shared by the registry and its clients so both sides read and write one definition.
+// JSON is camelCase; unknown members are ignored on read so either side can add fields first.
+
+/// <summary>Body of <c>PUT /v1/services/{service}/instances/{id}</c>: register or renew.</summary>
+internal sealed class InstanceRegistration
+{
+    public string? Address { get; set; }
+
+    public string? Version { get; set; }
+
+    public string? Zone { get; set; }
+
+    public Dictionary<string, string>? Labels { get; set; }
+
+    public int TtlSeconds { get; set; }
+}
+
+/// <summary>An instance as the registry reports it.</summary>
+internal sealed class InstanceRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Service { get; set; } = string.Empty;
+
+    public string Address { get; set; } = string.Empty;
+
+    public string? Version { get; set; }
+
+    public string? Zone { get; set; }
+
+    public Dictionary<string, string> Labels { get; set; } = [];
+
+    public int TtlSeconds { get; set; }
+
+    /// <summary>When the lease ends without a renewal.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>Body of <c>GET /v1/services/{service}/instances</c>.</summary>
+internal sealed class InstancesResponse
+{
+    public long Index { get; set; }
+
+    public List<InstanceRecord> Instances { get; set; } = [];
+}
+
+internal sealed class ServiceSummary
+{
+    public string Name { get; set; } = string.Empty;
+
+    public int Instances { get; set; }
+
+    public long PolicyVersion { get; set; }
+}
+
+/// <summary>Body of <c>GET /v1/services</c>.</summary>
+internal sealed class ServicesResponse
+{
+    public long Index { get; set; }
+
+    public List<ServiceSummary> Services { get; set; } = [];
+}
+
+/// <summary>Body of <c>GET /v1/policies/{service}</c>; <see cref="Document"/> is null while the service has none.</summary>
+internal sealed class PolicyResponse
+{
+    public string Service { get; set; } = string.Empty;
+
+    /// <summary>The policy's version, 0 when there is none.</summary>
+    public long Version { get; set; }
+
+    /// <summary>The watch index of the last change.</summary>
+    public long Index { get; set; }
+
+    public JsonElement? Document { get; set; }
+
+    public DateTimeOffset? UpdatedAt { get; set; }
+}
+
+internal sealed class PolicyVersionRecord
+{
+    public long Version { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>The document of that version; null for a deletion.</summary>
+    public JsonElement? Document { get; set; }
+}
+
+/// <summary>Body of <c>GET /v1/policies/{service}/history</c>, newest first.</summary>
+internal sealed class PolicyHistoryResponse
+{
+    public string Service { get; set; } = string.Empty;
+
+    public List<PolicyVersionRecord> Versions { get; set; } = [];
+}
+
+/// <summary>The header carrying the watch index on every watchable response.</summary>
+internal static class RegistryHeaders
+{
+    public const string Index = "X-Mesh-Index";
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(InstanceRegistration))]
+[JsonSerializable(typeof(InstanceRecord))]
+[JsonSerializable(typeof(InstancesResponse))]
+[JsonSerializable(typeof(ServicesResponse))]
+[JsonSerializable(typeof(PolicyResponse))]
+[JsonSerializable(typeof(PolicyHistoryResponse))]
+internal sealed partial class RegistryJsonContext : JsonSerializerContext;

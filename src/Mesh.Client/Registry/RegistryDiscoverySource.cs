@@ -1,0 +1,470 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using System.Text.Json;
+using Mesh.Client.Configuration;
+using Mesh.Client.Discovery;
+using Mesh.Client.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace Mesh.Client.Registry;
+
+/// <summary>
+/// Endpoints and policies from the registry. It watches the registry's catalog, and each service's instances and
+/// policy, with long polls, so a change reaches this app as soon as the registry has it. When the registry cannot be
+/// reached it keeps serving what it last knew, retrying with jittered backoff, and it keeps that last known good
+/// state in a cache file so an app restarted while the registry is down still routes.
+/// </summary>
+internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicySource, IDisposable
+{
+    public const int DefaultPriority = 100;
+
+    /// <summary>How long one long poll may wait at the registry before it answers unchanged.</summary>
+    internal static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+
+    private readonly RegistryClient? _client;
+    private readonly TimeProvider _time;
+    private readonly RandomSource _random;
+    private readonly ILogger _logger;
+    private readonly string? _cacheFile;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ServiceView> _services = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _watched = new(StringComparer.OrdinalIgnoreCase);
+    private CancellationTokenSource _changed = new();
+    private long _lastSync;      // timestamp of the last answer from the registry, or of the cache file
+    private int _connected;      // 1 while the last call to the registry succeeded
+
+    public RegistryDiscoverySource(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, IMeterFactory meterFactory,
+        ILogger<RegistryDiscoverySource> logger)
+    {
+        _time = time;
+        _random = random;
+        _logger = logger;
+        var mesh = options.Value;
+        if (mesh.Registry.Url is not { } url)
+        {
+            return; // configuration-only mesh: this source knows nothing
+        }
+
+        _client = new RegistryClient(url, mesh.Registry.Token);
+        _cacheFile = CachePath(mesh);
+        LoadCache();
+
+        var meter = meterFactory.Create(Telemetry.MeshTelemetry.MeterName);
+        meter.CreateObservableGauge("mesh.registry.connected", () => Volatile.Read(ref _connected), "{state}",
+            "1 while the registry answers, 0 while this app routes on its last known state.");
+        meter.CreateObservableGauge("mesh.registry.snapshot_age", () => SnapshotAge.TotalSeconds, "s",
+            "Time since this app last heard from the registry (or since its cache was written).");
+
+        _ = Task.Run(() => WatchCatalogAsync(_stopping.Token));
+        foreach (var service in mesh.Services.Keys)
+        {
+            StartWatching(service);
+        }
+    }
+
+    public int Priority => DefaultPriority;
+
+    public bool IsConnected => Volatile.Read(ref _connected) == 1;
+
+    /// <summary>Time since the registry last answered; infinite when it never has and no cache was found.</summary>
+    public TimeSpan SnapshotAge
+    {
+        get
+        {
+            var last = Volatile.Read(ref _lastSync);
+            return last == 0 ? Timeout.InfiniteTimeSpan : _time.GetElapsedTime(last);
+        }
+    }
+
+    public IReadOnlyCollection<string> Services
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _services.Keys];
+            }
+        }
+    }
+
+    public bool TryGetEndpoints(string service, out IReadOnlyList<DiscoveredEndpoint> endpoints)
+    {
+        lock (_lock)
+        {
+            if (_services.TryGetValue(service, out var view) && view.Endpoints is { Count: > 0 } list)
+            {
+                endpoints = list;
+                return true;
+            }
+        }
+
+        endpoints = [];
+        return false;
+    }
+
+    public bool TryGetPolicy(string service, out ServicePolicyOptions policy)
+    {
+        lock (_lock)
+        {
+            if (_services.TryGetValue(service, out var view) && view.Policy is { } p)
+            {
+                policy = p;
+                return true;
+            }
+        }
+
+        policy = null!;
+        return false;
+    }
+
+    public IChangeToken GetChangeToken()
+    {
+        lock (_lock)
+        {
+            return new CancellationChangeToken(_changed.Token);
+        }
+    }
+
+    private void StartWatching(string service)
+    {
+        lock (_lock)
+        {
+            if (!_watched.Add(service))
+            {
+                return;
+            }
+        }
+
+        _ = Task.Run(() => WatchInstancesAsync(service, _stopping.Token));
+        _ = Task.Run(() => WatchPolicyAsync(service, _stopping.Token));
+    }
+
+    private async Task WatchCatalogAsync(CancellationToken cancellationToken)
+    {
+        long index = 0;
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var started = _time.GetTimestamp();
+                var catalog = await _client!.WatchServicesAsync(index, Wait, cancellationToken) ?? new ServicesResponse();
+                OnSuccess(ref failures);
+                foreach (var service in catalog.Services)
+                {
+                    if (PolicyValidator.IsValidName(service.Name))
+                    {
+                        StartWatching(service.Name);
+                    }
+                }
+
+                // A registry that does not hold catalog polls answers at once; poll it gently instead of spinning.
+                if (catalog.Index == index && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
+                }
+
+                index = catalog.Index;
+            }
+            catch (Exception ex) when (IsTransient(ex, cancellationToken))
+            {
+                await OnFailureAsync("catalog", ex, ++failures, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task WatchInstancesAsync(string service, CancellationToken cancellationToken)
+    {
+        long index = 0;
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var answer = await _client!.WatchInstancesAsync(service, index, Wait, cancellationToken) ?? new InstancesResponse();
+                OnSuccess(ref failures);
+                if (answer.Index != index)
+                {
+                    Apply(service, view => view.Endpoints = ToEndpoints(answer.Instances), view => view.Instances = answer.Instances);
+                }
+
+                index = answer.Index;
+            }
+            catch (Exception ex) when (IsTransient(ex, cancellationToken))
+            {
+                await OnFailureAsync(service, ex, ++failures, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task WatchPolicyAsync(string service, CancellationToken cancellationToken)
+    {
+        long index = 0;
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var answer = await _client!.WatchPolicyAsync(service, index, Wait, cancellationToken) ?? new PolicyResponse();
+                OnSuccess(ref failures);
+                if (answer.Index != index)
+                {
+                    var policy = ReadPolicy(service, answer.Document);
+                    Apply(service, view => view.Policy = policy, view => view.PolicyDocument = answer.Document);
+                }
+
+                index = answer.Index;
+            }
+            catch (Exception ex) when (IsTransient(ex, cancellationToken))
+            {
+                await OnFailureAsync(service, ex, ++failures, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private ServicePolicyOptions? ReadPolicy(string service, JsonElement? document)
+    {
+        if (document is not { ValueKind: JsonValueKind.Object } doc)
+        {
+            return null;
+        }
+
+        var (errors, policy) = PolicyDocumentReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(doc.GetRawText())));
+        if (policy is null)
+        {
+            // The registry validates with the same code, so this means a newer registry or a tampered cache.
+            LogPolicyRejected(_logger, service, string.Join("; ", errors));
+        }
+
+        return policy;
+    }
+
+    private void Apply(string service, Action<ServiceView> change, Action<ServiceView> record)
+    {
+        CancellationTokenSource previous;
+        lock (_lock)
+        {
+            if (!_services.TryGetValue(service, out var view))
+            {
+                view = new ServiceView();
+                _services[service] = view;
+            }
+
+            change(view);
+            record(view);
+            previous = _changed;
+            _changed = new CancellationTokenSource();
+        }
+
+        SaveCache();
+        previous.Cancel();
+        previous.Dispose();
+    }
+
+    private void OnSuccess(ref int failures)
+    {
+        failures = 0;
+        Volatile.Write(ref _lastSync, _time.GetTimestamp());
+        if (Interlocked.Exchange(ref _connected, 1) == 0)
+        {
+            LogConnected(_logger, _client!.BaseAddress);
+        }
+    }
+
+    private async Task OnFailureAsync(string what, Exception ex, int failures, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _connected, 0) == 1 || failures == 1)
+        {
+            LogDisconnected(_logger, what, ex.Message);
+        }
+
+        // Exponential backoff with full jitter, so a registry coming back is not met by every client at once.
+        var ceiling = Math.Min(MaxBackoff.Ticks, MinBackoff.Ticks * (1L << Math.Min(failures, 20)));
+        var delay = TimeSpan.FromTicks(Math.Max(MinBackoff.Ticks / 2, (long)(_random.NextDouble() * ceiling)));
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>
+        !cancellationToken.IsCancellationRequested && ex is HttpRequestException or JsonException or IOException or OperationCanceledException;
+
+    private static List<DiscoveredEndpoint> ToEndpoints(List<InstanceRecord> instances)
+    {
+        var list = new List<DiscoveredEndpoint>(instances.Count);
+        foreach (var i in instances)
+        {
+            if (Uri.TryCreate(i.Address, UriKind.Absolute, out var address) && (address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps))
+            {
+                var labels = new Dictionary<string, string>(i.Labels ?? [], StringComparer.OrdinalIgnoreCase);
+                if (i.Version is { } version)
+                {
+                    labels.TryAdd("version", version);
+                }
+
+                list.Add(new DiscoveredEndpoint(address, labels, i.Zone));
+            }
+        }
+
+        return list;
+    }
+
+    private static string? CachePath(MeshOptions mesh)
+    {
+        var directory = mesh.Registry.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "meshlib");
+        if (directory.Length == 0)
+        {
+            return null;
+        }
+
+        var name = mesh.Service.Name ?? "client";
+        var registry = StableHash.Hash(mesh.Registry.Url!.ToString()).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        return Path.Combine(directory, $"{name}-{registry}.json");
+    }
+
+    private void SaveCache()
+    {
+        if (_cacheFile is null)
+        {
+            return;
+        }
+
+        var cache = new RegistryCache { SavedAt = _time.GetUtcNow() };
+        lock (_lock)
+        {
+            foreach (var (name, view) in _services)
+            {
+                cache.Services[name] = new RegistryCacheEntry { Instances = view.Instances, Policy = view.PolicyDocument };
+            }
+        }
+
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(_cacheFile)!);
+            var temp = _cacheFile + ".tmp";
+            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(cache, RegistryCacheJsonContext.Default.RegistryCache));
+            File.Move(temp, _cacheFile, overwrite: true); // atomic: a crash leaves the old file or the new one
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogCacheFailed(_logger, _cacheFile, ex.Message);
+        }
+    }
+
+    private void LoadCache()
+    {
+        if (_cacheFile is null || !File.Exists(_cacheFile))
+        {
+            return;
+        }
+
+        try
+        {
+            var cache = JsonSerializer.Deserialize(File.ReadAllBytes(_cacheFile), RegistryCacheJsonContext.Default.RegistryCache);
+            if (cache is null)
+            {
+                return;
+            }
+
+            lock (_lock)
+            {
+                foreach (var (name, entry) in cache.Services)
+                {
+                    if (!PolicyValidator.IsValidName(name))
+                    {
+                        continue;
+                    }
+
+                    _services[name] = new ServiceView
+                    {
+                        Instances = entry.Instances ?? [],
+                        Endpoints = ToEndpoints(entry.Instances ?? []),
+                        PolicyDocument = entry.Policy,
+                        Policy = ReadPolicy(name, entry.Policy),
+                    };
+                }
+            }
+
+            // The snapshot is as old as the file, not as old as this process.
+            var age = _time.GetUtcNow() - cache.SavedAt;
+            Volatile.Write(ref _lastSync, _time.GetTimestamp() - (long)(Math.Max(0, age.TotalSeconds) * _time.TimestampFrequency));
+            LogCacheLoaded(_logger, cache.Services.Count, _cacheFile);
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            LogCacheFailed(_logger, _cacheFile, ex.Message);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _client?.Dispose();
+    }
+
+    private sealed class ServiceView
+    {
+        public IReadOnlyList<DiscoveredEndpoint>? Endpoints { get; set; }
+
+        public List<InstanceRecord> Instances { get; set; } = [];
+
+        public ServicePolicyOptions? Policy { get; set; }
+
+        public JsonElement? PolicyDocument { get; set; }
+    }
+
+    [LoggerMessage(10, LogLevel.Information, "Connected to the mesh registry at {Registry}")]
+    private static partial void LogConnected(ILogger logger, Uri registry);
+
+    [LoggerMessage(11, LogLevel.Warning, "Mesh registry unreachable while watching {What}: {Reason}. Routing continues on the last known state.")]
+    private static partial void LogDisconnected(ILogger logger, string what, string reason);
+
+    [LoggerMessage(12, LogLevel.Error, "Registry policy for {Service} rejected; the previous policy stays: {Errors}")]
+    private static partial void LogPolicyRejected(ILogger logger, string service, string errors);
+
+    [LoggerMessage(13, LogLevel.Information, "Loaded the last known mesh state ({Count} services) from {File}")]
+    private static partial void LogCacheLoaded(ILogger logger, int count, string file);
+
+    [LoggerMessage(14, LogLevel.Warning, "Mesh registry cache {File} could not be used: {Reason}")]
+    private static partial void LogCacheFailed(ILogger logger, string file, string reason);
+}
+
+internal sealed class RegistryCache
+{
+    public DateTimeOffset SavedAt { get; set; }
+
+    public Dictionary<string, RegistryCacheEntry> Services { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+internal sealed class RegistryCacheEntry
+{
+    public List<InstanceRecord>? Instances { get; set; }
+
+    public JsonElement? Policy { get; set; }
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RegistryCache))]
+internal sealed partial class RegistryCacheJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
