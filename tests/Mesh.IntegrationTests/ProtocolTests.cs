@@ -121,3 +121,24 @@ public sealed class ProtocolTests
         echo.Requests.ShouldBe(1);
     }
 }
+
+public sealed class HostHeaderTests
+{
+    [Fact]
+    public async Task The_backend_sees_the_service_name_as_host_unless_the_caller_set_one()
+    {
+        await using var reviews = await TestBackend.StartAsync("reviews", c => c.Response.WriteAsync(c.Request.Host.Value ?? string.Empty));
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object> { ["reviews"] = new { Endpoints = new[] { new { Address = reviews.Address } } } },
+        });
+
+        (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews");
+        (await mesh.Client.GetStringAsync(new Uri("http://reviews:9080/"))).ShouldBe("reviews:9080");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://reviews/");
+        request.Headers.Host = "books.example";
+        using var response = await mesh.Client.SendAsync(request);
+        (await response.Content.ReadAsStringAsync()).ShouldBe("books.example");
+        request.RequestUri.ShouldBe(new Uri("http://reviews/"), "the caller's URI is restored after the call");
+    }
+}

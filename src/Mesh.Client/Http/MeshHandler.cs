@@ -83,6 +83,14 @@ internal sealed class MeshHandler : DelegatingHandler
             activity.SetTag("mesh.route", route.Name);
         }
 
+        // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
+        // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
+        var setHost = request.Headers.Host is null;
+        if (setHost)
+        {
+            request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
+        }
+
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(MeshCall.Key, call);
         var statusCode = 0;
@@ -114,6 +122,11 @@ internal sealed class MeshHandler : DelegatingHandler
         {
             ResilienceContextPool.Shared.Return(context);
             request.RequestUri = uri;
+            if (setHost)
+            {
+                request.Headers.Host = null;
+            }
+
             activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
             var version = call.CurrentEndpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
             Runtime.Telemetry.RecordRequest(service.Name, version, route.Name, statusCode, call.Attempts,

@@ -34,6 +34,8 @@ internal sealed partial class MeshRuntime : IDisposable
     private readonly Lock _buildLock = new();
     private readonly List<IDisposable> _subscriptions = [];
     private MeshOptions _options;
+    private string _fingerprint;
+    private string? _lastRejection;
     private volatile MeshSnapshot _snapshot = MeshSnapshot.Empty;
 
     public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
@@ -50,6 +52,7 @@ internal sealed partial class MeshRuntime : IDisposable
 
         // Invalid configuration throws here, at start-up, with every error listed.
         _options = optionsFactory.Create(Options.DefaultName);
+        _fingerprint = Fingerprint(_options);
         Rebuild();
 
         foreach (var source in changeSources)
@@ -97,14 +100,35 @@ internal sealed partial class MeshRuntime : IDisposable
         }
         catch (OptionsValidationException ex)
         {
+            var errors = string.Join(Environment.NewLine, ex.Failures);
+            lock (_buildLock)
+            {
+                // Configuration providers may signal one change more than once (a file watcher, then the root);
+                // the same rejection is reported once.
+                if (errors == _lastRejection)
+                {
+                    return;
+                }
+
+                _lastRejection = errors;
+            }
+
             _telemetry.RecordConfigReload(accepted: false);
-            LogReloadRejected(_logger, ex.Failures.Count(), string.Join(Environment.NewLine, ex.Failures));
+            LogReloadRejected(_logger, ex.Failures.Count(), errors);
             return;
         }
 
+        var fingerprint = Fingerprint(options);
         lock (_buildLock)
         {
+            _lastRejection = null;
+            if (fingerprint == _fingerprint)
+            {
+                return; // the same configuration signalled again: nothing to rebuild, nothing to report
+            }
+
             _options = options;
+            _fingerprint = fingerprint;
         }
 
         Rebuild();
@@ -151,6 +175,14 @@ internal sealed partial class MeshRuntime : IDisposable
 
         SnapshotChanged?.Invoke(_snapshot);
     }
+
+    /// <summary>The options as JSON: equal text, equal configuration.</summary>
+    private static string Fingerprint(MeshOptions options) => System.Text.Json.JsonSerializer.Serialize(options, FingerprintOptions);
+
+    private static readonly System.Text.Json.JsonSerializerOptions FingerprintOptions = new()
+    {
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
+    };
 
     private ServicePolicyOptions PolicyFor(string service, MeshOptions options)
     {

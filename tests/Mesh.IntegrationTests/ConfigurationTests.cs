@@ -1,0 +1,271 @@
+using System.Net;
+using Mesh.Client.Runtime;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
+
+namespace Mesh.IntegrationTests;
+
+public sealed class ConfigurationTests(ITestOutputHelper output)
+{
+    /// <summary>Five mistakes in one service: every one must be reported, each with its path.</summary>
+    private static readonly Dictionary<string, string?> FiveMistakes = new()
+    {
+        ["Mesh:Services:reviews:Endpoints:0:Address"] = "http://127.0.0.1:5001",
+        ["Mesh:Services:reviews:Endpoints:0:Labels:version"] = "v1",
+        ["Mesh:Services:reviews:Subsets:v1:version"] = "v1",
+        ["Mesh:Services:reviews:LoadBalancer:Policy"] = "Fastest",
+        ["Mesh:Services:reviews:Routes:0:Name"] = "default",
+        ["Mesh:Services:reviews:Routes:0:Destinations:0:Subset"] = "v1",
+        ["Mesh:Services:reviews:Routes:0:Destinations:0:Weight"] = "60",
+        ["Mesh:Services:reviews:Routes:0:Destinations:1:Subset"] = "v3",
+        ["Mesh:Services:reviews:Routes:0:Destinations:1:Weight"] = "50",
+        ["Mesh:Services:reviews:Routes:0:Timeout"] = "-00:00:01",
+        ["Mesh:Services:reviews:Routes:0:Fault:Abort:Percentage"] = "150",
+        ["Mesh:Services:reviews:Routes:0:Fault:Abort:HttpStatus"] = "503",
+    };
+
+    private static readonly string[] FiveMistakesReported =
+    [
+        "Mesh:Services:reviews:Routes:0:Destinations: weights sum to 110, must be 100",
+        "Mesh:Services:reviews:Routes:0:Destinations:1:Subset: unknown subset 'v3'",
+        "Mesh:Services:reviews:LoadBalancer:Policy: 'Fastest' is not one of",
+        "Mesh:Services:reviews:Routes:0:Fault:Abort:Percentage: 150 must be between 0 and 100",
+        "Mesh:Services:reviews:Routes:0:Timeout: -00:00:01 must be above 00:00:00",
+    ];
+
+    [Fact]
+    public async Task Invalid_configuration_fails_host_start_listing_every_error_with_its_path()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(FiveMistakes);
+        builder.Services.AddMeshClient();
+        using var host = builder.Build();
+
+        var ex = await Should.ThrowAsync<OptionsValidationException>(() => host.StartAsync());
+        ShouldReport(ex, FiveMistakesReported);
+    }
+
+    [Fact]
+    public async Task Invalid_configuration_fails_web_application_start_listing_every_error_with_its_path()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Configuration.AddInMemoryCollection(FiveMistakes);
+        builder.Services.AddMesh();
+        await using var app = builder.Build();
+        app.UseMesh();
+        app.MapMeshEndpoints();
+
+        var ex = await Should.ThrowAsync<OptionsValidationException>(() => app.StartAsync());
+        ShouldReport(ex, FiveMistakesReported);
+    }
+
+    [Fact]
+    public async Task Unknown_keys_fail_host_start_with_their_paths()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Services:reviews:Endpoints:0:Address"] = "http://127.0.0.1:5001",
+            ["Mesh:Services:reviews:LoadBalancer:Polcy"] = "RoundRobin",
+            ["Mesh:Services:reviews:Routes:0:Name"] = "default",
+            ["Mesh:Services:reviews:Routes:0:Retry:Atempts"] = "3",
+            ["Mesh:Servics:ratings:Endpoints:0:Address"] = "http://127.0.0.1:5002",
+        });
+        builder.Services.AddMeshClient();
+        using var host = builder.Build();
+
+        var ex = await Should.ThrowAsync<OptionsValidationException>(() => host.StartAsync());
+        ShouldReport(ex,
+        [
+            "Mesh:Services:reviews:Routes:0:Retry:Atempts: unknown setting 'Atempts'",
+            "Mesh:Services:reviews:LoadBalancer:Polcy: unknown setting 'Polcy'",
+            "Mesh:Servics: unknown setting 'Servics'",
+        ]);
+    }
+
+    [Fact]
+    public async Task An_invalid_reload_is_rejected_logged_and_counted_and_the_last_good_configuration_keeps_serving()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        await using var v2 = await TestBackend.StartAsync("v2");
+        var service = TrafficTests.UniqueName("reload");
+        object Config(object[] destinations, string policy = "RoundRobin", double mirrorPercentage = 0) => new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new object[]
+                    {
+                        new { v1.Address, Labels = new { version = "v1" } },
+                        new { v2.Address, Labels = new { version = "v2" } },
+                    },
+                    Subsets = new { v1 = new { version = "v1" }, v2 = new { version = "v2" } },
+                    LoadBalancer = new { Policy = policy },
+                    Routes = new object[]
+                    {
+                        new { Name = "default", Destinations = destinations, Mirror = new { Subset = "v2", Percentage = mirrorPercentage } },
+                    },
+                },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config([new { Subset = "v1", Weight = 100 }]));
+        using var metrics = TrafficTests.Collect(mesh);
+        await AllGoToAsync(mesh, service, "v1");
+
+        // Would send 60% to v2 if it were taken; it has three mistakes.
+        mesh.Reload(Config([new { Subset = "v2", Weight = 60 }, new { Subset = "v1", Weight = 50 }], policy: "Fastest", mirrorPercentage: 150));
+        // IConfigurationRoot.Reload() raises its change token once per file provider and once itself, so the mesh sees
+        // one edit twice; it reports it once.
+        await Poll.UntilAsync(() => metrics.Count("mesh.config.reloads", t => t["result"] == "rejected") >= 1, because: "the reload is rejected");
+        metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(1);
+        metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(0);
+
+        var errors = mesh.Logs.Entries.Where(e => e.Level == LogLevel.Error).ToList();
+        errors.Count.ShouldBe(1, "the rejection is logged once");
+        foreach (var error in errors)
+        {
+            error.Message.ShouldContain("rejected with 3 error(s)");
+            error.Message.ShouldContain($"Mesh:Services:{service}:Routes:0:Destinations: weights sum to 110, must be 100");
+            error.Message.ShouldContain($"Mesh:Services:{service}:LoadBalancer:Policy: 'Fastest' is not one of");
+            error.Message.ShouldContain($"Mesh:Services:{service}:Routes:0:Mirror:Percentage: 150 must be between 0 and 100");
+        }
+
+        await AllGoToAsync(mesh, service, "v1");
+
+        // A valid reload afterwards takes effect.
+        mesh.Reload(Config([new { Subset = "v2", Weight = 100 }]));
+        var rejected = metrics.Count("mesh.config.reloads", t => t["result"] == "rejected");
+        await Poll.UntilAsync(() => metrics.Count("mesh.config.reloads", t => t["result"] == "accepted") >= 1, because: "the reload is accepted");
+        metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(1);
+        await AllGoToAsync(mesh, service, "v2");
+        metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(rejected);
+        mesh.Logs.Entries.Count(e => e.Level == LogLevel.Error).ShouldBe(rejected);
+    }
+
+    [Fact]
+    public async Task Reloading_configuration_under_load_drops_no_request()
+    {
+        var backends = new List<TestBackend>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                backends.Add(await TestBackend.StartAsync($"b{i}"));
+            }
+
+            var service = TrafficTests.UniqueName("swap");
+            object Config(TestBackend[] v1, TestBackend[] v2, int v1Weight, string policy) => new
+            {
+                Services = new Dictionary<string, object>
+                {
+                    [service] = new
+                    {
+                        Endpoints = v1.Select(b => new { b.Address, Labels = new { version = "v1" } })
+                            .Concat(v2.Select(b => new { b.Address, Labels = new { version = "v2" } })).ToArray(),
+                        Subsets = new { v1 = new { version = "v1" }, v2 = new { version = "v2" } },
+                        LoadBalancer = new { Policy = policy },
+                        Routes = new object[]
+                        {
+                            new
+                            {
+                                Name = "default",
+                                Destinations = new object[] { new { Subset = "v1", Weight = v1Weight }, new { Subset = "v2", Weight = 100 - v1Weight } },
+                            },
+                        },
+                    },
+                },
+            };
+            var a = Config([backends[0], backends[1]], [backends[2]], 80, "RoundRobin");
+            var b = Config([backends[1]], [backends[2], backends[3]], 30, "PeakEwma");
+
+            await using var mesh = MeshTestClient.Create(a);
+            using var metrics = TrafficTests.Collect(mesh);
+
+            const int total = 4_000;
+            var completed = 0;
+            var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var names = backends.Select(x => x.Name).ToHashSet();
+            var load = TrafficTests.RunAsync(total, 8, async (i, ct) =>
+            {
+                try
+                {
+                    using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/api/items/{i}"), ct);
+                    var body = await response.Content.ReadAsStringAsync(ct);
+                    if (response.StatusCode != HttpStatusCode.OK || !names.Contains(body))
+                    {
+                        failures.Enqueue($"{(int)response.StatusCode} {body}");
+                    }
+                }
+                catch (Exception ex)
+                {
+                    failures.Enqueue(ex.ToString());
+                }
+                finally
+                {
+                    Interlocked.Increment(ref completed);
+                }
+            });
+
+            // Swap configurations back and forth for as long as the load runs.
+            var reloads = 0;
+            while (!load.IsCompleted)
+            {
+                mesh.Reload(reloads % 2 == 0 ? b : a);
+                reloads++;
+                await Task.Yield();
+            }
+
+            await load;
+            output.WriteLine($"{reloads} reloads during {total} requests");
+            failures.ShouldBeEmpty();
+            completed.ShouldBe(total);
+            reloads.ShouldBeGreaterThan(50);
+            metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(reloads, "each reload changed the configuration once");
+            metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(0);
+            backends.ShouldAllBe(x => x.Requests > 0, "both configurations served traffic");
+            backends.Sum(x => x.Requests).ShouldBe(total, "each request was sent exactly once");
+            var runtime = mesh.GetService<MeshRuntime>();
+            runtime.Snapshot.Services[service].Endpoints.Length.ShouldBe(3);
+            runtime.Snapshot.Services[service].Endpoints.ShouldContain(e => e.Authority == backends[reloads % 2 == 0 ? 0 : 3].Address.GetLeftPart(UriPartial.Authority));
+        }
+        finally
+        {
+            foreach (var x in backends)
+            {
+                await x.DisposeAsync();
+            }
+        }
+    }
+
+    private static void ShouldReport(OptionsValidationException ex, string[] expected)
+    {
+        foreach (var e in expected)
+        {
+            ex.Message.ShouldContain(e);
+            ex.Failures.Count(f => f.StartsWith(e, StringComparison.Ordinal)).ShouldBe(1, $"'{e}' should be reported once");
+        }
+
+        ex.Failures.Count().ShouldBe(expected.Length, string.Join(Environment.NewLine, ex.Failures));
+    }
+
+    private static async Task AllGoToAsync(MeshTestClient mesh, string service, string expected)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            (await mesh.Client.GetStringAsync(new Uri($"http://{service}/api/items/{i}"))).ShouldBe(expected);
+        }
+    }
+}
