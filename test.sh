@@ -14,8 +14,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-# --blame-hang-timeout turns a hung test into a failure with a dump instead of a stuck CI run.
-dotnet test MeshLib.sln --blame-hang-timeout 5m "$@" 2>&1 | tee "$log" || status=$?
+if ! dotnet build MeshLib.sln >"$log" 2>&1; then
+  grep -E ': (error|warning) ' "$log" | sort -u | head -100 || tail -n 50 "$log"
+  echo "test.sh: the build failed" >&2
+  exit 1
+fi
+# Test assemblies run one after another (-m:1): several of them start real servers and measure load balancing
+# shares, and on a 2-core machine they would otherwise disturb each other. --blame-hang-timeout turns a hung test into
+# a failure with a dump instead of a stuck CI run.
+dotnet test MeshLib.sln --no-build -m:1 --blame-hang-timeout 5m "$@" 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run, summed over the test assemblies.
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

@@ -6,6 +6,7 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
     builder.WebHost.UseUrls(RegistryDefaults.Url);
 }
 
+builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = RegistryDefaults.MaxRequestBodyBytes);
 builder.Services.AddMeshRegistry();
 var app = builder.Build();
 app.MapMeshRegistry();

@@ -5,5 +5,25 @@ internal static class RegistryDefaults
     public const string Url = "http://127.0.0.1:7400";
 
     /// <summary>Policy documents are small; anything larger is a mistake or an attack.</summary>
-    public const long MaxPolicyBytes = 256 * 1024;
+    public const int MaxPolicyBytes = 256 * 1024;
+
+    /// <summary>A registration is an address, a few names and labels.</summary>
+    public const int MaxRegistrationBytes = 64 * 1024;
+
+    /// <summary>Kestrel's limit for any request body, a backstop behind the per-endpoint limits.</summary>
+    public const int MaxRequestBodyBytes = 1024 * 1024;
+
+    public const int MinTtlSeconds = 1;
+
+    public const int MaxTtlSeconds = 3600;
+
+    public const int MaxAddressLength = 2048;
+
+    public const int MaxLabels = 64;
+
+    public const int MaxLabelValueLength = 256;
+
+    public const int DefaultHistory = 100;
+
+    public const int MaxHistory = 1000;
 }

@@ -1,11 +1,16 @@
+using System.Globalization;
+using System.Text.Json;
 using Mesh.Client.Configuration;
+using Mesh.Client.Registry;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
 
 /// <summary>
-/// The registry's HTTP API. This first cut serves policy validation with the very code clients run at start-up,
-/// so an operator can check a policy document before it is stored; instances, watches, versioned policies and the CA
-/// arrive with the control plane.
+/// The registry's HTTP API (see <c>src/Mesh.Registry/README.md</c>): instances with leases and long-poll watches,
+/// versioned policies validated with the very code clients run, bearer-token auth. JSON is camelCase; every error is
+/// <c>application/problem+json</c> naming the fields at fault.
 /// </summary>
 internal static class RegistryEndpoints
 {
@@ -13,56 +18,614 @@ internal static class RegistryEndpoints
     {
         services.AddProblemDetails();
         services.AddHealthChecks();
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new RegistryConsole(Console.Out));
+        services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>());
+        services.TryAddSingleton<RegistryState>();
+        services.TryAddSingleton<RegistryAuth>();
+        services.AddHostedService<RegistryStartup>();
         return services;
     }
 
     public static WebApplication MapMeshRegistry(this WebApplication app)
     {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
         app.MapHealthChecks("/healthz");
-        app.MapPost("/v1/policies/{service}/validate", ValidatePolicyAsync);
+
+        var v1 = app.MapGroup("/v1");
+        v1.MapGet("/services", ListServicesAsync);
+        v1.MapPut("/services/{service}/instances/{id}", RegisterAsync);
+        v1.MapDelete("/services/{service}/instances/{id}", Deregister);
+        v1.MapGet("/services/{service}/instances", WatchInstancesAsync);
+        v1.MapGet("/policies/{service}", WatchPolicyAsync);
+        v1.MapPut("/policies/{service}", PutPolicyAsync);
+        v1.MapDelete("/policies/{service}", DeletePolicy);
+        v1.MapPost("/policies/{service}/validate", ValidatePolicyAsync);
+        v1.MapGet("/policies/{service}/history", History);
+        v1.MapPost("/policies/{service}/rollback", Rollback);
         return app;
     }
 
-    internal static async Task<IResult> ValidatePolicyAsync(string service, HttpRequest request, CancellationToken cancellationToken)
+    internal static async Task<IResult> ListServicesAsync(HttpContext context, RegistryState state, RegistryAuth auth, IOptions<RegistryOptions> options)
     {
-        if (!PolicyValidator.IsValidName(service))
+        if (Refuse(context, auth, Access.Read, null) is { } refusal)
         {
-            return Results.Problem(statusCode: 400, title: "Invalid service name",
-                detail: $"'{service}' is not a valid service name (letters, digits, '-', '_' and '.', at most 63 characters).");
+            return refusal;
         }
 
-        if (request.ContentLength > RegistryDefaults.MaxPolicyBytes)
+        if (!TryReadWatch(context.Request, options.Value, out var index, out var wait, out var problem))
         {
-            return Results.Problem(statusCode: 413, title: "Policy document too large", detail: $"At most {RegistryDefaults.MaxPolicyBytes} bytes.");
+            return problem;
         }
 
-        var (errors, _) = await PolicyDocument.ReadAsync(request.Body, RegistryDefaults.MaxPolicyBytes, cancellationToken);
-        return errors.Count == 0
-            ? Results.Ok(new { valid = true })
-            : Results.ValidationProblem(PolicyDocument.ToProblemErrors(errors), title: "Invalid policy document");
+        var answer = await state.WatchServicesAsync(index, wait, context.RequestAborted);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesResponse);
+    }
+
+    internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth)
+    {
+        if (Refuse(context, auth, Access.Register, service) is { } refusal)
+        {
+            return refusal;
+        }
+
+        var errors = new Errors();
+        CheckName(errors, "service", service, "service name");
+        CheckName(errors, "id", id, "instance id");
+        if (errors.Any)
+        {
+            return errors.Problem("Invalid registration");
+        }
+
+        var (body, bodyProblem) = await RequestBody.ReadAsync(context.Request, RegistryDefaults.MaxRegistrationBytes, context.RequestAborted);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var registration = ReadRegistration(body!, errors);
+        if (registration is null)
+        {
+            return errors.Problem("Invalid registration");
+        }
+
+        var (record, created, index) = state.Register(RegistryNames.Service(service), id, registration);
+        return Json(context, record, index, RegistryJsonContext.Default.InstanceRecord, created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+    }
+
+    internal static IResult Deregister(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth)
+    {
+        if (Refuse(context, auth, Access.Register, service) is { } refusal)
+        {
+            return refusal;
+        }
+
+        var errors = new Errors();
+        CheckName(errors, "service", service, "service name");
+        CheckName(errors, "id", id, "instance id");
+        if (errors.Any)
+        {
+            return errors.Problem("Invalid instance");
+        }
+
+        return state.Deregister(RegistryNames.Service(service), id)
+            ? Results.NoContent()
+            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such instance",
+                detail: $"Service '{RegistryNames.Service(service)}' has no instance '{id}'.");
+    }
+
+    internal static async Task<IResult> WatchInstancesAsync(string service, HttpContext context, RegistryState state, RegistryAuth auth,
+        IOptions<RegistryOptions> options)
+    {
+        if (Refuse(context, auth, Access.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem) || !TryReadWatch(context.Request, options.Value, out var index, out var wait, out problem))
+        {
+            return problem;
+        }
+
+        var answer = await state.WatchInstancesAsync(name, index, wait, context.RequestAborted);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.InstancesResponse);
+    }
+
+    internal static async Task<IResult> WatchPolicyAsync(string service, HttpContext context, RegistryState state, RegistryAuth auth,
+        IOptions<RegistryOptions> options)
+    {
+        if (Refuse(context, auth, Access.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem) || !TryReadWatch(context.Request, options.Value, out var index, out var wait, out problem))
+        {
+            return problem;
+        }
+
+        var answer = await state.WatchPolicyAsync(name, index, wait, context.RequestAborted);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    internal static async Task<IResult> PutPolicyAsync(string service, HttpContext context, RegistryState state, RegistryAuth auth, ILogger<RegistryState> logger)
+    {
+        if (Refuse(context, auth, Access.Admin, service) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem))
+        {
+            return problem;
+        }
+
+        var (document, invalid) = await ReadPolicyAsync(context, logger);
+        if (invalid is not null)
+        {
+            return invalid;
+        }
+
+        var (_, policy) = state.PutPolicy(name, document!);
+        return Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    internal static IResult DeletePolicy(string service, HttpContext context, RegistryState state, RegistryAuth auth)
+    {
+        if (Refuse(context, auth, Access.Admin, service) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem))
+        {
+            return problem;
+        }
+
+        var (outcome, policy) = state.DeletePolicy(name);
+        return outcome == PolicyOutcome.NotFound
+            ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No policy", detail: $"Service '{name}' has no policy to delete.")
+            : Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    internal static async Task<IResult> ValidatePolicyAsync(string service, HttpContext context, RegistryAuth auth, ILogger<RegistryState> logger)
+    {
+        if (Refuse(context, auth, Access.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out _, out var problem))
+        {
+            return problem;
+        }
+
+        var (_, invalid) = await ReadPolicyAsync(context, logger);
+        return invalid ?? Results.Json(new PolicyValidationResponse { Valid = true }, RegistryJsonContext.Default.PolicyValidationResponse);
+    }
+
+    internal static IResult History(string service, HttpContext context, RegistryState state, RegistryAuth auth)
+    {
+        if (Refuse(context, auth, Access.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem))
+        {
+            return problem;
+        }
+
+        var errors = new Errors();
+        var limit = ReadLong(context.Request, "limit", errors, 1, RegistryDefaults.MaxHistory) ?? RegistryDefaults.DefaultHistory;
+        if (errors.Any)
+        {
+            return errors.Problem("Invalid query");
+        }
+
+        return Results.Json(state.History(name, (int)limit), RegistryJsonContext.Default.PolicyHistoryResponse);
+    }
+
+    internal static IResult Rollback(string service, HttpContext context, RegistryState state, RegistryAuth auth, ILogger<RegistryState> logger)
+    {
+        if (Refuse(context, auth, Access.Admin, service) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!TryReadService(service, out var name, out var problem))
+        {
+            return problem;
+        }
+
+        var errors = new Errors();
+        var version = ReadLong(context.Request, "version", errors, 1, long.MaxValue);
+        if (version is null && !errors.Any)
+        {
+            errors.Add("version", "required: the policy version to go back to");
+        }
+
+        if (errors.Any)
+        {
+            return errors.Problem("Invalid rollback");
+        }
+
+        var target = state.GetPolicyVersion(name, version!.Value);
+        if (target is null)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such policy version",
+                detail: $"Service '{name}' has no policy version {version}.");
+        }
+
+        if (target.Document is null)
+        {
+            errors.Add("version", $"version {version} is a deletion; DELETE the policy instead");
+            return errors.Problem("Invalid rollback");
+        }
+
+        // The document was valid when it was stored; check it again with today's validator before it serves again.
+        var validation = Validate(System.Text.Encoding.UTF8.GetBytes(target.Document), logger);
+        if (validation.Count > 0)
+        {
+            return Results.ValidationProblem(PolicyDocument.ToProblemErrors(validation), title: $"Policy version {version} no longer validates");
+        }
+
+        var (_, policy) = state.Rollback(name, target);
+        return Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    private enum Access
+    {
+        Read,
+        Register,
+        Admin,
+    }
+
+    /// <summary>401 without a valid token, 403 when the token may not do this; null when the call may go ahead.</summary>
+    private static IResult? Refuse(HttpContext context, RegistryAuth auth, Access access, string? service)
+    {
+        var caller = auth.Authenticate(context.Request, out var presented);
+        if (caller is null)
+        {
+            context.Response.Headers.WWWAuthenticate = presented ? "Bearer error=\"invalid_token\"" : "Bearer";
+            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized",
+                detail: presented ? "The bearer token is not valid." : "A bearer token is required (Authorization: Bearer <token>).");
+        }
+
+        var allowed = access switch
+        {
+            Access.Read => true,
+            Access.Register => caller.MayRegister(RegistryNames.Service(service!)),
+            _ => caller.IsAdmin,
+        };
+        if (allowed)
+        {
+            return null;
+        }
+
+        return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+            detail: access == Access.Admin
+                ? "Policy changes need the admin token."
+                : $"This join token is for service '{caller.Service}', not '{Truncate(RegistryNames.Service(service!))}'.");
+    }
+
+    private static IResult Json<T>(HttpContext context, T value, long index, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type,
+        int status = StatusCodes.Status200OK)
+    {
+        context.Response.Headers[RegistryHeaders.Index] = index.ToString(CultureInfo.InvariantCulture);
+        return Results.Json(value, type, statusCode: status);
+    }
+
+    private static bool TryReadService(string service, out string name, out IResult problem)
+    {
+        var errors = new Errors();
+        CheckName(errors, "service", service, "service name");
+        name = errors.Any ? string.Empty : RegistryNames.Service(service);
+        problem = errors.Any ? errors.Problem("Invalid service") : Results.Empty;
+        return !errors.Any;
+    }
+
+    private static void CheckName(Errors errors, string field, string value, string what)
+    {
+        if (!PolicyValidator.IsValidName(value))
+        {
+            errors.Add(field, $"'{Truncate(value)}' is not a valid {what} (letters, digits, '-', '_' and '.', at most 63 characters)");
+        }
+    }
+
+    /// <summary>Reads <c>index</c> (absent: answer at once) and <c>wait</c> (e.g. <c>30s</c>, <c>500ms</c>, <c>2m</c>; capped).</summary>
+    private static bool TryReadWatch(HttpRequest request, RegistryOptions options, out long? index, out TimeSpan wait, out IResult problem)
+    {
+        var errors = new Errors();
+        index = ReadLong(request, "index", errors, 0, long.MaxValue);
+        wait = options.DefaultWatchWait;
+        if (Single(request, "wait", errors) is { } text)
+        {
+            if (WatchWait.TryParse(text, out var parsed))
+            {
+                wait = parsed > options.MaxWatchWait ? options.MaxWatchWait : parsed;
+            }
+            else
+            {
+                errors.Add("wait", $"'{Truncate(text)}' is not a duration such as 30s, 500ms, 2m or 1h");
+            }
+        }
+
+        problem = errors.Any ? errors.Problem("Invalid watch") : Results.Empty;
+        return !errors.Any;
+    }
+
+    private static long? ReadLong(HttpRequest request, string name, Errors errors, long min, long max)
+    {
+        if (Single(request, name, errors) is not { } text)
+        {
+            return null;
+        }
+
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            errors.Add(name, $"'{Truncate(text)}' must be a whole number from {min} to {max}");
+            return null;
+        }
+
+        return value;
+    }
+
+    private static string? Single(HttpRequest request, string name, Errors errors)
+    {
+        var values = request.Query[name];
+        if (values.Count > 1)
+        {
+            errors.Add(name, "given more than once");
+            return null;
+        }
+
+        return values.Count == 1 ? values[0] : null;
+    }
+
+    private static Registration? ReadRegistration(byte[] body, Errors errors)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            errors.Add("body", "not valid UTF-8");
+            return null;
+        }
+
+        InstanceRegistration? r;
+        try
+        {
+            r = JsonSerializer.Deserialize(body, RegistryJsonContext.Default.InstanceRegistration);
+        }
+        catch (JsonException ex)
+        {
+            errors.Add(JsonField(ex.Path), ex.Message);
+            return null;
+        }
+
+        if (r is null)
+        {
+            errors.Add("body", "expected a JSON object");
+            return null;
+        }
+
+        string? address = null;
+        if (string.IsNullOrEmpty(r.Address))
+        {
+            errors.Add("address", "required: the absolute http or https URL the instance serves at, e.g. http://10.0.0.5:8080");
+        }
+        else if (r.Address.Length > RegistryDefaults.MaxAddressLength || !Uri.TryCreate(r.Address, UriKind.Absolute, out var uri) ||
+                 (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || string.IsNullOrEmpty(uri.Host) ||
+                 uri.UserInfo.Length > 0 || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0)
+        {
+            errors.Add("address", $"'{Truncate(r.Address)}' must be an absolute http or https URL without a path, query or user info");
+        }
+        else
+        {
+            address = uri.GetLeftPart(UriPartial.Authority);
+        }
+
+        if (r.Version is not null && !PolicyValidator.IsValidName(r.Version))
+        {
+            errors.Add("version", $"'{Truncate(r.Version)}' is not a valid version (letters, digits, '-', '_' and '.', at most 63 characters)");
+        }
+
+        if (r.Zone is not null && !PolicyValidator.IsValidName(r.Zone))
+        {
+            errors.Add("zone", $"'{Truncate(r.Zone)}' is not a valid zone (letters, digits, '-', '_' and '.', at most 63 characters)");
+        }
+
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (r.Labels is not null)
+        {
+            if (r.Labels.Count > RegistryDefaults.MaxLabels)
+            {
+                errors.Add("labels", $"{r.Labels.Count} labels; at most {RegistryDefaults.MaxLabels}");
+            }
+            else
+            {
+                foreach (var (key, value) in r.Labels)
+                {
+                    if (!IsLabelKey(key))
+                    {
+                        errors.Add("labels", $"'{Truncate(key)}' is not a valid label key (letters, digits, '-', '_', '.' and '/', at most 128 characters)");
+                    }
+                    else if (value is null || value.Length > RegistryDefaults.MaxLabelValueLength || value.Any(char.IsControl))
+                    {
+                        errors.Add($"labels.{key}", $"must be a string of at most {RegistryDefaults.MaxLabelValueLength} characters without control characters");
+                    }
+                    else
+                    {
+                        labels[key] = value;
+                    }
+                }
+            }
+        }
+
+        if (r.TtlSeconds is < RegistryDefaults.MinTtlSeconds or > RegistryDefaults.MaxTtlSeconds)
+        {
+            errors.Add("ttlSeconds", $"{r.TtlSeconds} must be between {RegistryDefaults.MinTtlSeconds} and {RegistryDefaults.MaxTtlSeconds}");
+        }
+
+        return errors.Any ? null : new Registration(address!, r.Version, r.Zone, labels, r.TtlSeconds);
+    }
+
+    private static bool IsLabelKey(string key) =>
+        key.Length is > 0 and <= 128 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/');
+
+    /// <summary>Reads and validates a policy document; on success the canonical (compact) JSON to store.</summary>
+    private static async Task<(string? Document, IResult? Problem)> ReadPolicyAsync(HttpContext context, ILogger logger)
+    {
+        var (body, bodyProblem) = await RequestBody.ReadAsync(context.Request, RegistryDefaults.MaxPolicyBytes, context.RequestAborted);
+        if (bodyProblem is not null)
+        {
+            return (null, bodyProblem);
+        }
+
+        // JSON is UTF-8; refusing anything else here keeps malformed text away from the reader and the store.
+        var errors = System.Text.Unicode.Utf8.IsValid(body) ? Validate(body!, logger) : ["document: not valid UTF-8"];
+        if (errors.Count > 0)
+        {
+            return (null, Results.ValidationProblem(PolicyDocument.ToProblemErrors(errors), title: "Invalid policy document"));
+        }
+
+        return (PolicyDocument.Canonical(body!), null);
+    }
+
+    /// <summary>The client's own reader and validator: a document the registry accepts is one every client accepts.</summary>
+    private static List<string> Validate(byte[] body, ILogger logger)
+    {
+        try
+        {
+            using var stream = new MemoryStream(body, writable: false);
+            return PolicyDocumentReader.Read(stream).Errors;
+        }
+#pragma warning disable CA1031 // a reader bug must be a 400 that names it, never a 500 or a stored document
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            logger.LogWarning(ex, "The policy reader failed on a document; refusing it");
+            return [$"document: could not be read ({ex.GetType().Name})"];
+        }
+    }
+
+    private static string JsonField(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path == "$")
+        {
+            return "body";
+        }
+
+        return path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
+    }
+
+    private static string Truncate(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 80), "…");
+
+    /// <summary>Field → messages, answered as a validation problem.</summary>
+    private sealed class Errors
+    {
+        private readonly Dictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
+
+        public bool Any => _errors.Count > 0;
+
+        public void Add(string field, string message)
+        {
+            if (!_errors.TryGetValue(field, out var list))
+            {
+                _errors[field] = list = [];
+            }
+
+            list.Add(message);
+        }
+
+        public IResult Problem(string title) =>
+            Results.ValidationProblem(_errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal), title: title);
     }
 }
 
-/// <summary>Reads a policy document with the configuration reader and validator clients use.</summary>
-internal static class PolicyDocument
+/// <summary>Parses a watch's <c>wait</c>: a number with a unit, <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c> (a bare number is seconds).</summary>
+internal static class WatchWait
 {
-    public static async Task<(List<string> Errors, Mesh.Client.ServicePolicyOptions? Policy)> ReadAsync(Stream body, long maxBytes, CancellationToken cancellationToken)
+    public static bool TryParse(string? text, out TimeSpan wait)
     {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        wait = TimeSpan.Zero;
+        if (string.IsNullOrEmpty(text) || text.Length > 32)
         {
-            if (buffer.Length + read > maxBytes)
-            {
-                return ([$"document: larger than {maxBytes} bytes"], null);
-            }
-
-            buffer.Write(chunk, 0, read);
+            return false;
         }
 
-        buffer.Position = 0;
-        return PolicyDocumentReader.Read(buffer);
+        var (number, scale) = text switch
+        {
+            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], 0.001),
+            _ when text.EndsWith('s') => (text[..^1], 1.0),
+            _ when text.EndsWith('m') => (text[..^1], 60.0),
+            _ when text.EndsWith('h') => (text[..^1], 3600.0),
+            _ => (text, 1.0),
+        };
+        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) ||
+            !double.IsFinite(value) || value * scale > TimeSpan.FromDays(1).TotalSeconds)
+        {
+            return false;
+        }
+
+        wait = TimeSpan.FromSeconds(value * scale);
+        return true;
+    }
+}
+
+/// <summary>Reads a request body up to a limit: 413 beyond it, 400 when the body itself is broken.</summary>
+internal static class RequestBody
+{
+    public static async Task<(byte[]? Body, IResult? Problem)> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return (null, TooLarge(maxBytes));
+        }
+
+        try
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[8192];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > maxBytes)
+                {
+                    return (null, TooLarge(maxBytes));
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            return (buffer.ToArray(), null);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return (null, Results.Problem(statusCode: ex.StatusCode, title: "Unreadable request body", detail: ex.Message));
+        }
+    }
+
+    private static IResult TooLarge(int maxBytes) =>
+        Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large", detail: $"At most {maxBytes} bytes.");
+}
+
+/// <summary>Policy documents: canonical form for storage, and validation errors as a problem's <c>errors</c>.</summary>
+internal static class PolicyDocument
+{
+    /// <summary>The document as compact JSON (comments and whitespace dropped), the form that is stored and compared.</summary>
+    public static string Canonical(byte[] json)
+    {
+        using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Skip });
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            doc.RootElement.WriteTo(writer);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
     /// <summary>Groups "path: message" lines by path, the shape of a validation problem's <c>errors</c>.</summary>
@@ -83,5 +646,25 @@ internal static class PolicyDocument
         }
 
         return grouped.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
+    }
+}
+
+/// <summary>Opens the store at start (so a bad store or configuration fails the start), and ends long polls on shutdown.</summary>
+internal sealed class RegistryStartup(RegistryState state, RegistryAuth auth, IHostApplicationLifetime lifetime) : IHostedService
+{
+    private CancellationTokenRegistration _stopping;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Taking both here opens the store, settles the admin token and hashes the join tokens before the first request.
+        GC.KeepAlive(auth);
+        _stopping = lifetime.ApplicationStopping.Register(state.StopWatches);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping.Dispose();
+        return Task.CompletedTask;
     }
 }

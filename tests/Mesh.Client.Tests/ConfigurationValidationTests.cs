@@ -166,6 +166,18 @@ public sealed class PolicyDocumentTests
     }
 
     [Fact]
+    public void Invalid_utf8_inside_a_string_is_an_error_not_an_exception()
+    {
+        var bytes = Encoding.UTF8.GetBytes("{ \"Routes\": [ { \"Name\": \"xx\" } ] }");
+        var at = Array.IndexOf(bytes, (byte)'x');
+        bytes[at] = 0xC3;     // a lead byte
+        bytes[at + 1] = 0x28; // not a continuation byte
+        var (errors, policy) = PolicyDocumentReader.Read(new MemoryStream(bytes));
+        policy.ShouldBeNull();
+        errors.ShouldHaveSingleItem().ShouldStartWith("document:");
+    }
+
+    [Fact]
     public void Deeply_nested_documents_are_refused()
     {
         var json = new string('[', 200) + new string(']', 200);

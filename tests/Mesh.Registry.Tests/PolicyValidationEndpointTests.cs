@@ -1,42 +1,23 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Mesh.Registry.Tests;
 
 public sealed class PolicyValidationEndpointTests : IAsyncLifetime
 {
-    private WebApplication _app = null!;
+    private RegistryHost _host = null!;
     private HttpClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddMeshRegistry();
-        _app = builder.Build();
-        _app.MapMeshRegistry();
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _client = new HttpClient { BaseAddress = new Uri(address) };
+        _host = await RegistryHost.StartAsync();
+        _client = _host.Client(RegistryHost.ReviewsToken);
     }
 
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _host.DisposeAsync();
 
     private Task<HttpResponseMessage> ValidateAsync(string service, string body) =>
-        _client.PostAsync(new Uri($"/v1/policies/{service}/validate", UriKind.Relative), new StringContent(body, Encoding.UTF8, "application/json"));
+        _client.PostAsync(new Uri($"/v1/policies/{service}/validate", UriKind.Relative), Api.Json(body));
 
     [Fact]
     public async Task A_valid_policy_passes()

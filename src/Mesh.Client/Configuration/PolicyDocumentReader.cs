@@ -33,6 +33,11 @@ internal static class PolicyDocumentReader
         {
             return ([$"document: not valid JSON: {ex.Message}"], null);
         }
+        catch (InvalidOperationException ex)
+        {
+            // JsonDocument checks strings' UTF-8 only when they are read: invalid bytes surface here, not above.
+            return ([$"document: not valid UTF-8 text: {ex.Message}"], null);
+        }
 
         var document = new ConfigurationBuilder().AddInMemoryCollection(pairs).Build();
 

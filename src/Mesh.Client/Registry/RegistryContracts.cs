@@ -56,6 +56,9 @@ internal sealed class ServiceSummary
     public int Instances { get; set; }
 
     public long PolicyVersion { get; set; }
+
+    /// <summary>Instances whose lease has passed but that the registry's mass-expiry guard keeps listed.</summary>
+    public int HeldInstances { get; set; }
 }
 
 /// <summary>Body of <c>GET /v1/services</c>.</summary>
@@ -77,6 +80,7 @@ internal sealed class PolicyResponse
     /// <summary>The watch index of the last change.</summary>
     public long Index { get; set; }
 
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public JsonElement? Document { get; set; }
 
     public DateTimeOffset? UpdatedAt { get; set; }
@@ -89,7 +93,11 @@ internal sealed class PolicyVersionRecord
     public DateTimeOffset CreatedAt { get; set; }
 
     /// <summary>The document of that version; null for a deletion.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
     public JsonElement? Document { get; set; }
+
+    /// <summary>When this version was made by a rollback, the version it restored.</summary>
+    public long? RollbackOf { get; set; }
 }
 
 /// <summary>Body of <c>GET /v1/policies/{service}/history</c>, newest first.</summary>
@@ -98,6 +106,12 @@ internal sealed class PolicyHistoryResponse
     public string Service { get; set; } = string.Empty;
 
     public List<PolicyVersionRecord> Versions { get; set; } = [];
+}
+
+/// <summary>Body of a successful <c>POST /v1/policies/{service}/validate</c>.</summary>
+internal sealed class PolicyValidationResponse
+{
+    public bool Valid { get; set; }
 }
 
 /// <summary>The header carrying the watch index on every watchable response.</summary>
@@ -113,4 +127,5 @@ internal static class RegistryHeaders
 [JsonSerializable(typeof(ServicesResponse))]
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(PolicyHistoryResponse))]
+[JsonSerializable(typeof(PolicyValidationResponse))]
 internal sealed partial class RegistryJsonContext : JsonSerializerContext;

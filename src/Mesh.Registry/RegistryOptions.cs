@@ -1,0 +1,112 @@
+using System.Globalization;
+using Mesh.Client.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Registry;
+
+/// <summary>The registry's configuration: the <c>MeshRegistry</c> section (environment variables <c>MeshRegistry__AdminToken</c> and so on).</summary>
+internal sealed class RegistryOptions
+{
+    public const string SectionName = "MeshRegistry";
+
+    /// <summary>The SQLite file; a relative path is taken from the app's content root. Its folder is created.</summary>
+    public string DataPath { get; set; } = Path.Combine("data", "mesh-registry.db");
+
+    /// <summary>
+    /// The token for policy writes (and every other call). When empty, the first start generates one, prints it once
+    /// and keeps only its SHA-256 hash in the store; later starts use that hash.
+    /// </summary>
+    public string? AdminToken { get; set; }
+
+    /// <summary>Service name → join token: the token may register, renew and deregister that service's instances, and read.</summary>
+    public Dictionary<string, string> JoinTokens { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The SPIFFE trust domain of the mesh CA.</summary>
+    public string TrustDomain { get; set; } = "mesh.local";
+
+    /// <summary>
+    /// When more than this share of a service's instances would expire within one lease window, they are held instead
+    /// (a network blip at the registry must not empty the mesh). 0.5 by default; 1 turns the guard off.
+    /// </summary>
+    public double MassExpiryThreshold { get; set; } = 0.5;
+
+    /// <summary>How long the mass-expiry guard holds instances whose owners do not come back. 5 minutes by default.</summary>
+    public TimeSpan MassExpiryMaxHold { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest a watch may wait; a longer <c>wait</c> is cut to this. 5 minutes by default.</summary>
+    public TimeSpan MaxWatchWait { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a watch with an <c>index</c> but no <c>wait</c> waits. 60 seconds by default.</summary>
+    public TimeSpan DefaultWatchWait { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
+internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RegistryOptions options)
+    {
+        const string root = RegistryOptions.SectionName;
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.DataPath))
+        {
+            errors.Add($"{root}:DataPath: required");
+        }
+
+        if (options.AdminToken is { Length: > 0 } admin && string.IsNullOrWhiteSpace(admin))
+        {
+            errors.Add($"{root}:AdminToken: must not be blank");
+        }
+
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!string.IsNullOrEmpty(options.AdminToken))
+        {
+            seen[options.AdminToken] = $"{root}:AdminToken";
+        }
+
+        foreach (var (service, token) in options.JoinTokens)
+        {
+            var path = $"{root}:JoinTokens:{service}";
+            if (!PolicyValidator.IsValidName(service))
+            {
+                errors.Add($"{path}: '{service}' is not a valid service name (letters, digits, '-', '_' and '.', at most 63 characters)");
+            }
+
+            if (string.IsNullOrWhiteSpace(token))
+            {
+                errors.Add($"{path}: the token must not be empty");
+            }
+            else if (!seen.TryAdd(token, path))
+            {
+                // Never name the token itself.
+                errors.Add($"{path}: the same token as {seen[token]}; every token must be distinct");
+            }
+        }
+
+        if (double.IsNaN(options.MassExpiryThreshold) || options.MassExpiryThreshold is <= 0 or > 1)
+        {
+            errors.Add($"{root}:MassExpiryThreshold: {options.MassExpiryThreshold.ToString(CultureInfo.InvariantCulture)} must be greater than 0 and at most 1");
+        }
+
+        if (options.MassExpiryMaxHold <= TimeSpan.Zero || options.MassExpiryMaxHold > TimeSpan.FromDays(7))
+        {
+            errors.Add($"{root}:MassExpiryMaxHold: {options.MassExpiryMaxHold} must be between 00:00:00 (exclusive) and 7.00:00:00");
+        }
+
+        if (options.MaxWatchWait <= TimeSpan.Zero || options.MaxWatchWait > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:MaxWatchWait: {options.MaxWatchWait} must be between 00:00:00 (exclusive) and 01:00:00");
+        }
+
+        if (options.DefaultWatchWait <= TimeSpan.Zero || options.DefaultWatchWait > options.MaxWatchWait)
+        {
+            errors.Add($"{root}:DefaultWatchWait: {options.DefaultWatchWait} must be positive and at most MaxWatchWait");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.TrustDomain) || Uri.CheckHostName(options.TrustDomain) != UriHostNameType.Dns)
+        {
+            errors.Add($"{root}:TrustDomain: '{options.TrustDomain}' must be a DNS name such as mesh.local");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,313 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Mesh.Registry;
+
+/// <summary>An instance's registration and lease, as kept in memory and in the store.</summary>
+internal sealed class InstanceEntry
+{
+    public required string Service { get; init; }
+
+    public required string Id { get; init; }
+
+    public required string Address { get; set; }
+
+    public string? Version { get; set; }
+
+    public string? Zone { get; set; }
+
+    public required Dictionary<string, string> Labels { get; set; }
+
+    public int TtlSeconds { get; set; }
+
+    public DateTimeOffset RenewedAt { get; set; }
+
+    /// <summary>The lease deadline: <see cref="RenewedAt"/> + <see cref="TtlSeconds"/>. At this instant the lease has passed.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>A stored policy version; <see cref="Document"/> is null for a deletion.</summary>
+internal sealed record StoredPolicyVersion(long Version, string? Document, DateTimeOffset CreatedAt, long? RollbackOf);
+
+/// <summary>What <see cref="RegistryStore.Load"/> finds in the file.</summary>
+internal sealed record StoredState(
+    long Index,
+    Dictionary<string, (long InstancesIndex, long PolicyIndex)> Services,
+    List<InstanceEntry> Instances,
+    Dictionary<string, StoredPolicyVersion> CurrentPolicies);
+
+/// <summary>
+/// The embedded SQLite store: one connection, WAL journal, <c>synchronous=NORMAL</c>, so a committed write is in the
+/// write-ahead log before the registry answers and survives the process being killed. Not thread-safe: the registry
+/// calls it under its own lock, one transaction per change.
+/// </summary>
+internal sealed class RegistryStore : IDisposable
+{
+    private const int SchemaVersion = 1;
+    private readonly SqliteConnection _connection;
+
+    public RegistryStore(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        FilePath = Path.GetFullPath(path);
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = FilePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false, // one connection for the process' life; closing it must release the file
+        }.ToString());
+        _connection.Open();
+        Exec("PRAGMA journal_mode=WAL;");
+        Exec("PRAGMA synchronous=NORMAL;");
+        Exec("PRAGMA busy_timeout=5000;");
+        Exec("""
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS services (
+                name TEXT PRIMARY KEY,
+                instances_index INTEGER NOT NULL DEFAULT 0,
+                policy_index INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS instances (
+                service TEXT NOT NULL,
+                id TEXT NOT NULL,
+                address TEXT NOT NULL,
+                version TEXT,
+                zone TEXT,
+                labels TEXT NOT NULL,
+                ttl_seconds INTEGER NOT NULL,
+                renewed_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                PRIMARY KEY (service, id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS policy_versions (
+                service TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                document TEXT,
+                created_at INTEGER NOT NULL,
+                rollback_of INTEGER,
+                PRIMARY KEY (service, version)) WITHOUT ROWID;
+            """);
+        var schema = GetMeta("schema");
+        if (schema is null)
+        {
+            SetMeta("schema", SchemaVersion.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (schema != SchemaVersion.ToString(CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException($"The registry store '{FilePath}' has schema version {schema}; this registry reads version {SchemaVersion}.");
+        }
+    }
+
+    public string FilePath { get; }
+
+    public StoredState Load()
+    {
+        var index = long.Parse(GetMeta("index") ?? "0", CultureInfo.InvariantCulture);
+        var services = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+        using (var cmd = Command("SELECT name, instances_index, policy_index FROM services"))
+        using (var reader = cmd.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                services[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+            }
+        }
+
+        var instances = new List<InstanceEntry>();
+        using (var cmd = Command("SELECT service, id, address, version, zone, labels, ttl_seconds, renewed_at, expires_at FROM instances"))
+        using (var reader = cmd.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                instances.Add(new InstanceEntry
+                {
+                    Service = reader.GetString(0),
+                    Id = reader.GetString(1),
+                    Address = reader.GetString(2),
+                    Version = reader.IsDBNull(3) ? null : reader.GetString(3),
+                    Zone = reader.IsDBNull(4) ? null : reader.GetString(4),
+                    Labels = LabelsJson.Parse(reader.GetString(5)),
+                    TtlSeconds = reader.GetInt32(6),
+                    RenewedAt = FromTicks(reader.GetInt64(7)),
+                    ExpiresAt = FromTicks(reader.GetInt64(8)),
+                });
+            }
+        }
+
+        var policies = new Dictionary<string, StoredPolicyVersion>(StringComparer.Ordinal);
+        using (var cmd = Command("""
+            SELECT p.service, p.version, p.document, p.created_at, p.rollback_of FROM policy_versions p
+            WHERE p.version = (SELECT MAX(version) FROM policy_versions q WHERE q.service = p.service)
+            """))
+        using (var reader = cmd.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                policies[reader.GetString(0)] = ReadVersion(reader, 1);
+            }
+        }
+
+        return new StoredState(index, services, instances, policies);
+    }
+
+    public string? GetMeta(string key)
+    {
+        using var cmd = Command("SELECT value FROM meta WHERE key = $key", ("$key", key));
+        return cmd.ExecuteScalar() as string;
+    }
+
+    public void SetMeta(string key, string value)
+    {
+        using var cmd = Command("INSERT INTO meta (key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            ("$key", key), ("$value", value));
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Writes a new or changed registration, stamped with the new global index.</summary>
+    public void PutInstance(InstanceEntry e, long index)
+    {
+        using var tx = _connection.BeginTransaction();
+        Upsert(e);
+        Stamp(e.Service, index, policy: false);
+        tx.Commit();
+    }
+
+    /// <summary>A renewal: only the lease moves, the index does not.</summary>
+    public void Renew(InstanceEntry e)
+    {
+        using var cmd = Command("UPDATE instances SET renewed_at = $renewed, expires_at = $expires WHERE service = $service AND id = $id",
+            ("$renewed", e.RenewedAt.UtcTicks), ("$expires", e.ExpiresAt.UtcTicks), ("$service", e.Service), ("$id", e.Id));
+        if (cmd.ExecuteNonQuery() == 0)
+        {
+            // Memory and file disagree; write the whole row rather than lose the lease.
+            Upsert(e);
+        }
+    }
+
+    /// <summary>Removes instances (deregistration or expiry) of one service, stamped with the new global index.</summary>
+    public void RemoveInstances(string service, IEnumerable<string> ids, long index)
+    {
+        using var tx = _connection.BeginTransaction();
+        foreach (var id in ids)
+        {
+            using var cmd = Command("DELETE FROM instances WHERE service = $service AND id = $id", ("$service", service), ("$id", id));
+            cmd.ExecuteNonQuery();
+        }
+
+        Stamp(service, index, policy: false);
+        tx.Commit();
+    }
+
+    public void AddPolicyVersion(string service, StoredPolicyVersion version, long index)
+    {
+        using var tx = _connection.BeginTransaction();
+        using (var cmd = Command("""
+            INSERT INTO policy_versions (service, version, document, created_at, rollback_of)
+            VALUES ($service, $version, $document, $created, $rollback)
+            """,
+            ("$service", service), ("$version", version.Version), ("$document", version.Document), ("$created", version.CreatedAt.UtcTicks),
+            ("$rollback", version.RollbackOf)))
+        {
+            cmd.ExecuteNonQuery();
+        }
+
+        Stamp(service, index, policy: true);
+        tx.Commit();
+    }
+
+    public StoredPolicyVersion? GetPolicyVersion(string service, long version)
+    {
+        using var cmd = Command("SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service AND version = $version",
+            ("$service", service), ("$version", version));
+        using var reader = cmd.ExecuteReader();
+        return reader.Read() ? ReadVersion(reader, 0) : null;
+    }
+
+    /// <summary>A service's policy versions, newest first.</summary>
+    public List<StoredPolicyVersion> GetPolicyHistory(string service, int limit)
+    {
+        using var cmd = Command("""
+            SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service
+            ORDER BY version DESC LIMIT $limit
+            """, ("$service", service), ("$limit", limit));
+        using var reader = cmd.ExecuteReader();
+        var list = new List<StoredPolicyVersion>();
+        while (reader.Read())
+        {
+            list.Add(ReadVersion(reader, 0));
+        }
+
+        return list;
+    }
+
+    public void Dispose() => _connection.Dispose();
+
+    private void Upsert(InstanceEntry e)
+    {
+        using var cmd = Command("""
+            INSERT INTO instances (service, id, address, version, zone, labels, ttl_seconds, renewed_at, expires_at)
+            VALUES ($service, $id, $address, $version, $zone, $labels, $ttl, $renewed, $expires)
+            ON CONFLICT(service, id) DO UPDATE SET address = excluded.address, version = excluded.version, zone = excluded.zone,
+                labels = excluded.labels, ttl_seconds = excluded.ttl_seconds, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
+            """,
+            ("$service", e.Service), ("$id", e.Id), ("$address", e.Address), ("$version", e.Version), ("$zone", e.Zone),
+            ("$labels", LabelsJson.Write(e.Labels)), ("$ttl", e.TtlSeconds), ("$renewed", e.RenewedAt.UtcTicks), ("$expires", e.ExpiresAt.UtcTicks));
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Moves the global index and the service's own index (of its instances or of its policy) to <paramref name="index"/>.</summary>
+    private void Stamp(string service, long index, bool policy)
+    {
+        SetMeta("index", index.ToString(CultureInfo.InvariantCulture));
+        var column = policy ? "policy_index" : "instances_index";
+        using var cmd = Command($"""
+            INSERT INTO services (name, {column}) VALUES ($name, $index)
+            ON CONFLICT(name) DO UPDATE SET {column} = excluded.{column}
+            """, ("$name", service), ("$index", index));
+        cmd.ExecuteNonQuery();
+    }
+
+    private static StoredPolicyVersion ReadVersion(SqliteDataReader reader, int first) => new(
+        reader.GetInt64(first),
+        reader.IsDBNull(first + 1) ? null : reader.GetString(first + 1),
+        FromTicks(reader.GetInt64(first + 2)),
+        reader.IsDBNull(first + 3) ? null : reader.GetInt64(first + 3));
+
+    private static DateTimeOffset FromTicks(long ticks) => new(ticks, TimeSpan.Zero);
+
+    private void Exec(string sql)
+    {
+        using var cmd = Command(sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var cmd = _connection.CreateCommand();
+#pragma warning disable CA2100 // every statement is a constant; values travel as parameters
+        cmd.CommandText = sql;
+#pragma warning restore CA2100
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return cmd;
+    }
+}
+
+/// <summary>Instance labels as a compact JSON object in the store.</summary>
+internal static class LabelsJson
+{
+    public static string Write(Dictionary<string, string> labels) =>
+        System.Text.Json.JsonSerializer.Serialize(labels, RegistryStoreJsonContext.Default.DictionaryStringString);
+
+    public static Dictionary<string, string> Parse(string json) =>
+        new(System.Text.Json.JsonSerializer.Deserialize(json, RegistryStoreJsonContext.Default.DictionaryStringString) ?? [], StringComparer.Ordinal);
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class RegistryStoreJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,253 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Mesh.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.Registry.Tests;
+
+public sealed class LeaseTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromTicks(1);
+    private readonly ManualTimeProvider _time = new();
+    private RegistryHost _host = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await RegistryHost.StartAsync(_time);
+        _client = _host.Admin;
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task RegisterAsync(string id, int ttl = 10)
+    {
+        using var response = await _client.RegisterAsync("reviews", id, $"http://127.0.0.1:{5000 + id[0]}", ttl);
+        response.IsSuccessStatusCode.ShouldBeTrue(await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_lease_expires_exactly_at_its_ttl_not_before()
+    {
+        await RegisterAsync("a");
+        await RegisterAsync("b");
+        await RegisterAsync("c");
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await RegisterAsync("b");
+        await RegisterAsync("c");
+
+        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=3&wait=5m");
+        await Poll.UntilAsync(() => _host.State.WaitingWatches == 1);
+
+        _time.Advance(TimeSpan.FromSeconds(5) - Tick);
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["a", "b", "c"]);
+        watch.IsCompleted.ShouldBeFalse();
+
+        // The sweep timer fires at the deadline and wakes the watch with the new index.
+        _time.Advance(Tick);
+        var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+        answer.GetProperty("index").GetInt64().ShouldBe(4);
+        answer.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["b", "c"]);
+
+        // The renewed ones run to their own deadline, ten seconds after their renewal.
+        _time.Advance(TimeSpan.FromSeconds(5) - Tick);
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["b", "c"]);
+    }
+
+    [Fact]
+    public async Task Each_renewal_extends_the_lease_by_the_ttl()
+    {
+        await using var host = await RegistryHost.StartAsync(_time, s => s["MeshRegistry:MassExpiryThreshold"] = "1");
+        var client = host.Admin;
+        (await client.RegisterAsync("reviews", "only", "http://127.0.0.1:5001", ttl: 10)).Dispose();
+        for (var i = 0; i < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(9));
+            (await client.RegisterAsync("reviews", "only", "http://127.0.0.1:5001", ttl: 10)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(10) - Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["only"]);
+        var expiresAt = (await client.GetJsonAsync("/v1/services/reviews/instances")).GetProperty("instances")[0].GetProperty("expiresAt").GetDateTimeOffset();
+        expiresAt.ShouldBe(_time.GetUtcNow() + Tick);
+        _time.Advance(Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Reads_never_show_a_passed_lease_even_when_the_sweep_timer_is_late()
+    {
+        var frozen = new TimersNeverFire(_time);
+        await using var host = await RegistryHost.StartAsync(frozen, s => s["MeshRegistry:MassExpiryThreshold"] = "1");
+        var client = host.Admin;
+        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001", ttl: 10)).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(10));
+        (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+        var services = await client.GetJsonAsync("/v1/services");
+        services.GetProperty("services").GetArrayLength().ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task The_guard_lets_a_minority_expire()
+    {
+        using var expired = new MetricCollector(m => m.Name == "Mesh.Registry" && m.Scope == _host.App.Services.GetRequiredService<IMeterFactory>());
+        foreach (var id in new[] { "a", "b", "c", "d", "e" })
+        {
+            await RegisterAsync(id);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        foreach (var id in new[] { "c", "d", "e" })
+        {
+            await RegisterAsync(id);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d", "e"]);
+        expired.Sum("mesh.registry.instances.expired").ShouldBe(2);
+        expired.Count("mesh.registry.expiry_guard.activations").ShouldBe(0);
+        _host.Logs.Entries.ShouldNotContain(e => e.Level == LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task The_guard_holds_a_majority_logs_a_warning_and_counts_it()
+    {
+        using var metrics = new MetricCollector(m => m.Name == "Mesh.Registry" && m.Scope == _host.App.Services.GetRequiredService<IMeterFactory>());
+        foreach (var id in new[] { "a", "b", "c", "d", "e" })
+        {
+            await RegisterAsync(id);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await RegisterAsync("e");
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        // Four of five would expire at once: a blip, not four crashes. They stay listed, with their passed deadlines.
+        var answer = await _client.GetJsonAsync("/v1/services/reviews/instances");
+        answer.GetProperty("instances").GetArrayLength().ShouldBe(5);
+        answer.GetProperty("index").GetInt64().ShouldBe(5);
+        var summary = (await _client.GetJsonAsync("/v1/services")).GetProperty("services")[0];
+        summary.GetProperty("instances").GetInt32().ShouldBe(5);
+        summary.GetProperty("heldInstances").GetInt32().ShouldBe(4);
+
+        metrics.Count("mesh.registry.expiry_guard.activations", t => t["service"] == "reviews").ShouldBe(1);
+        metrics.Sum("mesh.registry.instances.expired").ShouldBe(0);
+        _host.Logs.Entries.ShouldContain(e => e.Level == LogLevel.Warning && e.Message.Contains("Mass-expiry guard", StringComparison.Ordinal) &&
+                                              e.Message.Contains("reviews", StringComparison.Ordinal));
+        Gauges(_host)["mesh.registry.expiry_guard.held_services"].ShouldBe(1);
+        Gauges(_host)["mesh.registry.expiry_guard.held_instances"].ShouldBe(4);
+
+        // The owners come back. After one renewal three of five would still expire: held.
+        await RegisterAsync("a");
+        (await _client.InstanceIdsAsync("reviews")).Count.ShouldBe(5);
+        (await _client.GetJsonAsync("/v1/services")).GetProperty("services")[0].GetProperty("heldInstances").GetInt32().ShouldBe(3);
+
+        // After the second, two of five: no longer more than half, so the guard lets those two go.
+        await RegisterAsync("b");
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["a", "b", "e"]);
+        (await _client.GetJsonAsync("/v1/services")).GetProperty("services")[0].GetProperty("heldInstances").GetInt32().ShouldBe(0);
+        metrics.Sum("mesh.registry.instances.expired").ShouldBe(2);
+        Gauges(_host)["mesh.registry.expiry_guard.held_services"].ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Held_instances_whose_owners_never_return_go_after_the_max_hold()
+    {
+        foreach (var id in new[] { "a", "b", "c" })
+        {
+            await RegisterAsync(id);
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        (await _client.InstanceIdsAsync("reviews")).Count.ShouldBe(3);
+
+        _time.Advance(TimeSpan.FromMinutes(5) - Tick);
+        (await _client.InstanceIdsAsync("reviews")).Count.ShouldBe(3);
+        _time.Advance(Tick);
+        (await _client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Staggered_expiries_within_one_lease_window_cannot_empty_a_service()
+    {
+        // Four instances registered a second apart and never renewed: their deadlines pass one by one.
+        foreach (var id in new[] { "a", "b", "c", "d" })
+        {
+            await RegisterAsync(id);
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(6)); // t = 10: a's lease passes, 1 of 4
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["b", "c", "d"]);
+        _time.Advance(TimeSpan.FromSeconds(1)); // t = 11: b's, 2 of 4 within the window: not more than half
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d"]);
+        _time.Advance(TimeSpan.FromSeconds(1)); // t = 12: c's would make 3 of 4: held
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d"]);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d"]);
+    }
+
+    [Fact]
+    public async Task Lease_deadlines_survive_a_restart_measured_from_the_last_renewal()
+    {
+        await using var host = await RegistryHost.StartAsync(_time, s => s["MeshRegistry:MassExpiryThreshold"] = "1");
+        (await host.Admin.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001", ttl: 10)).Dispose();
+        (await host.Admin.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002", ttl: 10)).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(6));
+        (await host.Admin.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002", ttl: 10)).Dispose();
+
+        await host.RestartAsync();
+        var client = host.Admin;
+        _time.Advance(TimeSpan.FromSeconds(4) - Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["r1", "r2"]);
+        _time.Advance(Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["r2"]);
+        _time.Advance(TimeSpan.FromSeconds(6) - Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["r2"]);
+        _time.Advance(Tick);
+        (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+    }
+
+    private static Dictionary<string, double> Gauges(RegistryHost host)
+    {
+        var factory = host.App.Services.GetRequiredService<IMeterFactory>();
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Mesh.Registry" && instrument.Meter.Scope == factory)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((i, v, _, _) => values[i.Name] = values.GetValueOrDefault(i.Name) + v);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        values.TryAdd("mesh.registry.expiry_guard.held_instances", 0);
+        return values;
+    }
+
+    /// <summary>A clock whose timers never fire: only the reads' own sweep can expire anything.</summary>
+    private sealed class TimersNeverFire(ManualTimeProvider inner) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => new Never();
+
+        private sealed class Never : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+
+namespace Mesh.Registry.Tests;
+
+/// <summary>The built registry run as its own process: <c>dotnet Mesh.Registry.dll --urls http://127.0.0.1:&lt;port&gt;</c>.</summary>
+internal sealed class RegistryProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output = new();
+
+    private RegistryProcess(Process process, Uri address)
+    {
+        _process = process;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    public string Output => string.Join('\n', _output);
+
+    public static string DllPath
+    {
+        get
+        {
+            // tests/Mesh.Registry.Tests/bin/<Configuration>/net10.0/ → src/Mesh.Registry/bin/<Configuration>/net10.0/Mesh.Registry.dll
+            var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            var configuration = output.Parent!.Name;
+            var tfm = output.Name;
+            for (var dir = output; dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "src", "Mesh.Registry", "bin", configuration, tfm, "Mesh.Registry.dll");
+                if (File.Exists(candidate))
+                {
+                    return candidate;
+                }
+            }
+
+            throw new FileNotFoundException("Mesh.Registry.dll not found; build src/Mesh.Registry first.");
+        }
+    }
+
+    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment)
+    {
+        var port = FreePort();
+        var address = new Uri($"http://127.0.0.1:{port}");
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(DllPath)!,
+        };
+        info.ArgumentList.Add(DllPath);
+        info.ArgumentList.Add("--urls");
+        info.ArgumentList.Add(address.ToString().TrimEnd('/'));
+        foreach (var key in info.Environment.Keys.ToList())
+        {
+            if (key.StartsWith("MeshRegistry", StringComparison.OrdinalIgnoreCase) || key.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) ||
+                key.Equals("URLS", StringComparison.OrdinalIgnoreCase))
+            {
+                info.Environment.Remove(key);
+            }
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = info };
+        var registry = new RegistryProcess(process, address);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                registry._output.Enqueue(e.Data);
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                registry._output.Enqueue("stderr: " + e.Data);
+            }
+        };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"The registry exited with {process.ExitCode}:\n{registry.Output}");
+            }
+
+            try
+            {
+                using var response = await probe.GetAsync(new Uri("/healthz", UriKind.Relative));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return registry;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // not answering yet
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                registry.Kill();
+                throw new TimeoutException($"The registry did not start:\n{registry.Output}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public HttpClient Client(string? token)
+    {
+        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.WaitForExit();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

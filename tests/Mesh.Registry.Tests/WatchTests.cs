@@ -1,0 +1,190 @@
+using System.Net;
+using Mesh.Testing;
+
+namespace Mesh.Registry.Tests;
+
+public sealed class WatchTests : IAsyncLifetime
+{
+    private readonly ManualTimeProvider _time = new();
+    private RegistryHost _host = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await RegistryHost.StartAsync(_time);
+        _client = _host.Client(RegistryHost.ReviewsToken);
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task ParkedAsync(int count = 1) =>
+        await Poll.UntilAsync(() => _host.State.WaitingWatches == count, because: $"{count} watch(es) parked");
+
+    [Fact]
+    public async Task A_stale_index_answers_at_once()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        (await _client.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002")).Dispose();
+
+        // The fake clock never moves here, so only a prompt answer can come back.
+        var answer = await _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=5m");
+        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.GetProperty("instances").GetArrayLength().ShouldBe(2);
+
+        using var response = await _client.GetAsync(new Uri("/v1/services/reviews/instances?index=1&wait=5m", UriKind.Relative));
+        response.Headers.GetValues("X-Mesh-Index").Single().ShouldBe("2");
+    }
+
+    [Fact]
+    public async Task A_current_index_blocks_until_a_change()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+
+        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        await ParkedAsync();
+        watch.IsCompleted.ShouldBeFalse();
+
+        (await _client.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002")).Dispose();
+        var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["r1", "r2"]);
+    }
+
+    [Fact]
+    public async Task A_renewal_does_not_wake_watchers_but_a_deregistration_does()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        await ParkedAsync();
+
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        _host.State.WaitingWatches.ShouldBe(1);
+        watch.IsCompleted.ShouldBeFalse();
+
+        (await _client.DeleteAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative))).Dispose();
+        var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.GetProperty("instances").GetArrayLength().ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_watch_returns_after_its_wait_with_the_same_index()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        await ParkedAsync();
+
+        _time.Advance(TimeSpan.FromSeconds(29));
+        _host.State.WaitingWatches.ShouldBe(1);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+        answer.GetProperty("index").GetInt64().ShouldBe(1);
+        answer.GetProperty("instances").GetArrayLength().ShouldBe(1);
+    }
+
+    [Theory]
+    [InlineData("500ms", 500)]
+    [InlineData("30s", 30_000)]
+    [InlineData("2m", 120_000)]
+    [InlineData("1.5s", 1_500)]
+    [InlineData("10h", 300_000)] // capped at MaxWatchWait, 5 minutes
+    public async Task Wait_durations_are_parsed_and_capped(string wait, int milliseconds)
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index=1&wait={wait}");
+        await ParkedAsync();
+
+        _time.Advance(TimeSpan.FromMilliseconds(milliseconds - 1));
+        _host.State.WaitingWatches.ShouldBe(1);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        (await watch.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(1);
+    }
+
+    [Theory]
+    [InlineData("?index=1&wait=soon", "wait")]
+    [InlineData("?index=1&wait=-5s", "wait")]
+    [InlineData("?index=-1", "index")]
+    [InlineData("?index=abc", "index")]
+    [InlineData("?index=1&index=2", "index")]
+    public async Task Bad_watch_parameters_are_400_naming_the_parameter(string query, string field)
+    {
+        using var response = await _client.GetAsync(new Uri("/v1/services/reviews/instances" + query, UriKind.Relative));
+        await response.ProblemAsync(HttpStatusCode.BadRequest);
+        (await response.ReadJsonAsync()).GetProperty("errors").TryGetProperty(field, out _).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task An_unknown_service_can_be_watched_until_it_appears()
+    {
+        var empty = await _client.GetJsonAsync("/v1/services/ratings/instances");
+        empty.GetProperty("index").GetInt64().ShouldBe(0);
+        empty.GetProperty("instances").GetArrayLength().ShouldBe(0);
+
+        var watch = _client.GetJsonAsync("/v1/services/ratings/instances?index=0&wait=1m");
+        await ParkedAsync();
+        (await _host.Admin.RegisterAsync("ratings", "x1", "http://127.0.0.1:6001")).Dispose();
+        (await watch.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("instances").GetArrayLength().ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task An_index_from_the_future_answers_at_once()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var answer = await _client.GetJsonAsync("/v1/services/reviews/instances?index=999&wait=5m");
+        answer.GetProperty("index").GetInt64().ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Policies_and_the_catalog_are_watched_the_same_way()
+    {
+        var policy = _client.GetJsonAsync("/v1/policies/reviews?index=0&wait=1m");
+        var catalog = _client.GetJsonAsync("/v1/services?index=0&wait=1m");
+        await ParkedAsync(2);
+
+        // An instance change wakes the catalog but not the policy watch: the service keeps the two indexes apart.
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        (await catalog.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(1);
+        await ParkedAsync(1);
+        policy.IsCompleted.ShouldBeFalse();
+
+        (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json("""{ "LoadBalancer": { "Policy": "RoundRobin" } }""")))
+            .Dispose();
+        var answer = await policy.WaitAsync(TimeSpan.FromSeconds(10));
+        answer.GetProperty("version").GetInt64().ShouldBe(1);
+        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.GetProperty("document").GetProperty("LoadBalancer").GetProperty("Policy").GetString().ShouldBe("RoundRobin");
+    }
+
+    [Fact]
+    public async Task Stopping_the_registry_ends_parked_watches()
+    {
+        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var watch = _client.GetAsync(new Uri("/v1/services/reviews/instances?index=1&wait=5m", UriKind.Relative));
+        await ParkedAsync();
+
+        var stopping = _host.App.StopAsync();
+        (await stopping.WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(t => t.IsCompletedSuccessfully)).ShouldBeTrue();
+        using var response = await watch.WaitAsync(TimeSpan.FromSeconds(10));
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+}
+
+public sealed class RealClockWatchTests : IAsyncLifetime
+{
+    private RegistryHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await RegistryHost.StartAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Fact]
+    public async Task With_the_system_clock_a_watch_returns_after_its_wait()
+    {
+        var client = _host.Client(RegistryHost.ReviewsToken);
+        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var answer = await client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=300ms");
+        started.Elapsed.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(250));
+        answer.GetProperty("index").GetInt64().ShouldBe(1);
+    }
+}
