@@ -183,7 +183,39 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
     }
 
-    private async Task WatchInstancesAsync(string service, CancellationToken cancellationToken)
+    private Task WatchInstancesAsync(string service, CancellationToken cancellationToken) =>
+        WatchAsync(service,
+            (index, ct) => _client!.WatchInstancesAsync(service, index, Wait, ct),
+            static answer => answer.Index,
+            answer => Apply(service, view =>
+            {
+                view.Endpoints = ToEndpoints(answer.Instances);
+                view.Instances = answer.Instances;
+            }),
+            cancellationToken);
+
+    private Task WatchPolicyAsync(string service, CancellationToken cancellationToken) =>
+        WatchAsync(service,
+            (index, ct) => _client!.WatchPolicyAsync(service, index, Wait, ct),
+            static answer => answer.Index,
+            answer =>
+            {
+                var policy = ReadPolicy(service, answer.Document);
+                Apply(service, view =>
+                {
+                    view.Policy = policy;
+                    view.PolicyDocument = answer.Document;
+                });
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// One long-poll loop: ask with the last index seen, apply an answer whose index moved, back off on failure.
+    /// Runs until this source is disposed.
+    /// </summary>
+    private async Task WatchAsync<T>(string what, Func<long, CancellationToken, Task<T?>> fetch, Func<T, long> indexOf,
+        Action<T> apply, CancellationToken cancellationToken)
+        where T : class
     {
         long index = 0;
         var failures = 0;
@@ -191,47 +223,17 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         {
             try
             {
-                var answer = await _client!.WatchInstancesAsync(service, index, Wait, cancellationToken) ?? new InstancesResponse();
+                var answer = await fetch(index, cancellationToken);
                 OnSuccess(ref failures);
-                if (answer.Index != index)
+                if (answer is not null && indexOf(answer) != index)
                 {
-                    Apply(service, view => view.Endpoints = ToEndpoints(answer.Instances), view => view.Instances = answer.Instances);
+                    apply(answer);
+                    index = indexOf(answer);
                 }
-
-                index = answer.Index;
             }
             catch (Exception ex) when (IsTransient(ex, cancellationToken))
             {
-                await OnFailureAsync(service, ex, ++failures, cancellationToken);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
-    }
-
-    private async Task WatchPolicyAsync(string service, CancellationToken cancellationToken)
-    {
-        long index = 0;
-        var failures = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                var answer = await _client!.WatchPolicyAsync(service, index, Wait, cancellationToken) ?? new PolicyResponse();
-                OnSuccess(ref failures);
-                if (answer.Index != index)
-                {
-                    var policy = ReadPolicy(service, answer.Document);
-                    Apply(service, view => view.Policy = policy, view => view.PolicyDocument = answer.Document);
-                }
-
-                index = answer.Index;
-            }
-            catch (Exception ex) when (IsTransient(ex, cancellationToken))
-            {
-                await OnFailureAsync(service, ex, ++failures, cancellationToken);
+                await OnFailureAsync(what, ex, ++failures, cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -257,7 +259,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         return policy;
     }
 
-    private void Apply(string service, Action<ServiceView> change, Action<ServiceView> record)
+    private void Apply(string service, Action<ServiceView> change)
     {
         CancellationTokenSource previous;
         lock (_lock)
@@ -269,7 +271,6 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             }
 
             change(view);
-            record(view);
             previous = _changed;
             _changed = new CancellationTokenSource();
         }
