@@ -15,12 +15,14 @@ public sealed class PublicApiTests
     public void Public_api_matches_the_baseline()
     {
         var actual = Describe(typeof(MeshOptions).Assembly) + Describe(typeof(Microsoft.AspNetCore.Builder.MeshApplicationBuilderExtensions).Assembly);
-        var baselinePath = Path.Combine(SourceDirectory(), "PublicApi.txt");
         if (Environment.GetEnvironmentVariable("MESH_UPDATE_API_BASELINE") == "1")
         {
-            File.WriteAllText(baselinePath, actual);
+            File.WriteAllText(Path.Combine(RepositoryRoot(), "tests", "Mesh.AspNetCore.Tests", "PublicApi.txt"), actual);
+            return;
         }
 
+        // The baseline is copied next to the test assembly: source paths are not real paths in a CI (deterministic) build.
+        var baselinePath = Path.Combine(AppContext.BaseDirectory, "PublicApi.txt");
         File.Exists(baselinePath).ShouldBeTrue($"missing {baselinePath}; run the tests with MESH_UPDATE_API_BASELINE=1 to create it");
         actual.ShouldBe(File.ReadAllText(baselinePath).ReplaceLineEndings("\n"));
     }
@@ -79,5 +81,16 @@ public sealed class PublicApiTests
         return t.FullName ?? t.Name;
     }
 
-    private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MeshLib.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Run the baseline update from inside the repository.");
+    }
 }
