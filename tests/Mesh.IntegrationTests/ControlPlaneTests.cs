@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
 using Mesh.Registry;
 using Mesh.Testing;
@@ -234,6 +235,40 @@ public sealed class ControlPlaneTests
     }
 
     [Fact]
+    public async Task Local_endpoints_serve_a_service_the_registry_has_no_instances_of()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: Services);
+        await using var local = await TestBackend.StartAsync("ratings-local");
+        await using var registered = await StartAppAsync(registry, "reviews", "v1");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage" },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+            Services = new Dictionary<string, object>
+            {
+                ["ratings"] = new { Endpoints = new[] { new { Address = local.Address } } },
+                ["reviews"] = new { Endpoints = new[] { new { Address = TestBackend.ClosedPortAddress() } } },
+            },
+        });
+
+        await Poll.UntilAsync(() => mesh.GetService<RegistryDiscoverySource>().IsConnected);
+        (await mesh.Client.GetStringAsync(new Uri("http://ratings/"))).ShouldBe("ratings-local");
+
+        // Where the registry knows instances, they win over the configured ones.
+        await Poll.UntilAsync(async () =>
+        {
+            try
+            {
+                return await mesh.Client.GetStringAsync(new Uri("http://reviews/")) == "reviews:v1";
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, because: "the registry's reviews instance replaces the configured (closed) one");
+    }
+
+    [Fact]
     public async Task Clients_keep_routing_while_the_registry_is_down_and_after_a_restart_from_their_cache()
     {
         var cache = Directory.CreateTempSubdirectory("mesh-cache-").FullName;
@@ -266,6 +301,12 @@ public sealed class ControlPlaneTests
         }
 
         failures.ShouldBe(0);
+
+        // The lost registry is visible: the connection state drops, the snapshot ages, and /healthz-style data says so.
+        var source = mesh.GetService<RegistryDiscoverySource>();
+        await Poll.UntilAsync(() => !source.IsConnected, because: "the client notices the registry is gone");
+        source.SnapshotAge.ShouldBeGreaterThan(TimeSpan.Zero);
+        source.SnapshotAge.ShouldNotBe(Timeout.InfiniteTimeSpan);
         await mesh.DisposeAsync();
 
         // An app started while the registry is still down routes on the cache its predecessor left.
