@@ -92,7 +92,7 @@ internal static class RegistryEndpoints
             return errors.Problem("Invalid registration");
         }
 
-        var (record, created, index) = state.Register(RegistryNames.Service(service), id, registration);
+        var (record, created, index) = await state.RegisterAsync(RegistryNames.Service(service), id, registration);
         return Json(context, record, index, RegistryJsonContext.Default.InstanceRecord, created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
     }
 

@@ -87,6 +87,16 @@ internal sealed class RegistryState : IDisposable
     private readonly Counter<long> _guardActivations;
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _anyChange = NewSignal();
+
+    // Group commit of renewals (see RegisterAsync). Under _gate: the renewed instances waiting for the lease writer, and
+    // the signal their batch completes once it is committed. _leaseWork is set when the batch goes from empty to not
+    // empty, and reset by the writer when it takes the batch; it does not spin (two cores are shared with Kestrel).
+    // _leaseSnapshot is the writer's own copy of a batch's leases, written while _gate is free.
+    private readonly ManualResetEventSlim _leaseWork = new(false, spinCount: 0);
+    private readonly Thread _leaseWriter;
+    private readonly HashSet<InstanceEntry> _pendingLeases = [];
+    private readonly List<InstanceEntry> _leaseSnapshot = [];
+    private TaskCompletionSource _leasesWritten = NewSignal();
     private DateTimeOffset? _armedFor;
     private long _index;
     private int _waiting;
@@ -128,6 +138,10 @@ internal sealed class RegistryState : IDisposable
             Arm(_time.GetUtcNow());
         }
 
+        // A thread of its own: SQLite calls block, and a pool thread parked on them would be one of only a few.
+        _leaseWriter = new Thread(WriteLeases) { IsBackground = true, Name = "Mesh.Registry lease writer" };
+        _leaseWriter.Start();
+
         _logger.LogInformation("Registry store {Path}: index {Index}, {Services} services, {Instances} instances", _store.FilePath, _index,
             _services.Count, _services.Values.Sum(s => s.Instances.Count));
     }
@@ -144,58 +158,80 @@ internal sealed class RegistryState : IDisposable
 
     public static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Registers a new instance, changes one, or renews its lease. Returns the instance and whether it is new.</summary>
-    public (InstanceRecord Record, bool Created, long Index) Register(string service, string id, Registration registration)
+    /// <summary>
+    /// Registers a new instance, changes one, or renews its lease. Returns the instance and whether it is new, once the
+    /// change or the renewal is committed to the store.
+    /// </summary>
+    /// <remarks>
+    /// A change (new, different or re-registered after expiry) is written in its own transaction under the lock before
+    /// anyone can see it, because it takes a new index and wakes watchers: an index must never be shown that a crash
+    /// could take back and hand out again. Changes are rare (deploys). A renewal moves only the lease, which no watcher
+    /// waits on, and is the registry's hot path (every instance, every few seconds), so it is group-committed: the
+    /// lease moves in memory at once, the instance joins the lease writer's next batch, and the call completes only
+    /// when that batch is committed, so a renewal that was answered survives <c>kill -9</c> like every other write.
+    /// </remarks>
+    public async Task<(InstanceRecord Record, bool Created, long Index)> RegisterAsync(string service, string id, Registration registration)
     {
+        Task written;
+        InstanceRecord renewedRecord;
+        long renewedIndex;
         lock (_gate)
         {
             var now = _time.GetUtcNow();
             var s = GetOrAdd(service);
             SweepService(s, now);
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
-            if (s.Instances.TryGetValue(id, out var existing) && SameRegistration(existing, registration))
+            if (!s.Instances.TryGetValue(id, out var existing) || !SameRegistration(existing, registration))
             {
-                var renewed = Clone(existing);
-                renewed.RenewedAt = now;
-                renewed.ExpiresAt = expires;
-                _store.Renew(renewed);
-                existing.RenewedAt = now;
-                existing.ExpiresAt = expires;
-                if (s.HeldSince is not null)
-                {
-                    // A held instance came back: the share that would expire shrank, so look again.
-                    SweepService(s, now);
-                }
-
-                ArmIfEarlier(expires, now);
-                return (ToRecord(existing), false, s.InstancesIndex);
+                return Change(s, id, registration, existing, now, expires);
             }
 
-            var entry = new InstanceEntry
-            {
-                Service = s.Name,
-                Id = id,
-                Address = registration.Address,
-                Version = registration.Version,
-                Zone = registration.Zone,
-                Labels = registration.Labels,
-                TtlSeconds = registration.TtlSeconds,
-                RenewedAt = now,
-                ExpiresAt = expires,
-            };
-            var index = _index + 1;
-            _store.PutInstance(entry, index);
-            var created = existing is null;
-            s.Instances[id] = entry;
-            Changed(s, index, policy: false);
+            existing.RenewedAt = now;
+            existing.ExpiresAt = expires;
+            written = QueueLease(existing);
             if (s.HeldSince is not null)
             {
+                // A held instance came back: the share that would expire shrank, so look again.
                 SweepService(s, now);
             }
 
             ArmIfEarlier(expires, now);
-            return (ToRecord(entry), created, index);
+            renewedRecord = ToRecord(existing);
+            renewedIndex = s.InstancesIndex;
         }
+
+        await written;
+        return (renewedRecord, false, renewedIndex);
+    }
+
+    /// <summary>A new or changed registration: written and committed under the lock, then shown and signalled.</summary>
+    private (InstanceRecord Record, bool Created, long Index) Change(ServiceEntry s, string id, Registration registration, InstanceEntry? existing,
+        DateTimeOffset now, DateTimeOffset expires)
+    {
+        var entry = new InstanceEntry
+        {
+            Service = s.Name,
+            Id = id,
+            Address = registration.Address,
+            Version = registration.Version,
+            Zone = registration.Zone,
+            Labels = registration.Labels,
+            TtlSeconds = registration.TtlSeconds,
+            RenewedAt = now,
+            ExpiresAt = expires,
+        };
+        var index = _index + 1;
+        _store.PutInstance(entry, index);
+        var created = existing is null;
+        s.Instances[id] = entry;
+        Changed(s, index, policy: false);
+        if (s.HeldSince is not null)
+        {
+            SweepService(s, now);
+        }
+
+        ArmIfEarlier(expires, now);
+        return (ToRecord(entry), created, index);
     }
 
     /// <summary>Removes an instance; false when there is none by that id.</summary>
@@ -375,12 +411,21 @@ internal sealed class RegistryState : IDisposable
         _stopping.Cancel();
         _sweepTimer.Dispose();
         _meter.Dispose();
+
+        // No renewal joins a batch after _disposed; the writer commits what is queued, sees it is done and ends.
+        _leaseWork.Set();
+        if (!_leaseWriter.Join(TimeSpan.FromSeconds(30)))
+        {
+            _logger.LogError("The lease writer did not finish within 30 s; closing the store anyway");
+        }
+
         lock (_gate)
         {
             _store.Dispose();
         }
 
-        // _stopping is not disposed: a watch finishing during shutdown may still link to its token.
+        // _stopping is not disposed: a watch finishing during shutdown may still link to its token. _leaseWork is not
+        // either: a writer that did not finish may still use it.
     }
 
     /// <summary>Wakes every watch so the host can stop without waiting out long polls.</summary>
@@ -404,6 +449,98 @@ internal sealed class RegistryState : IDisposable
             return (PolicyOutcome.Changed, Policy(service, s));
         }
     }
+
+    /// <summary>Puts a renewed instance in the lease writer's next batch (under the lock); the task completes when it is committed.</summary>
+    private Task QueueLease(InstanceEntry entry)
+    {
+        if (_pendingLeases.Count == 0)
+        {
+            _leaseWork.Set();
+        }
+
+        _pendingLeases.Add(entry);
+        return _leasesWritten.Task;
+    }
+
+    /// <summary>
+    /// The lease writer: commits each batch of renewals in one transaction, then completes the renewals' calls. While a
+    /// batch commits, the next one fills, so the batch grows with the load and a lone renewal is written at once.
+    /// </summary>
+    /// <remarks>
+    /// Under the registry's lock the writer takes the batch and copies each instance's lease as it is in memory then (so
+    /// a later renewal in the same batch wins), skipping instances that are gone or were replaced since (deregistered,
+    /// expired, changed): their removal or new row was committed on its own, after the renewal, and is the newer truth.
+    /// Before it lets go of the registry's lock it takes the store's (<see cref="RegistryStore.Hold"/>), so a change
+    /// that comes after the copy, and writes under the registry's lock, is written after the batch, never before it.
+    /// The batch is then written without the registry's lock: renewals, reads and watch wake-ups go on while it commits
+    /// (a WAL checkpoint can take a while on a slow disk); only a change waits for it.
+    /// </remarks>
+    private void WriteLeases()
+    {
+        while (true)
+        {
+            _leaseWork.Wait();
+            TaskCompletionSource written;
+            Lock.Scope store;
+            lock (_gate)
+            {
+                _leaseWork.Reset();
+                if (_pendingLeases.Count == 0)
+                {
+                    if (_disposed)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                foreach (var entry in _pendingLeases)
+                {
+                    if (IsCurrent(entry))
+                    {
+                        _leaseSnapshot.Add(Clone(entry));
+                    }
+                }
+
+                _pendingLeases.Clear();
+                written = _leasesWritten;
+                _leasesWritten = NewSignal();
+                store = _store.Hold();
+            }
+
+            Exception? failure = null;
+            try
+            {
+                _store.RenewAll(_leaseSnapshot);
+            }
+#pragma warning disable CA1031 // the renewals' calls get the failure (a 500); the writer must go on for the next batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                failure = ex;
+            }
+            finally
+            {
+                store.Dispose();
+            }
+
+            if (failure is null)
+            {
+                written.TrySetResult();
+            }
+            else
+            {
+                _logger.LogError(failure, "Writing {Count} renewed leases failed; their renewals were not acknowledged", _leaseSnapshot.Count);
+                written.TrySetException(failure);
+            }
+
+            _leaseSnapshot.Clear();
+        }
+    }
+
+    private bool IsCurrent(InstanceEntry entry) =>
+        _services.TryGetValue(entry.Service, out var s) && s.Instances.TryGetValue(entry.Id, out var current) && ReferenceEquals(current, entry);
 
     private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
     {

@@ -38,13 +38,19 @@ internal sealed record StoredState(
 
 /// <summary>
 /// The embedded SQLite store: one connection, WAL journal, <c>synchronous=NORMAL</c>, so a committed write is in the
-/// write-ahead log before the registry answers and survives the process being killed. Not thread-safe: the registry
-/// calls it under its own lock, one transaction per change.
+/// write-ahead log before the registry answers and survives the process being killed. One transaction per change, one
+/// per batch of renewals. Safe from any thread: every call takes the store's lock.
 /// </summary>
 internal sealed class RegistryStore : IDisposable
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _connection;
+
+    // Every public method takes this lock, so the store is safe from any thread. The registry's lease writer also holds
+    // it (see Hold) across the moment it releases the registry's own lock, so nothing is written between its snapshot
+    // of the leases and their commit.
+    private readonly Lock _lock = new();
+    private SqliteCommand? _renew;
 
     public RegistryStore(string path)
     {
@@ -103,147 +109,216 @@ internal sealed class RegistryStore : IDisposable
 
     public string FilePath { get; }
 
+    /// <summary>
+    /// Holds the store: other writers wait until the scope is disposed. The lease writer takes it before it lets go of
+    /// the registry's lock, so a change that comes after its snapshot is written after its batch.
+    /// </summary>
+    public Lock.Scope Hold() => _lock.EnterScope();
+
     public StoredState Load()
     {
-        var index = long.Parse(GetMeta("index") ?? "0", CultureInfo.InvariantCulture);
-        var services = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
-        using (var cmd = Command("SELECT name, instances_index, policy_index FROM services"))
-        using (var reader = cmd.ExecuteReader())
+        lock (_lock)
         {
-            while (reader.Read())
+            var index = long.Parse(GetMeta("index") ?? "0", CultureInfo.InvariantCulture);
+            var services = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+            using (var cmd = Command("SELECT name, instances_index, policy_index FROM services"))
+            using (var reader = cmd.ExecuteReader())
             {
-                services[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
-            }
-        }
-
-        var instances = new List<InstanceEntry>();
-        using (var cmd = Command("SELECT service, id, address, version, zone, labels, ttl_seconds, renewed_at, expires_at FROM instances"))
-        using (var reader = cmd.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                instances.Add(new InstanceEntry
+                while (reader.Read())
                 {
-                    Service = reader.GetString(0),
-                    Id = reader.GetString(1),
-                    Address = reader.GetString(2),
-                    Version = reader.IsDBNull(3) ? null : reader.GetString(3),
-                    Zone = reader.IsDBNull(4) ? null : reader.GetString(4),
-                    Labels = LabelsJson.Parse(reader.GetString(5)),
-                    TtlSeconds = reader.GetInt32(6),
-                    RenewedAt = FromTicks(reader.GetInt64(7)),
-                    ExpiresAt = FromTicks(reader.GetInt64(8)),
-                });
+                    services[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+                }
             }
-        }
 
-        var policies = new Dictionary<string, StoredPolicyVersion>(StringComparer.Ordinal);
-        using (var cmd = Command("""
-            SELECT p.service, p.version, p.document, p.created_at, p.rollback_of FROM policy_versions p
-            WHERE p.version = (SELECT MAX(version) FROM policy_versions q WHERE q.service = p.service)
-            """))
-        using (var reader = cmd.ExecuteReader())
-        {
-            while (reader.Read())
+            var instances = new List<InstanceEntry>();
+            using (var cmd = Command("SELECT service, id, address, version, zone, labels, ttl_seconds, renewed_at, expires_at FROM instances"))
+            using (var reader = cmd.ExecuteReader())
             {
-                policies[reader.GetString(0)] = ReadVersion(reader, 1);
+                while (reader.Read())
+                {
+                    instances.Add(new InstanceEntry
+                    {
+                        Service = reader.GetString(0),
+                        Id = reader.GetString(1),
+                        Address = reader.GetString(2),
+                        Version = reader.IsDBNull(3) ? null : reader.GetString(3),
+                        Zone = reader.IsDBNull(4) ? null : reader.GetString(4),
+                        Labels = LabelsJson.Parse(reader.GetString(5)),
+                        TtlSeconds = reader.GetInt32(6),
+                        RenewedAt = FromTicks(reader.GetInt64(7)),
+                        ExpiresAt = FromTicks(reader.GetInt64(8)),
+                    });
+                }
             }
-        }
 
-        return new StoredState(index, services, instances, policies);
+            var policies = new Dictionary<string, StoredPolicyVersion>(StringComparer.Ordinal);
+            using (var cmd = Command("""
+                SELECT p.service, p.version, p.document, p.created_at, p.rollback_of FROM policy_versions p
+                WHERE p.version = (SELECT MAX(version) FROM policy_versions q WHERE q.service = p.service)
+                """))
+            using (var reader = cmd.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    policies[reader.GetString(0)] = ReadVersion(reader, 1);
+                }
+            }
+
+            return new StoredState(index, services, instances, policies);
+        }
     }
 
     public string? GetMeta(string key)
     {
-        using var cmd = Command("SELECT value FROM meta WHERE key = $key", ("$key", key));
-        return cmd.ExecuteScalar() as string;
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT value FROM meta WHERE key = $key", ("$key", key));
+            return cmd.ExecuteScalar() as string;
+        }
     }
 
     public void SetMeta(string key, string value)
     {
-        using var cmd = Command("INSERT INTO meta (key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            ("$key", key), ("$value", value));
-        cmd.ExecuteNonQuery();
+        lock (_lock)
+        {
+            using var cmd = Command("INSERT INTO meta (key, value) VALUES ($key, $value) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                ("$key", key), ("$value", value));
+            cmd.ExecuteNonQuery();
+        }
     }
 
     /// <summary>Writes a new or changed registration, stamped with the new global index.</summary>
     public void PutInstance(InstanceEntry e, long index)
     {
-        using var tx = _connection.BeginTransaction();
-        Upsert(e);
-        Stamp(e.Service, index, policy: false);
-        tx.Commit();
+        lock (_lock)
+        {
+            using var tx = _connection.BeginTransaction();
+            Upsert(e);
+            Stamp(e.Service, index, policy: false);
+            tx.Commit();
+        }
     }
 
-    /// <summary>A renewal: only the lease moves, the index does not.</summary>
-    public void Renew(InstanceEntry e)
+    /// <summary>
+    /// Renewals: only the leases move, the index does not. One transaction for the whole batch (group commit: the
+    /// registry's lease writer collects the renewals that arrive while the previous batch commits), with one prepared
+    /// statement kept for the store's life, so a renewal costs a bound and stepped statement, not a parse and a commit.
+    /// </summary>
+    public void RenewAll(IEnumerable<InstanceEntry> entries)
     {
-        using var cmd = Command("UPDATE instances SET renewed_at = $renewed, expires_at = $expires WHERE service = $service AND id = $id",
-            ("$renewed", e.RenewedAt.UtcTicks), ("$expires", e.ExpiresAt.UtcTicks), ("$service", e.Service), ("$id", e.Id));
-        if (cmd.ExecuteNonQuery() == 0)
+        lock (_lock)
         {
-            // Memory and file disagree; write the whole row rather than lose the lease.
-            Upsert(e);
+            if (_renew is null)
+            {
+                _renew = Command("UPDATE instances SET renewed_at = $renewed, expires_at = $expires WHERE service = $service AND id = $id",
+                    ("$renewed", 0L), ("$expires", 0L), ("$service", string.Empty), ("$id", string.Empty));
+                _renew.Prepare();
+            }
+
+            using var tx = _connection.BeginTransaction();
+
+            // A command takes the connection's transaction when it is created; this one outlives transactions, so it is given each one.
+            _renew.Transaction = tx;
+            try
+            {
+                foreach (var e in entries)
+                {
+                    _renew.Parameters[0].Value = e.RenewedAt.UtcTicks;
+                    _renew.Parameters[1].Value = e.ExpiresAt.UtcTicks;
+                    _renew.Parameters[2].Value = e.Service;
+                    _renew.Parameters[3].Value = e.Id;
+                    if (_renew.ExecuteNonQuery() == 0)
+                    {
+                        // Memory and file disagree; write the whole row rather than lose the lease.
+                        Upsert(e);
+                    }
+                }
+
+                tx.Commit();
+            }
+            finally
+            {
+                _renew.Transaction = null;
+            }
         }
     }
 
     /// <summary>Removes instances (deregistration or expiry) of one service, stamped with the new global index.</summary>
     public void RemoveInstances(string service, IEnumerable<string> ids, long index)
     {
-        using var tx = _connection.BeginTransaction();
-        foreach (var id in ids)
+        lock (_lock)
         {
-            using var cmd = Command("DELETE FROM instances WHERE service = $service AND id = $id", ("$service", service), ("$id", id));
-            cmd.ExecuteNonQuery();
-        }
+            using var tx = _connection.BeginTransaction();
+            foreach (var id in ids)
+            {
+                using var cmd = Command("DELETE FROM instances WHERE service = $service AND id = $id", ("$service", service), ("$id", id));
+                cmd.ExecuteNonQuery();
+            }
 
-        Stamp(service, index, policy: false);
-        tx.Commit();
+            Stamp(service, index, policy: false);
+            tx.Commit();
+        }
     }
 
     public void AddPolicyVersion(string service, StoredPolicyVersion version, long index)
     {
-        using var tx = _connection.BeginTransaction();
-        using (var cmd = Command("""
-            INSERT INTO policy_versions (service, version, document, created_at, rollback_of)
-            VALUES ($service, $version, $document, $created, $rollback)
-            """,
-            ("$service", service), ("$version", version.Version), ("$document", version.Document), ("$created", version.CreatedAt.UtcTicks),
-            ("$rollback", version.RollbackOf)))
+        lock (_lock)
         {
-            cmd.ExecuteNonQuery();
-        }
+            using var tx = _connection.BeginTransaction();
+            using (var cmd = Command("""
+                INSERT INTO policy_versions (service, version, document, created_at, rollback_of)
+                VALUES ($service, $version, $document, $created, $rollback)
+                """,
+                ("$service", service), ("$version", version.Version), ("$document", version.Document), ("$created", version.CreatedAt.UtcTicks),
+                ("$rollback", version.RollbackOf)))
+            {
+                cmd.ExecuteNonQuery();
+            }
 
-        Stamp(service, index, policy: true);
-        tx.Commit();
+            Stamp(service, index, policy: true);
+            tx.Commit();
+        }
     }
 
     public StoredPolicyVersion? GetPolicyVersion(string service, long version)
     {
-        using var cmd = Command("SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service AND version = $version",
-            ("$service", service), ("$version", version));
-        using var reader = cmd.ExecuteReader();
-        return reader.Read() ? ReadVersion(reader, 0) : null;
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service AND version = $version",
+                ("$service", service), ("$version", version));
+            using var reader = cmd.ExecuteReader();
+            return reader.Read() ? ReadVersion(reader, 0) : null;
+        }
     }
 
     /// <summary>A service's policy versions, newest first.</summary>
     public List<StoredPolicyVersion> GetPolicyHistory(string service, int limit)
     {
-        using var cmd = Command("""
-            SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service
-            ORDER BY version DESC LIMIT $limit
-            """, ("$service", service), ("$limit", limit));
-        using var reader = cmd.ExecuteReader();
-        var list = new List<StoredPolicyVersion>();
-        while (reader.Read())
+        lock (_lock)
         {
-            list.Add(ReadVersion(reader, 0));
-        }
+            using var cmd = Command("""
+                SELECT version, document, created_at, rollback_of FROM policy_versions WHERE service = $service
+                ORDER BY version DESC LIMIT $limit
+                """, ("$service", service), ("$limit", limit));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<StoredPolicyVersion>();
+            while (reader.Read())
+            {
+                list.Add(ReadVersion(reader, 0));
+            }
 
-        return list;
+            return list;
+        }
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _renew?.Dispose();
+            _connection.Dispose();
+        }
+    }
 
     private void Upsert(InstanceEntry e)
     {

@@ -85,6 +85,47 @@ public sealed partial class DurabilityTests : IDisposable
     }
 
     [Fact]
+    public async Task Renewals_committed_in_batches_are_answered_only_once_durable()
+    {
+        string before;
+        int renewed;
+        await using (var registry = await RegistryProcess.StartAsync(Environment()))
+        {
+            using var admin = registry.Client(RegistryHost.AdminToken);
+            using var reviews = registry.Client(RegistryHost.ReviewsToken);
+            for (var i = 0; i < 40; i++)
+            {
+                (await reviews.RegisterAsync("reviews", $"r{i}", $"http://127.0.0.1:{6000 + i}", ttl: 3600)).EnsureSuccessStatusCode();
+            }
+
+            // Ten renewals of every instance at once, so the lease writer commits them in batches, while five of the
+            // instances are deregistered: a renewal that was queued must not bring a removed instance back.
+            var renewals = Enumerable.Range(0, 400).Select(async n =>
+            {
+                using var response = await reviews.RegisterAsync("reviews", $"r{n % 40}", $"http://127.0.0.1:{6000 + (n % 40)}", ttl: 3600);
+                response.EnsureSuccessStatusCode();
+                return response.StatusCode == HttpStatusCode.OK ? 1 : 0;
+            }).ToList();
+            var removals = Enumerable.Range(35, 5).Select(async i =>
+            {
+                using var response = await reviews.DeleteAsync(new Uri($"/v1/services/reviews/instances/r{i}", UriKind.Relative));
+                response.StatusCode.ShouldBeOneOf(HttpStatusCode.NoContent, HttpStatusCode.NotFound);
+            }).ToList();
+            renewed = (await Task.WhenAll(renewals)).Sum();
+            await Task.WhenAll(removals);
+
+            // Every answer is in: what the registry shows now is what it acknowledged, and must be what it restarts with.
+            before = await StateAsync(admin);
+            registry.Kill();
+        }
+
+        renewed.ShouldBeGreaterThan(300);
+        await using var again = await RegistryProcess.StartAsync(Environment());
+        using var check = again.Client(RegistryHost.AdminToken);
+        (await StateAsync(check)).ShouldBe(before);
+    }
+
+    [Fact]
     public async Task Without_an_admin_token_the_first_start_generates_one_prints_it_once_and_stores_only_its_hash()
     {
         string token;
