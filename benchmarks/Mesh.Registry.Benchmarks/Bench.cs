@@ -1,0 +1,418 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Mesh.Registry.Benchmarks;
+
+/// <summary>
+/// The run: start the registry, load the instances, park the watchers, make changes while the registry is quiet, then
+/// renew leases as fast as the renewers go while more changes are made, reading the registry's memory along the way.
+/// </summary>
+internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
+{
+    private const double GoalPropagationP99Ms = 250;
+    private const double GoalHeartbeatsPerSecond = 10_000;
+    private const long GoalMemoryBytes = 300_000_000; // 300 MB, decimal (the stricter reading)
+
+    private readonly JsonObject _results = [];
+    private readonly List<string> _failures = [];
+    private RegistryServer? _server;
+
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var machine = Machine();
+        log.WriteLine($"Mesh.Registry.Benchmarks ({settings.Mode}): {settings.Instances} instances over {settings.Services} services, " +
+                      $"{settings.Watchers} watchers, {settings.Renewers} renewers");
+        log.WriteLine($"machine: {machine["cpus"]} CPUs ({machine["cpuModel"]}), {machine["runtime"]}, {machine["os"]}");
+        _results["settings"] = JsonSerializer.SerializeToNode(new
+        {
+            settings.Mode,
+            settings.Services,
+            settings.InstancesPerService,
+            settings.WatchersPerService,
+            settings.TtlSeconds,
+            settings.WatchWait,
+            settings.QuietChanges,
+            settings.LoadedChanges,
+            ChangeSpacingMs = settings.ChangeSpacing.TotalMilliseconds,
+            settings.Renewers,
+            HeartbeatSeconds = settings.HeartbeatDuration.TotalSeconds,
+        });
+        _results["machine"] = machine;
+        _results["date"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);
+
+        var dll = settings.RegistryDll ?? RegistryServer.FindDll();
+        log.WriteLine($"registry: dotnet {dll}");
+        _results["registry"] = dll;
+        var server = _server = await RegistryServer.StartAsync(dll, settings.Services, cancellationToken);
+        log.WriteLine($"registry pid {server.Pid} at {server.Address}, {Mb(server.Memory().Rss)} MB RSS at start");
+        var memory = new JsonObject { ["startRssBytes"] = server.Memory().Rss };
+        _results["memory"] = memory;
+
+        using var writer = Api.Client(server.Address, 64, TimeSpan.FromSeconds(30));
+        var instances = await LoadAsync(server, writer, cancellationToken);
+        memory["afterLoadRssBytes"] = server.Memory().Rss;
+        log.WriteLine($"registry: {Mb(server.Memory().Rss)} MB RSS with {settings.Instances} instances");
+
+        using var watcherClient = Api.Client(server.Address, int.MaxValue, TimeSpan.FromMinutes(2));
+        using var stopWatchers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var (watchers, byService, watching) = await StartWatchersAsync(server, watcherClient, stopWatchers.Token, cancellationToken);
+        try
+        {
+            var (rss, _) = server.Memory();
+            memory["afterWatchersRssBytes"] = rss;
+            log.WriteLine($"registry: {Mb(rss)} MB RSS with {settings.Instances} instances and {watchers.Count} parked watches, {server.Threads()} threads");
+
+            // Changes while nothing else happens: the propagation the registry itself adds.
+            log.WriteLine($"quiet: {settings.QuietChanges} changes, {settings.ChangeSpacing.TotalMilliseconds} ms apart");
+            var pollsBefore = watchers.Sum(w => w.Polls);
+            var quietChanges = await ChangeAsync(server, writer, "quiet", settings.QuietChanges, settings.ChangeSpacing, k => 2 * k, TimeSpan.Zero, cancellationToken);
+            await CatchUpAsync(quietChanges, byService, cancellationToken);
+            var quiet = PropagationResult.Analyze(quietChanges, byService);
+            Report("quiet", quiet);
+
+            // Wake-ups are per service: a change answers that service's watchers and no one else's. A global signal
+            // would answer every parked watch (2,000) per change instead of its service's few.
+            var answersPerChange = (watchers.Sum(w => w.Polls) - pollsBefore) / (double)Math.Max(1, quietChanges.Count);
+            log.WriteLine($"quiet: {answersPerChange:F2} watch answers per change ({settings.WatchersPerService} watchers per service)");
+            _results["quiet"]!["watchAnswersPerChange"] = answersPerChange;
+
+            // Heartbeats as fast as the renewers go, and changes spread over the same window.
+            using var renewerClient = Api.Client(server.Address, settings.Renewers, TimeSpan.FromSeconds(30));
+            var renewers = new Renewers(renewerClient, instances, server.JoinTokens);
+            var loadedSpacing = settings.HeartbeatDuration / Math.Max(1, settings.LoadedChanges);
+            log.WriteLine($"heartbeats: {settings.Renewers} renewers for {settings.HeartbeatWarmup.TotalSeconds} s warm-up + {settings.HeartbeatDuration.TotalSeconds} s, " +
+                          $"{settings.LoadedChanges} changes {loadedSpacing.TotalMilliseconds} ms apart");
+            var renewing = renewers.RunAsync(settings.Renewers, settings.HeartbeatWarmup, settings.HeartbeatDuration, cancellationToken);
+            var cpu = MeasureCpuAsync(server, cancellationToken);
+            var loadedChangesTask = ChangeAsync(server, writer, "loaded", settings.LoadedChanges, loadedSpacing, k => (2 * k) + 1, settings.HeartbeatWarmup,
+                cancellationToken);
+            var peakRss = SampleRssAsync(server, renewing, cancellationToken);
+            var renewal = await renewing;
+            var loadedChanges = await loadedChangesTask;
+            var (registryCpu, benchCpu) = await cpu;
+            var sampledPeak = await peakRss;
+            memory["heartbeatPeakRssBytes"] = sampledPeak;
+            await CatchUpAsync(loadedChanges, byService, cancellationToken);
+            var loaded = PropagationResult.Analyze(loadedChanges, byService);
+            Report("underHeartbeats", loaded);
+            ReportRenewals(renewal, registryCpu, benchCpu);
+
+            var (endRss, hwm) = server.Memory();
+            memory["endRssBytes"] = endRss;
+            memory["peakHwmBytes"] = hwm;
+
+            // The kernel updates VmHWM lazily (RSS counters are cached per thread), so a sample of VmRSS can be a little
+            // above it: the peak is the larger of the two.
+            var peak = Math.Max(hwm, sampledPeak);
+            memory["peakBytes"] = peak;
+            memory["threads"] = server.Threads();
+            if (server.HasExited)
+            {
+                _failures.Add("the registry exited during the run");
+            }
+
+            var watcherErrors = watchers.Sum(w => w.Errors);
+            _results["watchers"] = new JsonObject
+            {
+                ["count"] = watchers.Count,
+                ["polls"] = watchers.Sum(w => w.Polls),
+                ["errors"] = watcherErrors,
+            };
+            if (watcherErrors > 0)
+            {
+                _failures.Add($"{watcherErrors} watch polls failed");
+            }
+
+            return Summarize(quiet, loaded, renewal, peak);
+        }
+        finally
+        {
+            await stopWatchers.CancelAsync();
+            await Task.WhenAll(watching);
+        }
+    }
+
+    public void Dispose() => _server?.Dispose();
+
+    /// <summary>Registers every instance (201 each), <see cref="Settings.LoadConcurrency"/> at a time.</summary>
+    private async Task<Instance[]> LoadAsync(RegistryServer server, HttpClient client, CancellationToken cancellationToken)
+    {
+        var instances = new Instance[settings.Instances];
+        for (var s = 0; s < settings.Services; s++)
+        {
+            for (var n = 0; n < settings.InstancesPerService; n++)
+            {
+                instances[(s * settings.InstancesPerService) + n] = Instance.Create(s, n, settings.TtlSeconds);
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        var failed = 0;
+        await Parallel.ForEachAsync(instances, new ParallelOptions { MaxDegreeOfParallelism = settings.LoadConcurrency, CancellationToken = cancellationToken },
+            async (instance, ct) =>
+            {
+                using var request = Api.Put(instance.Path, instance.Body, server.JoinTokens[instance.Service]);
+                using var response = await client.SendAsync(request, ct);
+                if (response.StatusCode != HttpStatusCode.Created && Interlocked.Increment(ref failed) <= 3)
+                {
+                    Console.Error.WriteLine($"register {instance.Path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+                }
+            });
+        var rate = instances.Length / clock.Elapsed.TotalSeconds;
+        log.WriteLine($"load: {instances.Length} registrations in {clock.Elapsed.TotalSeconds:F1} s ({rate:F0}/s), {failed} failed");
+        _results["load"] = new JsonObject { ["registrations"] = instances.Length, ["seconds"] = clock.Elapsed.TotalSeconds, ["perSecond"] = rate, ["failed"] = failed };
+        if (failed > 0)
+        {
+            _failures.Add($"{failed} registrations failed");
+        }
+
+        return instances;
+    }
+
+    /// <summary>
+    /// Starts <see cref="Settings.WatchersPerService"/> watchers per service, a few at a time so the connection burst
+    /// stays inside the listen backlog, and waits (bounded) until each has its first answer and a long poll out.
+    /// </summary>
+    private async Task<(List<Watcher> Watchers, IReadOnlyList<Watcher>[] ByService, List<Task> Tasks)> StartWatchersAsync(RegistryServer server, HttpClient client,
+        CancellationToken stop, CancellationToken cancellationToken)
+    {
+        var watchers = new List<Watcher>(settings.Watchers);
+        var byService = new List<Watcher>[settings.Services];
+        var tasks = new List<Task>(settings.Watchers);
+        for (var s = 0; s < settings.Services; s++)
+        {
+            byService[s] = [];
+            for (var w = 0; w < settings.WatchersPerService; w++)
+            {
+                var watcher = new Watcher(s);
+                watchers.Add(watcher);
+                byService[s].Add(watcher);
+            }
+        }
+
+        var clock = Stopwatch.StartNew();
+        const int batch = 50;
+        for (var i = 0; i < watchers.Count; i++)
+        {
+            var watcher = watchers[i];
+            tasks.Add(Task.Run(() => watcher.RunAsync(client, server.JoinTokens[watcher.Service], settings.WatchWait, stop), CancellationToken.None));
+            if (i % batch == batch - 1)
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+
+        for (var attempt = 0; attempt < 600 && watchers.Any(w => w.Index < 0 || !w.Parked); attempt++)
+        {
+            await Task.Delay(100, cancellationToken);
+        }
+
+        var ready = watchers.Count(w => w.Index >= 0 && w.Parked);
+        if (ready < watchers.Count)
+        {
+            _failures.Add($"only {ready} of {watchers.Count} watchers got going");
+        }
+
+        // The long polls are sent; give the last of them a moment to reach the registry and park there.
+        await Task.Delay(TimeSpan.FromSeconds(settings.Mode == "smoke" ? 0.5 : 2), cancellationToken);
+        log.WriteLine($"watchers: {ready} of {watchers.Count} parked after {clock.Elapsed.TotalSeconds:F1} s");
+        return (watchers, byService, tasks);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="count"/> changes, <paramref name="spacing"/> apart: each registers a new instance of one
+    /// service (chosen by <paramref name="service"/>, so the quiet and loaded phases use different services), and notes
+    /// the index the registry answered with and when the 2xx arrived.
+    /// </summary>
+    private async Task<List<Change>> ChangeAsync(RegistryServer server, HttpClient client, string phase, int count, TimeSpan spacing, Func<int, int> service,
+        TimeSpan delay, CancellationToken cancellationToken)
+    {
+        await Task.Delay(delay, cancellationToken);
+        var changes = new List<Change>(count);
+        var clock = Stopwatch.StartNew();
+        for (var k = 0; k < count; k++)
+        {
+            var next = spacing * k;
+            if (next > clock.Elapsed)
+            {
+                await Task.Delay(next - clock.Elapsed, cancellationToken);
+            }
+
+            var s = service(k) % settings.Services;
+            var instance = Instance.Create(s, 100_000 + k, settings.TtlSeconds) with { Id = $"{phase}-{k.ToString(CultureInfo.InvariantCulture)}" };
+            using var request = Api.Put(instance.Path, instance.Body, server.JoinTokens[s]);
+            using var response = await client.SendAsync(request, cancellationToken);
+            var acked = Stopwatch.GetTimestamp();
+            if (response.StatusCode != HttpStatusCode.Created)
+            {
+                _failures.Add($"{phase} change {k}: {(int)response.StatusCode}");
+                continue;
+            }
+
+            changes.Add(new Change(s, Api.Index(response), acked));
+        }
+
+        return changes;
+    }
+
+    /// <summary>Waits (at most <see cref="Settings.CatchUp"/>) until every watcher of a changed service has seen its change.</summary>
+    private async Task CatchUpAsync(List<Change> changes, IReadOnlyList<Watcher>[] byService, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < settings.CatchUp && changes.Any(c => byService[c.Service].Any(w => w.Index < c.Index)))
+        {
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
+    /// <summary>The CPU time of the registry and of this process over the heartbeats' measured window.</summary>
+    private async Task<(TimeSpan Registry, TimeSpan Bench)> MeasureCpuAsync(RegistryServer server, CancellationToken cancellationToken)
+    {
+        await Task.Delay(settings.HeartbeatWarmup, cancellationToken);
+        var registry = server.CpuTime();
+        var self = Process.GetCurrentProcess().TotalProcessorTime;
+        await Task.Delay(settings.HeartbeatDuration, cancellationToken);
+        return (server.CpuTime() - registry, Process.GetCurrentProcess().TotalProcessorTime - self);
+    }
+
+    private static async Task<long> SampleRssAsync(RegistryServer server, Task until, CancellationToken cancellationToken)
+    {
+        long peak = 0;
+        for (var i = 0; i < 10_000 && !until.IsCompleted; i++)
+        {
+            peak = Math.Max(peak, server.Memory().Rss);
+            await Task.WhenAny(until, Task.Delay(250, cancellationToken));
+        }
+
+        return peak;
+    }
+
+    private void Report(string name, PropagationResult p)
+    {
+        log.WriteLine($"{name}: {p.Changes} changes, {p.Pairs} (change, watcher) pairs, {p.Missed} missed; " +
+                      $"all pairs p50 {Stats.Percentile(p.PairMs, 50):F1} ms p99 {Stats.Percentile(p.PairMs, 99):F1} ms; " +
+                      $"last watcher p50 {Stats.Percentile(p.LastMs, 50):F1} ms p99 {Stats.Percentile(p.LastMs, 99):F1} ms max {Stats.Max(p.LastMs):F1} ms");
+        _results[name] = new JsonObject
+        {
+            ["changes"] = p.Changes,
+            ["pairs"] = p.Pairs,
+            ["missed"] = p.Missed,
+            ["pairP50Ms"] = Number(Stats.Percentile(p.PairMs, 50)),
+            ["pairP99Ms"] = Number(Stats.Percentile(p.PairMs, 99)),
+            ["lastP50Ms"] = Number(Stats.Percentile(p.LastMs, 50)),
+            ["lastP99Ms"] = Number(Stats.Percentile(p.LastMs, 99)),
+            ["lastMaxMs"] = Number(Stats.Max(p.LastMs)),
+        };
+        if (p.Missed > 0)
+        {
+            _failures.Add($"{name}: {p.Missed} (change, watcher) pairs never saw the change");
+        }
+    }
+
+    private void ReportRenewals(RenewalResult r, TimeSpan registryCpu, TimeSpan benchCpu)
+    {
+        var perRenewalUs = r.Renewals == 0 ? double.NaN : registryCpu.TotalMicroseconds / r.Renewals;
+        log.WriteLine($"heartbeats: {r.Renewals} renewals in {r.Window.TotalSeconds:F0} s = {r.PerSecond:F0}/s, {r.Errors} errors, {r.Unexpected} not 200; " +
+                      $"latency p50 {Stats.Percentile(r.LatenciesMs, 50):F2} ms p99 {Stats.Percentile(r.LatenciesMs, 99):F2} ms; " +
+                      $"registry CPU {registryCpu.TotalSeconds:F1} s ({perRenewalUs:F0} µs/renewal), benchmark CPU {benchCpu.TotalSeconds:F1} s");
+        _results["heartbeats"] = new JsonObject
+        {
+            ["renewals"] = r.Renewals,
+            ["seconds"] = r.Window.TotalSeconds,
+            ["perSecond"] = r.PerSecond,
+            ["errors"] = r.Errors,
+            ["not200"] = r.Unexpected,
+            ["p50Ms"] = Number(Stats.Percentile(r.LatenciesMs, 50)),
+            ["p99Ms"] = Number(Stats.Percentile(r.LatenciesMs, 99)),
+            ["registryCpuSeconds"] = registryCpu.TotalSeconds,
+            ["benchmarkCpuSeconds"] = benchCpu.TotalSeconds,
+            ["registryCpuUsPerRenewal"] = Number(perRenewalUs),
+        };
+        if (r.Errors > 0 || r.Unexpected > 0)
+        {
+            _failures.Add($"heartbeats: {r.Errors} errors, {r.Unexpected} answers other than 200");
+        }
+
+        if (r.Renewals == 0)
+        {
+            _failures.Add("heartbeats: no renewal completed in the measured window");
+        }
+    }
+
+    private int Summarize(PropagationResult quiet, PropagationResult loaded, RenewalResult renewal, long peakMemory)
+    {
+        var quietP99 = Stats.Percentile(quiet.LastMs, 99);
+        var loadedP99 = Stats.Percentile(loaded.LastMs, 99);
+        var goals = new (string Name, string Goal, string Measured, bool Met)[]
+        {
+            ("change → last watcher, p99 (quiet)", $"≤ {GoalPropagationP99Ms} ms", $"{quietP99:F1} ms (p50 {Stats.Percentile(quiet.LastMs, 50):F1})", quietP99 <= GoalPropagationP99Ms),
+            ("change → last watcher, p99 (during heartbeats)", $"≤ {GoalPropagationP99Ms} ms", $"{loadedP99:F1} ms (p50 {Stats.Percentile(loaded.LastMs, 50):F1})",
+                loadedP99 <= GoalPropagationP99Ms),
+            ("heartbeats sustained", $"≥ {GoalHeartbeatsPerSecond:N0}/s", $"{renewal.PerSecond:N0}/s", renewal.PerSecond >= GoalHeartbeatsPerSecond),
+            ("registry memory, peak (VmHWM)", $"≤ {Mb(GoalMemoryBytes)} MB", $"{Mb(peakMemory)} MB", peakMemory <= GoalMemoryBytes),
+        };
+        _results["goals"] = new JsonArray([.. goals.Select(g => (JsonNode)new JsonObject
+        {
+            ["name"] = g.Name,
+            ["goal"] = g.Goal,
+            ["measured"] = g.Measured,
+            ["met"] = g.Met,
+        })]);
+        _results["failures"] = new JsonArray([.. _failures.Select(f => (JsonNode)JsonValue.Create(f))]);
+
+        log.WriteLine();
+        log.WriteLine("| measure | goal | measured | met |");
+        log.WriteLine("| --- | --- | --- | --- |");
+        foreach (var g in goals)
+        {
+            log.WriteLine($"| {g.Name} | {g.Goal} | {g.Measured} | {(g.Met ? "yes" : "no")} |");
+        }
+
+        if (settings.Mode == "smoke")
+        {
+            log.WriteLine("(smoke run: the goals are for the full run; only failures count here)");
+        }
+
+        if (settings.JsonPath is { } path)
+        {
+            File.WriteAllText(path, _results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            log.WriteLine($"results: {path}");
+        }
+
+        foreach (var failure in _failures)
+        {
+            log.WriteLine($"FAILURE: {failure}");
+        }
+
+        if (_failures.Count > 0)
+        {
+            log.WriteLine($"The registry's last output:\n{_server?.Output}");
+            return 1;
+        }
+
+        return settings.CheckGoals && goals.Any(g => !g.Met) ? 2 : 0;
+    }
+
+    private static JsonObject Machine()
+    {
+        var model = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return new JsonObject
+        {
+            ["cpus"] = Environment.ProcessorCount,
+            ["cpuModel"] = model ?? "unknown",
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["os"] = RuntimeInformation.OSDescription,
+            ["memoryBytes"] = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+        };
+    }
+
+    private static JsonValue? Number(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 3)) : null;
+
+    private static string Mb(long bytes) => (bytes / 1e6).ToString("F0", CultureInfo.InvariantCulture);
+}
