@@ -1,0 +1,119 @@
+using System.Net.Security;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Mesh.LoadBenchmarks;
+
+/// <summary>
+/// The caller's side of one measured cell: an <see cref="HttpClient"/>, the URI it asks for, and the number of
+/// connections its transport opened (each one a TLS handshake when the first leg is TLS). Every variant uses the
+/// same transport settings, so the only difference between two of them is what sits between caller and backend.
+/// </summary>
+internal sealed class BenchClient : IDisposable
+{
+    private readonly ConnectionCounter _connections;
+    private readonly IDisposable? _owner;
+
+    private BenchClient(HttpMessageHandler handler, Uri uri, ConnectionCounter connections, IDisposable? owner)
+    {
+        Http = new HttpClient(handler, disposeHandler: true) { Timeout = TimeSpan.FromSeconds(30) };
+        Uri = uri;
+        _connections = connections;
+        _owner = owner;
+    }
+
+    public HttpClient Http { get; }
+
+    public Uri Uri { get; }
+
+    public long ConnectionsOpened => Interlocked.Read(ref _connections.Count);
+
+    /// <summary>A plain <see cref="HttpClient"/> straight to <paramref name="uri"/>, with client TLS options when given.</summary>
+    public static BenchClient Direct(Uri uri, SslClientAuthenticationOptions? tls)
+    {
+        var connections = new ConnectionCounter();
+        return new BenchClient(Transport(connections, tls), uri, connections, owner: null);
+    }
+
+    /// <summary>
+    /// A meshed <see cref="HttpClient"/> built as an app builds it: a <c>Mesh</c> section (service <c>backend</c> with
+    /// static endpoints), <c>AddMeshClient()</c>, and the handler factory over the same transport as
+    /// <see cref="Direct"/>. Requests go to <c>http://backend/</c>.
+    /// </summary>
+    public static BenchClient Mesh(IReadOnlyList<Uri> endpoints, Action<Dictionary<string, string?>>? edit = null,
+        SslClientAuthenticationOptions? tls = null, string path = "/")
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = TestPki.ClientName,
+        };
+        for (var i = 0; i < endpoints.Count; i++)
+        {
+            settings[$"Mesh:Services:backend:Endpoints:{i}:Address"] = endpoints[i].ToString();
+        }
+
+        edit?.Invoke(settings);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddMeshClient();
+        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        try
+        {
+            var factory = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>();
+            var connections = new ConnectionCounter();
+            var handler = factory.CreateHandler(Transport(connections, tls), "bench");
+            return new BenchClient(handler, new Uri("http://backend" + path), connections, provider);
+        }
+        catch
+        {
+            provider.Dispose();
+            throw;
+        }
+    }
+
+    private static SocketsHttpHandler Transport(ConnectionCounter connections, SslClientAuthenticationOptions? tls)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            // Counts the connections this client opens; the callback is made once per connection, not per request.
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                Interlocked.Increment(ref connections.Count);
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        if (tls is not null)
+        {
+            handler.SslOptions = tls;
+        }
+
+        return handler;
+    }
+
+    public void Dispose()
+    {
+        Http.Dispose();
+        _owner?.Dispose();
+    }
+
+    private sealed class ConnectionCounter
+    {
+        public long Count;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Numerics;
+
+namespace Mesh.LoadBenchmarks;
+
+/// <summary>
+/// A log-linear latency histogram in nanoseconds: exact below 128 ns, above that 64 buckets per power of two, so a
+/// recorded value is off by at most 1/64 (1.6 %). One per worker, merged at the end: recording takes no lock.
+/// </summary>
+internal sealed class LatencyHistogram
+{
+    private const int SubBucketBits = 7;
+    private const int SubBuckets = 1 << SubBucketBits;
+    private const int HalfSubBuckets = SubBuckets / 2;
+    private readonly long[] _counts = new long[SubBuckets + (64 * HalfSubBuckets)];
+
+    public long Count { get; private set; }
+
+    public long Max { get; private set; }
+
+    public void Record(long nanoseconds)
+    {
+        if (nanoseconds < 0)
+        {
+            nanoseconds = 0;
+        }
+
+        _counts[Index(nanoseconds)]++;
+        Count++;
+        if (nanoseconds > Max)
+        {
+            Max = nanoseconds;
+        }
+    }
+
+    public void Add(LatencyHistogram other)
+    {
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            _counts[i] += other._counts[i];
+        }
+
+        Count += other.Count;
+        Max = Math.Max(Max, other.Max);
+    }
+
+    /// <summary>The value at percentile <paramref name="percentile"/> (0–100), in nanoseconds; 0 when empty.</summary>
+    public long Percentile(double percentile)
+    {
+        if (Count == 0)
+        {
+            return 0;
+        }
+
+        var rank = Math.Max(1, (long)Math.Ceiling(percentile / 100.0 * Count));
+        long seen = 0;
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            seen += _counts[i];
+            if (seen >= rank)
+            {
+                return Math.Min(Middle(i), Max);
+            }
+        }
+
+        return Max;
+    }
+
+    internal static int Index(long value)
+    {
+        if (value < SubBuckets)
+        {
+            return (int)value;
+        }
+
+        var msb = 63 - BitOperations.LeadingZeroCount((ulong)value);
+        var shift = msb - (SubBucketBits - 1);
+        var top = value >> shift; // 64..127
+        return SubBuckets + ((shift - 1) * HalfSubBuckets) + (int)(top - HalfSubBuckets);
+    }
+
+    internal static long Middle(int index)
+    {
+        if (index < SubBuckets)
+        {
+            return index;
+        }
+
+        var shift = ((index - SubBuckets) / HalfSubBuckets) + 1;
+        long top = ((index - SubBuckets) % HalfSubBuckets) + HalfSubBuckets;
+        return (top << shift) + ((1L << shift) >> 1);
+    }
+}

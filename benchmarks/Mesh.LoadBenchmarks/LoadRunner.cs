@@ -1,0 +1,181 @@
+using System.Diagnostics;
+
+namespace Mesh.LoadBenchmarks;
+
+/// <summary>What one closed-loop cell measured. Latencies in microseconds; CPU in milliseconds per 1,000 requests.</summary>
+internal sealed record CellResult
+{
+    public required string Variant { get; init; }
+    public required int Concurrency { get; init; }
+    public long Requests { get; init; }
+    public long Errors { get; init; }
+    public string? FirstError { get; init; }
+    public double Seconds { get; init; }
+    public double RequestsPerSecond { get; init; }
+    public double P50Us { get; init; }
+    public double P90Us { get; init; }
+    public double P99Us { get; init; }
+    public double MaxUs { get; init; }
+    public double ClientCpuMsPer1k { get; init; }
+    public double ProxyCpuMsPer1k { get; init; }
+    public long ClientConnections { get; init; }
+    public long CellRequests { get; init; }
+    public double? TlsHandshakesPer10k { get; set; }
+    public double? AddedP50Us { get; set; }
+    public double? AddedP90Us { get; set; }
+    public double? AddedP99Us { get; set; }
+}
+
+/// <summary>
+/// Closed-loop load: <c>concurrency</c> workers, each sending its next request when the last one's body has been read.
+/// A warm-up first (connections, JIT, the mesh's first snapshot), then the measured window: only requests started in
+/// it are recorded. Each worker records into its own histogram; they are merged at the end.
+/// </summary>
+internal static class LoadRunner
+{
+    private const int Warmup = 0;
+    private const int Measure = 1;
+    private const int Stop = 2;
+
+    public static async Task<CellResult> RunClosedAsync(string variant, BenchClient client, int concurrency, TimeSpan warmup,
+        TimeSpan duration, Func<TimeSpan> proxyCpu, CancellationToken cancellationToken)
+    {
+        var phase = new Phase();
+        var workers = new Worker[concurrency];
+        var tasks = new Task[concurrency];
+        for (var i = 0; i < concurrency; i++)
+        {
+            var worker = new Worker(client, phase);
+            workers[i] = worker;
+            tasks[i] = Task.Run(() => worker.RunAsync(cancellationToken), cancellationToken);
+        }
+
+        var self = Process.GetCurrentProcess();
+        await Task.Delay(warmup, cancellationToken);
+        self.Refresh();
+        var cpu0 = self.TotalProcessorTime;
+        var proxy0 = proxyCpu();
+        var t0 = Stopwatch.GetTimestamp();
+        Volatile.Write(ref phase.Value, Measure);
+        await Task.Delay(duration, cancellationToken);
+        Volatile.Write(ref phase.Value, Stop);
+        var t1 = Stopwatch.GetTimestamp();
+        self.Refresh();
+        var cpu1 = self.TotalProcessorTime;
+        var proxy1 = proxyCpu();
+        await Task.WhenAll(tasks);
+
+        var histogram = new LatencyHistogram();
+        long errors = 0, cellRequests = 0;
+        string? firstError = null;
+        foreach (var worker in workers)
+        {
+            histogram.Add(worker.Histogram);
+            errors += worker.Errors;
+            cellRequests += worker.Completed;
+            firstError ??= worker.FirstError;
+        }
+
+        var seconds = Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
+        var requests = histogram.Count;
+        var perK = requests == 0 ? 0 : 1000.0 / requests;
+        return new CellResult
+        {
+            Variant = variant,
+            Concurrency = concurrency,
+            Requests = requests,
+            Errors = errors,
+            FirstError = firstError,
+            Seconds = seconds,
+            RequestsPerSecond = requests / seconds,
+            P50Us = histogram.Percentile(50) / 1000.0,
+            P90Us = histogram.Percentile(90) / 1000.0,
+            P99Us = histogram.Percentile(99) / 1000.0,
+            MaxUs = histogram.Max / 1000.0,
+            ClientCpuMsPer1k = (cpu1 - cpu0).TotalMilliseconds * perK,
+            ProxyCpuMsPer1k = (proxy1 - proxy0).TotalMilliseconds * perK,
+            ClientConnections = client.ConnectionsOpened,
+            CellRequests = cellRequests,
+        };
+    }
+
+    private sealed class Phase
+    {
+        public int Value = Warmup;
+    }
+
+    private sealed class Worker(BenchClient client, Phase phase)
+    {
+        private readonly byte[] _buffer = new byte[4096];
+
+        public LatencyHistogram Histogram { get; } = new();
+
+        public long Errors { get; private set; }
+
+        public long Completed { get; private set; }
+
+        public string? FirstError { get; private set; }
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            var nanosecondsPerTick = 1e9 / Stopwatch.Frequency;
+            while (true)
+            {
+                var current = Volatile.Read(ref phase.Value);
+                if (current == Stop)
+                {
+                    return;
+                }
+
+                var start = Stopwatch.GetTimestamp();
+                var error = await SendOnceAsync(cancellationToken);
+                var elapsed = Stopwatch.GetTimestamp() - start;
+                Completed++;
+                if (error is not null)
+                {
+                    Errors++;
+                    FirstError ??= error;
+                }
+                else if (current == Measure)
+                {
+                    Histogram.Record((long)(elapsed * nanosecondsPerTick));
+                }
+            }
+        }
+
+        private async Task<string?> SendOnceAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, client.Uri);
+                using var response = await client.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+                var total = 0;
+                int read;
+                while ((read = await body.ReadAsync(_buffer, cancellationToken)) > 0)
+                {
+                    total += read;
+                }
+
+                if ((int)response.StatusCode != 200 || total != Backend.ResponseBytes)
+                {
+                    return $"status {(int)response.StatusCode}, {total} bytes";
+                }
+
+                return null;
+            }
+            catch (HttpRequestException e)
+            {
+                return e.Message;
+            }
+            catch (IOException e)
+            {
+                return e.Message;
+            }
+            catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                return "timeout: " + e.Message;
+            }
+        }
+    }
+}

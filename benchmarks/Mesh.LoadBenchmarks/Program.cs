@@ -1,0 +1,105 @@
+using System.Globalization;
+using Mesh.LoadBenchmarks;
+
+if (args.Length > 0 && args[0] == "backend")
+{
+    return await Backend.RunAsync(args);
+}
+
+var settings = Settings.Parse(args, Console.Error);
+if (settings is null)
+{
+    return 64;
+}
+
+using var cancel = new CancellationTokenSource(settings.Deadline);
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+var machine = Machine.Describe();
+Console.WriteLine($"MeshLib load benchmark ({(settings.Smoke ? "smoke" : "full")}): {machine.Cpu}, {machine.Cores} cores, load average {machine.LoadAverageStart}");
+using var ctx = await BenchContext.StartAsync(settings.BalancerEndpoints, settings.BalancerDelayMs, cancel.Token);
+
+// nginx and the backend are killed and the temporary folder deleted however this process ends.
+AppDomain.CurrentDomain.ProcessExit += (_, _) => ctx.Dispose();
+try
+{
+    var report = new Report(settings, machine);
+    var prepared = new List<(Variant Variant, PreparedVariant Prepared)>();
+    foreach (var variant in Variants.All)
+    {
+        var wanted = settings.Includes(variant.Name) || Array.Exists(Variants.All, v => v.Floor == variant.Name && settings.Includes(v.Name));
+        if (!wanted)
+        {
+            continue;
+        }
+
+        if (variant.Prepare is null)
+        {
+            report.Pending.Add(new PendingVariant(variant.Name, variant.Description, variant.PendingReason ?? "not built"));
+            Console.WriteLine($"{variant.Name}: pending ({variant.PendingReason})");
+            continue;
+        }
+
+        prepared.Add((variant, await variant.Prepare(ctx, cancel.Token)));
+    }
+
+    // Concurrency outermost: a variant and its floor are measured minutes apart at most, under the same background load.
+    foreach (var concurrency in settings.Concurrency)
+    {
+        foreach (var (variant, ready) in prepared)
+        {
+            var accepts0 = await ready.TlsListenerAcceptsAsync(cancel.Token);
+            using var client = ready.NewClient();
+            var cell = await LoadRunner.RunClosedAsync(variant.Name, client, concurrency, settings.Warmup, settings.Duration, ready.ProxyCpu, cancel.Token);
+            var accepts1 = await ready.TlsListenerAcceptsAsync(cancel.Token);
+            if (ready.ClientLegTls || ready.TlsListeners.Count > 0)
+            {
+                var handshakes = (ready.ClientLegTls ? client.ConnectionsOpened : 0) + (accepts1 - accepts0);
+                cell.TlsHandshakesPer10k = cell.CellRequests == 0 ? 0 : handshakes * 10_000.0 / cell.CellRequests;
+            }
+
+            report.Cells.Add(cell);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  proxy CPU {cell.ProxyCpuMsPer1k,6:F1} ms/1k  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+        }
+    }
+
+    report.ComputeAdded(Variants.All);
+    if (settings.Balancer && settings.Includes("balancer"))
+    {
+        report.Balancer.AddRange(await Scenarios.BalancerAsync(ctx, settings, Console.Out, cancel.Token));
+    }
+
+    if (settings.Retry && settings.Includes("retry"))
+    {
+        report.Retry.AddRange(await Scenarios.RetryAmplificationAsync(ctx, settings, Console.Out, cancel.Token));
+    }
+
+    report.Finish();
+    Console.WriteLine();
+    Console.WriteLine(report.Markdown());
+    var output = settings.Output ?? (settings.Smoke ? null : Report.DefaultPath());
+    if (output is not null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        await File.WriteAllTextAsync(output, report.Json(), cancel.Token);
+        Console.WriteLine($"results: {output}");
+    }
+
+    var problems = report.Problems();
+    foreach (var problem in problems)
+    {
+        Console.Error.WriteLine("error: " + problem);
+    }
+
+    return problems.Count == 0 ? 0 : 1;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    Console.Error.WriteLine($"Cancelled (the run's deadline is {settings.Deadline}).");
+    return 1;
+}

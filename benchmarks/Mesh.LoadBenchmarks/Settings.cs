@@ -1,0 +1,99 @@
+using System.Globalization;
+
+namespace Mesh.LoadBenchmarks;
+
+/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--skip-balancer] [--skip-retry] [--out file]</c>.</summary>
+internal sealed class Settings
+{
+    public bool Smoke { get; private set; }
+
+    public int[] Concurrency { get; private set; } = [1, 8, 32];
+
+    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(8);
+
+    public HashSet<string>? Only { get; private set; }
+
+    public bool Balancer { get; private set; } = true;
+
+    public bool Retry { get; private set; } = true;
+
+    public int BalancerEndpoints => 10;
+
+    /// <summary>The healthy endpoints' delay; the slow one takes 10 times as long.</summary>
+    public int BalancerDelayMs => 5;
+
+    public int BalancerConcurrency => 8;
+
+    public TimeSpan BalancerWarmup { get; private set; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan BalancerDuration { get; private set; } = TimeSpan.FromSeconds(10);
+
+    public int RetryRate { get; private set; } = 500;
+
+    public TimeSpan RetryDuration { get; private set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Where the JSON results go; by default results/&lt;date&gt;-full.json beside the project (full runs only).</summary>
+    public string? Output { get; private set; }
+
+    /// <summary>The whole run's bound, whatever state it is in.</summary>
+    public TimeSpan Deadline => Smoke ? TimeSpan.FromMinutes(5) : TimeSpan.FromMinutes(20);
+
+    public static Settings? Parse(string[] args, TextWriter error)
+    {
+        var settings = new Settings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            try
+            {
+                switch (args[i])
+                {
+                    case "--smoke":
+                        settings.Smoke = true;
+                        settings.Warmup = TimeSpan.FromSeconds(0.5);
+                        settings.Duration = TimeSpan.FromSeconds(1.5);
+                        settings.BalancerWarmup = TimeSpan.FromSeconds(0.5);
+                        settings.BalancerDuration = TimeSpan.FromSeconds(1.5);
+                        settings.RetryRate = 100;
+                        settings.RetryDuration = TimeSpan.FromSeconds(2);
+                        break;
+                    case "--only":
+                        settings.Only = new HashSet<string>(Next().Split(',', StringSplitOptions.RemoveEmptyEntries), StringComparer.OrdinalIgnoreCase);
+                        break;
+                    case "--concurrency":
+                        settings.Concurrency = Array.ConvertAll(Next().Split(','), s => int.Parse(s, CultureInfo.InvariantCulture));
+                        break;
+                    case "--warmup":
+                        settings.Warmup = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture));
+                        break;
+                    case "--duration":
+                        settings.Duration = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture));
+                        break;
+                    case "--skip-balancer":
+                        settings.Balancer = false;
+                        break;
+                    case "--skip-retry":
+                        settings.Retry = false;
+                        break;
+                    case "--out":
+                        settings.Output = Next();
+                        break;
+                    default:
+                        error.WriteLine($"unknown argument {args[i]}; see benchmarks/README.md");
+                        return null;
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+            {
+                error.WriteLine($"{args[i]}: {e.Message}");
+                return null;
+            }
+        }
+
+        return settings;
+    }
+
+    public bool Includes(string name) => Only is null || Only.Contains(name);
+}

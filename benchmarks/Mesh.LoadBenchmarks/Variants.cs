@@ -1,0 +1,125 @@
+namespace Mesh.LoadBenchmarks;
+
+/// <summary>
+/// One way of calling the backend. <see cref="Floor"/> names the variant its added latency is measured against (the
+/// plain floor is <c>direct</c>, the mTLS floor <c>direct-mtls</c>); a variant without <see cref="Prepare"/> is a
+/// slot still to be filled, reported as pending with <see cref="PendingReason"/>.
+/// </summary>
+internal sealed record Variant(
+    string Name,
+    string? Floor,
+    string Description,
+    Func<BenchContext, CancellationToken, Task<PreparedVariant>>? Prepare,
+    string? PendingReason = null);
+
+/// <summary>A variant ready to run: a new client per cell, and the proxies' CPU and TLS handshake counters if any.</summary>
+internal sealed class PreparedVariant
+{
+    public required Func<BenchClient> NewClient { get; init; }
+
+    /// <summary>Whether the caller's own connections are TLS (so each one is a handshake).</summary>
+    public bool ClientLegTls { get; init; }
+
+    /// <summary>The proxies of this variant, in the order a request passes them.</summary>
+    public IReadOnlyList<NginxProcess> Proxies { get; init; } = [];
+
+    /// <summary>The proxies that terminate TLS: each connection they accept is a handshake.</summary>
+    public IReadOnlyList<NginxProcess> TlsListeners { get; init; } = [];
+
+    public TimeSpan ProxyCpu()
+    {
+        var total = TimeSpan.Zero;
+        foreach (var proxy in Proxies)
+        {
+            total += proxy.CpuTime();
+        }
+
+        return total;
+    }
+
+    public async Task<long> TlsListenerAcceptsAsync(CancellationToken cancellationToken)
+    {
+        long total = 0;
+        foreach (var proxy in TlsListeners)
+        {
+            total += await proxy.AcceptedConnectionsAsync(cancellationToken);
+        }
+
+        return total;
+    }
+}
+
+/// <summary>Every variant of the run, in the order they are measured. Adding one is adding one entry here.</summary>
+internal static class Variants
+{
+    public static readonly Variant[] All =
+    [
+        new("direct", null, "HttpClient → backend (the floor)",
+            (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Direct(ctx.PlainUri, tls: null) })),
+
+        new("mesh", "direct", "meshed HttpClient (AddMeshClient, static endpoint, default policy) → backend",
+            (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Mesh([ctx.PlainUri]) })),
+
+        new("nginx", "direct", "HttpClient → nginx → backend (one proxy hop)",
+            async (ctx, ct) =>
+            {
+                var proxy = await ctx.StartNginxAsync(new NginxProxySpec("one-hop", ctx.PlainPort, ListenMtls: false, UpstreamMtls: false), ct);
+                return new PreparedVariant { NewClient = () => BenchClient.Direct(LocalUri(proxy.Port), tls: null), Proxies = [proxy] };
+            }),
+
+        new("nginx-pair", "direct", "HttpClient → nginx → nginx → backend (the sidecar pair)",
+            async (ctx, ct) =>
+            {
+                var server = await ctx.StartNginxAsync(new NginxProxySpec("pair-server", ctx.PlainPort, ListenMtls: false, UpstreamMtls: false), ct);
+                var client = await ctx.StartNginxAsync(new NginxProxySpec("pair-client", server.Port, ListenMtls: false, UpstreamMtls: false), ct);
+                return new PreparedVariant { NewClient = () => BenchClient.Direct(LocalUri(client.Port), tls: null), Proxies = [client, server] };
+            }),
+
+        new("direct-mtls", null, "HttpClient with a client certificate → backend (Kestrel TLS, client certificate required): the mTLS floor",
+            (ctx, _) => Task.FromResult(new PreparedVariant
+            {
+                NewClient = () => BenchClient.Direct(TlsUri(ctx.MtlsPort), ctx.Pki.ClientOptions()),
+                ClientLegTls = true,
+            })),
+
+        new("nginx-mtls", "direct-mtls", "HttpClient with a client certificate → nginx (TLS, client certificate verified) → backend",
+            async (ctx, ct) =>
+            {
+                var proxy = await ctx.StartNginxAsync(new NginxProxySpec("mtls-hop", ctx.PlainPort, ListenMtls: true, UpstreamMtls: false), ct);
+                return new PreparedVariant
+                {
+                    NewClient = () => BenchClient.Direct(TlsUri(proxy.Port), ctx.Pki.ClientOptions()),
+                    ClientLegTls = true,
+                    Proxies = [proxy],
+                    TlsListeners = [proxy],
+                };
+            }),
+
+        new("nginx-pair-mtls", "direct-mtls", "HttpClient → nginx ⇒ mTLS ⇒ nginx → backend (a sidecar mesh's mTLS: plaintext to and from the local proxies)",
+            async (ctx, ct) =>
+            {
+                var server = await ctx.StartNginxAsync(new NginxProxySpec("mtls-pair-server", ctx.PlainPort, ListenMtls: true, UpstreamMtls: false), ct);
+                var client = await ctx.StartNginxAsync(new NginxProxySpec("mtls-pair-client", server.Port, ListenMtls: false, UpstreamMtls: true), ct);
+                return new PreparedVariant
+                {
+                    NewClient = () => BenchClient.Direct(LocalUri(client.Port), tls: null),
+                    Proxies = [client, server],
+                    TlsListeners = [server],
+                };
+            }),
+
+        // The slot for the mesh's own mTLS (Mesh:Security), which is built on another branch. Filling it in is this
+        // one entry: replace Prepare with a factory such as
+        //   (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Mesh([TlsUri(ctx.MtlsPort)],
+        //       edit: s => { s["Mesh:Security:Mode"] = "Strict"; /* the workload certificate settings */ }), ClientLegTls = true })
+        // (ctx.Pki has the CA and the bench-client certificate as PEM files; the backend's mTLS listener accepts only
+        // certificates of that CA), and remove PendingReason.
+        new("mesh-mtls", "direct-mtls", "meshed HttpClient with the mesh's mTLS → backend (Kestrel TLS, client certificate required)",
+            Prepare: null,
+            PendingReason: "the mesh's mTLS is not on this branch yet"),
+    ];
+
+    public static Uri LocalUri(int port) => new($"http://127.0.0.1:{port}/");
+
+    public static Uri TlsUri(int port) => new($"https://127.0.0.1:{port}/");
+}
