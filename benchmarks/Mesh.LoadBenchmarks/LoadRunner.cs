@@ -26,6 +26,49 @@ internal sealed record CellResult
     public double? AddedP99Us { get; set; }
 }
 
+/// <summary>What the rounds of one cell measured, summed.</summary>
+internal sealed class CellAccumulator
+{
+    public LatencyHistogram Histogram { get; } = new();
+
+    public long Errors { get; set; }
+
+    /// <summary>Requests completed, warm-ups included (the denominator of handshakes per 10,000 requests).</summary>
+    public long Completed { get; set; }
+
+    public string? FirstError { get; set; }
+
+    public double Seconds { get; set; }
+
+    public TimeSpan ClientCpu { get; set; }
+
+    public TimeSpan ProxyCpu { get; set; }
+
+    public CellResult ToResult(string variant, int concurrency, long connections)
+    {
+        var requests = Histogram.Count;
+        var perK = requests == 0 ? 0 : 1000.0 / requests;
+        return new CellResult
+        {
+            Variant = variant,
+            Concurrency = concurrency,
+            Requests = requests,
+            Errors = Errors,
+            FirstError = FirstError,
+            Seconds = Seconds,
+            RequestsPerSecond = Seconds == 0 ? 0 : requests / Seconds,
+            P50Us = Histogram.Percentile(50) / 1000.0,
+            P90Us = Histogram.Percentile(90) / 1000.0,
+            P99Us = Histogram.Percentile(99) / 1000.0,
+            MaxUs = Histogram.Max / 1000.0,
+            ClientCpuMsPer1k = ClientCpu.TotalMilliseconds * perK,
+            ProxyCpuMsPer1k = ProxyCpu.TotalMilliseconds * perK,
+            ClientConnections = connections,
+            CellRequests = Completed,
+        };
+    }
+}
+
 /// <summary>
 /// Closed-loop load: <c>concurrency</c> workers, each sending its next request when the last one's body has been read.
 /// A warm-up first (connections, JIT, the mesh's first snapshot), then the measured window: only requests started in
@@ -37,8 +80,22 @@ internal static class LoadRunner
     private const int Measure = 1;
     private const int Stop = 2;
 
+    /// <summary>One closed-loop cell in one go (the balancer's runs).</summary>
     public static async Task<CellResult> RunClosedAsync(string variant, BenchClient client, int concurrency, TimeSpan warmup,
         TimeSpan duration, Func<TimeSpan> proxyCpu, CancellationToken cancellationToken)
+    {
+        var cell = new CellAccumulator();
+        await RunRoundAsync(client, concurrency, warmup, duration, proxyCpu, cell, cancellationToken);
+        return cell.ToResult(variant, concurrency, client.ConnectionsOpened);
+    }
+
+    /// <summary>
+    /// One round of a cell: warm up, then measure for <paramref name="duration"/>, adding what was measured to
+    /// <paramref name="cell"/>. A cell measured in several rounds, interleaved with the other variants' rounds, sees
+    /// the same background load as they do.
+    /// </summary>
+    public static async Task RunRoundAsync(BenchClient client, int concurrency, TimeSpan warmup, TimeSpan duration,
+        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken)
     {
         var phase = new Phase();
         var workers = new Worker[concurrency];
@@ -50,7 +107,7 @@ internal static class LoadRunner
             tasks[i] = Task.Run(() => worker.RunAsync(cancellationToken), cancellationToken);
         }
 
-        var self = Process.GetCurrentProcess();
+        using var self = Process.GetCurrentProcess();
         await Task.Delay(warmup, cancellationToken);
         self.Refresh();
         var cpu0 = self.TotalProcessorTime;
@@ -65,38 +122,17 @@ internal static class LoadRunner
         var proxy1 = proxyCpu();
         await Task.WhenAll(tasks);
 
-        var histogram = new LatencyHistogram();
-        long errors = 0, cellRequests = 0;
-        string? firstError = null;
         foreach (var worker in workers)
         {
-            histogram.Add(worker.Histogram);
-            errors += worker.Errors;
-            cellRequests += worker.Completed;
-            firstError ??= worker.FirstError;
+            cell.Histogram.Add(worker.Histogram);
+            cell.Errors += worker.Errors;
+            cell.Completed += worker.Completed;
+            cell.FirstError ??= worker.FirstError;
         }
 
-        var seconds = Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
-        var requests = histogram.Count;
-        var perK = requests == 0 ? 0 : 1000.0 / requests;
-        return new CellResult
-        {
-            Variant = variant,
-            Concurrency = concurrency,
-            Requests = requests,
-            Errors = errors,
-            FirstError = firstError,
-            Seconds = seconds,
-            RequestsPerSecond = requests / seconds,
-            P50Us = histogram.Percentile(50) / 1000.0,
-            P90Us = histogram.Percentile(90) / 1000.0,
-            P99Us = histogram.Percentile(99) / 1000.0,
-            MaxUs = histogram.Max / 1000.0,
-            ClientCpuMsPer1k = (cpu1 - cpu0).TotalMilliseconds * perK,
-            ProxyCpuMsPer1k = (proxy1 - proxy0).TotalMilliseconds * perK,
-            ClientConnections = client.ConnectionsOpened,
-            CellRequests = cellRequests,
-        };
+        cell.Seconds += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
+        cell.ClientCpu += cpu1 - cpu0;
+        cell.ProxyCpu += proxy1 - proxy0;
     }
 
     private sealed class Phase

@@ -47,24 +47,55 @@ try
         prepared.Add((variant, await variant.Prepare(ctx, cancel.Token)));
     }
 
-    // Concurrency outermost: a variant and its floor are measured minutes apart at most, under the same background load.
+    // Everything JIT-compiled and every connection pool and nginx worker exercised before anything is measured.
+    foreach (var (_, ready) in prepared)
+    {
+        using var client = ready.NewClient();
+        await LoadRunner.RunClosedAsync("warm-up", client, 8, TimeSpan.Zero, settings.Warmup, ready.ProxyCpu, cancel.Token);
+    }
+
+    // Concurrency outermost, and each cell measured in rounds that alternate between the variants: a variant and its
+    // floor see the same background load on a shared machine.
     foreach (var concurrency in settings.Concurrency)
     {
-        foreach (var (variant, ready) in prepared)
+        var cells = new List<(Variant Variant, PreparedVariant Ready, BenchClient Client, CellAccumulator Cell, long Accepts)>();
+        try
         {
-            var accepts0 = await ready.TlsListenerAcceptsAsync(cancel.Token);
-            using var client = ready.NewClient();
-            var cell = await LoadRunner.RunClosedAsync(variant.Name, client, concurrency, settings.Warmup, settings.Duration, ready.ProxyCpu, cancel.Token);
-            var accepts1 = await ready.TlsListenerAcceptsAsync(cancel.Token);
-            if (ready.ClientLegTls || ready.TlsListeners.Count > 0)
+            foreach (var (variant, ready) in prepared)
             {
-                var handshakes = (ready.ClientLegTls ? client.ConnectionsOpened : 0) + (accepts1 - accepts0);
-                cell.TlsHandshakesPer10k = cell.CellRequests == 0 ? 0 : handshakes * 10_000.0 / cell.CellRequests;
+                var accepts = await ready.TlsListenerAcceptsAsync(cancel.Token);
+                cells.Add((variant, ready, ready.NewClient(), new CellAccumulator(), accepts));
             }
 
-            report.Cells.Add(cell);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  proxy CPU {cell.ProxyCpuMsPer1k,6:F1} ms/1k  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+            for (var round = 0; round < settings.Rounds; round++)
+            {
+                foreach (var (_, ready, client, accumulator, _) in cells)
+                {
+                    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, ready.ProxyCpu, accumulator, cancel.Token);
+                }
+            }
+
+            foreach (var (variant, ready, client, accumulator, accepts0) in cells)
+            {
+                var cell = accumulator.ToResult(variant.Name, concurrency, client.ConnectionsOpened);
+                var accepts1 = await ready.TlsListenerAcceptsAsync(cancel.Token);
+                if (ready.ClientLegTls || ready.TlsListeners.Count > 0)
+                {
+                    var handshakes = (ready.ClientLegTls ? client.ConnectionsOpened : 0) + (accepts1 - accepts0);
+                    cell.TlsHandshakesPer10k = cell.CellRequests == 0 ? 0 : handshakes * 10_000.0 / cell.CellRequests;
+                }
+
+                report.Cells.Add(cell);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  proxy CPU {cell.ProxyCpuMsPer1k,6:F1} ms/1k  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+            }
+        }
+        finally
+        {
+            foreach (var (_, _, client, _, _) in cells)
+            {
+                client.Dispose();
+            }
         }
     }
 

@@ -67,6 +67,7 @@ internal sealed class Report(Settings settings, Machine machine)
         settings.Concurrency,
         WarmupSeconds = settings.Warmup.TotalSeconds,
         DurationSeconds = settings.Duration.TotalSeconds,
+        settings.Rounds,
         ResponseBytes = Backend.ResponseBytes,
         settings.BalancerEndpoints,
         settings.BalancerDelayMs,

@@ -2,16 +2,21 @@ using System.Globalization;
 
 namespace Mesh.LoadBenchmarks;
 
-/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--skip-balancer] [--skip-retry] [--out file]</c>.</summary>
+/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--rounds n] [--skip-balancer] [--skip-retry] [--out file]</c>.</summary>
 internal sealed class Settings
 {
     public bool Smoke { get; private set; }
 
     public int[] Concurrency { get; private set; } = [1, 8, 32];
 
-    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(2);
+    /// <summary>The warm-up before each round of a cell (not measured).</summary>
+    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(1);
 
-    public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(8);
+    /// <summary>The measured time of each round; a cell is measured for <see cref="Rounds"/> × this.</summary>
+    public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Rounds per cell, alternating between the variants.</summary>
+    public int Rounds { get; private set; } = 3;
 
     public HashSet<string>? Only { get; private set; }
 
@@ -22,7 +27,7 @@ internal sealed class Settings
     public int BalancerEndpoints => 10;
 
     /// <summary>The healthy endpoints' delay; the slow one takes 10 times as long.</summary>
-    public int BalancerDelayMs => 5;
+    public int BalancerDelayMs => 10;
 
     public int BalancerConcurrency => 8;
 
@@ -52,8 +57,9 @@ internal sealed class Settings
                 {
                     case "--smoke":
                         settings.Smoke = true;
-                        settings.Warmup = TimeSpan.FromSeconds(0.5);
-                        settings.Duration = TimeSpan.FromSeconds(1.5);
+                        settings.Warmup = TimeSpan.FromSeconds(0.3);
+                        settings.Duration = TimeSpan.FromSeconds(1);
+                        settings.Rounds = 1;
                         settings.BalancerWarmup = TimeSpan.FromSeconds(0.5);
                         settings.BalancerDuration = TimeSpan.FromSeconds(1.5);
                         settings.RetryRate = 100;
@@ -67,6 +73,9 @@ internal sealed class Settings
                         break;
                     case "--warmup":
                         settings.Warmup = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture));
+                        break;
+                    case "--rounds":
+                        settings.Rounds = int.Parse(Next(), CultureInfo.InvariantCulture);
                         break;
                     case "--duration":
                         settings.Duration = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture));
