@@ -36,6 +36,14 @@ internal sealed class BenchClient : IDisposable
         return new BenchClient(Transport(connections, tls), uri, connections, owner: null);
     }
 
+    /// <summary>An <see cref="HttpClient"/> asking for <c>http://backend/</c> through <see cref="RewriteHandler"/> (the profile's baseline for the mesh).</summary>
+    public static BenchClient Rewrite(Uri endpoint)
+    {
+        var connections = new ConnectionCounter();
+        var handler = new RewriteHandler(endpoint.GetLeftPart(UriPartial.Authority), "backend") { InnerHandler = Transport(connections, tls: null) };
+        return new BenchClient(handler, new Uri("http://backend/"), connections, owner: null);
+    }
+
     /// <summary>
     /// A meshed <see cref="HttpClient"/> built as an app builds it: a <c>Mesh</c> section (service <c>backend</c> with
     /// static endpoints), <c>AddMeshClient()</c>, and the handler factory over the same transport as

@@ -18,6 +18,8 @@ internal sealed record CellResult
     public double MaxUs { get; init; }
     public double ClientCpuMsPer1k { get; init; }
     public double ProxyCpuMsPer1k { get; init; }
+    public double AllocatedBytesPerRequest { get; init; }
+    public double Gen0Per1k { get; init; }
     public long ClientConnections { get; init; }
     public long CellRequests { get; init; }
     public double? TlsHandshakesPer10k { get; set; }
@@ -44,6 +46,11 @@ internal sealed class CellAccumulator
 
     public TimeSpan ProxyCpu { get; set; }
 
+    /// <summary>Bytes this process allocated while measuring: the client's allocations, the mesh's included.</summary>
+    public long AllocatedBytes { get; set; }
+
+    public long Gen0Collections { get; set; }
+
     public CellResult ToResult(string variant, int concurrency, long connections)
     {
         var requests = Histogram.Count;
@@ -63,6 +70,8 @@ internal sealed class CellAccumulator
             MaxUs = Histogram.Max / 1000.0,
             ClientCpuMsPer1k = ClientCpu.TotalMilliseconds * perK,
             ProxyCpuMsPer1k = ProxyCpu.TotalMilliseconds * perK,
+            AllocatedBytesPerRequest = requests == 0 ? 0 : (double)AllocatedBytes / requests,
+            Gen0Per1k = Gen0Collections * perK,
             ClientConnections = connections,
             CellRequests = Completed,
         };
@@ -112,6 +121,8 @@ internal static class LoadRunner
         self.Refresh();
         var cpu0 = self.TotalProcessorTime;
         var proxy0 = proxyCpu();
+        var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+        var gen0 = GC.CollectionCount(0);
         var t0 = Stopwatch.GetTimestamp();
         Volatile.Write(ref phase.Value, Measure);
         await Task.Delay(duration, cancellationToken);
@@ -120,6 +131,8 @@ internal static class LoadRunner
         self.Refresh();
         var cpu1 = self.TotalProcessorTime;
         var proxy1 = proxyCpu();
+        var allocated1 = GC.GetTotalAllocatedBytes(precise: false);
+        var gen1 = GC.CollectionCount(0);
         await Task.WhenAll(tasks);
 
         foreach (var worker in workers)
@@ -133,6 +146,8 @@ internal static class LoadRunner
         cell.Seconds += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
         cell.ClientCpu += cpu1 - cpu0;
         cell.ProxyCpu += proxy1 - proxy0;
+        cell.AllocatedBytes += allocated1 - allocated0;
+        cell.Gen0Collections += gen1 - gen0;
     }
 
     private sealed class Phase

@@ -31,7 +31,7 @@ try
     var prepared = new List<(Variant Variant, PreparedVariant Prepared)>();
     foreach (var variant in Variants.All)
     {
-        var wanted = settings.Includes(variant.Name) || Array.Exists(Variants.All, v => v.Floor == variant.Name && settings.Includes(v.Name));
+        var wanted = settings.Includes(variant) || Array.Exists(Variants.All, v => v.Floor == variant.Name && settings.Includes(v));
         if (!wanted)
         {
             continue;
@@ -113,7 +113,7 @@ try
     report.Finish();
     Console.WriteLine();
     Console.WriteLine(report.Markdown());
-    var output = settings.Output ?? (settings.Smoke ? null : Report.DefaultPath());
+    var output = settings.Output ?? (settings.Smoke ? null : Report.DefaultPath(settings.Profile ? "profile" : "full"));
     if (output is not null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);

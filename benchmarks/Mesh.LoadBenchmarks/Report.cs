@@ -68,6 +68,7 @@ internal sealed class Report(Settings settings, Machine machine)
         WarmupSeconds = settings.Warmup.TotalSeconds,
         DurationSeconds = settings.Duration.TotalSeconds,
         settings.Rounds,
+        settings.Profile,
         ResponseBytes = Backend.ResponseBytes,
         settings.BalancerEndpoints,
         settings.BalancerDelayMs,
@@ -87,11 +88,11 @@ internal sealed class Report(Settings settings, Machine machine)
 
     public List<Target> Targets { get; } = [];
 
-    public static string DefaultPath()
+    public static string DefaultPath(string kind)
     {
         var project = FindProjectDirectory();
         var stamp = DateTime.UtcNow.ToString("yyyy-MM-dd-HHmm", CultureInfo.InvariantCulture);
-        return Path.Combine(project, "results", stamp + "-full.json");
+        return Path.Combine(project, "results", stamp + "-" + kind + ".json");
     }
 
     /// <summary>Latency added over each variant's floor, at the same concurrency.</summary>
@@ -188,17 +189,17 @@ internal sealed class Report(Settings settings, Machine machine)
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"{Machine.Date}; {Machine.Cpu}, {Machine.Cores} cores; {Machine.Runtime}; nginx {Machine.Nginx}; load average {Machine.LoadAverageStart} → {Machine.LoadAverageEnd}");
         text.AppendLine();
-        text.AppendLine("| variant | c | req/s | p50 µs | p90 µs | p99 µs | client CPU ms/1k | proxy CPU ms/1k | added p50 µs | added p90 µs | added p99 µs | TLS handshakes /10k |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| variant | c | req/s | p50 µs | p90 µs | p99 µs | client CPU ms/1k | proxy CPU ms/1k | client B/req | added p50 µs | added p90 µs | added p99 µs | TLS handshakes /10k |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var cell in Cells)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {cell.Variant} | {cell.Concurrency} | {cell.RequestsPerSecond:N0} | {cell.P50Us:F0} | {cell.P90Us:F0} | {cell.P99Us:F0} | {cell.ClientCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {Opt(cell.AddedP50Us)} | {Opt(cell.AddedP90Us)} | {Opt(cell.AddedP99Us)} | {(cell.TlsHandshakesPer10k is { } h ? h.ToString("F2", CultureInfo.InvariantCulture) : "–")} |");
+                $"| {cell.Variant} | {cell.Concurrency} | {cell.RequestsPerSecond:N0} | {cell.P50Us:F0} | {cell.P90Us:F0} | {cell.P99Us:F0} | {cell.ClientCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.AllocatedBytesPerRequest:F0} | {Opt(cell.AddedP50Us)} | {Opt(cell.AddedP90Us)} | {Opt(cell.AddedP99Us)} | {(cell.TlsHandshakesPer10k is { } h ? h.ToString("F2", CultureInfo.InvariantCulture) : "–")} |");
         }
 
         foreach (var pending in Pending)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {pending.Name} | pending: {pending.Reason} | | | | | | | | | | |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {pending.Name} | pending: {pending.Reason} | | | | | | | | | | | |");
         }
 
         text.AppendLine();

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Mesh.LoadBenchmarks;
 
-/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--rounds n] [--skip-balancer] [--skip-retry] [--out file]</c>.</summary>
+/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--rounds n] [--skip-balancer] [--skip-retry] [--profile] [--rounds n] [--out file]</c>.</summary>
 internal sealed class Settings
 {
     public bool Smoke { get; private set; }
@@ -19,6 +19,9 @@ internal sealed class Settings
     public int Rounds { get; private set; } = 3;
 
     public HashSet<string>? Only { get; private set; }
+
+    /// <summary>The profile run: direct, direct-rewrite, mesh-lean and mesh only, more rounds, no scenarios.</summary>
+    public bool Profile { get; private set; }
 
     public bool Balancer { get; private set; } = true;
 
@@ -65,6 +68,13 @@ internal sealed class Settings
                         settings.RetryRate = 100;
                         settings.RetryDuration = TimeSpan.FromSeconds(2);
                         break;
+                    case "--profile":
+                        settings.Profile = true;
+                        settings.Balancer = false;
+                        settings.Retry = false;
+                        settings.Rounds = 5;
+                        settings.Concurrency = [1, 8];
+                        break;
                     case "--only":
                         settings.Only = new HashSet<string>(Next().Split(',', StringSplitOptions.RemoveEmptyEntries), StringComparer.OrdinalIgnoreCase);
                         break;
@@ -105,4 +115,8 @@ internal sealed class Settings
     }
 
     public bool Includes(string name) => Only is null || Only.Contains(name);
+
+    public bool Includes(Variant variant) => Only is not null ? Only.Contains(variant.Name)
+        : Smoke || Profile ? Smoke || variant.ProfileOnly || variant.Name is "direct" or "mesh"
+        : !variant.ProfileOnly;
 }

@@ -3,14 +3,16 @@ namespace Mesh.LoadBenchmarks;
 /// <summary>
 /// One way of calling the backend. <see cref="Floor"/> names the variant its added latency is measured against (the
 /// plain floor is <c>direct</c>, the mTLS floor <c>direct-mtls</c>); a variant without <see cref="Prepare"/> is a
-/// slot still to be filled, reported as pending with <see cref="PendingReason"/>.
+/// slot still to be filled, reported as pending with <see cref="PendingReason"/>. <see cref="ProfileOnly"/> variants
+/// run with <c>--profile</c> (or when named with <c>--only</c>): they take the mesh apart to show where its cost is.
 /// </summary>
 internal sealed record Variant(
     string Name,
     string? Floor,
     string Description,
     Func<BenchContext, CancellationToken, Task<PreparedVariant>>? Prepare,
-    string? PendingReason = null);
+    string? PendingReason = null,
+    bool ProfileOnly = false);
 
 /// <summary>A variant ready to run: a new client per cell, and the proxies' CPU and TLS handshake counters if any.</summary>
 internal sealed class PreparedVariant
@@ -59,6 +61,27 @@ internal static class Variants
 
         new("mesh", "direct", "meshed HttpClient (AddMeshClient, static endpoint, default policy) → backend",
             (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Mesh([ctx.PlainUri]) })),
+
+        // The profile's variants: the mesh taken apart. direct-rewrite does only what routing must (new URI, Host
+        // header); mesh-lean is the mesh with its resilience off (no retries, circuit breaker or outlier detection,
+        // round robin). mesh − mesh-lean is what resilience costs, mesh-lean − direct-rewrite the rest of the pipeline.
+        new("direct-rewrite", "direct", "HttpClient → a handler that only rewrites the URI and sets Host → backend",
+            (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Rewrite(ctx.PlainUri) }),
+            ProfileOnly: true),
+
+        new("mesh-lean", "direct", "meshed HttpClient with retries, circuit breaker and outlier detection off, RoundRobin → backend",
+            (ctx, _) => Task.FromResult(new PreparedVariant
+            {
+                NewClient = () => BenchClient.Mesh([ctx.PlainUri], s =>
+                {
+                    s["Mesh:Services:backend:LoadBalancer:Policy"] = "RoundRobin";
+                    s["Mesh:Services:backend:Routes:0:Name"] = "default";
+                    s["Mesh:Services:backend:Routes:0:Retry:Attempts"] = "0";
+                    s["Mesh:Services:backend:CircuitBreaker:Enabled"] = "false";
+                    s["Mesh:Services:backend:OutlierDetection:Consecutive5xxErrors"] = "0";
+                }),
+            }),
+            ProfileOnly: true),
 
         new("nginx", "direct", "HttpClient → nginx → backend (one proxy hop)",
             async (ctx, ct) =>
