@@ -104,7 +104,7 @@ internal static class LoadRunner
     /// the same background load as they do.
     /// </summary>
     public static async Task RunRoundAsync(BenchClient client, int concurrency, TimeSpan warmup, TimeSpan duration,
-        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken)
+        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null)
     {
         var phase = new Phase();
         var workers = new Worker[concurrency];
@@ -124,9 +124,11 @@ internal static class LoadRunner
         var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
         var gen0 = GC.CollectionCount(0);
         var t0 = Stopwatch.GetTimestamp();
+        sampler?.Start();
         Volatile.Write(ref phase.Value, Measure);
         await Task.Delay(duration, cancellationToken);
         Volatile.Write(ref phase.Value, Stop);
+        sampler?.Stop();
         var t1 = Stopwatch.GetTimestamp();
         self.Refresh();
         var cpu1 = self.TotalProcessorTime;

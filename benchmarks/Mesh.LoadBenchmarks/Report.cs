@@ -88,6 +88,9 @@ internal sealed class Report(Settings settings, Machine machine)
 
     public List<Target> Targets { get; } = [];
 
+    /// <summary>With --profile: bytes per request by type, per variant.</summary>
+    public Dictionary<string, Dictionary<string, double>> Allocations { get; } = [];
+
     public static string DefaultPath(string kind)
     {
         var project = FindProjectDirectory();
@@ -182,7 +185,7 @@ internal sealed class Report(Settings settings, Machine machine)
         return problems;
     }
 
-    public string Json() => JsonSerializer.Serialize(new { Machine, Settings, Cells, Pending, Balancer, Retry, Targets }, s_json);
+    public string Json() => JsonSerializer.Serialize(new { Machine, Settings, Cells, Pending, Balancer, Retry, Targets, Allocations }, s_json);
 
     public string Markdown()
     {
@@ -243,6 +246,33 @@ internal sealed class Report(Settings settings, Machine machine)
             }
         }
 
+        if (Allocations.TryGetValue("direct", out var direct) && Allocations.TryGetValue("mesh", out var meshed))
+        {
+            // The types the mesh adds, largest first: the difference per type between the mesh and direct.
+            var names = new List<string>(Allocations.Keys);
+            var types = new List<(string Type, double Added)>();
+            foreach (var (type, bytes) in meshed)
+            {
+                types.Add((type, bytes - direct.GetValueOrDefault(type)));
+            }
+
+            types.Sort((a, b) => b.Added.CompareTo(a.Added));
+            text.AppendLine();
+            text.AppendLine("| type (B per request) | " + string.Join(" | ", names) + " | mesh − direct |");
+            text.AppendLine("| --- |" + string.Concat(Enumerable.Repeat(" ---: |", names.Count + 1)));
+            foreach (var (type, added) in types.Take(25))
+            {
+                var row = new StringBuilder("| `" + ShortTypeName(type) + "` |");
+                foreach (var name in names)
+                {
+                    row.Append(CultureInfo.InvariantCulture, $" {Allocations[name].GetValueOrDefault(type):F0} |");
+                }
+
+                row.Append(CultureInfo.InvariantCulture, $" {added:F0} |");
+                text.AppendLine(row.ToString());
+            }
+        }
+
         text.AppendLine();
         text.AppendLine("| target | measured | met? |");
         text.AppendLine("| --- | --- | --- |");
@@ -252,6 +282,68 @@ internal sealed class Report(Settings settings, Machine machine)
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// <c>AsyncStateMachineBox`1[Outcome`1[...],Polly.Retry.RetryResilienceStrategy`1+&lt;ExecuteCore&gt;d__28`1[...]]</c>
+    /// becomes <c>async box: RetryResilienceStrategy+&lt;ExecuteCore&gt;d__28</c>: no namespaces, no generic arguments.
+    /// </summary>
+    internal static string ShortTypeName(string type)
+    {
+        const string Box = "AsyncStateMachineBox`1[";
+        var name = type;
+        var prefix = string.Empty;
+        if (name.StartsWith(Box, StringComparison.Ordinal) && name.EndsWith(']'))
+        {
+            var inner = name[Box.Length..^1];
+            var depth = 0;
+            for (var i = 0; i < inner.Length; i++)
+            {
+                depth += inner[i] == '[' ? 1 : inner[i] == ']' ? -1 : 0;
+                if (depth == 0 && inner[i] == ',')
+                {
+                    name = inner[(i + 1)..];
+                    prefix = "async box: ";
+                    break;
+                }
+            }
+        }
+
+        var text = new StringBuilder();
+        var skip = 0;
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (skip == 0 && name[i] == '`')
+            {
+                while (i + 1 < name.Length && char.IsDigit(name[i + 1]))
+                {
+                    i++;
+                }
+
+                if (i + 1 < name.Length && name[i + 1] == '[')
+                {
+                    skip = 1;
+                    i++;
+                }
+
+                continue;
+            }
+
+            if (skip > 0)
+            {
+                skip += name[i] == '[' ? 1 : name[i] == ']' ? -1 : 0;
+                continue;
+            }
+
+            text.Append(name[i]);
+        }
+
+        // Namespaces: keep what follows the last '.' before the type's own name (a '+' or '<' starts nested parts).
+        var plain = text.ToString();
+        var end = plain.IndexOfAny(['+', '<']);
+        var head = end < 0 ? plain : plain[..end];
+        var dot = head.LastIndexOf('.');
+        return prefix + (dot < 0 ? plain : plain[(dot + 1)..]);
     }
 
     private CellResult? Find(string variant, int concurrency) => Cells.Find(c => c.Variant == variant && c.Concurrency == concurrency);
