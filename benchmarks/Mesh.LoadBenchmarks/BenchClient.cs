@@ -50,7 +50,7 @@ internal sealed class BenchClient : IDisposable
     /// <see cref="Direct"/>. Requests go to <c>http://backend/</c>.
     /// </summary>
     public static BenchClient Mesh(IReadOnlyList<Uri> endpoints, Action<Dictionary<string, string?>>? edit = null,
-        SslClientAuthenticationOptions? tls = null, string path = "/")
+        SslClientAuthenticationOptions? tls = null, string path = "/", DelegatingHandler? underMesh = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -71,7 +71,14 @@ internal sealed class BenchClient : IDisposable
         {
             var factory = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>();
             var connections = new ConnectionCounter();
-            var handler = factory.CreateHandler(Transport(connections, tls), "bench");
+            HttpMessageHandler transport = Transport(connections, tls);
+            if (underMesh is not null)
+            {
+                underMesh.InnerHandler = transport;
+                transport = underMesh;
+            }
+
+            var handler = factory.CreateHandler(transport, "bench");
             return new BenchClient(handler, new Uri("http://backend" + path), connections, provider);
         }
         catch
@@ -118,6 +125,22 @@ internal sealed class BenchClient : IDisposable
     {
         Http.Dispose();
         _owner?.Dispose();
+    }
+
+    /// <summary>Counts the attempts the mesh sends to each port (it sits under the mesh, so it sees rewritten URIs).</summary>
+    public sealed class PortCounter : DelegatingHandler
+    {
+        private readonly long[] _counts = new long[65536];
+
+        public long this[int port] => Interlocked.Read(ref _counts[port]);
+
+        public void Reset() => Array.Clear(_counts);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _counts[request.RequestUri!.Port]);
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     private sealed class ConnectionCounter

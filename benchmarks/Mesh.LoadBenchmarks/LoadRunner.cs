@@ -91,10 +91,10 @@ internal static class LoadRunner
 
     /// <summary>One closed-loop cell in one go (the balancer's runs).</summary>
     public static async Task<CellResult> RunClosedAsync(string variant, BenchClient client, int concurrency, TimeSpan warmup,
-        TimeSpan duration, Func<TimeSpan> proxyCpu, CancellationToken cancellationToken)
+        TimeSpan duration, Func<TimeSpan> proxyCpu, CancellationToken cancellationToken, Action? measureStarts = null)
     {
         var cell = new CellAccumulator();
-        await RunRoundAsync(client, concurrency, warmup, duration, proxyCpu, cell, cancellationToken);
+        await RunRoundAsync(client, concurrency, warmup, duration, proxyCpu, cell, cancellationToken, measureStarts: measureStarts);
         return cell.ToResult(variant, concurrency, client.ConnectionsOpened);
     }
 
@@ -104,7 +104,7 @@ internal static class LoadRunner
     /// the same background load as they do.
     /// </summary>
     public static async Task RunRoundAsync(BenchClient client, int concurrency, TimeSpan warmup, TimeSpan duration,
-        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null)
+        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null, Action? measureStarts = null)
     {
         var phase = new Phase();
         var workers = new Worker[concurrency];
@@ -125,6 +125,7 @@ internal static class LoadRunner
         var gen0 = GC.CollectionCount(0);
         var t0 = Stopwatch.GetTimestamp();
         sampler?.Start();
+        measureStarts?.Invoke();
         Volatile.Write(ref phase.Value, Measure);
         await Task.Delay(duration, cancellationToken);
         Volatile.Write(ref phase.Value, Stop);

@@ -225,12 +225,12 @@ internal sealed class Report(Settings settings, Machine machine)
         if (Balancer.Count > 0)
         {
             text.AppendLine();
-            text.AppendLine("| policy | endpoints | c | req/s | p50 ms | p90 ms | p99 ms |");
-            text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+            text.AppendLine("| policy | endpoints | c | req/s | p50 ms | p90 ms | p99 ms | share of the last (slow) endpoint |");
+            text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
             foreach (var run in Balancer)
             {
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {run.Policy} | {(run.OneSlow ? "one 10× slower" : "all healthy")} | {run.Concurrency} | {run.RequestsPerSecond:N0} | {run.P50Us / 1000:F2} | {run.P90Us / 1000:F2} | {run.P99Us / 1000:F2} |");
+                    $"| {run.Policy} | {(run.OneSlow ? "one 10× slower" : "all healthy")} | {run.Concurrency} | {run.RequestsPerSecond:N0} | {run.P50Us / 1000:F2} | {run.P90Us / 1000:F2} | {run.P99Us / 1000:F2} | {run.LastEndpointSharePercent:F2} % |");
             }
         }
 

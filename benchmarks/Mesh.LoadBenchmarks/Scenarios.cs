@@ -5,7 +5,7 @@ namespace Mesh.LoadBenchmarks;
 
 /// <summary>One balancer run: a policy over healthy endpoints or with one of them 10× slower.</summary>
 internal sealed record BalancerResult(string Policy, bool OneSlow, int Concurrency, long Requests, long Errors,
-    double RequestsPerSecond, double P50Us, double P90Us, double P99Us, double MaxUs);
+    double RequestsPerSecond, double P50Us, double P90Us, double P99Us, double MaxUs, double LastEndpointSharePercent);
 
 /// <summary>One retry amplification run against a dependency that always answers 503.</summary>
 internal sealed record RetryResult(string Budget, int OfferedPerSecond, double Seconds, long Requests, long Failed,
@@ -33,14 +33,24 @@ internal static class Scenarios
                     endpoints.Add(oneSlow && i == ctx.BalancerEndpoints - 1 ? ctx.BalancerUri(ctx.BalancerEndpoints) : ctx.BalancerUri(i));
                 }
 
-                using var client = BenchClient.Mesh(endpoints, s => s["Mesh:Services:backend:LoadBalancer:Policy"] = policy);
+                var counter = new BenchClient.PortCounter();
+                using var client = BenchClient.Mesh(endpoints, s => s["Mesh:Services:backend:LoadBalancer:Policy"] = policy, underMesh: counter);
                 var cell = await LoadRunner.RunClosedAsync(policy, client, settings.BalancerConcurrency, settings.BalancerWarmup,
-                    settings.BalancerDuration, static () => TimeSpan.Zero, cancellationToken);
+                    settings.BalancerDuration, static () => TimeSpan.Zero, cancellationToken, counter.Reset);
+
+                // The share of the measured window's attempts that went to the last endpoint: the slow one in the second run.
+                long all = 0;
+                foreach (var endpoint in endpoints)
+                {
+                    all += counter[endpoint.Port];
+                }
+
+                var lastShare = all == 0 ? 0 : 100.0 * counter[endpoints[^1].Port] / all;
                 var result = new BalancerResult(policy, oneSlow, cell.Concurrency, cell.Requests, cell.Errors, cell.RequestsPerSecond,
-                    cell.P50Us, cell.P90Us, cell.P99Us, cell.MaxUs);
+                    cell.P50Us, cell.P90Us, cell.P99Us, cell.MaxUs, lastShare);
                 results.Add(result);
                 await log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"balancer {policy,-12} {(oneSlow ? "one slow" : "healthy "),-8} c={cell.Concurrency} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us / 1000,7:F2} ms  p90 {cell.P90Us / 1000,7:F2} ms  p99 {cell.P99Us / 1000,7:F2} ms  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+                    $"balancer {policy,-12} {(oneSlow ? "one slow" : "healthy "),-8} c={cell.Concurrency} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us / 1000,7:F2} ms  p90 {cell.P90Us / 1000,7:F2} ms  p99 {cell.P99Us / 1000,7:F2} ms  last endpoint {lastShare,5:F2} %  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
             }
         }
 
