@@ -9,6 +9,7 @@ internal sealed class BenchContext : IDisposable
     public const int BalancerFirstListener = 2;
 
     private readonly List<NginxProcess> _nginx = [];
+    private int _disposed;
 
     private BenchContext(string directory, TestPki pki, BackendProcess backend, int balancerEndpoints)
     {
@@ -73,6 +74,12 @@ internal sealed class BenchContext : IDisposable
 
     public void Dispose()
     {
+        // Called at the end of Main and again on ProcessExit.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         lock (_nginx)
         {
             foreach (var nginx in _nginx)
