@@ -222,6 +222,27 @@ internal sealed class Report(Settings settings, Machine machine)
                 $"| {concurrency} | {Ratio(mesh.AddedP50Us, nginx?.AddedP50Us)} | {Ratio(mesh.AddedP90Us, nginx?.AddedP90Us)} | {Ratio(mesh.AddedP99Us, nginx?.AddedP99Us)} | {Ratio(mesh.AddedP50Us, pair?.AddedP50Us)} | {Ratio(mesh.AddedP99Us, pair?.AddedP99Us)} |");
         }
 
+        if (Cells.Exists(c => c.Variant is "mesh-over-mtls" or "mesh-mtls"))
+        {
+            text.AppendLine();
+            text.AppendLine("| c | mesh mTLS variant | its added / nginx-mtls-added, p50 | p99 | its added / nginx-pair-mtls-added, p50 | p99 |");
+            text.AppendLine("| ---: | --- | ---: | ---: | ---: | ---: |");
+            foreach (var concurrency in settings.Concurrency)
+            {
+                foreach (var name in new[] { "mesh-mtls", "mesh-over-mtls" })
+                {
+                    var mesh = Find(name, concurrency);
+                    var one = Find("nginx-mtls", concurrency);
+                    var pair = Find("nginx-pair-mtls", concurrency);
+                    if (mesh is not null)
+                    {
+                        text.AppendLine(CultureInfo.InvariantCulture,
+                            $"| {concurrency} | {name} | {Ratio(mesh.AddedP50Us, one?.AddedP50Us)} | {Ratio(mesh.AddedP99Us, one?.AddedP99Us)} | {Ratio(mesh.AddedP50Us, pair?.AddedP50Us)} | {Ratio(mesh.AddedP99Us, pair?.AddedP99Us)} |");
+                    }
+                }
+            }
+        }
+
         if (Balancer.Count > 0)
         {
             text.AppendLine();

@@ -131,6 +131,16 @@ internal static class Variants
                 };
             }),
 
+        // Until the mesh's own mTLS lands: the mesh over a transport the app sets up for mTLS itself (client
+        // certificate and CA in SocketsHttpHandler.SslOptions), to an https endpoint. The TLS work is the same as
+        // direct-mtls; what differs from mesh-mtls is only who configures the certificate and verifies the peer.
+        new("mesh-over-mtls", "direct-mtls", "meshed HttpClient over an mTLS transport the app configures (client certificate in SslOptions) → backend (Kestrel TLS, client certificate required)",
+            (ctx, _) => Task.FromResult(new PreparedVariant
+            {
+                NewClient = () => BenchClient.Mesh([TlsUri(ctx.MtlsPort)], tls: ctx.Pki.ClientOptions()),
+                ClientLegTls = true,
+            })),
+
         // The slot for the mesh's own mTLS (Mesh:Security), which is built on another branch. Filling it in is this
         // one entry: replace Prepare with a factory such as
         //   (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Mesh([TlsUri(ctx.MtlsPort)],
