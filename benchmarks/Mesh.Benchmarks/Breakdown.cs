@@ -238,7 +238,7 @@ internal static class Breakdown
         }
 
         Report("  StartActivity (call span)" + suffix, () => Mesh.Client.Telemetry.MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "reviews")?.Dispose());
-        Report("  Telemetry.RecordRequest" + suffix, () => runtime.Telemetry.RecordRequest("reviews", "v1", "default", 200, 1, 0.001));
+        Report("  Telemetry.RecordRequest" + suffix, () => runtime.Telemetry.RecordRequest("reviews", "v1", "default", 200, string.Empty, false, 0, 0, 0.001));
     }
 
     private static void Completed(ValueTask<Outcome<HttpResponseMessage>> task)
