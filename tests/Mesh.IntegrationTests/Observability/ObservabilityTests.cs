@@ -1,0 +1,149 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Net;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Xunit.Abstractions;
+
+namespace Mesh.IntegrationTests.Observability;
+
+/// <summary>/metrics after real traffic, checked by Prometheus' own linter.</summary>
+public sealed class ObservabilityTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Metrics_after_traffic_with_errors_retries_and_faults_pass_promtool()
+    {
+        var flakyCount = 0;
+        await using var good = await TestBackend.StartAsync("good");
+        await using var flaky = await TestBackend.StartAsync("flaky", async c =>
+        {
+            // Every other request fails: errors for the metrics, and retries for the mesh.
+            c.Response.StatusCode = Interlocked.Increment(ref flakyCount) % 2 == 0 ? 503 : 200;
+            await c.Response.WriteAsync("flaky");
+        });
+        var testMeter = "Test.Observability." + Guid.NewGuid().ToString("N");
+        await using var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "frontend",
+            ["Mesh:Service:Version"] = "v1",
+            ["Mesh:Telemetry:Meters:0"] = testMeter,
+            ["Mesh:Services:reviews:Endpoints:0:Address"] = good.Address.ToString(),
+            ["Mesh:Services:reviews:Endpoints:0:Labels:version"] = "v1",
+            ["Mesh:Services:reviews:Endpoints:1:Address"] = flaky.Address.ToString(),
+            ["Mesh:Services:reviews:Endpoints:1:Labels:version"] = "v2",
+            ["Mesh:Services:reviews:LoadBalancer:Policy"] = "RoundRobin",
+            ["Mesh:Services:reviews:Routes:0:Name"] = "default",
+            ["Mesh:Services:reviews:Routes:0:Retry:Attempts"] = "2",
+            ["Mesh:Services:reviews:Routes:0:Retry:RetryOn:0"] = "5xx",
+            ["Mesh:Services:reviews:Routes:0:Retry:BaseDelay"] = "00:00:00.001",
+            ["Mesh:Services:reviews:Routes:0:Fault:Abort:Percentage"] = "10",
+            ["Mesh:Services:reviews:Routes:0:Fault:Abort:HttpStatus"] = "500",
+            ["Mesh:Services:ratings:Endpoints:0:Address"] = TestBackend.ClosedPortAddress().ToString(),
+            ["Mesh:Services:ratings:Routes:0:Name"] = "default",
+            ["Mesh:Services:ratings:Routes:0:Retry:Attempts"] = "0",
+        }, a =>
+        {
+            a.MapGet("/product", async (IHttpClientFactory factory) =>
+            {
+                using var response = await factory.CreateClient("mesh").GetAsync(new Uri("http://reviews/reviews/1"));
+                return Results.StatusCode((int)response.StatusCode);
+            });
+            a.MapGet("/ratings", async (IHttpClientFactory factory) =>
+            {
+                try
+                {
+                    await factory.CreateClient("mesh").GetStringAsync(new Uri("http://ratings/"));
+                    return Results.Ok();
+                }
+                catch (HttpRequestException)
+                {
+                    return Results.StatusCode(502);
+                }
+            });
+        });
+
+        for (var i = 0; i < 60; i++)
+        {
+            using var response = await app.Client.GetAsync(new Uri("/product", UriKind.Relative));
+        }
+
+        using (var refused = await app.Client.GetAsync(new Uri("/ratings", UriKind.Relative)))
+        {
+            refused.StatusCode.ShouldBe(HttpStatusCode.BadGateway);
+        }
+
+        // A meter of the app's own, with label values that need escaping.
+        using var meter = new Meter(testMeter);
+        var counter = meter.CreateCounter<long>("app.weird_labels", "{event}", "Label values with \"quotes\", \\backslashes\\ and\nnewlines.");
+        counter.Add(1, new KeyValuePair<string, object?>("value", "say \"hi\""));
+        counter.Add(1, new KeyValuePair<string, object?>("value", "C:\\path\\to"));
+        counter.Add(1, new KeyValuePair<string, object?>("value", "line1\nline2"));
+        counter.Add(1, new KeyValuePair<string, object?>("value", "all \\ \" \n of them"));
+
+        var text = await app.ScrapeAsync();
+        output.WriteLine(text);
+        var (exitCode, lint) = await Promtool.CheckMetricsAsync(text);
+        exitCode.ShouldBe(0, lint);
+        lint.Trim().ShouldBeEmpty();
+
+        // Both sides reported, with the labels the dashboards use.
+        text.ShouldContain("mesh_requests_total{connection_security=\"none\",destination_service=\"reviews\"");
+        text.ShouldContain("reporter=\"source\"");
+        text.ShouldContain("reporter=\"destination\"");
+        text.ShouldContain("route=\"/product\"");
+        text.ShouldContain("response_code=\"502\",route=\"/ratings\""); // the error the app answered with
+        text.ShouldContain("destination_service=\"ratings\",destination_version=\"unknown\",grpc_status=\"\",reporter=\"source\",response_code=\"0\""); // no response at all
+        text.ShouldContain("mesh_request_duration_seconds_bucket{");
+        text.ShouldContain("le=\"+Inf\"");
+        text.ShouldContain("mesh_request_bytes_bucket{");
+        text.ShouldContain("mesh_response_bytes_count{");
+        Value(text, "mesh_retries_total{destination_service=\"reviews\",route=\"default\"}").ShouldBeGreaterThan(0);
+        Value(text, "mesh_faults_injected_total{destination_service=\"reviews\",fault=\"abort\",route=\"default\"}").ShouldBeGreaterThan(0);
+        Value(text, "mesh_endpoints{destination_service=\"reviews\"}").ShouldBe(2);
+        text.ShouldContain("mesh_outlier_ejected{destination_service=\"reviews\"}");
+        text.ShouldContain("mesh_circuit_breaker_open{destination_service=\"reviews\"}");
+        text.ShouldContain("app_weird_labels_total{value=\"say \\\"hi\\\"\"} 1");
+        text.ShouldContain("app_weird_labels_total{value=\"C:\\\\path\\\\to\"} 1");
+        text.ShouldContain("app_weird_labels_total{value=\"line1\\nline2\"} 1");
+        text.ShouldContain("app_weird_labels_total{value=\"all \\\\ \\\" \\n of them\"} 1");
+    }
+
+    [Fact]
+    public async Task Callers_claim_their_name_in_headers_and_garbage_claims_become_unknown()
+    {
+        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details", ["Mesh:Service:Version"] = "v2" },
+            a => a.MapGet("/d", () => "ok"));
+        using (var claimed = new HttpRequestMessage(HttpMethod.Get, new Uri("/d", UriKind.Relative)))
+        {
+            claimed.Headers.Add("x-mesh-source-service", "productpage");
+            claimed.Headers.Add("x-mesh-source-version", "v1");
+            (await app.Client.SendAsync(claimed)).EnsureSuccessStatusCode();
+        }
+
+        using (var garbage = new HttpRequestMessage(HttpMethod.Get, new Uri("/d", UriKind.Relative)))
+        {
+            garbage.Headers.TryAddWithoutValidation("x-mesh-source-service", "evil\" } injected{");
+            garbage.Headers.TryAddWithoutValidation("x-mesh-source-version", new string('v', 5000));
+            (await app.Client.SendAsync(garbage)).EnsureSuccessStatusCode();
+        }
+
+        var text = await app.ScrapeAsync();
+        Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"details\",destination_version=\"v2\",grpc_status=\"\",reporter=\"destination\",response_code=\"200\",route=\"/d\",source_service=\"productpage\",source_version=\"v1\"}").ShouldBe(1);
+        Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"details\",destination_version=\"v2\",grpc_status=\"\",reporter=\"destination\",response_code=\"200\",route=\"/d\",source_service=\"unknown\",source_version=\"unknown\"}").ShouldBe(1);
+        text.ShouldNotContain("evil");
+    }
+
+    internal static double Value(string exposition, string series)
+    {
+        foreach (var line in exposition.Split('\n'))
+        {
+            if (line.StartsWith(series + " ", StringComparison.Ordinal))
+            {
+                return double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new ShouldAssertException($"no series {series} in\n{exposition}");
+    }
+}
