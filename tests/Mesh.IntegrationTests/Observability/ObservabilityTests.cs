@@ -4,6 +4,7 @@ using System.Net;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Mesh.IntegrationTests.Observability;
@@ -132,6 +133,87 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
         Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"details\",destination_version=\"v2\",grpc_status=\"\",reporter=\"destination\",response_code=\"200\",route=\"/d\",source_service=\"productpage\",source_version=\"v1\"}").ShouldBe(1);
         Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"details\",destination_version=\"v2\",grpc_status=\"\",reporter=\"destination\",response_code=\"200\",route=\"/d\",source_service=\"unknown\",source_version=\"unknown\"}").ShouldBe(1);
         text.ShouldNotContain("evil");
+    }
+
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("http/protobuf")]
+    public async Task Otlp_export_to_a_closed_port_leaves_requests_unaffected(string protocol)
+    {
+        await using var backend = await TestBackend.StartAsync("details");
+        var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "productpage",
+            ["Mesh:Telemetry:Otlp:Endpoint"] = TestBackend.ClosedPortAddress().ToString(),
+            ["Mesh:Telemetry:Otlp:Protocol"] = protocol,
+            ["Mesh:Telemetry:Otlp:MetricsInterval"] = "00:00:00.2",
+            ["Mesh:Telemetry:Otlp:Timeout"] = "00:00:00.5",
+            ["Mesh:Services:details:Endpoints:0:Address"] = backend.Address.ToString(),
+        }, a => a.MapGet("/p", async (IHttpClientFactory factory) => await factory.CreateClient("mesh").GetStringAsync(new Uri("http://details/"))));
+        try
+        {
+            app.Services.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().IsExporting.ShouldBeTrue();
+            for (var i = 0; i < 200; i++)
+            {
+                using var response = await app.Client.GetAsync(new Uri("/p", UriKind.Relative));
+                response.StatusCode.ShouldBe(HttpStatusCode.OK);
+                (await response.Content.ReadAsStringAsync()).ShouldBe("details");
+            }
+
+            backend.Requests.ShouldBe(200);
+        }
+        finally
+        {
+            // Stopping flushes towards the closed port: it must end, without an exception.
+            await Should.NotThrowAsync(async () => await app.DisposeAsync());
+        }
+    }
+
+    [Fact]
+    public async Task Otlp_is_off_by_default()
+    {
+        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "quiet" }, _ => { });
+        app.Services.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().IsExporting.ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task The_access_log_writes_one_structured_line_per_request_when_turned_on()
+    {
+        var logs = new TestLogSink();
+        await using var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "details",
+            ["Mesh:Service:Version"] = "v3",
+            ["Mesh:Telemetry:AccessLog"] = "true",
+        }, a => a.MapGet("/details/{id}", (string id) => Results.Text("book " + id)), logs: logs);
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/details/7?x=1", UriKind.Relative)))
+        {
+            request.Headers.Add("x-request-id", "req-42");
+            request.Headers.Add("x-mesh-source-service", "productpage");
+            request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+            (await app.Client.SendAsync(request)).EnsureSuccessStatusCode();
+        }
+
+        await Poll.UntilAsync(() => logs.Entries.Any(e => e.Category == "Mesh.AccessLog"));
+        var line = logs.Entries.Single(e => e.Category == "Mesh.AccessLog").Message;
+        output.WriteLine(line);
+        line.ShouldContain("\"GET /details/7 HTTP/1.1\" 200");
+        line.ShouldContain("upstream=details/v3");
+        line.ShouldContain("downstream=productpage/unknown");
+        line.ShouldContain("route=\"/details/{id}\"");
+        line.ShouldContain("request_id=req-42");
+        line.ShouldContain("trace_id=0af7651916cd43dd8448eb211c80319c");
+        line.ShouldContain("security=none");
+    }
+
+    [Fact]
+    public async Task The_access_log_is_off_by_default()
+    {
+        var logs = new TestLogSink();
+        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details" }, a => a.MapGet("/d", () => "ok"), logs: logs);
+        (await app.Client.GetStringAsync(new Uri("/d", UriKind.Relative))).ShouldBe("ok");
+        logs.Entries.ShouldNotContain(e => e.Category == "Mesh.AccessLog");
     }
 
     internal static double Value(string exposition, string series)
