@@ -79,6 +79,8 @@ internal sealed class MeshHandler : DelegatingHandler
             activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
             activity.SetTag("http.request.method", request.Method.Method);
             activity.SetTag("url.full", uri.OriginalString);
+            activity.SetTag("server.address", uri.IdnHost);
+            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
             activity.SetTag("mesh.destination.service", service.Name);
             activity.SetTag("mesh.route", route.Name);
         }

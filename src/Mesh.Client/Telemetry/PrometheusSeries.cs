@@ -116,10 +116,12 @@ internal sealed class PrometheusFamily
 
     private PrometheusSeries? Find(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        // Values only, summed: the same set in any order hashes alike, and the keys (nearly always the same literals)
+        // are left to Matches, which sorts out the rare collision.
         var hash = 0;
         foreach (var tag in tags)
         {
-            hash += HashCode.Combine(tag.Key, ValueText(tag.Value)); // a sum: the same set in any order hashes alike
+            hash += (tag.Value as string ?? ValueText(tag.Value)).GetHashCode(StringComparison.Ordinal);
         }
 
         if (_series.TryGetValue(hash, out var head))
@@ -246,14 +248,28 @@ internal sealed class PrometheusSeries
             return false;
         }
 
-        foreach (var tag in tags)
+        for (var t = 0; t < tags.Length; t++)
         {
+            var tag = tags[t];
+            var value = tag.Value as string ?? PrometheusFamily.ValueText(tag.Value);
+
+            // Call sites pass their tags in the same order every time: the same position is nearly always the one.
+            if (string.Equals(_keys[t], tag.Key, StringComparison.Ordinal))
+            {
+                if (!string.Equals(_values[t], value, StringComparison.Ordinal))
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
             var found = false;
             for (var i = 0; i < _keys.Length; i++)
             {
                 if (string.Equals(_keys[i], tag.Key, StringComparison.Ordinal))
                 {
-                    found = string.Equals(_values[i], tag.Value as string ?? PrometheusFamily.ValueText(tag.Value), StringComparison.Ordinal);
+                    found = string.Equals(_values[i], value, StringComparison.Ordinal);
                     break;
                 }
             }

@@ -119,6 +119,8 @@ public sealed class TraceTests
         aCall.GetTagItem("http.request.method").ShouldBe("GET");
         aCall.GetTagItem("http.response.status_code").ShouldBe(200);
         aCall.GetTagItem("url.full").ShouldBe("http://b/b");
+        aCall.GetTagItem("server.address").ShouldBe("b");
+        aCall.GetTagItem("server.port").ShouldBe(80);
         aCall.GetTagItem("mesh.route").ShouldNotBeNull();
         aAttempt.GetTagItem("server.address").ShouldBe("127.0.0.1");
         aAttempt.GetTagItem("http.request.resend_count").ShouldBe(0);
