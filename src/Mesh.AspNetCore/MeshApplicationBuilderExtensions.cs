@@ -34,11 +34,15 @@ public static class MeshApplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(endpoints);
         var health = endpoints.MapHealthChecks("/healthz", new HealthCheckOptions());
 
-        // Resolved now, at start-up, so the exporter listens from the first request on.
-        var exporter = endpoints.ServiceProvider.GetRequiredService<PrometheusExporter>();
+        // The exporter starts with the host (see MeshMetricsEndpoint); with AddMeshClient() alone, at the first scrape.
+        if (endpoints.ServiceProvider.GetService<MeshMetricsEndpoint>() is { } startup)
+        {
+            startup.Mapped = true;
+        }
+
         var metrics = endpoints.MapGet("/metrics", (HttpContext context) =>
         {
-            var text = exporter.Scrape();
+            var text = context.RequestServices.GetRequiredService<PrometheusExporter>().Scrape();
             context.Response.ContentType = PrometheusExporter.ContentType;
             context.Response.Headers.CacheControl = "no-store";
             return context.Response.WriteAsync(text, context.RequestAborted);
