@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
+using System.Security.Claims;
+using Mesh.AspNetCore.Security;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -214,6 +216,55 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
         await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details" }, a => a.MapGet("/d", () => "ok"), logs: logs);
         (await app.Client.GetStringAsync(new Uri("/d", UriKind.Relative))).ShouldBe("ok");
         logs.Entries.ShouldNotContain(e => e.Category == "Mesh.AccessLog");
+    }
+
+    [Fact]
+    public async Task A_caller_proven_by_mtls_is_reported_by_its_certificate_identity_not_its_header()
+    {
+        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "ratings", ["Mesh:Service:Version"] = "v1" }, a =>
+        {
+            // What the inbound security middleware does for a peer with a mesh certificate.
+            a.Use(async (context, next) =>
+            {
+                context.User = new ClaimsPrincipal(new ClaimsIdentity(
+                    [new Claim(MeshClaims.Service, "reviews"), new Claim(MeshClaims.SpiffeId, "spiffe://mesh.local/svc/reviews")],
+                    MeshClaims.AuthenticationType));
+                await next(context);
+            });
+            a.MapGet("/r", () => "5 stars");
+        });
+        using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/r", UriKind.Relative)))
+        {
+            request.Headers.Add("x-mesh-source-service", "productpage"); // a lie the certificate overrules
+            request.Headers.Add("x-mesh-source-version", "v2");
+            (await app.Client.SendAsync(request)).EnsureSuccessStatusCode();
+        }
+
+        var text = await app.ScrapeAsync();
+        Value(text, "mesh_requests_total{connection_security=\"mutual_tls\",destination_service=\"ratings\",destination_version=\"v1\",grpc_status=\"\",reporter=\"destination\",response_code=\"200\",route=\"/r\",source_service=\"reviews\",source_version=\"v2\"}").ShouldBe(1);
+        text.ShouldNotContain("source_service=\"productpage\"");
+    }
+
+    [Fact]
+    public async Task A_grpc_status_in_the_response_headers_is_the_grpc_status_label()
+    {
+        await using var backend = await TestBackend.StartAsync("grpc");
+        await using var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "frontend",
+            ["Mesh:Services:grpc:Endpoints:0:Address"] = backend.Address.ToString(),
+            ["Mesh:Services:grpc:Routes:0:Name"] = "default",
+            ["Mesh:Services:grpc:Routes:0:Retry:Attempts"] = "0",
+            ["Mesh:Services:grpc:Routes:0:Fault:Abort:Percentage"] = "100",
+            ["Mesh:Services:grpc:Routes:0:Fault:Abort:GrpcStatus"] = "14",
+        }, _ => { });
+        using (var response = await app.MeshClient().GetAsync(new Uri("http://grpc/pkg.Service/Method")))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        var text = await app.ScrapeAsync();
+        Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"grpc\",destination_version=\"unknown\",grpc_status=\"14\",reporter=\"source\",response_code=\"200\",route=\"default\",source_service=\"frontend\",source_version=\"unknown\"}").ShouldBe(1);
     }
 
     internal static double Value(string exposition, string series)
