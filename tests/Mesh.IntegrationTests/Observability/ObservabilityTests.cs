@@ -110,6 +110,17 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
         text.ShouldContain("app_weird_labels_total{value=\"C:\\\\path\\\\to\"} 1");
         text.ShouldContain("app_weird_labels_total{value=\"line1\\nline2\"} 1");
         text.ShouldContain("app_weird_labels_total{value=\"all \\\\ \\\" \\n of them\"} 1");
+
+        // The Grafana dashboard asks only for names this exporter writes (or that need a registry or certificates).
+        var dashboard = File.ReadAllText(Path.Combine(RepositoryRoot(), "dashboards", "meshlib-grafana.json"));
+        var notHere = new[] { "mesh_retry_budget_exhausted_total", "mesh_registry_connected", "mesh_registry_snapshot_age_seconds", "mesh_certificate" };
+        var asked = System.Text.RegularExpressions.Regex.Matches(dashboard, "mesh_[a-z_]+").Select(m => m.Value).Distinct().ToList();
+        asked.ShouldNotBeEmpty();
+        foreach (var name in asked.Where(n => !notHere.Contains(n)))
+        {
+            (text.Contains("\n" + name + "{", StringComparison.Ordinal) || text.Contains("\n" + name + "_bucket{", StringComparison.Ordinal))
+                .ShouldBeTrue($"the dashboard asks for {name}");
+        }
     }
 
     [Fact]
@@ -265,6 +276,19 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
 
         var text = await app.ScrapeAsync();
         Value(text, "mesh_requests_total{connection_security=\"none\",destination_service=\"grpc\",destination_version=\"unknown\",grpc_status=\"14\",reporter=\"source\",response_code=\"200\",route=\"default\",source_service=\"frontend\",source_version=\"unknown\"}").ShouldBe(1);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MeshLib.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("MeshLib.sln not found above " + AppContext.BaseDirectory);
     }
 
     internal static double Value(string exposition, string series)
