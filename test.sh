@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Runs every test of MeshLib: `./test.sh`. Extra arguments go to `dotnet test` (e.g. --filter ...).
-# Installs what the tests need when it is missing; today that is only the .NET SDK itself, which it checks for.
+# Installs what the tests need when it is missing (Debian's prometheus package); the .NET SDK it only checks for.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "test.sh: the .NET SDK 10 is required (https://dot.net); it is not on PATH." >&2
   exit 1
+fi
+
+# The observability tests lint /metrics with promtool and scrape an app with a real Prometheus server, both from the
+# Debian package. Installed only when missing (CI runs as root on a fresh machine, without stdin).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  echo "test.sh: installing prometheus (promtool and the server) for the observability tests"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo -n"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null ||
+    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; } ||
+    echo "test.sh: could not install prometheus; the observability tests that need promtool and the server will fail" >&2
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -100,6 +100,8 @@ internal static class Breakdown
         {
             MeshVariant("Mesh (telemetry on)", terminal, null);
         }
+
+        MeshVariant("Mesh (Prometheus exporter listening)", terminal, null, prometheus: true);
     }
 
     private static void Pipelines()
@@ -129,6 +131,8 @@ internal static class Breakdown
         {
             MeshVariant("Mesh (telemetry on)", terminal, null);
         }
+
+        MeshVariant("Mesh (Prometheus exporter listening)", terminal, null, prometheus: true);
     }
 
     private static void RemoveHeaderRoute(Dictionary<string, string?> settings)
@@ -147,12 +151,17 @@ internal static class Breakdown
         }
     }
 
-    private static void MeshVariant(string name, TerminalHandler terminal, Action<Dictionary<string, string?>>? edit)
+    private static void MeshVariant(string name, TerminalHandler terminal, Action<Dictionary<string, string?>>? edit, bool prometheus = false)
     {
         var (handler, services) = MeshSetup.Create(terminal, edit);
         using (services)
         using (var invoker = new HttpMessageInvoker(handler, disposeHandler: false))
         {
+            if (prometheus)
+            {
+                services.GetRequiredService<Mesh.Client.Telemetry.PrometheusExporter>();
+            }
+
             MeshSetup.Verify(invoker, terminal, expectMesh: true);
             Report(name, () => Send(invoker));
         }
@@ -238,7 +247,7 @@ internal static class Breakdown
         }
 
         Report("  StartActivity (call span)" + suffix, () => Mesh.Client.Telemetry.MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "reviews")?.Dispose());
-        Report("  Telemetry.RecordRequest" + suffix, () => runtime.Telemetry.RecordRequest("reviews", "v1", "default", 200, 1, 0.001));
+        Report("  Telemetry.RecordRequest" + suffix, () => runtime.Telemetry.RecordRequest("reviews", "v1", "default", 200, string.Empty, false, 0, 0, 0.001));
     }
 
     private static void Completed(ValueTask<Outcome<HttpResponseMessage>> task)

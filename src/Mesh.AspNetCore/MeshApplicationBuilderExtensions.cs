@@ -1,6 +1,10 @@
 using Mesh.AspNetCore.Inbound;
+using Mesh.AspNetCore.Telemetry;
+using Mesh.Client.Telemetry;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -8,20 +12,41 @@ namespace Microsoft.AspNetCore.Builder;
 public static class MeshApplicationBuilderExtensions
 {
     /// <summary>
-    /// Adds the mesh's inbound middleware. Today it honours the caller's time budget: outbound mesh calls made while
-    /// serving a request never outlive the caller's deadline. Identity, authorization and rate limits join it as the
-    /// mesh's security features land.
+    /// Adds the mesh's inbound middleware: first the server-side metrics and the access log (so they see every
+    /// request, including those later middleware refuses), then the caller's time budget: outbound mesh calls made
+    /// while serving a request never outlive the caller's deadline. Identity, authorization and rate limits join it as
+    /// the mesh's security features land.
     /// </summary>
     public static IApplicationBuilder UseMesh(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<MeshTelemetryMiddleware>();
         return app.UseMiddleware<MeshInboundMiddleware>();
     }
 
-    /// <summary>Maps the mesh's endpoints: <c>/healthz</c>, the health of the app and of its mesh configuration.</summary>
+    /// <summary>
+    /// Maps the mesh's endpoints: <c>/healthz</c>, the health of the app and of its mesh configuration, and
+    /// <c>/metrics</c>, the mesh's meters and those named in <c>Mesh:Telemetry:Meters</c> in the Prometheus text format.
+    /// Conventions added to the result (e.g. <c>RequireHost</c>, <c>RequireAuthorization</c>) apply to both.
+    /// </summary>
     public static IEndpointConventionBuilder MapMeshEndpoints(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        return endpoints.MapHealthChecks("/healthz", new HealthCheckOptions());
+        var health = endpoints.MapHealthChecks("/healthz", new HealthCheckOptions());
+
+        // The exporter starts with the host (see MeshMetricsEndpoint); with AddMeshClient() alone, at the first scrape.
+        if (endpoints.ServiceProvider.GetService<MeshMetricsEndpoint>() is { } startup)
+        {
+            startup.Mapped = true;
+        }
+
+        var metrics = endpoints.MapGet("/metrics", (HttpContext context) =>
+        {
+            var text = context.RequestServices.GetRequiredService<PrometheusExporter>().Scrape();
+            context.Response.ContentType = PrometheusExporter.ContentType;
+            context.Response.Headers.CacheControl = "no-store";
+            return context.Response.WriteAsync(text, context.RequestAborted);
+        });
+        return new MeshEndpointConventionBuilder([health, metrics]);
     }
 }

@@ -17,6 +17,13 @@ public static class MeshServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMeshClient(configure);
         services.TryAddSingleton<MeshInboundMiddleware>();
+        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshTelemetryMiddleware>();
+        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>(
+            sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>()));
+        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>(
+            sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;

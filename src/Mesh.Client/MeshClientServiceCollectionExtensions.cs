@@ -53,6 +53,7 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
+            services.TryAddSingleton<PrometheusExporter>();
             services.TryAddSingleton<MeshRuntime>();
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());

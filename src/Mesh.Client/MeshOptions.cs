@@ -25,6 +25,9 @@ public sealed class MeshOptions
     /// <summary>Inbound authorization rules: DENY first, then ALLOW.</summary>
     public IList<AuthorizationRuleOptions> Authorization { get; set; } = new List<AuthorizationRuleOptions>();
 
+    /// <summary>Metrics export, access log and OpenTelemetry settings.</summary>
+    public MeshTelemetryOptions Telemetry { get; set; } = new();
+
     /// <summary>Problems found while reading configuration text (bad numbers, unknown keys); reported by validation.</summary>
     internal List<string> ReadErrors { get; } = [];
 }

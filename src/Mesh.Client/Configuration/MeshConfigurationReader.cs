@@ -8,7 +8,7 @@ namespace Mesh.Client.Configuration;
 /// </summary>
 internal static class MeshConfigurationReader
 {
-    private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization"];
+    private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization", "Telemetry"];
     private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker"];
     private static readonly string[] ServiceKeys = ["Endpoints", .. PolicyKeys];
 
@@ -52,6 +52,8 @@ internal static class MeshConfigurationReader
             options.Services[svc.Key] = policy;
         }
 
+        ReadTelemetry(r, options, errors);
+
         foreach (var rule in r.Section("Authorization").GetChildren())
         {
             var rr = new ConfigurationSectionReader(rule, errors, "Action", "From", "Paths", "Methods");
@@ -63,6 +65,25 @@ internal static class MeshConfigurationReader
                 Methods = rr.StringList("Methods"),
             });
         }
+    }
+
+    private static void ReadTelemetry(ConfigurationSectionReader root, MeshOptions options, List<string> errors)
+    {
+        var t = new ConfigurationSectionReader(root.Section("Telemetry"), errors, "Meters", "AccessLog", "MaxSeriesPerMetric", "Otlp");
+        var telemetry = options.Telemetry;
+        if (t.Has("Meters"))
+        {
+            telemetry.Meters = t.StringList("Meters");
+        }
+
+        telemetry.AccessLog = t.Bool("AccessLog") ?? telemetry.AccessLog;
+        telemetry.MaxSeriesPerMetric = t.Int("MaxSeriesPerMetric") ?? telemetry.MaxSeriesPerMetric;
+        var o = new ConfigurationSectionReader(t.Section("Otlp"), errors, "Endpoint", "Protocol", "MetricsInterval", "Timeout");
+        var otlp = telemetry.Otlp;
+        otlp.Endpoint = o.AbsoluteUri("Endpoint") ?? otlp.Endpoint;
+        otlp.Protocol = o.String("Protocol") ?? otlp.Protocol;
+        otlp.MetricsInterval = o.Duration("MetricsInterval") ?? otlp.MetricsInterval;
+        otlp.Timeout = o.Duration("Timeout") ?? otlp.Timeout;
     }
 
     /// <summary>Reads a registry policy document: a service's section without <c>Endpoints</c>.</summary>

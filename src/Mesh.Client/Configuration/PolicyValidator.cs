@@ -85,6 +85,7 @@ internal static class PolicyValidator
             ValidateAuthorizationRule(options.Authorization[i], $"{root}:Authorization:{i}", errors);
         }
 
+        Telemetry.TelemetryOptionsValidator.Validate(options.Telemetry, $"{root}:Telemetry", errors);
         return errors;
     }
 

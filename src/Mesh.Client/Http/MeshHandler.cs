@@ -60,7 +60,7 @@ internal sealed class MeshHandler : DelegatingHandler
         var route = service.Match(request);
         if (route is null)
         {
-            Runtime.Telemetry.RecordRequest(service.Name, "unknown", "none", 404, 0, 0);
+            Runtime.Telemetry.RecordRequest(service.Name, "unknown", "none", 404, string.Empty, mutualTls: false, RequestBytes(request), 0, 0);
             return NoRouteResponse(request, service);
         }
 
@@ -79,6 +79,8 @@ internal sealed class MeshHandler : DelegatingHandler
             activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
             activity.SetTag("http.request.method", request.Method.Method);
             activity.SetTag("url.full", uri.OriginalString);
+            activity.SetTag("server.address", uri.IdnHost);
+            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
             activity.SetTag("mesh.destination.service", service.Name);
             activity.SetTag("mesh.route", route.Name);
         }
@@ -91,9 +93,21 @@ internal sealed class MeshHandler : DelegatingHandler
             request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
         }
 
+        // Who calls, for the destination's metrics (reporter="destination"); set once, kept by every attempt.
+        var telemetry = Runtime.Telemetry;
+        if (telemetry.RequestsEnabled)
+        {
+            var headers = request.Headers;
+            headers.Remove(MeshHeaders.SourceService);
+            headers.Remove(MeshHeaders.SourceVersion);
+            headers.TryAddWithoutValidation(MeshHeaders.SourceService, telemetry.SourceService);
+            headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
+        }
+
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(MeshCall.Key, call);
         var statusCode = 0;
+        HttpResponseMessage? response = null;
         try
         {
             if (deadline != 0 && time.GetTimestamp() >= deadline)
@@ -108,7 +122,8 @@ internal sealed class MeshHandler : DelegatingHandler
                 throw Translate(ex, call, time, cancellationToken);
             }
 
-            statusCode = (int)outcome.Result!.StatusCode;
+            response = outcome.Result!;
+            statusCode = (int)response.StatusCode;
             activity?.SetTag("http.response.status_code", MeshTelemetry.Box(statusCode));
             return outcome.Result!;
         }
@@ -128,9 +143,14 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
-            var version = call.CurrentEndpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
-            Runtime.Telemetry.RecordRequest(service.Name, version, route.Name, statusCode, call.Attempts,
-                time.GetElapsedTime(start).TotalSeconds);
+            if (telemetry.RequestsEnabled)
+            {
+                var endpoint = call.CurrentEndpoint;
+                var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
+                telemetry.RecordRequest(service.Name, version, route.Name, statusCode, GrpcStatus(response),
+                    mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(request),
+                    response?.Content.Headers.ContentLength ?? 0, time.GetElapsedTime(start).TotalSeconds);
+            }
         }
     }
 
@@ -269,6 +289,14 @@ internal sealed class MeshHandler : DelegatingHandler
             headers.TryAddWithoutValidation(name, value);
         });
     }
+
+    private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;
+
+    /// <summary>The gRPC status when it came in the headers (a trailers-only response, e.g. an error); empty otherwise.</summary>
+    private static string GrpcStatus(HttpResponseMessage? response) =>
+        response is not null && response.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcStatus, out var values) && values.Count == 1
+            ? values.ToString()
+            : string.Empty;
 
     private static double DecayTicks(TimeProvider time) => PeakEwmaPicker.DecayTicks(time);
 

@@ -54,6 +54,7 @@ internal sealed partial class MeshRuntime : IDisposable
         _options = optionsFactory.Create(Options.DefaultName);
         _fingerprint = Fingerprint(_options);
         Rebuild();
+        telemetry.ObserveHealth(this);
 
         foreach (var source in changeSources)
         {

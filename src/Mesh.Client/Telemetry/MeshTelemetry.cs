@@ -22,7 +22,9 @@ internal sealed class MeshTelemetry : IDisposable
         [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private static readonly string[] StatusTexts = BuildNumberTexts(600);
-    private static readonly string[] AttemptTexts = BuildNumberTexts(16);
+
+    /// <summary>64 B to 16 MiB in powers of four.</summary>
+    internal static readonly double[] SizeBuckets = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
 
     // Span tags take objects: boxing a status code, port or count on every request is an allocation each, so the
     // common small values are boxed once.
@@ -31,6 +33,8 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _requests;
     private readonly Histogram<double> _duration;
+    private readonly Histogram<long> _requestBytes;
+    private readonly Histogram<long> _responseBytes;
     private readonly Counter<long> _retries;
     private readonly Counter<long> _budgetExhausted;
     private readonly Counter<long> _ejections;
@@ -41,9 +45,13 @@ internal sealed class MeshTelemetry : IDisposable
     public MeshTelemetry(IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(MeterName);
-        _requests = _meter.CreateCounter<long>("mesh.requests", "{request}", "Logical requests made through the mesh.");
-        _duration = _meter.CreateHistogram("mesh.request.duration", "s", "Duration of logical requests, retries included.",
+        _requests = _meter.CreateCounter<long>("mesh.requests", "{request}", "Requests through the mesh, reported by the source (client) and by the destination (server).");
+        _duration = _meter.CreateHistogram("mesh.request.duration", "s", "Duration of requests: on the source side the logical call, retries included; on the destination side the serving of it.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        _requestBytes = _meter.CreateHistogram("mesh.request.bytes", "By", "Request body sizes as declared by Content-Length.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = Array.ConvertAll(SizeBuckets, b => (long)b) });
+        _responseBytes = _meter.CreateHistogram("mesh.response.bytes", "By", "Response body sizes as declared by Content-Length.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = Array.ConvertAll(SizeBuckets, b => (long)b) });
         _retries = _meter.CreateCounter<long>("mesh.retries", "{retry}", "Retry attempts made.");
         _budgetExhausted = _meter.CreateCounter<long>("mesh.retry_budget.exhausted", "{retry}", "Retries refused by the retry budget.");
         _ejections = _meter.CreateCounter<long>("mesh.outlier.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
@@ -57,32 +65,107 @@ internal sealed class MeshTelemetry : IDisposable
 
     public string SourceVersion { get; set; } = "unknown";
 
-    public bool RequestsEnabled => _requests.Enabled || _duration.Enabled;
+    public bool RequestsEnabled => _requests.Enabled || _duration.Enabled || _requestBytes.Enabled || _responseBytes.Enabled;
 
     /// <summary>An int as a span tag value, without allocating for values in [0, 1024).</summary>
     public static object Box(int value) => (uint)value < (uint)Boxes.Length ? Boxes[value] : value;
 
-    public void RecordRequest(string service, string version, string route, int statusCode, int attempts, double seconds)
+    /// <summary>The client side of a logical call (<c>reporter="source"</c>).</summary>
+    public void RecordRequest(string service, string version, string route, int statusCode, string grpcStatus, bool mutualTls,
+        long requestBytes, long responseBytes, double seconds)
     {
-        if (!_requests.Enabled && !_duration.Enabled)
+        if (!_requests.Enabled && !_duration.Enabled && !_requestBytes.Enabled && !_responseBytes.Enabled)
         {
             return;
         }
 
-        var tags = new TagList
-        {
-            { "reporter", "source" },
-            { "source_service", SourceService },
-            { "source_version", SourceVersion },
-            { "destination_service", service },
-            { "destination_version", version },
-            { "route", route },
-            { "response_code", (uint)statusCode < (uint)StatusTexts.Length ? StatusTexts[statusCode] : statusCode.ToString(CultureInfo.InvariantCulture) },
-            { "attempts", (uint)attempts < (uint)AttemptTexts.Length ? AttemptTexts[attempts] : attempts.ToString(CultureInfo.InvariantCulture) },
-        };
-        _requests.Add(1, tags);
-        _duration.Record(seconds, tags);
+        Record("source", SourceService, SourceVersion, service, version, route, statusCode, grpcStatus, mutualTls, requestBytes, responseBytes, seconds);
     }
+
+    /// <summary>The server side of a request this app served (<c>reporter="destination"</c>).</summary>
+    public void RecordInbound(string sourceService, string sourceVersion, string route, int statusCode, string grpcStatus, bool mutualTls,
+        long requestBytes, long responseBytes, double seconds)
+    {
+        if (!_requests.Enabled && !_duration.Enabled && !_requestBytes.Enabled && !_responseBytes.Enabled)
+        {
+            return;
+        }
+
+        Record("destination", sourceService, sourceVersion, SourceService, SourceVersion, route, statusCode, grpcStatus, mutualTls,
+            requestBytes, responseBytes, seconds);
+    }
+
+    private void Record(string reporter, string sourceService, string sourceVersion, string destinationService, string destinationVersion,
+        string route, int statusCode, string grpcStatus, bool mutualTls, long requestBytes, long responseBytes, double seconds)
+    {
+        // Nine tags: one more than TagList keeps inline, so they live in an inline array on the stack instead.
+        var tags = default(RequestTags);
+        tags[0] = new("reporter", reporter);
+        tags[1] = new("source_service", sourceService);
+        tags[2] = new("source_version", sourceVersion);
+        tags[3] = new("destination_service", destinationService);
+        tags[4] = new("destination_version", destinationVersion);
+        tags[5] = new("route", route);
+        tags[6] = new("response_code", StatusText(statusCode));
+        tags[7] = new("grpc_status", grpcStatus);
+        tags[8] = new("connection_security", mutualTls ? "mutual_tls" : "none");
+        ReadOnlySpan<KeyValuePair<string, object?>> span = tags;
+        _requests.Add(1, span);
+        _duration.Record(seconds, span);
+        _requestBytes.Record(Math.Max(0, requestBytes), span);
+        _responseBytes.Record(Math.Max(0, responseBytes), span);
+    }
+
+    /// <summary>
+    /// Mesh health read when a collector asks: endpoints per service, those ejected by outlier detection, and those
+    /// whose circuit breaker is open.
+    /// </summary>
+    public void ObserveHealth(Runtime.MeshRuntime runtime)
+    {
+        _meter.CreateObservableGauge("mesh.endpoints", () => Observe(runtime, static (_, _) => true), "{endpoint}",
+            "Endpoints known per destination service.");
+        _meter.CreateObservableGauge("mesh.outlier.ejected", () => Observe(runtime, static (e, now) => e.IsEjected(now)), "{endpoint}",
+            "Endpoints currently ejected by outlier detection.");
+        _meter.CreateObservableGauge("mesh.circuit_breaker.open", () => Observe(runtime, static (e, _) => AnyBreakerOpen(e)), "{endpoint}",
+            "Endpoints with an open circuit breaker.");
+    }
+
+    private static List<Measurement<long>> Observe(Runtime.MeshRuntime runtime, Func<EndpointState, long, bool> counts)
+    {
+        var now = runtime.TimeProvider.GetTimestamp();
+        var result = new List<Measurement<long>>();
+        foreach (var (name, service) in runtime.Snapshot.Services)
+        {
+            long n = 0;
+            foreach (var endpoint in service.Endpoints)
+            {
+                if (counts(endpoint, now))
+                {
+                    n++;
+                }
+            }
+
+            result.Add(new Measurement<long>(n, new KeyValuePair<string, object?>("destination_service", name)));
+        }
+
+        return result;
+    }
+
+    private static bool AnyBreakerOpen(EndpointState endpoint)
+    {
+        foreach (var breaker in endpoint.Breakers.Values)
+        {
+            if (breaker.IsOpen)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string StatusText(int statusCode) =>
+        (uint)statusCode < (uint)StatusTexts.Length ? StatusTexts[statusCode] : statusCode.ToString(CultureInfo.InvariantCulture);
 
     public void RecordRetry(string service, string route) =>
         _retries.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("route", route));
@@ -106,6 +189,12 @@ internal sealed class MeshTelemetry : IDisposable
         _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", result));
 
     public void Dispose() => _meter.Dispose();
+
+    [System.Runtime.CompilerServices.InlineArray(9)]
+    private struct RequestTags
+    {
+        private KeyValuePair<string, object?> _first;
+    }
 
     private static object[] BuildBoxes(int count)
     {

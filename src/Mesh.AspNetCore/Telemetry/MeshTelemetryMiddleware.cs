@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using Mesh.AspNetCore.Security;
+using Mesh.Client.Internal;
+using Mesh.Client.Runtime;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.AspNetCore.Telemetry;
+
+/// <summary>
+/// The destination side of the standard metrics (<c>reporter="destination"</c>, on the same instruments the client
+/// reports on) and the opt-in access log. First in <c>UseMesh()</c>, so it sees requests that later middleware refuses.
+/// The caller's identity is the mTLS principal when there is one; otherwise the <c>x-mesh-source-*</c> headers, which
+/// anyone can write, so they are bounded and checked before they become label values.
+/// </summary>
+internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeProvider timeProvider, ILoggerFactory loggerFactory) : IMiddleware
+{
+    private const int MaxNameLength = 63;
+
+    private readonly ILogger _accessLog = loggerFactory.CreateLogger("Mesh.AccessLog");
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var telemetry = runtime.Telemetry;
+        var accessLog = runtime.Snapshot.Options.Telemetry.AccessLog && _accessLog.IsEnabled(LogLevel.Information);
+        if (!telemetry.RequestsEnabled && !accessLog)
+        {
+            await next(context);
+            return;
+        }
+
+        var start = timeProvider.GetTimestamp();
+        var startTime = accessLog ? timeProvider.GetUtcNow() : default;
+        var failed = false;
+        try
+        {
+            await next(context);
+        }
+        catch
+        {
+            failed = true;
+            throw;
+        }
+        finally
+        {
+            var seconds = timeProvider.GetElapsedTime(start).TotalSeconds;
+            var status = failed && !context.Response.HasStarted ? 500 : context.Response.StatusCode;
+            if (context.RequestAborted.IsCancellationRequested && failed)
+            {
+                status = 499; // the caller went away: nginx's and Envoy's code for it
+            }
+
+            var (sourceService, mutualTls, principal) = Caller(context);
+            var sourceVersion = CheckedName(context.Request.Headers[MeshHeaders.SourceVersion]);
+            var route = RouteOf(context);
+            var grpcStatus = GrpcStatus(context);
+            var requestBytes = context.Request.ContentLength ?? 0;
+            var responseBytes = context.Response.ContentLength ?? 0;
+            telemetry.RecordInbound(sourceService, sourceVersion, route, status, grpcStatus, mutualTls, requestBytes, responseBytes, seconds);
+            if (accessLog)
+            {
+                var activity = Activity.Current;
+                LogAccess(_accessLog, startTime.ToString("O", CultureInfo.InvariantCulture), context.Request.Method,
+                    context.Request.Path.Value ?? "/", context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
+                    ResponseFlags(context, failed), requestBytes, responseBytes, Math.Round(seconds * 1000, 3),
+                    telemetry.SourceService, telemetry.SourceVersion, sourceService, sourceVersion, principal,
+                    mutualTls ? "mutual_tls" : "none", route, Header(context, "x-request-id"), Header(context, "user-agent"),
+                    context.Request.Host.Value ?? "-", context.Connection.RemoteIpAddress?.ToString() ?? "-",
+                    activity?.TraceId.ToHexString() ?? "-", activity?.SpanId.ToHexString() ?? "-");
+            }
+        }
+    }
+
+    private static (string Service, bool MutualTls, string Principal) Caller(HttpContext context)
+    {
+        if (context.User.Identity is { IsAuthenticated: true, AuthenticationType: MeshClaims.AuthenticationType } &&
+            context.User.FindFirst(MeshClaims.Service)?.Value is { } proven)
+        {
+            return (proven, true, context.User.FindFirst(MeshClaims.SpiffeId)?.Value ?? "-");
+        }
+
+        return (CheckedName(context.Request.Headers[MeshHeaders.SourceService]), false, "-");
+    }
+
+    /// <summary>A claimed service name or version, if it looks like one; "unknown" for anything else.</summary>
+    private static string CheckedName(Microsoft.Extensions.Primitives.StringValues values)
+    {
+        if (values.Count != 1 || values[0] is not { Length: > 0 and <= MaxNameLength } value)
+        {
+            return "unknown";
+        }
+
+        foreach (var c in value)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            {
+                return "unknown";
+            }
+        }
+
+        return value;
+    }
+
+    private static string RouteOf(HttpContext context) => context.GetEndpoint() switch
+    {
+        RouteEndpoint { RoutePattern.RawText: { } pattern } => pattern,
+        { DisplayName: { } name } => name,
+        _ => "unmatched",
+    };
+
+    private static string GrpcStatus(HttpContext context)
+    {
+        if (context.Response.Headers.TryGetValue(MeshHeaders.GrpcStatus, out var header) && header.Count == 1)
+        {
+            return header[0] ?? string.Empty;
+        }
+
+        return context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers &&
+            trailers.TryGetValue(MeshHeaders.GrpcStatus, out var trailer) && trailer.Count == 1
+            ? trailer[0] ?? string.Empty
+            : string.Empty;
+    }
+
+    /// <summary>Envoy-style response flags where they mean something in-process: DC (downstream gone), UF-like errors.</summary>
+    private static string ResponseFlags(HttpContext context, bool failed) =>
+        context.RequestAborted.IsCancellationRequested ? "DC" : failed ? "EX" : "-";
+
+    private static string Header(HttpContext context, string name) =>
+        context.Request.Headers.TryGetValue(name, out var v) && v.Count > 0 ? v.ToString() : "-";
+
+    [LoggerMessage(100, LogLevel.Information,
+        "[{StartTime}] \"{Method} {Path} {Protocol}\" {ResponseCode} {GrpcStatus} {ResponseFlags} {BytesReceived} {BytesSent} {DurationMs} " +
+        "upstream={UpstreamService}/{UpstreamVersion} downstream={SourceService}/{SourceVersion} principal={SourcePrincipal} " +
+        "security={ConnectionSecurity} route=\"{Route}\" request_id={RequestId} user_agent=\"{UserAgent}\" authority={Authority} " +
+        "peer={PeerAddress} trace_id={TraceId} span_id={SpanId}")]
+    private static partial void LogAccess(ILogger logger, string startTime, string method, string path, string protocol, int responseCode,
+        string grpcStatus, string responseFlags, long bytesReceived, long bytesSent, double durationMs, string upstreamService,
+        string upstreamVersion, string sourceService, string sourceVersion, string sourcePrincipal, string connectionSecurity, string route,
+        string requestId, string userAgent, string authority, string peerAddress, string traceId, string spanId);
+}
