@@ -1,4 +1,5 @@
 using Mesh.AspNetCore.Inbound;
+using Mesh.AspNetCore.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 
@@ -8,13 +9,14 @@ namespace Microsoft.AspNetCore.Builder;
 public static class MeshApplicationBuilderExtensions
 {
     /// <summary>
-    /// Adds the mesh's inbound middleware. Today it honours the caller's time budget: outbound mesh calls made while
-    /// serving a request never outlive the caller's deadline. Identity, authorization and rate limits join it as the
-    /// mesh's security features land.
+    /// Adds the mesh's inbound middleware: the caller's mesh identity becomes <c>HttpContext.User</c>, the
+    /// <c>Mesh:Authorization</c> rules apply, and the caller's time budget bounds outbound mesh calls made while
+    /// serving the request.
     /// </summary>
     public static IApplicationBuilder UseMesh(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseMiddleware<MeshAuthorizationMiddleware>();
         return app.UseMiddleware<MeshInboundMiddleware>();
     }
 

@@ -1,4 +1,5 @@
 using Mesh.AspNetCore.Inbound;
+using Mesh.AspNetCore.Security;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -17,6 +18,15 @@ public static class MeshServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMeshClient(configure);
         services.TryAddSingleton<MeshInboundMiddleware>();
+        services.TryAddSingleton<MeshAuthorizationMiddleware>();
+        if (!services.Any(d => d.ImplementationType == typeof(MeshKestrelSetup)))
+        {
+            // First, so that the endpoint defaults are set before the app's own Kestrel configuration calls Listen().
+            services.Insert(0, ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, MeshKestrelSetup>());
+        }
+
+        // Before registration: the first certificate is in hand before the app is advertised.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshIdentityStartup>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;

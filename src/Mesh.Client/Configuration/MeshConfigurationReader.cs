@@ -41,9 +41,10 @@ internal static class MeshConfigurationReader
         reg.CacheDirectory = registry.Section("CacheDirectory").Value ?? reg.CacheDirectory;
         reg.Register = registry.Bool("Register") ?? reg.Register;
 
-        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain");
+        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain", "AuthorizationDryRun");
         options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;
         options.Security.TrustDomain = security.String("TrustDomain") ?? options.Security.TrustDomain;
+        options.Security.AuthorizationDryRun = security.Bool("AuthorizationDryRun") ?? options.Security.AuthorizationDryRun;
 
         foreach (var svc in r.Section("Services").GetChildren())
         {
