@@ -76,8 +76,10 @@ internal sealed partial class MeshSecurity : IDisposable
     /// <summary>
     /// The outbound transport: presents the current workload certificate to mesh services, and accepts a mesh
     /// service's server only with a certificate from the trust bundle naming that service. Other hosts get ordinary TLS.
+    /// In Permissive mode, while this workload has no certificate yet (the registry is unreachable at start), mesh
+    /// calls to https endpoints go as plaintext to the same port, which a Permissive server also serves.
     /// </summary>
-    public SocketsHttpHandler CreateTransport()
+    public HttpMessageHandler CreateTransport()
     {
         var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) };
         if (Identity is null)
@@ -91,7 +93,7 @@ internal sealed partial class MeshSecurity : IDisposable
             RemoteCertificateValidationCallback = ValidateServer,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        return handler;
+        return Mode == MeshSecurityMode.Permissive ? new PermissiveFallbackHandler(this) { InnerHandler = handler } : handler;
     }
 
     /// <summary>
@@ -205,6 +207,37 @@ internal sealed partial class MeshSecurity : IDisposable
                 new KeyValuePair<string, object?>("service", credentials.Service));
         }
     }
+
+    /// <summary>See <see cref="CreateTransport"/>: plaintext to mesh services only while there is no certificate.</summary>
+    private sealed class PermissiveFallbackHandler(MeshSecurity security) : DelegatingHandler
+    {
+        private int _warned;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (security.Identity!.Current is null && request.RequestUri is { Scheme: "https" } uri && request.Headers.Host is { } host &&
+                security._runtime.TryGetService(HostName(host), out _))
+            {
+                if (Interlocked.Exchange(ref _warned, 1) == 0)
+                {
+                    LogPlaintextFallback(security._logger);
+                }
+
+                request.RequestUri = new UriBuilder(uri) { Scheme = Uri.UriSchemeHttp }.Uri;
+            }
+
+            return base.SendAsync(request, cancellationToken);
+        }
+
+        private static string HostName(string host)
+        {
+            var colon = host.LastIndexOf(':');
+            return colon > 0 && !host.EndsWith(']') ? host[..colon] : host;
+        }
+    }
+
+    [LoggerMessage(61, LogLevel.Warning, "Mesh TLS: no workload certificate yet; Permissive mode calls mesh services in plaintext until one arrives")]
+    private static partial void LogPlaintextFallback(ILogger logger);
 
     [LoggerMessage(60, LogLevel.Warning, "Mesh TLS ({Side} side) refused a peer: {Reason} (expected {Expected}, presented {Presented})")]
     private static partial void LogPeerRejected(ILogger logger, string side, string reason, string expected, string presented);

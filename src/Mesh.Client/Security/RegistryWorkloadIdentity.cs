@@ -35,6 +35,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     private volatile WorkloadCredentials? _current;
     private X509Certificate2Collection? _roots;
     private long _bundleIndex;
+    private DateTimeOffset _issuedAt;
     private bool _started;
 
     public RegistryWorkloadIdentity(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, ILogger<RegistryWorkloadIdentity> logger)
@@ -87,6 +88,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
                 var (credentials, issuedAt) = await IssueAsync(cancellationToken);
                 var previous = _current;
                 Publish(credentials);
+                _issuedAt = issuedAt;
                 if (previous is not null)
                 {
                     Renewals++;
@@ -106,7 +108,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
                 next = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, 0.2 * Math.Pow(2, Math.Min(failures, 10))));
                 var current = _current;
                 var now = _time.GetUtcNow();
-                if (current is not null && now >= current.Certificate.NotBefore.ToUniversalTime() + ((current.NotAfter - current.Certificate.NotBefore.ToUniversalTime()) * 0.8))
+                if (current is not null && now >= _issuedAt + ((current.NotAfter - _issuedAt) * 0.8))
                 {
                     if (warnedFor != current.NotAfter || failures % 10 == 1)
                     {
