@@ -125,6 +125,25 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task TheServicesOwnPolicyRulesApplyWithTheLocalOnes()
+    {
+        // This service's policy (as the registry would serve it) denies ratings; local rules allow everyone else.
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, o =>
+        {
+            o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, From = ["*"] });
+            o.Services["reviews"] = new ServicePolicyOptions
+            {
+                Authorization = [new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, From = ["ratings"] }],
+            };
+        });
+        await using var ratings = CreateClient("ratings", MeshSecurityMode.Strict, ("reviews", reviews));
+        await using var productpage = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
+
+        (await ratings.Client.GetAsync(new Uri("http://reviews/reviews/1"))).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await productpage.Client.GetAsync(new Uri("http://reviews/reviews/1"))).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task ClientRefusesAServerWithAValidCertificateForAnotherService()
     {
         using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");

@@ -1,9 +1,10 @@
 using System.Text.Json;
 using Mesh.Client;
+using Mesh.Client.Discovery;
+using Mesh.Client.Runtime;
 using Mesh.Client.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Mesh.AspNetCore.Security;
 
@@ -15,12 +16,27 @@ namespace Mesh.AspNetCore.Security;
 /// rules at all nothing is enforced (a Permissive mesh keeps serving plaintext callers). A denial is a 403 problem,
 /// counted on <c>mesh.authz.denied</c>; in dry run it is logged and counted and the request goes on.
 /// </summary>
-internal sealed partial class MeshAuthorizationMiddleware(
-    IOptionsMonitor<MeshOptions> options,
-    MeshSecurity security,
-    ILogger<MeshAuthorizationMiddleware> logger) : IMiddleware
+internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 {
-    private volatile AuthorizationTable? _table;
+    private readonly MeshRuntime _runtime;
+    private readonly IPolicySource[] _policySources;
+    private readonly MeshSecurity _security;
+    private readonly ILogger _logger;
+    private volatile AuthorizationTable _table;
+
+    public MeshAuthorizationMiddleware(MeshRuntime runtime, IEnumerable<IPolicySource> policySources, MeshSecurity security,
+        ILogger<MeshAuthorizationMiddleware> logger)
+    {
+        _runtime = runtime;
+        _policySources = [.. policySources];
+        _security = security;
+        _logger = logger;
+
+        // Rules change with the configuration or this service's registry policy; both publish a new runtime snapshot.
+        // The table is rebuilt then, off the request path, and requests read one reference.
+        _table = BuildTable(runtime.Snapshot.Options);
+        runtime.SnapshotChanged += snapshot => _table = BuildTable(snapshot.Options);
+    }
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -30,7 +46,7 @@ internal sealed partial class MeshAuthorizationMiddleware(
             context.User = peer.Principal;
         }
 
-        var table = Table();
+        var table = _table;
         if (table.IsEmpty)
         {
             return next(context);
@@ -43,33 +59,39 @@ internal sealed partial class MeshAuthorizationMiddleware(
             return next(context);
         }
 
-        var dryRun = options.CurrentValue.Security.AuthorizationDryRun;
-        security.RecordDenied(caller ?? "unauthenticated", request.Path.Value ?? "/", dryRun);
-        if (dryRun)
+        _security.RecordDenied(caller ?? "unauthenticated", request.Path.Value ?? "/", table.DryRun);
+        if (table.DryRun)
         {
-            LogWouldDeny(logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
+            LogWouldDeny(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
             return next(context);
         }
 
-        LogDenied(logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
+        LogDenied(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
         return WriteDeniedAsync(context, caller);
     }
 
-    /// <summary>The compiled rules, rebuilt only when the configuration or this service's registry policy changes.</summary>
-    private AuthorizationTable Table()
+    /// <summary>Local rules, plus this service's own policy's: from the registry when it has one, else from configuration.</summary>
+    private AuthorizationTable BuildTable(MeshOptions options)
     {
-        var mesh = options.CurrentValue;
         IList<AuthorizationRuleOptions>? policy = null;
-
-        var table = _table;
-        if (table is not null && ReferenceEquals(table.Local, mesh.Authorization) && ReferenceEquals(table.Policy, policy))
+        if (options.Service.Name is { } self)
         {
-            return table;
+            foreach (var source in _policySources)
+            {
+                if (source.TryGetPolicy(self, out var fromSource))
+                {
+                    policy = fromSource.Authorization;
+                    break;
+                }
+            }
+
+            if (policy is null && options.Services.TryGetValue(self, out var local))
+            {
+                policy = local.Authorization;
+            }
         }
 
-        table = AuthorizationTable.Build(mesh.Authorization, policy);
-        _table = table;
-        return table;
+        return AuthorizationTable.Build(options.Authorization, policy, options.Security.AuthorizationDryRun);
     }
 
     private static async Task WriteDeniedAsync(HttpContext context, string? caller)
@@ -107,21 +129,18 @@ internal sealed class AuthorizationTable
     private readonly Rule[] _deny;
     private readonly Rule[] _allow;
 
-    private AuthorizationTable(IList<AuthorizationRuleOptions> local, IList<AuthorizationRuleOptions>? policy, Rule[] deny, Rule[] allow)
+    private AuthorizationTable(Rule[] deny, Rule[] allow, bool dryRun)
     {
-        Local = local;
-        Policy = policy;
         _deny = deny;
         _allow = allow;
+        DryRun = dryRun;
     }
 
-    public IList<AuthorizationRuleOptions> Local { get; }
-
-    public IList<AuthorizationRuleOptions>? Policy { get; }
+    public bool DryRun { get; }
 
     public bool IsEmpty => _deny.Length == 0 && _allow.Length == 0;
 
-    public static AuthorizationTable Build(IList<AuthorizationRuleOptions> local, IList<AuthorizationRuleOptions>? policy)
+    public static AuthorizationTable Build(IList<AuthorizationRuleOptions> local, IList<AuthorizationRuleOptions>? policy, bool dryRun)
     {
         var deny = new List<Rule>();
         var allow = new List<Rule>();
@@ -138,7 +157,7 @@ internal sealed class AuthorizationTable
             }
         }
 
-        return new AuthorizationTable(local, policy, [.. deny], [.. allow]);
+        return new AuthorizationTable([.. deny], [.. allow], dryRun);
     }
 
     public bool IsAllowed(string? caller, string path, string method)

@@ -9,7 +9,7 @@ namespace Mesh.Client.Configuration;
 internal static class MeshConfigurationReader
 {
     private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization"];
-    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker"];
+    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker", "Authorization"];
     private static readonly string[] ServiceKeys = ["Endpoints", .. PolicyKeys];
 
     public static void Read(IConfiguration mesh, MeshOptions options)
@@ -53,10 +53,15 @@ internal static class MeshConfigurationReader
             options.Services[svc.Key] = policy;
         }
 
-        foreach (var rule in r.Section("Authorization").GetChildren())
+        ReadAuthorization(r.Section("Authorization"), options.Authorization, errors);
+    }
+
+    private static void ReadAuthorization(IConfigurationSection section, IList<AuthorizationRuleOptions> rules, List<string> errors)
+    {
+        foreach (var rule in section.GetChildren())
         {
             var rr = new ConfigurationSectionReader(rule, errors, "Action", "From", "Paths", "Methods");
-            options.Authorization.Add(new AuthorizationRuleOptions
+            rules.Add(new AuthorizationRuleOptions
             {
                 Action = rr.Enum<AuthorizationAction>("Action") ?? AuthorizationAction.Allow,
                 From = rr.StringList("From"),
@@ -149,6 +154,12 @@ internal static class MeshConfigurationReader
         c.MinimumThroughput = cb.Int("MinimumThroughput") ?? c.MinimumThroughput;
         c.SamplingDuration = cb.Duration("SamplingDuration") ?? c.SamplingDuration;
         c.BreakDuration = cb.Duration("BreakDuration") ?? c.BreakDuration;
+
+        if (r.Has("Authorization"))
+        {
+            policy.Authorization.Clear();
+            ReadAuthorization(r.Section("Authorization"), policy.Authorization, errors);
+        }
     }
 
     private static RouteOptions ReadRoute(IConfigurationSection section, List<string> errors)

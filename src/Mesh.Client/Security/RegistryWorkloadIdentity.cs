@@ -51,6 +51,12 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     /// <summary>Renewals completed (for tests and diagnostics).</summary>
     public int Renewals { get; private set; }
 
+    /// <summary>When the next renewal (or retry) is due; set once its timer is armed (for tests and diagnostics).</summary>
+    public DateTimeOffset? NextAttemptAt { get; private set; }
+
+    /// <summary>When the current certificate was asked for.</summary>
+    public DateTimeOffset IssuedAt => _issuedAt;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         lock (_gate)
@@ -133,7 +139,10 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
 
             try
             {
-                await Task.Delay(next < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : next, _time, cancellationToken);
+                next = next < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : next;
+                var delay = Task.Delay(next, _time, cancellationToken);
+                NextAttemptAt = _time.GetUtcNow() + next;
+                await delay;
             }
             catch (OperationCanceledException)
             {
