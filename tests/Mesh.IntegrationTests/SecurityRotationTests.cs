@@ -48,6 +48,13 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
         mesh.ServerIdentity.Renewals.ShouldBeGreaterThanOrEqualTo(4);
         mesh.ClientIdentity.Renewals.ShouldBeGreaterThanOrEqualTo(4);
         mesh.Logs.Entries.Where(e => e.Message.Contains("past 80%", StringComparison.Ordinal)).ShouldBeEmpty();
+
+        // Registry, server and client logged every issuance; none of it holds a key or a token.
+        var logs = string.Join('\n', mesh.Logs.Entries.Select(e => e.Message));
+        logs.ShouldContain("spiffe://mesh.local/svc/reviews");
+        logs.ShouldNotContain("PRIVATE KEY");
+        logs.ShouldNotContain("rotation-join-");
+        logs.ShouldNotContain(AdminToken);
     }
 
     [Fact]

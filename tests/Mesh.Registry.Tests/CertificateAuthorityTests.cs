@@ -107,8 +107,8 @@ public sealed class CertificateAuthorityTests
         (await SignAsync(host.Client("not-a-token"), Csr(key, null))).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
 
         // A CSR whose signature does not verify: the requester does not hold the key it asks a certificate for.
-        var der = PemEncoding.Find(Csr(key, null)).Base64Data;
-        var bytes = Convert.FromBase64String(Csr(key, null)[der]);
+        var genuine = Csr(key, null);
+        var bytes = Convert.FromBase64String(genuine[PemEncoding.Find(genuine).Base64Data]);
         bytes[^1] ^= 0x01;
         var tampered = PemEncoding.WriteString("CERTIFICATE REQUEST", bytes);
         var bad = await SignAsync(reviews, tampered);

@@ -121,6 +121,7 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
             return;
         }
 
+        security.RecordHandshake("server");
         var tls = new TlsFeature(ssl);
         context.Features.Set<ITlsConnectionFeature>(tls);
         context.Features.Set<ITlsHandshakeFeature>(tls);

@@ -25,6 +25,7 @@ internal sealed partial class MeshSecurity : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _peerRejected;
     private readonly Counter<long> _denied;
+    private readonly Counter<long> _handshakes;
 
     public MeshSecurity(IServiceProvider services, IOptions<MeshOptions> options, MeshRuntime runtime, TimeProvider time, IMeterFactory meters,
         ILogger<MeshSecurity> logger)
@@ -49,6 +50,7 @@ internal sealed partial class MeshSecurity : IDisposable
         _meter = meters.Create(MeterName);
         _peerRejected = _meter.CreateCounter<long>("mesh.tls.peer_rejected", "{handshake}", "TLS peers refused: no, untrusted, expired or wrong-identity certificates.");
         _denied = _meter.CreateCounter<long>("mesh.authz.denied", "{request}", "Inbound requests denied by authorization (or that would be, in dry run).");
+        _handshakes = _meter.CreateCounter<long>("mesh.tls.handshakes", "{handshake}", "Mesh TLS handshakes completed, by side (how often connections are made).");
         _meter.CreateObservableGauge("mesh.certificate.expiry", ObserveExpiry, "s", "Seconds until this workload's certificate expires.");
 
         // Hosts without ASP.NET Core have no hosted service to start the identity: the first use starts it. (With
@@ -154,6 +156,8 @@ internal sealed partial class MeshSecurity : IDisposable
         LogPeerRejected(_logger, side, reason, expected ?? "-", presented ?? "-");
     }
 
+    public void RecordHandshake(string side) => _handshakes.Add(1, new KeyValuePair<string, object?>("side", side));
+
     public void RecordDenied(string caller, string path, bool dryRun)
     {
         _denied.Add(1, new KeyValuePair<string, object?>("source_service", caller), new KeyValuePair<string, object?>("dry_run", dryRun));
@@ -196,6 +200,7 @@ internal sealed partial class MeshSecurity : IDisposable
             return false;
         }
 
+        RecordHandshake("client");
         return true;
     }
 

@@ -37,6 +37,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     private long _bundleIndex;
     private DateTimeOffset _issuedAt;
     private bool _started;
+    private bool _disposed;
 
     public RegistryWorkloadIdentity(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, ILogger<RegistryWorkloadIdentity> logger)
     {
@@ -78,7 +79,10 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            LogNoCertificateYet(_logger, StartWait.TotalSeconds);
+            if (!Volatile.Read(ref _disposed))
+            {
+                LogNoCertificateYet(_logger, StartWait.TotalSeconds);
+            }
         }
     }
 
@@ -265,6 +269,8 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
 
     public void Dispose()
     {
+        Volatile.Write(ref _disposed, true);
+        _first.TrySetCanceled();
         _stopping.Cancel();
         try
         {

@@ -273,7 +273,8 @@ internal sealed partial class CertificateAuthority : IDisposable
             Changed();
             File.Delete(KeyPath(id));
             File.Delete(Path.Combine(Directory, id + ".crt.pem"));
-            root.Dispose();
+
+            // Not disposed: a signing that took this root as active just before an activate-and-remove may still use it.
             LogRootRemoved(_logger, id);
             return (true, false);
         }
