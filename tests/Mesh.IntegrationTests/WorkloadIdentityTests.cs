@@ -97,3 +97,46 @@ public sealed class WorkloadIdentityTests
         return app;
     }
 }
+
+/// <summary>The whole path with the registry: identities from its CA, discovery of https endpoints, mTLS between apps.</summary>
+[Collection(nameof(ControlPlaneTests))]
+public sealed class RegistryMutualTlsTests
+{
+    [Fact]
+    public async Task Apps_with_registry_identities_register_as_https_and_call_each_other_over_mutual_tls()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: ["reviews", "productpage"]);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = "reviews",
+            ["Mesh:Registry:Url"] = registry.Address.ToString(),
+            ["Mesh:Registry:Token"] = RegistryHost.JoinToken("reviews"),
+            ["Mesh:Registry:CacheDirectory"] = string.Empty,
+            ["Mesh:Registry:DrainDelay"] = "00:00:00",
+        });
+        builder.Services.AddMesh();
+        await using var reviews = builder.Build();
+        reviews.UseMesh();
+        reviews.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
+            $"{context.User.Identity?.AuthenticationType ?? "-"} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}");
+        await reviews.StartAsync();
+
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage" },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+        });
+
+        // Registered as https: it serves mesh TLS (and, Permissive, plaintext on the same port).
+        using var admin = registry.AdminClient();
+        await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
+            because: "reviews registers its https address");
+        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+            because: "the client discovers reviews");
+
+        (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("MeshMutualTls spiffe://mesh.local/svc/productpage");
+    }
+}
