@@ -203,6 +203,23 @@ public sealed class SecurityTests : IDisposable
         second.ShouldNotBe(first);
     }
 
+    [Fact]
+    public async Task Http2RunsOverMeshTls()
+    {
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, protocols: HttpProtocolsOption.Http2);
+        await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("http://reviews/who"))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        using var response = await client.Client.SendAsync(request);
+
+        response.Version.ShouldBe(HttpVersion.Version20);
+        (await response.Content.ReadAsStringAsync()).ShouldBe("reviews: productpage spiffe://mesh.local/svc/productpage MeshMutualTls tls=True");
+    }
+
     private async Task<string> ServerSerialAsync(TestBackend backend, System.Security.Cryptography.X509Certificates.X509Certificate2 clientCertificate)
     {
         string? serial = null;
@@ -224,7 +241,7 @@ public sealed class SecurityTests : IDisposable
     private static Uri Https(TestBackend backend) => new($"https://127.0.0.1:{backend.Address.Port}/");
 
     private Task<TestBackend> StartServiceAsync(string name, MeshSecurityMode mode, Action<MeshOptions>? configure = null,
-        Action<IServiceProvider>? capture = null) =>
+        Action<IServiceProvider>? capture = null, HttpProtocolsOption protocols = HttpProtocolsOption.Http1) =>
         TestBackend.StartAsync(name,
             handler: context =>
             {
@@ -248,7 +265,8 @@ public sealed class SecurityTests : IDisposable
             {
                 capture?.Invoke(app.Services);
                 app.UseMesh();
-            });
+            },
+            protocols: protocols);
 
     private MeshTestClient CreateClient(string name, MeshSecurityMode mode, params (string Service, TestBackend Backend)[] services)
     {
