@@ -123,7 +123,7 @@ public static class MeshHttpClientBuilderExtensions
             // With mesh TLS on, the transport presents this workload's certificate and verifies mesh servers. A primary
             // handler the client configures itself later (ConfigurePrimaryHttpMessageHandler) still wins.
             var security = handlerBuilder.Services.GetRequiredService<MeshSecurity>();
-            if (security.Enabled)
+            if (security.Enabled || security.NeedsPlaintextFallback)
             {
                 handlerBuilder.PrimaryHandler = security.CreateTransport();
             }

@@ -138,5 +138,14 @@ public sealed class RegistryMutualTlsTests
             because: "the client discovers reviews");
 
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("MeshMutualTls spiffe://mesh.local/svc/productpage");
+
+        // A client with no identity of its own still reaches the Permissive app, in plaintext on the same port.
+        await using var anonymous = MeshTestClient.Create(new
+        {
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+        });
+        await Poll.UntilAsync(() => anonymous.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+            because: "the anonymous client discovers reviews");
+        (await anonymous.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("- -");
     }
 }

@@ -47,6 +47,10 @@ internal sealed partial class MeshSecurity : IDisposable
             }
         }
 
+        // Without an identity a client cannot do mesh TLS, but the registry may list https endpoints (apps that serve
+        // mesh TLS register so); outside Strict those also serve plaintext, which this client then uses.
+        NeedsPlaintextFallback = Identity is null && Mode != MeshSecurityMode.Strict && mesh.Registry.Url is not null;
+
         _meter = meters.Create(MeterName);
         _peerRejected = _meter.CreateCounter<long>("mesh.tls.peer_rejected", "{handshake}", "TLS peers refused: no, untrusted, expired or wrong-identity certificates.");
         _denied = _meter.CreateCounter<long>("mesh.authz.denied", "{request}", "Inbound requests denied by authorization (or that would be, in dry run).");
@@ -73,6 +77,9 @@ internal sealed partial class MeshSecurity : IDisposable
     /// <summary>Whether this workload speaks mesh TLS at all.</summary>
     public bool Enabled => Identity is not null;
 
+    /// <summary>Whether the transport must call https mesh endpoints in plaintext, having no certificate to call them with.</summary>
+    public bool NeedsPlaintextFallback { get; }
+
     public TimeProvider Time => _time;
 
     /// <summary>
@@ -86,7 +93,7 @@ internal sealed partial class MeshSecurity : IDisposable
         var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) };
         if (Identity is null)
         {
-            return handler;
+            return NeedsPlaintextFallback ? new PermissiveFallbackHandler(this) { InnerHandler = handler } : handler;
         }
 
         handler.SslOptions = new SslClientAuthenticationOptions
@@ -220,7 +227,7 @@ internal sealed partial class MeshSecurity : IDisposable
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (security.Identity!.Current is null && request.RequestUri is { Scheme: "https" } uri && request.Headers.Host is { } host &&
+            if (security.Identity?.Current is null && request.RequestUri is { Scheme: "https" } uri && request.Headers.Host is { } host &&
                 security._runtime.TryGetService(HostName(host), out _))
             {
                 if (Interlocked.Exchange(ref _warned, 1) == 0)
