@@ -204,6 +204,20 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task StrictWithoutAnIdentityFailsTheStartInsteadOfServingPlaintext()
+    {
+        var ex = await Should.ThrowAsync<InvalidOperationException>(() => TestBackend.StartAsync("reviews",
+            services: s => s.AddMesh(o =>
+            {
+                o.Service.Name = "reviews";
+                o.Security.Mode = MeshSecurityMode.Strict;
+            }),
+            configure: app => app.UseMesh()));
+
+        ex.Message.ShouldStartWith("Mesh:Security:Mode: Strict needs a workload identity");
+    }
+
+    [Fact]
     public async Task Http2RunsOverMeshTls()
     {
         await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, protocols: HttpProtocolsOption.Http2);

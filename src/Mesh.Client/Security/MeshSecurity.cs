@@ -47,6 +47,13 @@ internal sealed partial class MeshSecurity : IDisposable
             }
         }
 
+        if (Mode == MeshSecurityMode.Strict && Identity is null)
+        {
+            // Strict without a certificate would mean serving and calling in plaintext: refuse to start instead.
+            throw new InvalidOperationException(
+                "Mesh:Security:Mode: Strict needs a workload identity; set Mesh:Service:Name, Mesh:Registry:Url and Mesh:Registry:Token (or register a CA in code), or use Permissive");
+        }
+
         // Without an identity a client cannot do mesh TLS, but the registry may list https endpoints (apps that serve
         // mesh TLS register so); outside Strict those also serve plaintext, which this client then uses.
         NeedsPlaintextFallback = Identity is null && Mode != MeshSecurityMode.Strict && mesh.Registry.Url is not null;
