@@ -218,6 +218,37 @@ public sealed class SecurityTests : IDisposable
     }
 
     [Fact]
+    public async Task AMalformedHandshakeIsRefusedAndTheServerKeepsServing()
+    {
+        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        using (var socket = new System.Net.Sockets.TcpClient())
+        {
+            await socket.ConnectAsync(IPAddress.Loopback, reviews.Address.Port);
+            var stream = socket.GetStream();
+            var junk = new byte[64 * 1024];
+            new Random(7).NextBytes(junk);
+            junk[0] = 0x16; // looks like a TLS handshake record, is not one
+            try
+            {
+                await stream.WriteAsync(junk);
+                var buffer = new byte[1024];
+                while (await stream.ReadAsync(buffer) > 0)
+                {
+                }
+            }
+            catch (IOException)
+            {
+                // the server may reset the connection while we still write: refused either way
+            }
+        }
+
+        await Poll.UntilAsync(() => Rejected(metrics, "server", "handshake-failed") > 0, because: "the server refuses the garbage");
+        await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
+        (await client.Client.GetStringAsync(new Uri("http://reviews/who"))).ShouldStartWith("reviews: productpage");
+    }
+
+    [Fact]
     public async Task Http2RunsOverMeshTls()
     {
         await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, protocols: HttpProtocolsOption.Http2);

@@ -49,7 +49,21 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
     public async Task OnConnectionAsync(ConnectionContext context)
     {
         var input = context.Transport.Input;
-        var read = await input.ReadAsync(context.ConnectionClosed);
+        ReadResult read;
+        using (var firstByte = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed))
+        {
+            // A connection that sends nothing must not hold its slot forever (Kestrel's own timeouts start with HTTP).
+            firstByte.CancelAfter(HandshakeTimeout);
+            try
+            {
+                read = await input.ReadAsync(firstByte.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         if (read.Buffer.IsEmpty)
         {
             input.AdvanceTo(read.Buffer.Start);
