@@ -59,7 +59,7 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
             return next(context);
         }
 
-        _security.RecordDenied(caller ?? "unauthenticated", request.Path.Value ?? "/", table.DryRun);
+        _security.RecordDenied(caller ?? "unauthenticated", table.DryRun);
         if (table.DryRun)
         {
             LogWouldDeny(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");

@@ -172,7 +172,7 @@ internal sealed partial class MeshSecurity : IDisposable
 
     public void RecordHandshake(string side) => _handshakes.Add(1, new KeyValuePair<string, object?>("side", side));
 
-    public void RecordDenied(string caller, string path, bool dryRun)
+    public void RecordDenied(string caller, bool dryRun)
     {
         _denied.Add(1, new KeyValuePair<string, object?>("source_service", caller), new KeyValuePair<string, object?>("dry_run", dryRun));
     }
