@@ -1,6 +1,7 @@
 using Mesh.AspNetCore.Inbound;
 using Mesh.AspNetCore.Telemetry;
 using Mesh.Client.Telemetry;
+using Mesh.AspNetCore.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -13,14 +14,15 @@ public static class MeshApplicationBuilderExtensions
 {
     /// <summary>
     /// Adds the mesh's inbound middleware: first the server-side metrics and the access log (so they see every
-    /// request, including those later middleware refuses), then the caller's time budget: outbound mesh calls made
-    /// while serving a request never outlive the caller's deadline. Identity, authorization and rate limits join it as
-    /// the mesh's security features land.
+    /// request, including those later middleware refuses), then the caller's mesh identity becomes
+    /// <c>HttpContext.User</c> and the <c>Mesh:Authorization</c> rules apply, then the caller's time budget bounds
+    /// outbound mesh calls made while serving the request.
     /// </summary>
     public static IApplicationBuilder UseMesh(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<MeshTelemetryMiddleware>();
+        app.UseMiddleware<MeshAuthorizationMiddleware>();
         return app.UseMiddleware<MeshInboundMiddleware>();
     }
 

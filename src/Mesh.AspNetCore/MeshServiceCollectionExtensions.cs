@@ -1,4 +1,5 @@
 using Mesh.AspNetCore.Inbound;
+using Mesh.AspNetCore.Security;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -24,6 +25,15 @@ public static class MeshServiceCollectionExtensions
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>(
             sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>()));
+        services.TryAddSingleton<MeshAuthorizationMiddleware>();
+        if (!services.Any(d => d.ImplementationType == typeof(MeshKestrelSetup)))
+        {
+            // First, so that the endpoint defaults are set before the app's own Kestrel configuration calls Listen().
+            services.Insert(0, ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>, MeshKestrelSetup>());
+        }
+
+        // Before registration: the first certificate is in hand before the app is advertised.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshIdentityStartup>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;

@@ -5,6 +5,7 @@ using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
+using Mesh.Client.Security;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -58,7 +59,9 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
-            services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>()));
+            services.TryAddSingleton<RegistryWorkloadIdentity>();
+            services.TryAddSingleton<MeshSecurity>();
+            services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>(), sp.GetRequiredService<MeshSecurity>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
             services.AddOptions<MeshOptions>().ValidateOnStart();
 
@@ -117,6 +120,14 @@ public static class MeshHttpClientBuilderExtensions
 
             var runtime = handlerBuilder.Services.GetRequiredService<MeshRuntime>();
             handlerBuilder.AdditionalHandlers.Add(new MeshHandler(runtime, handlerBuilder.Name ?? string.Empty));
+
+            // With mesh TLS on, the transport presents this workload's certificate and verifies mesh servers. A primary
+            // handler the client configures itself later (ConfigurePrimaryHttpMessageHandler) still wins.
+            var security = handlerBuilder.Services.GetRequiredService<MeshSecurity>();
+            if (security.Enabled || security.NeedsPlaintextFallback)
+            {
+                handlerBuilder.PrimaryHandler = security.CreateTransport();
+            }
         });
 #pragma warning restore CS0618
         return builder;

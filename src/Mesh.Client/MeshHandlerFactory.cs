@@ -1,5 +1,6 @@
 using Mesh.Client.Http;
 using Mesh.Client.Runtime;
+using Mesh.Client.Security;
 
 namespace Mesh.Client;
 
@@ -12,16 +13,22 @@ namespace Mesh.Client;
 public sealed class MeshHandlerFactory
 {
     private readonly MeshRuntime _runtime;
+    private readonly MeshSecurity? _security;
 
-    internal MeshHandlerFactory(MeshRuntime runtime) => _runtime = runtime;
+    internal MeshHandlerFactory(MeshRuntime runtime, MeshSecurity? security = null)
+    {
+        _runtime = runtime;
+        _security = security;
+    }
 
     /// <summary>
-    /// A mesh handler over a new <see cref="SocketsHttpHandler"/>. The caller owns it and should keep it for the
-    /// life of the client that uses it, as with any <see cref="HttpMessageHandler"/>.
+    /// A mesh handler over a new <see cref="SocketsHttpHandler"/> (with the workload certificate when mesh TLS is on).
+    /// The caller owns it and should keep it for the life of the client that uses it, as with any
+    /// <see cref="HttpMessageHandler"/>.
     /// </summary>
     /// <param name="name">A name for the client, which keys its per-endpoint circuit breakers.</param>
     public HttpMessageHandler CreateHandler(string name = "default") =>
-        CreateHandler(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }, name);
+        CreateHandler(_security?.CreateTransport() ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }, name);
 
     /// <summary>A mesh handler over the given transport handler, which it takes ownership of.</summary>
     public DelegatingHandler CreateHandler(HttpMessageHandler innerHandler, string name = "default")

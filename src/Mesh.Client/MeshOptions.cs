@@ -103,6 +103,9 @@ public sealed class MeshSecurityOptions
 
     /// <summary>The SPIFFE trust domain: identities are <c>spiffe://&lt;trust domain&gt;/svc/&lt;service&gt;</c>.</summary>
     public string TrustDomain { get; set; } = "mesh.local";
+
+    /// <summary>When true, inbound authorization logs and counts what it would deny, and lets it through.</summary>
+    public bool AuthorizationDryRun { get; set; }
 }
 
 /// <summary>Whether an authorization rule allows or denies what it matches.</summary>

@@ -27,6 +27,12 @@ public sealed class ServicePolicyOptions
 
     /// <summary>The per-endpoint circuit breaker.</summary>
     public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+
+    /// <summary>
+    /// Inbound authorization rules of this service, applied by its own instances together with their
+    /// <c>Mesh:Authorization</c> rules: how a registry policy says who may call the service.
+    /// </summary>
+    public IList<AuthorizationRuleOptions> Authorization { get; set; } = new List<AuthorizationRuleOptions>();
 }
 
 /// <summary>One endpoint of a service.</summary>

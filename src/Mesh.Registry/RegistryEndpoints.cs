@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Mesh.Client.Configuration;
 using Mesh.Client.Registry;
+using Mesh.Registry.Ca;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -25,6 +26,7 @@ internal static class RegistryEndpoints
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>());
         services.TryAddSingleton<RegistryState>();
         services.TryAddSingleton<RegistryAuth>();
+        services.TryAddSingleton<CertificateAuthority>();
         services.AddHostedService<RegistryStartup>();
         return services;
     }
@@ -46,6 +48,7 @@ internal static class RegistryEndpoints
         v1.MapPost("/policies/{service}/validate", ValidatePolicyAsync);
         v1.MapGet("/policies/{service}/history", History);
         v1.MapPost("/policies/{service}/rollback", Rollback);
+        CaEndpoints.Map(v1);
         return app;
     }
 
@@ -650,15 +653,20 @@ internal static class PolicyDocument
 }
 
 /// <summary>Opens the store at start (so a bad store or configuration fails the start), and ends long polls on shutdown.</summary>
-internal sealed class RegistryStartup(RegistryState state, RegistryAuth auth, IHostApplicationLifetime lifetime) : IHostedService
+internal sealed class RegistryStartup(RegistryState state, RegistryAuth auth, CertificateAuthority ca, IHostApplicationLifetime lifetime) : IHostedService
 {
     private CancellationTokenRegistration _stopping;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Taking both here opens the store, settles the admin token and hashes the join tokens before the first request.
+        // Taking these here opens the store, settles the admin token, hashes the join tokens and loads (or makes) the CA roots
+        // before the first request.
         GC.KeepAlive(auth);
-        _stopping = lifetime.ApplicationStopping.Register(state.StopWatches);
+        _stopping = lifetime.ApplicationStopping.Register(() =>
+        {
+            state.StopWatches();
+            ca.StopWatches();
+        });
         return Task.CompletedTask;
     }
 

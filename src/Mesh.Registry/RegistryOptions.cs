@@ -38,6 +38,15 @@ internal sealed class RegistryOptions
 
     /// <summary>How long a watch with an <c>index</c> but no <c>wait</c> waits. 60 seconds by default.</summary>
     public TimeSpan DefaultWatchWait { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// The mesh CA's folder (roots and their keys, mode 0700; keys 0600); a relative path is taken from the content
+    /// root. By default a <c>ca</c> folder next to the SQLite file.
+    /// </summary>
+    public string? CaPath { get; set; }
+
+    /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
+    public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
@@ -105,6 +114,16 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         if (string.IsNullOrWhiteSpace(options.TrustDomain) || Uri.CheckHostName(options.TrustDomain) != UriHostNameType.Dns)
         {
             errors.Add($"{root}:TrustDomain: '{options.TrustDomain}' must be a DNS name such as mesh.local");
+        }
+
+        if (options.CertificateLifetime < TimeSpan.FromMinutes(1) || options.CertificateLifetime > TimeSpan.FromDays(30))
+        {
+            errors.Add($"{root}:CertificateLifetime: {options.CertificateLifetime} must be between 00:01:00 and 30.00:00:00");
+        }
+
+        if (options.CaPath is { } caPath && string.IsNullOrWhiteSpace(caPath))
+        {
+            errors.Add($"{root}:CaPath: must not be blank");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -92,6 +92,9 @@ public sealed class ConfigurationValidationTests
     [InlineData("""{ "Security": { "Mode": "Sometimes" } }""", "Mesh:Security:Mode: 'Sometimes' is not one of Permissive, Strict, Disabled")]
     [InlineData("""{ "Authorization": [ { "Action": "Maybe", "Paths": [ "x" ] } ] }""", "Mesh:Authorization:0:Action: 'Maybe' is not one of Allow, Deny")]
     [InlineData("""{ "Servics": { } }""", "Mesh:Servics: unknown setting 'Servics'")]
+    [InlineData("""{ "Authorization": [ { "From": [ "not a name" ] } ] }""", "Mesh:Authorization:0:From:0: 'not a name' is not a service name or *")]
+    [InlineData("""{ "Services": { "reviews": { "Authorization": [ { "Action": "Deny", "Paths": [ "admin" ] } ] } } }""", "Mesh:Services:reviews:Authorization:0:Paths:0: 'admin' must start with '/'")]
+    [InlineData("""{ "Security": { "AuthorizationDryRun": "perhaps" } }""", "Mesh:Security:AuthorizationDryRun")]
     public void A_mistake_is_reported_at_its_path(string meshJson, string expectedStart)
     {
         var errors = Errors(meshJson);

@@ -46,6 +46,23 @@ public sealed class PolicyValidationEndpointTests : IAsyncLifetime
         errors.GetProperty("LoadBalancer:Policy")[0].GetString()!.ShouldStartWith("'Fastest' is not one of");
     }
 
+    [Fact]
+    public async Task Authorization_rules_in_a_policy_are_validated_with_their_paths()
+    {
+        using (var good = await ValidateAsync("reviews", """{ "Authorization": [ { "Action": "Allow", "From": [ "productpage" ], "Paths": [ "/reviews/*" ], "Methods": [ "GET" ] } ] }"""))
+        {
+            good.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        using var bad = await ValidateAsync("reviews", """{ "Authorization": [ { "Action": "Deny" }, { "Action": "Maybe", "From": [ "a b" ], "Paths": [ "x" ] } ] }""");
+        bad.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        using var problem = JsonDocument.Parse(await bad.Content.ReadAsStringAsync());
+        var errors = problem.RootElement.GetProperty("errors");
+        errors.TryGetProperty("Authorization:1:Action", out _).ShouldBeTrue(problem.RootElement.GetRawText());
+        errors.GetProperty("Authorization:1:From:0")[0].GetString()!.ShouldContain("'a b'");
+        errors.GetProperty("Authorization:1:Paths:0")[0].GetString()!.ShouldContain("must start with '/'");
+    }
+
     [Theory]
     [InlineData("{ not json")]
     [InlineData("[]")]

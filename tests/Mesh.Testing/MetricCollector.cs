@@ -41,5 +41,8 @@ public sealed class MetricCollector : IDisposable
         Measurements.Enqueue((instrument.Name, value, dict));
     }
 
+    /// <summary>Takes a reading of every observable instrument (gauges) now.</summary>
+    public void Collect() => _listener.RecordObservableInstruments();
+
     public void Dispose() => _listener.Dispose();
 }

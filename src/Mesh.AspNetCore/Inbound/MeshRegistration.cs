@@ -20,6 +20,7 @@ internal sealed partial class MeshRegistration(
     IServer server,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
+    Mesh.Client.Security.MeshSecurity security,
     ILogger<MeshRegistration> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -87,6 +88,12 @@ internal sealed partial class MeshRegistration(
         {
             LogNoAddress(logger);
             return;
+        }
+
+        if (mesh.Registry.AdvertiseAddress is null && security.Enabled && address.Scheme == Uri.UriSchemeHttp)
+        {
+            // Kestrel binds http://, but mesh TLS answers on it: advertising https tells peers to originate mTLS.
+            address = new UriBuilder(address) { Scheme = Uri.UriSchemeHttps }.Uri;
         }
 
         _instanceId = mesh.Registry.InstanceId ?? InstanceId(address);

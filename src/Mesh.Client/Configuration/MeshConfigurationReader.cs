@@ -9,7 +9,7 @@ namespace Mesh.Client.Configuration;
 internal static class MeshConfigurationReader
 {
     private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization", "Telemetry"];
-    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker"];
+    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker", "Authorization"];
     private static readonly string[] ServiceKeys = ["Endpoints", .. PolicyKeys];
 
     public static void Read(IConfiguration mesh, MeshOptions options)
@@ -41,9 +41,10 @@ internal static class MeshConfigurationReader
         reg.CacheDirectory = registry.Section("CacheDirectory").Value ?? reg.CacheDirectory;
         reg.Register = registry.Bool("Register") ?? reg.Register;
 
-        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain");
+        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain", "AuthorizationDryRun");
         options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;
         options.Security.TrustDomain = security.String("TrustDomain") ?? options.Security.TrustDomain;
+        options.Security.AuthorizationDryRun = security.Bool("AuthorizationDryRun") ?? options.Security.AuthorizationDryRun;
 
         foreach (var svc in r.Section("Services").GetChildren())
         {
@@ -53,11 +54,15 @@ internal static class MeshConfigurationReader
         }
 
         ReadTelemetry(r, options, errors);
+        ReadAuthorization(r.Section("Authorization"), options.Authorization, errors);
+    }
 
-        foreach (var rule in r.Section("Authorization").GetChildren())
+    private static void ReadAuthorization(IConfigurationSection section, IList<AuthorizationRuleOptions> rules, List<string> errors)
+    {
+        foreach (var rule in section.GetChildren())
         {
             var rr = new ConfigurationSectionReader(rule, errors, "Action", "From", "Paths", "Methods");
-            options.Authorization.Add(new AuthorizationRuleOptions
+            rules.Add(new AuthorizationRuleOptions
             {
                 Action = rr.Enum<AuthorizationAction>("Action") ?? AuthorizationAction.Allow,
                 From = rr.StringList("From"),
@@ -169,6 +174,12 @@ internal static class MeshConfigurationReader
         c.MinimumThroughput = cb.Int("MinimumThroughput") ?? c.MinimumThroughput;
         c.SamplingDuration = cb.Duration("SamplingDuration") ?? c.SamplingDuration;
         c.BreakDuration = cb.Duration("BreakDuration") ?? c.BreakDuration;
+
+        if (r.Has("Authorization"))
+        {
+            policy.Authorization.Clear();
+            ReadAuthorization(r.Section("Authorization"), policy.Authorization, errors);
+        }
     }
 
     private static RouteOptions ReadRoute(IConfigurationSection section, List<string> errors)

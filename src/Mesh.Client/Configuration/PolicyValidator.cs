@@ -255,6 +255,11 @@ internal static class PolicyValidator
                 errors.Add($"{prefix}CircuitBreaker:BreakDuration: {cb.BreakDuration} must be between 00:00:00.5 and 1.00:00:00");
             }
         }
+
+        for (var i = 0; i < policy.Authorization.Count; i++)
+        {
+            ValidateAuthorizationRule(policy.Authorization[i], $"{prefix}Authorization:{i}", errors);
+        }
     }
 
     private static void ValidateRoute(RouteOptions route, ServicePolicyOptions policy, string path, List<string> errors)

@@ -59,6 +59,18 @@ internal sealed class RegistryClient : IDisposable
         }
     }
 
+    public Task<TrustBundleResponse?> WatchTrustBundleAsync(long index, TimeSpan wait, CancellationToken cancellationToken) =>
+        GetAsync($"v1/trust-bundle{Query(index, wait)}", RegistryJsonContext.Default.TrustBundleResponse, cancellationToken);
+
+    /// <summary>Asks the registry's CA to sign a CSR for the service the join token belongs to.</summary>
+    public async Task<CertificateResponse?> SignAsync(string csrPem, CancellationToken cancellationToken)
+    {
+        using var response = await _http.PostAsJsonAsync("v1/certificates", new CertificateSigningRequest { Csr = csrPem },
+            RegistryJsonContext.Default.CertificateSigningRequest, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync(RegistryJsonContext.Default.CertificateResponse, cancellationToken);
+    }
+
     private async Task<T?> GetAsync<T>(string path, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
     {
         using var response = await _http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);

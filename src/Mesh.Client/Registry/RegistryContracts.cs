@@ -114,6 +114,64 @@ internal sealed class PolicyValidationResponse
     public bool Valid { get; set; }
 }
 
+/// <summary>Body of <c>POST /v1/certificates</c>: a PKCS#10 request in PEM; <see cref="Service"/> only with the admin token.</summary>
+internal sealed class CertificateSigningRequest
+{
+    public string? Csr { get; set; }
+
+    public string? Service { get; set; }
+}
+
+/// <summary>A signed workload certificate, its chain up to (not including) the root, and the roots to trust, all PEM.</summary>
+internal sealed class CertificateResponse
+{
+    public string Certificate { get; set; } = string.Empty;
+
+    public List<string> Chain { get; set; } = [];
+
+    public List<string> TrustBundle { get; set; } = [];
+
+    public string SpiffeId { get; set; } = string.Empty;
+
+    public DateTimeOffset NotAfter { get; set; }
+}
+
+/// <summary>Body of <c>GET /v1/trust-bundle</c>: every root a workload must trust (more than one during a rotation).</summary>
+internal sealed class TrustBundleResponse
+{
+    public long Index { get; set; }
+
+    public string TrustDomain { get; set; } = string.Empty;
+
+    public List<string> Roots { get; set; } = [];
+}
+
+/// <summary>One CA root as <c>GET /v1/ca/roots</c> lists it.</summary>
+internal sealed class CaRootRecord
+{
+    public string Id { get; set; } = string.Empty;
+
+    public bool Active { get; set; }
+
+    public string Subject { get; set; } = string.Empty;
+
+    public string Sha256 { get; set; } = string.Empty;
+
+    public DateTimeOffset NotBefore { get; set; }
+
+    public DateTimeOffset NotAfter { get; set; }
+
+    public string Certificate { get; set; } = string.Empty;
+}
+
+/// <summary>Body of <c>GET /v1/ca/roots</c>.</summary>
+internal sealed class CaRootsResponse
+{
+    public long Index { get; set; }
+
+    public List<CaRootRecord> Roots { get; set; } = [];
+}
+
 /// <summary>The header carrying the watch index on every watchable response.</summary>
 internal static class RegistryHeaders
 {
@@ -128,4 +186,9 @@ internal static class RegistryHeaders
 [JsonSerializable(typeof(PolicyResponse))]
 [JsonSerializable(typeof(PolicyHistoryResponse))]
 [JsonSerializable(typeof(PolicyValidationResponse))]
+[JsonSerializable(typeof(CertificateSigningRequest))]
+[JsonSerializable(typeof(CertificateResponse))]
+[JsonSerializable(typeof(TrustBundleResponse))]
+[JsonSerializable(typeof(CaRootRecord))]
+[JsonSerializable(typeof(CaRootsResponse))]
 internal sealed partial class RegistryJsonContext : JsonSerializerContext;

@@ -162,7 +162,7 @@ internal sealed partial class MeshRuntime : IDisposable
                 }
 
                 var policy = PolicyFor(name, options);
-                var endpoints = state.ResolveEndpoints(Discover(name, configured));
+                var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured), options));
                 services[name] = ServiceSnapshot.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
             }
 
@@ -209,6 +209,23 @@ internal sealed partial class MeshRuntime : IDisposable
         }
 
         return configured.TryGetEndpoints(service, out var fromConfig) ? fromConfig : [];
+    }
+
+    /// <summary>In Strict mode every mesh hop is mTLS: an endpoint registered as http:// is called as https:// on the same port.</summary>
+    private static IReadOnlyList<DiscoveredEndpoint> StrictUpgrade(IReadOnlyList<DiscoveredEndpoint> endpoints, MeshOptions options)
+    {
+        if (options.Security.Mode != MeshSecurityMode.Strict)
+        {
+            return endpoints;
+        }
+
+        var upgraded = new List<DiscoveredEndpoint>(endpoints.Count);
+        foreach (var e in endpoints)
+        {
+            upgraded.Add(e.Address.Scheme == Uri.UriSchemeHttp ? e with { Address = new UriBuilder(e.Address) { Scheme = Uri.UriSchemeHttps }.Uri } : e);
+        }
+
+        return upgraded;
     }
 
     public void Dispose()

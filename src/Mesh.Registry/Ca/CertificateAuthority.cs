@@ -1,0 +1,487 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Mesh.Client.Registry;
+using Mesh.Client.Security;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Registry.Ca;
+
+/// <summary>One CA root: its certificate with the private key (kept in memory and in a 0600 file, never sent).</summary>
+internal sealed class CaRoot(string id, X509Certificate2 certificate) : IDisposable
+{
+    public string Id { get; } = id;
+
+    public X509Certificate2 Certificate { get; } = certificate;
+
+    public string Pem { get; } = certificate.ExportCertificatePem();
+
+    public void Dispose() => Certificate.Dispose();
+}
+
+/// <summary>Why a certificate request was refused: the status to answer and a message safe to show the caller.</summary>
+internal sealed class CertificateRequestException(int status, string field, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public string Field { get; } = field;
+}
+
+/// <summary>
+/// The mesh CA. Roots are ECDSA P-256, self-signed, made on the first start and kept in <c>MeshRegistry:CaPath</c>:
+/// <c>&lt;id&gt;.crt.pem</c> and <c>&lt;id&gt;.key.pem</c> (mode 0600, in a 0700 folder) and <c>ca.json</c> (which roots are
+/// trusted, which one signs, and the trust bundle's watch index). Several roots can be trusted at once, which is how a
+/// root is rotated: add one (trusted by every workload once their bundles refresh), activate it (new certificates come
+/// from it), and remove the old one when every workload has renewed.
+/// </summary>
+internal sealed partial class CertificateAuthority : IDisposable
+{
+    /// <summary>Roots outlive every workload certificate by far; rotation is deliberate, not forced by expiry.</summary>
+    private static readonly TimeSpan RootLifetime = TimeSpan.FromDays(3650);
+
+    /// <summary>Issued certificates start a minute early, so a workload whose clock is a little behind accepts them.</summary>
+    private static readonly TimeSpan Backdate = TimeSpan.FromMinutes(1);
+
+    private const string StateFile = "ca.json";
+    private const string CsrLabel = "CERTIFICATE REQUEST";
+
+    private readonly Lock _gate = new();
+    private readonly RegistryOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<CertificateAuthority> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private List<CaRoot> _roots = [];
+    private CaRoot _active = null!;
+    private long _index;
+    private TaskCompletionSource _changed = RegistryState.NewSignal();
+
+    public CertificateAuthority(IOptions<RegistryOptions> options, RegistryState state, TimeProvider time, ILogger<CertificateAuthority> logger)
+    {
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        TrustDomain = _options.TrustDomain.ToLowerInvariant();
+        var path = _options.CaPath ?? Path.Combine(Path.GetDirectoryName(state.StorePath) ?? ".", "ca");
+        if (!Path.IsPathRooted(path))
+        {
+            path = Path.Combine(Path.GetDirectoryName(state.StorePath) ?? ".", path);
+        }
+
+        Directory = Path.GetFullPath(path);
+        Load();
+    }
+
+    public string Directory { get; }
+
+    public string TrustDomain { get; }
+
+    public TimeSpan Lifetime => _options.CertificateLifetime;
+
+    public string ActiveRootId
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _active.Id;
+            }
+        }
+    }
+
+    /// <summary>The key file of a root (for tests that check its mode).</summary>
+    public string KeyPath(string id) => Path.Combine(Directory, id + ".key.pem");
+
+    /// <summary>
+    /// Signs a CSR for <paramref name="service"/>. The CSR's signature must verify (the requester holds the key); the
+    /// certificate's names come from the caller's authority, never from the CSR, and a CSR asking for another identity
+    /// is refused outright rather than silently corrected, so a confused or hostile workload is noticed.
+    /// </summary>
+    public CertificateResponse Sign(string csrPem, string service)
+    {
+        var expected = SpiffeId.For(TrustDomain, service);
+        CertificateRequest csr;
+        try
+        {
+            if (!PemEncoding.TryFind(csrPem, out var fields) || csrPem[fields.Label] is not CsrLabel)
+            {
+                throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "expected one PEM block labelled CERTIFICATE REQUEST");
+            }
+
+            // The default load options verify the request's signature.
+            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256,
+                CertificateRequestLoadOptions.UnsafeLoadCertificateExtensions);
+        }
+        catch (CryptographicException)
+        {
+            throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "not a valid PKCS#10 request, or its signature does not verify");
+        }
+
+        CheckKey(csr.PublicKey);
+        foreach (var extension in csr.CertificateExtensions)
+        {
+            if (extension.Oid?.Value != SpiffeId.SubjectAlternativeNameOid)
+            {
+                continue;
+            }
+
+            List<string> uris;
+            try
+            {
+                uris = SpiffeId.UrisOf(extension);
+            }
+            catch (CryptographicException)
+            {
+                throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "the subject alternative name extension is malformed");
+            }
+
+            foreach (var uri in uris)
+            {
+                if (!string.Equals(uri, expected, StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new CertificateRequestException(StatusCodes.Status403Forbidden, "csr",
+                        $"the request asks for '{Truncate(uri)}'; this caller may only get certificates for '{expected}'");
+                }
+            }
+        }
+
+        CaRoot issuer;
+        List<string> bundle;
+        lock (_gate)
+        {
+            issuer = _active;
+            bundle = _roots.ConvertAll(r => r.Pem);
+        }
+
+        var now = _time.GetUtcNow();
+        var notAfter = now + _options.CertificateLifetime;
+        if (notAfter > issuer.Certificate.NotAfter.ToUniversalTime())
+        {
+            notAfter = issuer.Certificate.NotAfter.ToUniversalTime();
+        }
+
+        var request = new CertificateRequest(new X500DistinguishedName($"CN={service}, O={TrustDomain}"), csr.PublicKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+            [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(expected));
+        request.CertificateExtensions.Add(san.Build(critical: false));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Certificate, true, false));
+
+        using var issuerKey = issuer.Certificate.GetECDsaPrivateKey()!;
+        using var certificate = request.Create(issuer.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey), now - Backdate,
+            notAfter, SerialNumber());
+        LogSigned(_logger, expected, certificate.SerialNumber, notAfter, issuer.Id);
+        return new CertificateResponse
+        {
+            Certificate = certificate.ExportCertificatePem(),
+            Chain = [],
+            TrustBundle = bundle,
+            SpiffeId = expected,
+            NotAfter = notAfter,
+        };
+    }
+
+    /// <summary>The trusted roots; with an <paramref name="index"/>, waits until they change or <paramref name="wait"/> passes.</summary>
+    public async Task<TrustBundleResponse> WatchTrustBundleAsync(long? index, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            if (index is not { } i || _index > i || i > _index)
+            {
+                return Bundle();
+            }
+
+            changed = _changed.Task;
+        }
+
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token))
+        {
+            await Task.WhenAny(changed, Task.Delay(wait, _time, cts.Token));
+            await cts.CancelAsync();
+        }
+
+        lock (_gate)
+        {
+            return Bundle();
+        }
+    }
+
+    public CaRootsResponse ListRoots()
+    {
+        lock (_gate)
+        {
+            return new CaRootsResponse { Index = _index, Roots = _roots.ConvertAll(Record) };
+        }
+    }
+
+    /// <summary>Makes a new root, trusted at once but not yet signing.</summary>
+    public CaRootRecord AddRoot()
+    {
+        lock (_gate)
+        {
+            var root = CreateRoot();
+            _roots = [.. _roots, root];
+            Changed();
+            LogRootAdded(_logger, root.Id);
+            return Record(root);
+        }
+    }
+
+    /// <summary>Makes a trusted root the one that signs. False when there is no such root.</summary>
+    public bool Activate(string id)
+    {
+        lock (_gate)
+        {
+            var root = _roots.Find(r => r.Id == id);
+            if (root is null)
+            {
+                return false;
+            }
+
+            if (root != _active)
+            {
+                _active = root;
+                Changed();
+                LogRootActivated(_logger, id);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Stops trusting a root and deletes its key. Not the active root: activate another first.</summary>
+    public (bool Found, bool IsActive) Remove(string id)
+    {
+        lock (_gate)
+        {
+            var root = _roots.Find(r => r.Id == id);
+            if (root is null)
+            {
+                return (false, false);
+            }
+
+            if (root == _active)
+            {
+                return (true, true);
+            }
+
+            _roots = _roots.Where(r => r != root).ToList();
+            Changed();
+            File.Delete(KeyPath(id));
+            File.Delete(Path.Combine(Directory, id + ".crt.pem"));
+
+            // Not disposed: a signing that took this root as active just before an activate-and-remove may still use it.
+            LogRootRemoved(_logger, id);
+            return (true, false);
+        }
+    }
+
+    public void StopWatches() => _stopping.Cancel();
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        foreach (var root in _roots)
+        {
+            root.Dispose();
+        }
+    }
+
+    private TrustBundleResponse Bundle() => new() { Index = _index, TrustDomain = TrustDomain, Roots = _roots.ConvertAll(r => r.Pem) };
+
+    private CaRootRecord Record(CaRoot root) => new()
+    {
+        Id = root.Id,
+        Active = root == _active,
+        Subject = root.Certificate.Subject,
+        Sha256 = root.Certificate.GetCertHashString(HashAlgorithmName.SHA256),
+        NotBefore = root.Certificate.NotBefore.ToUniversalTime(),
+        NotAfter = root.Certificate.NotAfter.ToUniversalTime(),
+        Certificate = root.Pem,
+    };
+
+    /// <summary>Under the lock: persists the state, then wakes the trust bundle's watchers.</summary>
+    private void Changed()
+    {
+        _index++;
+        Save();
+        var signal = _changed;
+        _changed = RegistryState.NewSignal();
+        signal.TrySetResult();
+    }
+
+    private void Load()
+    {
+        CreatePrivateDirectory(Directory);
+        var statePath = Path.Combine(Directory, StateFile);
+        if (!File.Exists(statePath))
+        {
+            var root = CreateRoot();
+            _roots = [root];
+            _active = root;
+            _index = 1;
+            Save();
+            LogRootCreated(_logger, root.Id, Directory);
+            return;
+        }
+
+        CaState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize(File.ReadAllBytes(statePath), CaJsonContext.Default.CaState);
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidOperationException($"{statePath}: not a valid CA state file ({ex.Message})", ex);
+        }
+
+        if (state is null || state.Roots.Count == 0 || !state.Roots.Contains(state.Active))
+        {
+            throw new InvalidOperationException($"{statePath}: lists no roots, or its active root is not among them");
+        }
+
+        foreach (var id in state.Roots)
+        {
+            var keyPath = KeyPath(id);
+            if (!IsId(id) || !File.Exists(keyPath))
+            {
+                throw new InvalidOperationException($"{statePath}: root '{Truncate(id)}' has no key file {keyPath}");
+            }
+
+            RestrictFile(keyPath);
+            var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(Directory, id + ".crt.pem"), keyPath);
+            _roots.Add(new CaRoot(id, certificate));
+        }
+
+        _active = _roots.Find(r => r.Id == state.Active)!;
+        _index = Math.Max(1, state.Index);
+        LogLoaded(_logger, _roots.Count, _active.Id, Directory);
+    }
+
+    private void Save()
+    {
+        var state = new CaState { Index = _index, Active = _active.Id, Roots = _roots.ConvertAll(r => r.Id) };
+        var path = Path.Combine(Directory, StateFile);
+        var temporary = path + ".tmp";
+        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(state, CaJsonContext.Default.CaState));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private CaRoot CreateRoot()
+    {
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        // The id in the subject keeps roots apart by name as well as by key identifier during a rotation.
+        var request = new CertificateRequest(new X500DistinguishedName($"CN=MeshLib root {id}, O={TrustDomain}"), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var now = _time.GetUtcNow();
+        using var created = request.CreateSelfSigned(now - Backdate, now + RootLifetime);
+
+        // The key is written before anything names it, straight into a file only the registry's user can read.
+        WritePrivateFile(KeyPath(id), key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(Path.Combine(Directory, id + ".crt.pem"), created.ExportCertificatePem());
+        return new CaRoot(id, X509Certificate2.CreateFromPem(created.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem()));
+    }
+
+    private static void CheckKey(PublicKey key)
+    {
+        using var ec = key.GetECDsaPublicKey();
+        if (ec is not null)
+        {
+            if (ec.KeySize < 256)
+            {
+                throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", $"an ECDSA key of {ec.KeySize} bits is too small; at least 256");
+            }
+
+            return;
+        }
+
+        using var rsa = key.GetRSAPublicKey();
+        if (rsa is null || rsa.KeySize < 2048)
+        {
+            throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "the key must be ECDSA (P-256 or larger) or RSA of at least 2048 bits");
+        }
+    }
+
+    private static byte[] SerialNumber()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x01); // positive and without a leading zero byte
+        return serial;
+    }
+
+    private static bool IsId(string id) => id.Length == 16 && id.All(char.IsAsciiHexDigitLower);
+
+    private static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            System.IO.Directory.CreateDirectory(path);
+            return;
+        }
+
+        System.IO.Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    private static void WritePrivateFile(string path, string text)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var writer = new StreamWriter(path, System.Text.Encoding.ASCII, options);
+        writer.Write(text);
+    }
+
+    private static void RestrictFile(string path)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    private static string Truncate(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 80), "…");
+
+    [LoggerMessage(40, LogLevel.Information, "Mesh CA: made root {Id} in {Directory}")]
+    private static partial void LogRootCreated(ILogger logger, string id, string directory);
+
+    [LoggerMessage(41, LogLevel.Information, "Mesh CA: {Count} trusted root(s), {Active} signing, from {Directory}")]
+    private static partial void LogLoaded(ILogger logger, int count, string active, string directory);
+
+    [LoggerMessage(42, LogLevel.Information, "Mesh CA: signed {SpiffeId} serial {Serial} valid until {NotAfter:O} with root {Root}")]
+    private static partial void LogSigned(ILogger logger, string spiffeId, string serial, DateTimeOffset notAfter, string root);
+
+    [LoggerMessage(43, LogLevel.Warning, "Mesh CA: added root {Id}; it is trusted but does not sign until activated")]
+    private static partial void LogRootAdded(ILogger logger, string id);
+
+    [LoggerMessage(44, LogLevel.Warning, "Mesh CA: root {Id} now signs every new certificate")]
+    private static partial void LogRootActivated(ILogger logger, string id);
+
+    [LoggerMessage(45, LogLevel.Warning, "Mesh CA: root {Id} removed; certificates it signed are no longer trusted")]
+    private static partial void LogRootRemoved(ILogger logger, string id);
+}
+
+/// <summary>The contents of <c>ca.json</c>.</summary>
+internal sealed class CaState
+{
+    public long Index { get; set; }
+
+    public string Active { get; set; } = string.Empty;
+
+    public List<string> Roots { get; set; } = [];
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CaState))]
+internal sealed partial class CaJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

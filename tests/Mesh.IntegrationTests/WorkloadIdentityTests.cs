@@ -1,0 +1,151 @@
+using System.Net;
+using Mesh.Client.Security;
+using Mesh.Registry;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.IntegrationTests;
+
+/// <summary>A workload's certificate life cycle against the real registry CA, on a manual clock.</summary>
+public sealed class WorkloadIdentityTests
+{
+    private const string Token = "identity-join-productpage-0123456789";
+
+    [Fact]
+    public async Task Renews_at_half_life_with_jitter_keeps_the_old_certificate_meanwhile_and_warns_past_80_percent()
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var directory = Directory.CreateTempSubdirectory("mesh-identity-").FullName;
+        var registry = await StartRegistryAsync(directory, time);
+        var address = new Uri(registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage" },
+            Registry = new { Url = address, Token, Register = false, CacheDirectory = string.Empty },
+        }, time);
+        var meters = mesh.GetService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var metrics = new MetricCollector(m => m.Name == MeshSecurity.MeterName && ReferenceEquals(m.Scope, meters));
+        var identity = (RegistryWorkloadIdentity)mesh.GetService<MeshSecurity>().Identity!;
+
+        // The first certificate, for the token's service, with the renewal timer armed at 30 s ± 10%.
+        await Poll.UntilAsync(() => identity.Current is not null && identity.NextAttemptAt is not null, because: "the first certificate arrives");
+        var first = identity.Current!;
+        SpiffeId.ServiceOf(first.Certificate, "mesh.local").ShouldBe("productpage");
+        first.Certificate.HasPrivateKey.ShouldBeTrue();
+        var due = identity.NextAttemptAt!.Value - identity.IssuedAt;
+        due.ShouldBeInRange(TimeSpan.FromSeconds(27), TimeSpan.FromSeconds(33));
+        metrics.Collect();
+        metrics.Measurements.Last(m => m.Instrument == "mesh.certificate.expiry").Value.ShouldBe(60, tolerance: 1);
+
+        // Not a moment early; then renewed, and the new certificate replaces the old one.
+        time.Advance(due - TimeSpan.FromSeconds(1));
+        identity.Renewals.ShouldBe(0);
+        identity.Current!.Certificate.ShouldBeSameAs(first.Certificate);
+        var armedBefore = identity.NextAttemptAt;
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Poll.UntilAsync(() => identity.Renewals == 1 && identity.NextAttemptAt != armedBefore, because: "the renewal completes");
+        var second = identity.Current!;
+        second.Certificate.SerialNumber.ShouldNotBe(first.Certificate.SerialNumber);
+
+        // The registry goes away: renewals fail and are retried, the certificate in hand keeps serving, and past 80% of
+        // its lifetime every failure is a warning.
+        await registry.StopAsync();
+        await registry.DisposeAsync();
+        var warned = () => mesh.Logs.Entries.Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
+        await Poll.UntilAsync(() =>
+        {
+            if (!warned())
+            {
+                time.Advance(TimeSpan.FromMilliseconds(500));
+            }
+
+            return warned();
+        }, TimeSpan.FromSeconds(60), "the late renewal is warned about");
+        identity.Current!.Certificate.ShouldBeSameAs(second.Certificate);
+        (time.GetUtcNow() - identity.IssuedAt).ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(48));
+
+        // Nothing secret in the log.
+        var text = string.Join('\n', mesh.Logs.Entries.Select(e => e.Message));
+        text.ShouldNotContain("PRIVATE KEY");
+        text.ShouldNotContain(Token);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static async Task<WebApplication> StartRegistryAsync(string directory, TimeProvider time)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MeshRegistry:DataPath"] = Path.Combine(directory, "registry.db"),
+            ["MeshRegistry:AdminToken"] = "identity-admin-token-0123456789",
+            ["MeshRegistry:JoinTokens:productpage"] = Token,
+            ["MeshRegistry:CertificateLifetime"] = "00:01:00",
+        });
+        builder.Services.AddSingleton(time);
+        builder.Services.AddMeshRegistry();
+        var app = builder.Build();
+        app.MapMeshRegistry();
+        await app.StartAsync();
+        return app;
+    }
+}
+
+/// <summary>The whole path with the registry: identities from its CA, discovery of https endpoints, mTLS between apps.</summary>
+[Collection(nameof(ControlPlaneTests))]
+public sealed class RegistryMutualTlsTests
+{
+    [Fact]
+    public async Task Apps_with_registry_identities_register_as_https_and_call_each_other_over_mutual_tls()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: ["reviews", "productpage"]);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = "reviews",
+            ["Mesh:Registry:Url"] = registry.Address.ToString(),
+            ["Mesh:Registry:Token"] = RegistryHost.JoinToken("reviews"),
+            ["Mesh:Registry:CacheDirectory"] = string.Empty,
+            ["Mesh:Registry:DrainDelay"] = "00:00:00",
+        });
+        builder.Services.AddMesh();
+        await using var reviews = builder.Build();
+        reviews.UseMesh();
+        reviews.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
+            $"{context.User.Identity?.AuthenticationType ?? "-"} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}");
+        await reviews.StartAsync();
+
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage" },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+        });
+
+        // Registered as https: it serves mesh TLS (and, Permissive, plaintext on the same port).
+        using var admin = registry.AdminClient();
+        await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
+            because: "reviews registers its https address");
+        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+            because: "the client discovers reviews");
+
+        (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("MeshMutualTls spiffe://mesh.local/svc/productpage");
+
+        // A client with no identity of its own still reaches the Permissive app, in plaintext on the same port.
+        await using var anonymous = MeshTestClient.Create(new
+        {
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+        });
+        await Poll.UntilAsync(() => anonymous.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+            because: "the anonymous client discovers reviews");
+        (await anonymous.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("- -");
+    }
+}
