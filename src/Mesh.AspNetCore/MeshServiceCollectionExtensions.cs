@@ -17,6 +17,7 @@ public static class MeshServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddMeshClient(configure);
         services.TryAddSingleton<MeshInboundMiddleware>();
+        services.TryAddSingleton<MeshTrafficStats>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;

@@ -20,6 +20,7 @@ internal sealed partial class MeshRegistration(
     IServer server,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
+    MeshTrafficStats stats,
     ILogger<MeshRegistration> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -39,6 +40,7 @@ internal sealed partial class MeshRegistration(
 
         _client = new RegistryClient(url, mesh.Registry.Token);
         _service = mesh.Service.Name;
+        stats.Start();
         lifetime.ApplicationStarted.Register(() => _loop = Task.Run(() => RunAsync(mesh, _stopping.Token)));
         return Task.CompletedTask;
     }
@@ -106,6 +108,9 @@ internal sealed partial class MeshRegistration(
             TimeSpan next;
             try
             {
+                // The traffic since the last renewal rides along (the first registration has none to tell). A failed
+                // renewal loses its window: the dashboard shows rates, and a gap is better than a burst.
+                registration.Stats = _registered ? stats.Snapshot() : null;
                 await _client!.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
                 if (!_registered)
                 {
