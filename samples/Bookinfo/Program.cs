@@ -43,6 +43,8 @@ await using (var mesh = await BookinfoMesh.StartAsync())
     }
     else
     {
+        await Scenario.StartCanaryAsync(mesh, stop.Token);
+        Console.WriteLine("reviews: 90% v1, 10% v3 (edit the weights in the dashboard's policy view)");
         var sending = traffic.RunAsync(null, stop.Token);
         await LiveView.RunAsync(mesh, stop.Token);
         await sending;

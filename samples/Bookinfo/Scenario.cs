@@ -137,6 +137,16 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         return failed == 0 ? 0 : 1;
     }
 
+    /// <summary>The live mode's starting point: a 90/10 canary of reviews v3, for the dashboard to show and edit.</summary>
+    public static async Task StartCanaryAsync(BookinfoMesh mesh, CancellationToken cancellationToken)
+    {
+        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
+        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var response = await registry.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Json(Canary), cancellationToken);
+        await EnsureAsync(response, "put the reviews policy", cancellationToken);
+        await mesh.WaitForRouteAsync(ProductPage, "reviews", "canary-v3", cancellationToken);
+    }
+
     private async Task StepAsync(string title, Func<CancellationToken, Task> change, Func<Tally, JsonElement, bool> check,
         CancellationToken cancellationToken)
     {

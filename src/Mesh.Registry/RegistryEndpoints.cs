@@ -49,6 +49,7 @@ internal static class RegistryEndpoints
         v1.MapGet("/policies/{service}/history", History);
         v1.MapPost("/policies/{service}/rollback", Rollback);
         v1.MapGet("/dashboard", Dashboard);
+        app.MapMeshDashboard();
         return app;
     }
 

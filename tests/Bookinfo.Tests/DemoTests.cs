@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace Bookinfo.Tests;
 
 /// <summary>The README's demo as users run it: the scripted tour, and the interactive mode stopped with Ctrl+C.</summary>
+[Collection(BookinfoTests.Name)]
 public sealed partial class DemoTests(ITestOutputHelper output)
 {
     // A guard against a hung child, not a performance bound: the tour itself takes about 40 s.

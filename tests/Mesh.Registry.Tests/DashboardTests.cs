@@ -107,3 +107,45 @@ public sealed class DashboardTests : IAsyncLifetime
         dashboard.GetProperty("edges").GetArrayLength().ShouldBe(0);
     }
 }
+
+/// <summary>The dashboard page: served by the registry itself, holding no data, under a strict content security policy.</summary>
+public sealed class DashboardPageTests : IAsyncLifetime
+{
+    private RegistryHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await RegistryHost.StartAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Theory]
+    [InlineData("/", "text/html", "<script src=\"/dashboard/app.js\"")]
+    [InlineData("/dashboard/app.js", "text/javascript", "/v1/dashboard")]
+    [InlineData("/dashboard/app.css", "text/css", "#graph")]
+    public async Task Page_files_are_served_with_a_strict_content_security_policy(string path, string mediaType, string content)
+    {
+        using var client = new HttpClient { BaseAddress = _host.Address };
+        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe(mediaType);
+        var csp = response.Headers.GetValues("Content-Security-Policy").Single();
+        csp.ShouldContain("default-src 'none'");
+        csp.ShouldContain("script-src 'self'");
+        csp.ShouldNotContain("unsafe-inline");
+        csp.ShouldNotContain("unsafe-eval");
+        csp.ShouldContain("frame-ancestors 'none'");
+        response.Headers.GetValues("X-Content-Type-Options").Single().ShouldBe("nosniff");
+        (await response.Content.ReadAsStringAsync()).ShouldContain(content);
+    }
+
+    [Fact]
+    public async Task The_page_keeps_the_token_out_of_urls_and_markup()
+    {
+        using var client = new HttpClient { BaseAddress = _host.Address };
+        var script = await client.GetStringAsync(new Uri("/dashboard/app.js", UriKind.Relative));
+        script.ShouldContain("sessionStorage");
+        script.ShouldContain("replaceState");
+        script.ShouldNotContain("innerHTML");
+        script.ShouldNotContain("localStorage");
+        script.ShouldNotContain("?token=");
+    }
+}
