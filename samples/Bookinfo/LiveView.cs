@@ -11,7 +11,7 @@ namespace Bookinfo;
 /// </summary>
 internal static class LiveView
 {
-    public static async Task RunAsync(BookinfoMesh mesh, CancellationToken cancellationToken)
+    public static async Task RunAsync(BookinfoMesh mesh, double rate, CancellationToken cancellationToken)
     {
         using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
         registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
@@ -39,13 +39,18 @@ internal static class LiveView
 
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumns("source", "destination", "version", "req/s", "success", "p50 ms", "p99 ms");
-        await AnsiConsole.Live(table).StartAsync(async context =>
+        table.Title = new TableTitle("the registry's service graph, from the traffic numbers on lease renewals");
+        var layout = new Rows(
+            new Markup($"[bold]MeshLib Bookinfo[/]  dashboard: [link]{Markup.Escape(mesh.DashboardUrl.ToString())}[/]"),
+            new Markup($"[grey]users send {rate.ToString("0.#", CultureInfo.InvariantCulture)} req/s (every 4th is jason); edit the reviews weights in the dashboard; Ctrl+C stops everything[/]"),
+            table);
+        await AnsiConsole.Live(layout).StartAsync(async context =>
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 if (await ReadAsync(registry, cancellationToken) is { } graph)
                 {
-                    Render(table, graph, mesh);
+                    Render(table, graph);
                     context.Refresh();
                 }
 
@@ -54,10 +59,9 @@ internal static class LiveView
         });
     }
 
-    private static void Render(Table table, JsonElement graph, BookinfoMesh mesh)
+    private static void Render(Table table, JsonElement graph)
     {
         table.Rows.Clear();
-        table.Title = new TableTitle($"MeshLib Bookinfo · dashboard: {Markup.Escape(mesh.DashboardUrl.ToString())} · Ctrl+C stops");
         foreach (var edge in graph.GetProperty("edges").EnumerateArray())
         {
             var success = edge.TryGetProperty("successPercent", out var s) ? s.GetDouble() : (double?)null;

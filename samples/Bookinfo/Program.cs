@@ -46,7 +46,7 @@ await using (var mesh = await BookinfoMesh.StartAsync())
         await Scenario.StartCanaryAsync(mesh, stop.Token);
         Console.WriteLine("reviews: 90% v1, 10% v3 (edit the weights in the dashboard's policy view)");
         var sending = traffic.RunAsync(null, stop.Token);
-        await LiveView.RunAsync(mesh, stop.Token);
+        await LiveView.RunAsync(mesh, rate, stop.Token);
         await sending;
         exitCode = 0;
     }
