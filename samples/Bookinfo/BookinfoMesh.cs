@@ -174,8 +174,9 @@ internal sealed class BookinfoMesh : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         Quiet(builder);
 
-        // The service's own appsettings.json holds its identity and policies; only what exists at run time (the
-        // registry's address, this run's join token, the instance id) is added here.
+        // The service's own appsettings.json holds its identity, policies, security mode and listening address
+        // (http://127.0.0.1:0, a free port); only what exists at run time (the registry's address, this run's join
+        // token, the instance id) is added here.
         builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "services", folder, "appsettings.json"), optional: false);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -183,7 +184,6 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             ["Mesh:Registry:Token"] = _joinTokens[service],
             ["Mesh:Registry:InstanceId"] = instanceId,
         });
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Services.AddMesh();
         var app = builder.Build();
         app.UseMesh();
