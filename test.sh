@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of MeshLib: `./test.sh`. Extra arguments go to `dotnet test` (e.g. --filter ...).
-# Installs what the tests need when it is missing (Debian's prometheus package); the .NET SDK it only checks for.
+# Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape test, chromium for
+# the dashboard test); the .NET SDK it only checks for.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -21,6 +22,13 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# The dashboard's browser test (tests/Bookinfo.Tests) drives Debian's chromium through Playwright's ExecutablePath;
+# Playwright's own browser download is never used. Installed here when missing (CI runs as root, without stdin).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  echo "test.sh: installing chromium for the dashboard test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

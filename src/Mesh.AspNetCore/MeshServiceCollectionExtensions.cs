@@ -34,6 +34,7 @@ public static class MeshServiceCollectionExtensions
 
         // Before registration: the first certificate is in hand before the app is advertised.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshIdentityStartup>());
+        services.TryAddSingleton<MeshTrafficStats>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;

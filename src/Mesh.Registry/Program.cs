@@ -1,5 +1,12 @@
 using Mesh.Registry;
+using Mesh.Registry.Cli;
 using Microsoft.Extensions.Configuration.Memory;
+
+// `policy ...` is the command line (apply, validate, get, history, rollback); anything else starts the server.
+if (PolicyCli.IsCommand(args))
+{
+    return await PolicyCli.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);
+}
 
 var builder = WebApplication.CreateSlimBuilder(args);
 
@@ -22,7 +29,8 @@ builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = RegistryDefa
 builder.Services.AddMeshRegistry();
 var app = builder.Build();
 app.MapMeshRegistry();
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The registry's entry point, visible to tests that host it.</summary>
 public partial class Program;

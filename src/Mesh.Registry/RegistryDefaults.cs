@@ -26,4 +26,13 @@ internal static class RegistryDefaults
     public const int DefaultHistory = 100;
 
     public const int MaxHistory = 1000;
+
+    /// <summary>Destinations one renewal's traffic numbers may name.</summary>
+    public const int MaxStatsDestinations = 128;
+
+    /// <summary>A request count no window of a renewal can reach.</summary>
+    public const long MaxStatsCount = 1_000_000_000_000;
+
+    /// <summary>A day: a latency beyond it is a broken clock, not a measurement.</summary>
+    public const double MaxStatsMilliseconds = 86_400_000;
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Mesh.Client.Configuration;
 using Mesh.Client.Registry;
 using Mesh.Registry.Ca;
+using Mesh.Registry.Dashboard;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -27,6 +28,7 @@ internal static class RegistryEndpoints
         services.TryAddSingleton<RegistryState>();
         services.TryAddSingleton<RegistryAuth>();
         services.TryAddSingleton<CertificateAuthority>();
+        services.TryAddSingleton<TrafficStatsStore>();
         services.AddHostedService<RegistryStartup>();
         return services;
     }
@@ -49,6 +51,8 @@ internal static class RegistryEndpoints
         v1.MapGet("/policies/{service}/history", History);
         v1.MapPost("/policies/{service}/rollback", Rollback);
         CaEndpoints.Map(v1);
+        v1.MapGet("/dashboard", Dashboard);
+        app.MapMeshDashboard();
         return app;
     }
 
@@ -68,7 +72,8 @@ internal static class RegistryEndpoints
         return Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesResponse);
     }
 
-    internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth)
+    internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth,
+        TrafficStatsStore traffic)
     {
         if (Refuse(context, auth, Access.Register, service) is { } refusal)
         {
@@ -89,17 +94,22 @@ internal static class RegistryEndpoints
             return bodyProblem;
         }
 
-        var registration = ReadRegistration(body!, errors);
+        var registration = ReadRegistration(body!, errors, out var stats);
         if (registration is null)
         {
             return errors.Problem("Invalid registration");
         }
 
         var (record, created, index) = await state.RegisterAsync(RegistryNames.Service(service), id, registration);
+        if (stats is not null)
+        {
+            traffic.Record(RegistryNames.Service(service), id, stats);
+        }
+
         return Json(context, record, index, RegistryJsonContext.Default.InstanceRecord, created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
     }
 
-    internal static IResult Deregister(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth)
+    internal static IResult Deregister(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth, TrafficStatsStore traffic)
     {
         if (Refuse(context, auth, Access.Register, service) is { } refusal)
         {
@@ -114,6 +124,7 @@ internal static class RegistryEndpoints
             return errors.Problem("Invalid instance");
         }
 
+        traffic.Remove(RegistryNames.Service(service), id);
         return state.Deregister(RegistryNames.Service(service), id)
             ? Results.NoContent()
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such instance",
@@ -280,6 +291,19 @@ internal static class RegistryEndpoints
         return Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
+    /// <summary>Services, instances, policy versions and the service graph in one read; admin only, as it maps the whole mesh.</summary>
+    internal static IResult Dashboard(HttpContext context, RegistryState state, RegistryAuth auth, TrafficStatsStore traffic)
+    {
+        if (Refuse(context, auth, Access.Admin, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        var answer = traffic.Complete(state.DashboardSnapshot());
+        context.Response.Headers.CacheControl = "no-store";
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.DashboardResponse);
+    }
+
     private enum Access
     {
         Read,
@@ -389,8 +413,9 @@ internal static class RegistryEndpoints
         return values.Count == 1 ? values[0] : null;
     }
 
-    private static Registration? ReadRegistration(byte[] body, Errors errors)
+    private static Registration? ReadRegistration(byte[] body, Errors errors, out TrafficStats? stats)
     {
+        stats = null;
         if (!System.Text.Unicode.Utf8.IsValid(body))
         {
             errors.Add("body", "not valid UTF-8");
@@ -472,7 +497,71 @@ internal static class RegistryEndpoints
             errors.Add("ttlSeconds", $"{r.TtlSeconds} must be between {RegistryDefaults.MinTtlSeconds} and {RegistryDefaults.MaxTtlSeconds}");
         }
 
+        if (r.Stats is not null)
+        {
+            CheckStats(r.Stats, errors);
+        }
+
+        stats = errors.Any ? null : r.Stats;
         return errors.Any ? null : new Registration(address!, r.Version, r.Zone, labels, r.TtlSeconds);
+    }
+
+    /// <summary>Traffic numbers are shown to operators: names must be names and numbers must be sane, or the renewal is refused.</summary>
+    private static void CheckStats(TrafficStats stats, Errors errors)
+    {
+        if (!double.IsFinite(stats.WindowSeconds) || stats.WindowSeconds <= 0 || stats.WindowSeconds > RegistryDefaults.MaxTtlSeconds)
+        {
+            errors.Add("stats.windowSeconds", $"must be more than 0 and at most {RegistryDefaults.MaxTtlSeconds}");
+        }
+
+        var destinations = stats.Destinations ?? [];
+        if (destinations.Count > RegistryDefaults.MaxStatsDestinations)
+        {
+            errors.Add("stats.destinations", $"{destinations.Count} destinations; at most {RegistryDefaults.MaxStatsDestinations}");
+            return;
+        }
+
+        for (var i = 0; i < destinations.Count; i++)
+        {
+            var path = $"stats.destinations[{i}]";
+            var d = destinations[i];
+            if (d is null)
+            {
+                errors.Add(path, "must be an object");
+                continue;
+            }
+
+            if (!PolicyValidator.IsValidName(d.Service))
+            {
+                errors.Add($"{path}.service", $"'{Truncate(d.Service ?? string.Empty)}' is not a valid service name");
+            }
+
+            if (d.Version is not null && !PolicyValidator.IsValidName(d.Version))
+            {
+                errors.Add($"{path}.version", $"'{Truncate(d.Version)}' is not a valid version");
+            }
+
+            if (d.Requests is < 0 or > RegistryDefaults.MaxStatsCount)
+            {
+                errors.Add($"{path}.requests", $"{d.Requests} must be from 0 to {RegistryDefaults.MaxStatsCount}");
+            }
+
+            if (d.Errors < 0 || d.Errors > d.Requests)
+            {
+                errors.Add($"{path}.errors", $"{d.Errors} must be from 0 to requests ({d.Requests})");
+            }
+
+            CheckMilliseconds(errors, $"{path}.p50Ms", d.P50Ms);
+            CheckMilliseconds(errors, $"{path}.p99Ms", d.P99Ms);
+        }
+    }
+
+    private static void CheckMilliseconds(Errors errors, string path, double? value)
+    {
+        if (value is { } v && (!double.IsFinite(v) || v < 0 || v > RegistryDefaults.MaxStatsMilliseconds))
+        {
+            errors.Add(path, $"must be from 0 to {RegistryDefaults.MaxStatsMilliseconds} ms");
+        }
     }
 
     private static bool IsLabelKey(string key) =>

@@ -396,6 +396,43 @@ internal sealed class RegistryState : IDisposable
         }
     }
 
+    /// <summary>Every listed service with its instances and policy version, as the dashboard shows them (without traffic).</summary>
+    public DashboardResponse DashboardSnapshot()
+    {
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            var answer = new DashboardResponse { Now = now, Index = _index };
+            foreach (var s in _services.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
+            {
+                SweepService(s, now);
+                if (!s.IsListed)
+                {
+                    continue;
+                }
+
+                var service = new DashboardService { Name = s.Name, PolicyVersion = s.Policy?.Version ?? 0, PolicyUpdatedAt = s.Policy?.CreatedAt };
+                foreach (var i in s.Instances.Values.OrderBy(i => i.Id, StringComparer.Ordinal))
+                {
+                    service.Instances.Add(new DashboardInstance
+                    {
+                        Id = i.Id,
+                        Address = i.Address,
+                        Version = i.Version,
+                        Zone = i.Zone,
+                        Health = i.ExpiresAt <= now ? "held" : "healthy",
+                        LeaseAgeSeconds = Math.Round(Math.Max(0, (now - i.RenewedAt).TotalSeconds), 1),
+                        TtlSeconds = i.TtlSeconds,
+                    });
+                }
+
+                answer.Services.Add(service);
+            }
+
+            return answer;
+        }
+    }
+
     public void Dispose()
     {
         lock (_gate)

@@ -21,6 +21,7 @@ internal sealed partial class MeshRegistration(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     Mesh.Client.Security.MeshSecurity security,
+    MeshTrafficStats stats,
     ILogger<MeshRegistration> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -40,6 +41,7 @@ internal sealed partial class MeshRegistration(
 
         _client = new RegistryClient(url, mesh.Registry.Token);
         _service = mesh.Service.Name;
+        stats.Start();
         lifetime.ApplicationStarted.Register(() => _loop = Task.Run(() => RunAsync(mesh, _stopping.Token)));
         return Task.CompletedTask;
     }
@@ -113,6 +115,9 @@ internal sealed partial class MeshRegistration(
             TimeSpan next;
             try
             {
+                // The traffic since the last renewal rides along (the first registration has none to tell). A failed
+                // renewal loses its window: the dashboard shows rates, and a gap is better than a burst.
+                registration.Stats = _registered ? stats.Snapshot() : null;
                 await _client!.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
                 if (!_registered)
                 {

@@ -18,6 +18,41 @@ internal sealed class InstanceRegistration
     public Dictionary<string, string>? Labels { get; set; }
 
     public int TtlSeconds { get; set; }
+
+    /// <summary>What this instance sent since its previous renewal; absent from older clients and from the first registration.</summary>
+    public TrafficStats? Stats { get; set; }
+}
+
+/// <summary>
+/// An instance's outbound traffic since its previous renewal, measured by its client pipeline: the registry's
+/// dashboard draws its service graph from these, so no metrics server is needed to see the mesh.
+/// </summary>
+internal sealed class TrafficStats
+{
+    /// <summary>How long the window these numbers cover was, in seconds.</summary>
+    public double WindowSeconds { get; set; }
+
+    public List<DestinationStats>? Destinations { get; set; }
+
+    /// <summary>When this workload's certificate expires, when it has one.</summary>
+    public DateTimeOffset? CertificateExpiresAt { get; set; }
+}
+
+/// <summary>Requests to one destination service and version over a window.</summary>
+internal sealed class DestinationStats
+{
+    public string Service { get; set; } = string.Empty;
+
+    public string? Version { get; set; }
+
+    public long Requests { get; set; }
+
+    /// <summary>Requests that ended in a 5xx or in no response at all.</summary>
+    public long Errors { get; set; }
+
+    public double? P50Ms { get; set; }
+
+    public double? P99Ms { get; set; }
 }
 
 /// <summary>An instance as the registry reports it.</summary>
@@ -172,6 +207,69 @@ internal sealed class CaRootsResponse
     public List<CaRootRecord> Roots { get; set; } = [];
 }
 
+/// <summary>Body of <c>GET /v1/dashboard</c>: everything the registry's dashboard shows, in one read.</summary>
+internal sealed class DashboardResponse
+{
+    public DateTimeOffset Now { get; set; }
+
+    public long Index { get; set; }
+
+    public List<DashboardService> Services { get; set; } = [];
+
+    public List<DashboardEdge> Edges { get; set; } = [];
+}
+
+internal sealed class DashboardService
+{
+    public string Name { get; set; } = string.Empty;
+
+    public long PolicyVersion { get; set; }
+
+    public DateTimeOffset? PolicyUpdatedAt { get; set; }
+
+    public List<DashboardInstance> Instances { get; set; } = [];
+}
+
+internal sealed class DashboardInstance
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Address { get; set; } = string.Empty;
+
+    public string? Version { get; set; }
+
+    public string? Zone { get; set; }
+
+    /// <summary><c>healthy</c>, or <c>held</c> when the lease has passed and the mass-expiry guard keeps it listed.</summary>
+    public string Health { get; set; } = "healthy";
+
+    /// <summary>Seconds since the last renewal.</summary>
+    public double LeaseAgeSeconds { get; set; }
+
+    public int TtlSeconds { get; set; }
+
+    public DateTimeOffset? CertificateExpiresAt { get; set; }
+}
+
+/// <summary>Traffic from one service to one version of another, summed over the source's instances.</summary>
+internal sealed class DashboardEdge
+{
+    public string Source { get; set; } = string.Empty;
+
+    public string Destination { get; set; } = string.Empty;
+
+    public string? DestinationVersion { get; set; }
+
+    public double RequestsPerSecond { get; set; }
+
+    /// <summary>Percentage of requests that did not fail, 0 to 100; null without requests.</summary>
+    public double? SuccessPercent { get; set; }
+
+    public double? P50Ms { get; set; }
+
+    public double? P99Ms { get; set; }
+}
+
 /// <summary>The header carrying the watch index on every watchable response.</summary>
 internal static class RegistryHeaders
 {
@@ -191,4 +289,5 @@ internal static class RegistryHeaders
 [JsonSerializable(typeof(TrustBundleResponse))]
 [JsonSerializable(typeof(CaRootRecord))]
 [JsonSerializable(typeof(CaRootsResponse))]
+[JsonSerializable(typeof(DashboardResponse))]
 internal sealed partial class RegistryJsonContext : JsonSerializerContext;

@@ -76,6 +76,10 @@ internal sealed partial class MeshRuntime : IDisposable
                 _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
             }
         }
+
+        // A source that changed between the first build and these subscriptions fired a token nobody listened to yet
+        // (the registry source starts watching as it is constructed): build once more, now that every change is heard.
+        Rebuild();
     }
 
     public TimeProvider TimeProvider { get; }

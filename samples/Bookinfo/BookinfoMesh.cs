@@ -1,0 +1,233 @@
+using System.Net;
+using System.Security.Cryptography;
+using Mesh.Client.Runtime;
+using Mesh.Registry;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Bookinfo;
+
+/// <summary>One running Bookinfo service: its host, address and mesh runtime.</summary>
+internal sealed class ServiceHost(string name, string instanceId, WebApplication app)
+{
+    public string Name { get; } = name;
+
+    public string InstanceId { get; } = instanceId;
+
+    public WebApplication App { get; } = app;
+
+    public Uri Address { get; } = new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    /// <summary>The mesh's current view in this app; the tour reads it to know when a policy change has arrived.</summary>
+    public MeshRuntime Runtime => App.Services.GetRequiredService<MeshRuntime>();
+
+    public bool Stopped { get; set; }
+}
+
+/// <summary>
+/// The whole Bookinfo mesh in one process: a registry on an embedded SQLite file in a temporary folder, and every
+/// service as its own Kestrel host on 127.0.0.1 with <c>AddMesh()</c>, configured by its own
+/// <c>services/&lt;name&gt;/appsettings.json</c> and joined to the registry with its own join token.
+/// </summary>
+internal sealed class BookinfoMesh : IAsyncDisposable
+{
+    private readonly List<ServiceHost> _services = [];
+    private readonly Dictionary<string, string> _joinTokens = new(StringComparer.Ordinal);
+    private WebApplication? _registry;
+
+    private BookinfoMesh(string dataDirectory)
+    {
+        DataDirectory = dataDirectory;
+        AdminToken = NewToken();
+    }
+
+    public string DataDirectory { get; }
+
+    public string AdminToken { get; }
+
+    public Uri RegistryAddress { get; private set; } = null!;
+
+    /// <summary>The dashboard with the admin token in the fragment: the browser keeps it, no server ever sees it in a URL.</summary>
+    public Uri DashboardUrl => new(RegistryAddress, $"/#token={AdminToken}");
+
+    public IReadOnlyList<ServiceHost> Services => _services;
+
+    public ServiceHost Service(string instanceId) => _services.Single(s => s.InstanceId == instanceId);
+
+    public static async Task<BookinfoMesh> StartAsync()
+    {
+        var mesh = new BookinfoMesh(Directory.CreateTempSubdirectory("meshlib-bookinfo-").FullName);
+        try
+        {
+            await mesh.StartRegistryAsync();
+
+            // Leaves first, so that every caller finds its destinations registered when it starts.
+            await mesh.StartServiceAsync("ratings", "ratings", "ratings-1", BookinfoApps.MapRatings);
+            await mesh.StartServiceAsync("details", "details", "details-1", BookinfoApps.MapDetails);
+            await mesh.StartServiceAsync("reviews-v1", "reviews", "reviews-v1-a", app => BookinfoApps.MapReviews(app, "v1", stars: null));
+            await mesh.StartServiceAsync("reviews-v1", "reviews", "reviews-v1-b", app => BookinfoApps.MapReviews(app, "v1", stars: null));
+            await mesh.StartServiceAsync("reviews-v2", "reviews", "reviews-v2-a", app => BookinfoApps.MapReviews(app, "v2", stars: "black"));
+            await mesh.StartServiceAsync("reviews-v3", "reviews", "reviews-v3-a", app => BookinfoApps.MapReviews(app, "v3", stars: "red"));
+            await mesh.StartServiceAsync("productpage", "productpage", "productpage-1", BookinfoApps.MapProductPage);
+            await mesh.StartServiceAsync("users", "users", "users-1", _ => { });
+        }
+        catch
+        {
+            await mesh.DisposeAsync();
+            throw;
+        }
+
+        return mesh;
+    }
+
+    /// <summary>Waits until <paramref name="instanceId"/>'s mesh knows <paramref name="count"/> endpoints of <paramref name="service"/>.</summary>
+    public async Task WaitForEndpointsAsync(string instanceId, string service, int count, CancellationToken cancellationToken)
+    {
+        var host = Service(instanceId);
+        await WaitAsync(() => host.Runtime.TryGetService(service, out var s) && s.Endpoints.Length == count,
+            $"{instanceId} to see {count} endpoint(s) of {service}", cancellationToken);
+    }
+
+    /// <summary>Waits until each of <paramref name="callers"/> (instance ids) routes to <paramref name="service"/> by a route named <paramref name="route"/>.</summary>
+    public async Task WaitForRouteAsync(string[] callers, string service, string route, CancellationToken cancellationToken)
+    {
+        foreach (var host in _services.Where(s => callers.Contains(s.InstanceId) && !s.Stopped))
+        {
+            await WaitAsync(() => host.Runtime.TryGetService(service, out var s) && s.Routes.Any(r => r.Name == route),
+                $"{host.InstanceId} to route {service} by '{route}'", cancellationToken);
+        }
+    }
+
+    /// <summary>Stops an instance the way a crash does: no deregistration, its port closed, its lease left to expire.</summary>
+    public async Task KillAsync(string instanceId)
+    {
+        var host = Service(instanceId);
+        host.Stopped = true;
+        using var crashed = new CancellationTokenSource();
+        await crashed.CancelAsync();
+        await host.App.StopAsync(crashed.Token);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        // Callers first, so nothing calls a service that has already gone; each deregisters and drains on its way out.
+        var stopping = new List<Task>();
+        foreach (var service in Enumerable.Reverse(_services))
+        {
+            stopping.Add(StopAsync(service.App, service.Stopped));
+        }
+
+        await Task.WhenAll(stopping);
+        if (_registry is not null)
+        {
+            await StopAsync(_registry, stopped: false);
+        }
+
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still closing; the folder is in the temporary directory and harmless.
+        }
+    }
+
+    private static async Task StopAsync(WebApplication app, bool stopped)
+    {
+        if (!stopped)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await app.StopAsync(timeout.Token);
+        }
+
+        await app.DisposeAsync();
+    }
+
+    private async Task StartRegistryAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = DataDirectory });
+        Quiet(builder);
+        var settings = new Dictionary<string, string?>
+        {
+            ["MeshRegistry:DataPath"] = Path.Combine(DataDirectory, "registry.db"),
+            ["MeshRegistry:AdminToken"] = AdminToken,
+        };
+        foreach (var service in new[] { "users", "productpage", "details", "reviews", "ratings" })
+        {
+            _joinTokens[service] = NewToken();
+            settings[$"MeshRegistry:JoinTokens:{service}"] = _joinTokens[service];
+        }
+
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Services.AddSingleton(new RegistryConsole(TextWriter.Null));
+        builder.Services.AddMeshRegistry();
+        _registry = builder.Build();
+        _registry.MapMeshRegistry();
+        await _registry.StartAsync();
+        RegistryAddress = new Uri(_registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        Quiet(builder);
+
+        // The service's own appsettings.json holds its identity, policies, security mode and listening address
+        // (http://127.0.0.1:0, a free port); only what exists at run time (the registry's address, this run's join
+        // token, the instance id) is added here.
+        builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "services", folder, "appsettings.json"), optional: false);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Registry:Url"] = RegistryAddress.ToString(),
+            ["Mesh:Registry:Token"] = _joinTokens[service],
+            ["Mesh:Registry:InstanceId"] = instanceId,
+        });
+        builder.Services.AddMesh();
+        var app = builder.Build();
+        app.UseMesh();
+        app.Use(async (context, next) =>
+        {
+            context.Response.Headers["x-instance"] = instanceId;
+            await next(context);
+        });
+        map(app);
+        await app.StartAsync();
+        _services.Add(new ServiceHost(service, instanceId, app));
+    }
+
+    private static void Quiet(WebApplicationBuilder builder)
+    {
+        builder.Logging.ClearProviders();
+
+        // The demo stops its hosts itself (Ctrl+C stops them all, in order); no host may react to the signal alone.
+        builder.Services.AddSingleton<IHostLifetime, DemoLifetime>();
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string what, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        while (!condition())
+        {
+            try
+            {
+                await Task.Delay(20, timeout.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Waited 30 s for {what}.");
+            }
+        }
+    }
+
+    private static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+
+    private sealed class DemoLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

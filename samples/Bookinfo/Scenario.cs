@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Bookinfo;
+
+/// <summary>
+/// The scripted tour: each step changes policy through the registry's API (as an operator would), waits until the
+/// callers' meshes have it, sends traffic, prints what users saw and what the registry's graph shows, and checks the
+/// numbers. Any failed check makes the tour exit non-zero.
+/// </summary>
+internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int requestsPerStep, TextWriter output)
+{
+    private const string Subsets = """ "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, "v3": { "version": "v3" } } """;
+    private const string ReviewsCommon = $$"""
+        {{Subsets}}, "LoadBalancer": { "Policy": "RoundRobin" },
+        "OutlierDetection": { "Consecutive5xxErrors": 2, "Interval": "00:00:01", "BaseEjectionTime": "00:00:30", "MaxEjectionPercent": 50 }
+        """;
+    private const string ReviewsRetry = """ "Retry": { "Attempts": 2, "RetryOn": [ "connect-failure", "refused-stream", "reset", "5xx" ] } """;
+
+    private static readonly string AllV1 = $$"""
+        { {{ReviewsCommon}}, "Routes": [ { "Name": "all-v1", "Destinations": [ { "Subset": "v1", "Weight": 100 } ], {{ReviewsRetry}} } ] }
+        """;
+    private static readonly string Canary = $$"""
+        { {{ReviewsCommon}}, "Routes": [
+          { "Name": "canary-v3", "Destinations": [ { "Subset": "v1", "Weight": 90 }, { "Subset": "v3", "Weight": 10 } ], {{ReviewsRetry}} } ] }
+        """;
+    private static readonly string Jason = $$"""
+        { {{ReviewsCommon}}, "Routes": [
+          { "Name": "jason-v2", "Match": { "Headers": { "end-user": "jason" } }, "Destinations": [ { "Subset": "v2", "Weight": 100 } ], {{ReviewsRetry}} },
+          { "Name": "canary", "Destinations": [ { "Subset": "v1", "Weight": 90 }, { "Subset": "v3", "Weight": 10 } ], {{ReviewsRetry}} } ] }
+        """;
+    private const string RatingsPlain = """{ "Routes": [ { "Name": "plain", "Retry": { "Attempts": 0 } } ] }""";
+    private const string RatingsAbort = """
+        { "Routes": [ { "Name": "abort-50", "Retry": { "Attempts": 0 }, "Fault": { "Abort": { "Percentage": 50, "HttpStatus": 503 } } } ] }
+        """;
+    private const string RatingsAbortRetried = """
+        { "Routes": [ { "Name": "abort-50-retried", "Retry": { "Attempts": 3, "RetryOn": [ "503" ], "BaseDelay": "00:00:00.002", "MaxDelay": "00:00:00.010" },
+            "Fault": { "Abort": { "Percentage": 50, "HttpStatus": 503 } } } ],
+          "RetryBudget": { "RetryRatio": 1, "MinRetriesPerSecond": 200 } }
+        """;
+    private const string RatingsFixed = """{ "Routes": [ { "Name": "fault-removed", "Retry": { "Attempts": 1, "RetryOn": [ "503" ] } } ] }""";
+
+    // The instances that call each service: they must have a policy before the step's traffic starts.
+    private static readonly string[] ProductPage = ["productpage-1"];
+    private static readonly string[] StarCallers = ["reviews-v2-a", "reviews-v3-a"];
+
+    private readonly List<(string Step, Tally Tally, bool Passed)> _summary = [];
+    private HttpClient _registry = null!;
+
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
+        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        _registry = registry;
+
+        output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3) -> ratings, all on 127.0.0.1");
+        output.WriteLine($"registry and dashboard: {mesh.RegistryAddress} (admin token in the fragment: {mesh.DashboardUrl})");
+        output.WriteLine($"{requestsPerStep} requests per step; every 4th user is jason");
+        output.WriteLine();
+
+        await StepAsync("1. All traffic to reviews v1", async ct =>
+        {
+            await PutPolicyAsync("ratings", RatingsPlain, StarCallers, "plain", ct);
+            await PutPolicyAsync("reviews", AllV1, ProductPage, "all-v1", ct);
+        }, (t, graph) =>
+            Check("everyone on v1", t.VersionPercent("v1"), 100, 100) &
+            Check("jason on v1 too", t.VersionPercent("v1", jason: true), 100, 100) &
+            Check("success", t.SuccessPercent, 98, 100) &
+            Check("users -> productpage req/s in the registry's graph", Rate(graph, "users", "productpage"), 0.1, double.MaxValue), cancellationToken);
+
+        await StepAsync("2. Canary: 90% v1, 10% v3",
+            ct => PutPolicyAsync("reviews", Canary, ProductPage, "canary-v3", ct),
+            (t, _) =>
+                Check("v3 share (10% wanted)", t.VersionPercent("v3"), 4, 18) &
+                Check("nobody on v2", t.VersionPercent("v2"), 0, 0) &
+                Check("success", t.SuccessPercent, 98, 100), cancellationToken);
+
+        await StepAsync("3. end-user: jason to v2; everyone else stays on the canary",
+            ct => PutPolicyAsync("reviews", Jason, ProductPage, "jason-v2", ct),
+            (t, _) =>
+                Check("jason on v2", t.VersionPercent("v2", jason: true), 100, 100) &
+                Check("everyone else: v3 share", t.VersionPercent("v3"), 4, 18) &
+                Check("success", t.SuccessPercent, 98, 100), cancellationToken);
+
+        await StepAsync("4. A 50% abort fault on ratings (HTTP 503), no retries: pages lose their stars",
+            ct => PutPolicyAsync("ratings", RatingsAbort, StarCallers, "abort-50", ct),
+            (t, _) =>
+                Check("stars shown on v2/v3 pages", t.StarsShownPercent, 25, 75) &
+                Check("pages still served", t.SuccessPercent, 98, 100), cancellationToken);
+
+        var withoutRetries = _summary[^1].Tally.StarsShownPercent;
+        await StepAsync("5. Same fault, 3 retries on 503: each retry meets the fault again, and most calls still win",
+            ct => PutPolicyAsync("ratings", RatingsAbortRetried, StarCallers, "abort-50-retried", ct),
+            (t, _) =>
+                Check("stars shown (1 - 0.5^4 = 93.75% expected)", t.StarsShownPercent, 85, 100) &
+                Check("better than without retries", t.StarsShownPercent - withoutRetries, 0.001, 100), cancellationToken);
+
+        await StepAsync("6. Fault removed; one reviews v1 instance crashes: retries and ejection keep pages coming",
+            async ct =>
+            {
+                await PutPolicyAsync("ratings", RatingsFixed, StarCallers, "fault-removed", ct);
+                await mesh.KillAsync("reviews-v1-b");
+                output.WriteLine("   killed reviews-v1-b: its port is closed, its lease runs out in 3 s");
+            },
+            (t, graph) =>
+                Check("success", t.SuccessPercent, 95, 100) &
+                Check("reviews instances the registry lists once the lease ran out", Instances(graph, "reviews"), 3, 3), cancellationToken);
+
+        await StepAsync("7. Rollback of the reviews policy to version 1 (all to v1)",
+            async ct =>
+            {
+                using var response = await _registry.PostAsync(new Uri("/v1/policies/reviews/rollback?version=1", UriKind.Relative), null, ct);
+                await EnsureAsync(response, "rollback reviews to version 1", ct);
+                await mesh.WaitForRouteAsync(ProductPage, "reviews", "all-v1", ct);
+            },
+            (t, _) =>
+                Check("everyone on v1", t.VersionPercent("v1"), 100, 100) &
+                Check("jason on v1", t.VersionPercent("v1", jason: true), 100, 100) &
+                Check("success", t.SuccessPercent, 98, 100), cancellationToken);
+
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        output.WriteLine("Summary");
+        output.WriteLine($"   {"step",-6} {"requests",8} {"success",8} {"v1",7} {"v2",7} {"v3",7} {"jason v2",9} {"stars",7} {"p99 ms",8}  checks");
+        foreach (var (step, t, passed) in _summary)
+        {
+            output.WriteLine($"   {step,-6} {t.Requests,8} {P(t.SuccessPercent),8} {P(t.VersionPercent("v1")),7} {P(t.VersionPercent("v2")),7} " +
+                             $"{P(t.VersionPercent("v3")),7} {P(t.VersionPercent("v2", jason: true)),9} {P(t.StarsShownPercent),7} " +
+                             $"{t.PercentileMs(0.99),8:F1}  {(passed ? "passed" : "FAILED")}");
+        }
+
+        var failed = _summary.Count(s => !s.Passed);
+        output.WriteLine($"Tour {(failed == 0 ? "passed" : $"FAILED ({failed} step(s))")} in {seconds:F1} s.");
+        return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>The live mode's starting point: a 90/10 canary of reviews v3, for the dashboard to show and edit.</summary>
+    public static async Task StartCanaryAsync(BookinfoMesh mesh, CancellationToken cancellationToken)
+    {
+        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
+        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var response = await registry.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Json(Canary), cancellationToken);
+        await EnsureAsync(response, "put the reviews policy", cancellationToken);
+        await mesh.WaitForRouteAsync(ProductPage, "reviews", "canary-v3", cancellationToken);
+    }
+
+    private async Task StepAsync(string title, Func<CancellationToken, Task> change, Func<Tally, JsonElement, bool> check,
+        CancellationToken cancellationToken)
+    {
+        output.WriteLine(title);
+        var changing = Stopwatch.GetTimestamp();
+        await change(cancellationToken);
+        output.WriteLine($"   policy in force everywhere after {Stopwatch.GetElapsedTime(changing).TotalSeconds:F2} s");
+
+        var tally = await traffic.RunAsync(requestsPerStep, cancellationToken);
+        var graph = await DashboardAsync(cancellationToken);
+        output.WriteLine($"   {tally.Requests} requests: success {P(tally.SuccessPercent)}, p50 {tally.PercentileMs(0.5):F1} ms, p99 {tally.PercentileMs(0.99):F1} ms");
+        output.WriteLine($"   reviews seen by everyone else: v1 {P(tally.VersionPercent("v1"))}, v2 {P(tally.VersionPercent("v2"))}, v3 {P(tally.VersionPercent("v3"))}");
+        output.WriteLine($"   reviews seen by jason:         v1 {P(tally.VersionPercent("v1", true))}, v2 {P(tally.VersionPercent("v2", true))}, v3 {P(tally.VersionPercent("v3", true))}");
+        output.WriteLine($"   stars shown on {P(tally.StarsShownPercent)} of the {tally.StarPages} pages from v2/v3");
+        output.WriteLine("   the registry's graph (last renewal window):");
+        foreach (var edge in graph.GetProperty("edges").EnumerateArray())
+        {
+            output.WriteLine("      " + Edge(edge));
+        }
+
+        var passed = check(tally, graph);
+        _summary.Add((title[..title.IndexOf('.', StringComparison.Ordinal)], tally, passed));
+        output.WriteLine();
+    }
+
+    private bool Check(string what, double value, double min, double max)
+    {
+        var ok = value >= min - 1e-9 && value <= max + 1e-9;
+        var range = max == double.MaxValue ? $">= {min}" : min == max ? $"= {min}" : $"{min} to {max}";
+        output.WriteLine($"   check {what}: {value.ToString("0.##", CultureInfo.InvariantCulture)} (wanted {range}) {(ok ? "ok" : "FAILED")}");
+        return ok;
+    }
+
+    private async Task PutPolicyAsync(string service, string document, string[] callers, string route, CancellationToken cancellationToken)
+    {
+        using var validate = await _registry.PostAsync(new Uri($"/v1/policies/{service}/validate", UriKind.Relative), Json(document), cancellationToken);
+        await EnsureAsync(validate, $"validate the {service} policy", cancellationToken);
+        using var put = await _registry.PutAsync(new Uri($"/v1/policies/{service}", UriKind.Relative), Json(document), cancellationToken);
+        await EnsureAsync(put, $"put the {service} policy", cancellationToken);
+        using var body = JsonDocument.Parse(await put.Content.ReadAsStringAsync(cancellationToken));
+        output.WriteLine($"   PUT /v1/policies/{service} -> version {body.RootElement.GetProperty("version").GetInt64()}, route '{route}'");
+        await mesh.WaitForRouteAsync(callers, service, route, cancellationToken);
+    }
+
+    private async Task<JsonElement> DashboardAsync(CancellationToken cancellationToken)
+    {
+        using var response = await _registry.GetAsync(new Uri("/v1/dashboard", UriKind.Relative), cancellationToken);
+        await EnsureAsync(response, "read the dashboard", cancellationToken);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+        return doc.RootElement.Clone();
+    }
+
+    private static double Rate(JsonElement graph, string source, string destination) =>
+        graph.GetProperty("edges").EnumerateArray()
+            .Where(e => e.GetProperty("source").GetString() == source && e.GetProperty("destination").GetString() == destination)
+            .Sum(e => e.GetProperty("requestsPerSecond").GetDouble());
+
+    private static double Instances(JsonElement graph, string service) =>
+        graph.GetProperty("services").EnumerateArray().Where(s => s.GetProperty("name").GetString() == service)
+            .Sum(s => s.GetProperty("instances").GetArrayLength());
+
+    internal static string Edge(JsonElement edge)
+    {
+        var version = edge.TryGetProperty("destinationVersion", out var v) ? " " + v.GetString() : string.Empty;
+        var success = edge.TryGetProperty("successPercent", out var s) ? P(s.GetDouble()) : "-";
+        var p99 = edge.TryGetProperty("p99Ms", out var p) ? $"{p.GetDouble():F1} ms" : "-";
+        return $"{edge.GetProperty("source").GetString() + " -> " + edge.GetProperty("destination").GetString() + version,-28} " +
+               $"{edge.GetProperty("requestsPerSecond").GetDouble(),7:F1} req/s  success {success,6}  p99 {p99}";
+    }
+
+    private static async Task EnsureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"Could not {what}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
+        }
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static string P(double percent) => percent.ToString("0.0", CultureInfo.InvariantCulture) + "%";
+}

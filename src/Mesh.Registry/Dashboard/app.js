@@ -1,0 +1,358 @@
+// MeshLib registry dashboard: plain JavaScript, no build step. It polls GET /v1/dashboard with the admin token,
+// draws the service graph, lists instances, and shows, diffs and edits policies through the registry's API.
+// The token arrives in the URL fragment (never sent to a server), moves to this tab's sessionStorage, and the
+// fragment is removed from the address bar. Every value from the server is written as text, never as markup.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'mesh-admin-token';
+  const POLL_MS = 1500;
+  const $ = (id) => document.getElementById(id);
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  let pollTimer = null;
+  let selectedService = null;
+  let editorLoadedFor = null; // "service@version" shown in the editor, so polling does not overwrite edits
+  let history = [];
+  let diffFrom = null;
+  let diffTo = null;
+
+  function takeTokenFromFragment() {
+    const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (match) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      clearFragment();
+    }
+  }
+
+  function clearFragment() {
+    window.history.replaceState(null, '', location.pathname + location.search);
+  }
+
+  const token = () => sessionStorage.getItem(TOKEN_KEY);
+
+  async function api(method, path, body) {
+    const headers = { Authorization: 'Bearer ' + token() };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const response = await fetch(path, { method, headers, body, cache: 'no-store', credentials: 'omit' });
+    let json = null;
+    const text = await response.text();
+    if (text) {
+      try { json = JSON.parse(text); } catch { json = { title: text }; }
+    }
+    return { status: response.status, ok: response.ok, json };
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c === null || c === undefined ? '' : String(c)));
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  const fmt = (n, digits = 1) => (n === undefined || n === null ? '–' : Number(n).toFixed(digits));
+  const grade = (success) => (success === undefined || success === null ? 'ok' : success >= 99 ? 'ok' : success >= 90 ? 'warn' : 'bad');
+
+  function setStatus(text, error) {
+    const s = $('status');
+    s.textContent = text;
+    s.className = error ? 'status error' : 'status';
+  }
+
+  function showLogin() {
+    $('login').hidden = false;
+    $('main').hidden = true;
+    if (pollTimer) clearTimeout(pollTimer);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    try {
+      const r = await api('GET', '/v1/dashboard');
+      if (r.status === 401 || r.status === 403) {
+        setStatus(r.status === 401 ? 'the admin token is not valid' : 'this token may not read the dashboard', true);
+        sessionStorage.removeItem(TOKEN_KEY);
+        showLogin();
+        return;
+      }
+      if (!r.ok) throw new Error((r.json && r.json.title) || ('HTTP ' + r.status));
+      $('login').hidden = true;
+      $('main').hidden = false;
+      render(r.json);
+      setStatus('live · ' + new Date(r.json.now).toLocaleTimeString(), false);
+    } catch (e) {
+      setStatus('registry unreachable: ' + e.message, true);
+    }
+    pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function render(d) {
+    renderEdges(d.edges);
+    renderGraph(d.services, d.edges);
+    renderInstances(d.services, new Date(d.now));
+    renderServiceChoice(d.services);
+  }
+
+  function renderEdges(edges) {
+    const body = $('edges').tBodies[0];
+    body.replaceChildren(...edges.map((e) => el('tr', { 'data-edge': `${e.source}->${e.destination}:${e.destinationVersion || ''}`, 'data-rps': e.requestsPerSecond },
+      el('td', {}, e.source), el('td', {}, e.destination), el('td', {}, e.destinationVersion || '–'),
+      el('td', { class: 'num' }, fmt(e.requestsPerSecond)),
+      el('td', { class: 'num ' + grade(e.successPercent) }, e.successPercent === undefined ? '–' : fmt(e.successPercent) + '%'),
+      el('td', { class: 'num' }, fmt(e.p50Ms)), el('td', { class: 'num' }, fmt(e.p99Ms)))));
+  }
+
+  // Services in columns by their distance from the callers nobody calls; one edge per service pair, versions summed.
+  function renderGraph(services, edges) {
+    const pairs = new Map();
+    for (const e of edges) {
+      const key = e.source + '\u0000' + e.destination;
+      const p = pairs.get(key) || { source: e.source, destination: e.destination, rps: 0, requests: 0, failed: 0, p99: null };
+      p.rps += e.requestsPerSecond;
+      if (e.successPercent !== undefined && e.successPercent !== null) {
+        p.requests += e.requestsPerSecond;
+        p.failed += e.requestsPerSecond * (100 - e.successPercent) / 100;
+      }
+      if (e.p99Ms !== undefined && e.p99Ms !== null) p.p99 = Math.max(p.p99 || 0, e.p99Ms);
+      pairs.set(key, p);
+    }
+    const names = new Set(services.map((s) => s.name));
+    for (const p of pairs.values()) { names.add(p.source); names.add(p.destination); }
+    const incoming = new Map([...names].map((n) => [n, 0]));
+    for (const p of pairs.values()) incoming.set(p.destination, incoming.get(p.destination) + 1);
+    const depth = new Map();
+    const queue = [...names].filter((n) => incoming.get(n) === 0).sort();
+    queue.forEach((n) => depth.set(n, 0));
+    for (let i = 0; i < queue.length; i++) {
+      for (const p of pairs.values()) {
+        if (p.source === queue[i] && !depth.has(p.destination)) {
+          depth.set(p.destination, depth.get(queue[i]) + 1);
+          queue.push(p.destination);
+        }
+      }
+    }
+    for (const n of [...names].sort()) if (!depth.has(n)) depth.set(n, 0);
+    const columns = [];
+    for (const [n, d] of depth) (columns[d] = columns[d] || []).push(n);
+    columns.forEach((c) => c.sort());
+
+    const graph = $('graph');
+    const width = Math.max(graph.clientWidth || 900, 600);
+    const height = Math.max(360, 90 * Math.max(1, ...columns.map((c) => c.length)));
+    graph.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    graph.style.height = height + 'px';
+    const pos = new Map();
+    columns.forEach((column, x) => column.forEach((n, y) => pos.set(n, {
+      x: (x + 0.5) * width / columns.length,
+      y: (y + 0.5) * height / column.length,
+    })));
+
+    const children = [];
+    for (const p of pairs.values()) {
+      const a = pos.get(p.source), b = pos.get(p.destination);
+      const success = p.requests > 0 ? 100 * (1 - p.failed / p.requests) : null;
+      const g = svg('g', { class: 'edge ' + grade(success), 'data-edge': `${p.source}->${p.destination}`, 'data-rps': p.rps.toFixed(2) });
+      const mx = (a.x + b.x) / 2, my = (a.y + b.y) / 2 - 14;
+      g.append(svg('path', { d: `M ${a.x + 55} ${a.y} Q ${mx} ${my} ${b.x - 55} ${b.y}`, 'marker-end': 'url(#arrow)' }));
+      g.append(svg('text', { x: mx - 60, y: my - 4 },
+        `${fmt(p.rps)} req/s · ${success === null ? '–' : fmt(success) + '%'} · p99 ${fmt(p.p99)} ms`));
+      children.push(g);
+    }
+    for (const [n, p] of pos) {
+      const g = svg('g', { class: 'node', 'data-service': n });
+      g.append(svg('rect', { x: p.x - 55, y: p.y - 16, width: 110, height: 32, rx: 6 }));
+      g.append(svg('text', { x: p.x, y: p.y }, n));
+      children.push(g);
+    }
+    const defs = svg('defs');
+    const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto' });
+    marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: '#667' }));
+    defs.append(marker);
+    graph.replaceChildren(defs, ...children);
+  }
+
+  function renderInstances(services, now) {
+    const rows = [];
+    for (const s of services) {
+      const instances = s.instances.length ? s.instances : [null];
+      for (const i of instances) {
+        const expires = i && i.certificateExpiresAt ? new Date(i.certificateExpiresAt) : null;
+        const days = expires ? (expires - now) / 86400000 : null;
+        rows.push(el('tr', { 'data-service': s.name },
+          el('td', {}, s.name), el('td', { class: 'num' }, s.policyVersion ? 'v' + s.policyVersion : '–'),
+          el('td', {}, i ? i.id : '(no instances)'), el('td', {}, i ? i.address : ''), el('td', {}, i ? i.version || '–' : ''),
+          el('td', {}, i ? i.zone || '–' : ''), el('td', { class: i && i.health !== 'healthy' ? 'warn' : 'ok' }, i ? i.health : ''),
+          el('td', { class: 'num' }, i ? fmt(i.leaseAgeSeconds) + ' s' : ''),
+          el('td', { class: days !== null && days < 1 ? 'bad' : '' }, expires ? expires.toISOString().replace('.000Z', 'Z') : '–')));
+      }
+    }
+    $('instances').tBodies[0].replaceChildren(...rows);
+  }
+
+  function renderServiceChoice(services) {
+    const select = $('policy-service');
+    const names = services.map((s) => s.name);
+    const current = [...select.options].map((o) => o.value);
+    if (names.join('\u0000') !== current.join('\u0000')) {
+      select.replaceChildren(...names.map((n) => el('option', { value: n }, n)));
+      if (selectedService && names.includes(selectedService)) select.value = selectedService;
+    }
+    if (!selectedService && names.length) {
+      selectedService = names.includes('reviews') ? 'reviews' : names[0];
+      select.value = selectedService;
+      loadPolicy();
+    }
+    const service = services.find((s) => s.name === selectedService);
+    if (service && editorLoadedFor !== null && editorLoadedFor !== `${service.name}@${service.policyVersion}` && !editorDirty) {
+      loadPolicy();
+    }
+  }
+
+  let editorDirty = false;
+
+  async function loadPolicy() {
+    const service = selectedService;
+    const [policy, hist] = await Promise.all([
+      api('GET', `/v1/policies/${encodeURIComponent(service)}`),
+      api('GET', `/v1/policies/${encodeURIComponent(service)}/history?limit=50`),
+    ]);
+    if (service !== selectedService) return;
+    const doc = policy.json && policy.json.document;
+    $('policy-editor').value = doc ? JSON.stringify(doc, null, 2) : '{\n}';
+    $('policy-version').textContent = policy.json && policy.json.version ? `version ${policy.json.version}` : 'no policy in the registry';
+    editorLoadedFor = `${service}@${(policy.json && policy.json.version) || 0}`;
+    editorDirty = false;
+    renderWeights();
+    history = (hist.json && hist.json.versions) || [];
+    diffTo = history.length ? history[0].version : null;
+    diffFrom = history.length > 1 ? history[1].version : null;
+    renderHistory();
+  }
+
+  // Number inputs for every route's destination weights, kept in step with the JSON in the editor.
+  function renderWeights() {
+    const box = $('weights');
+    let doc;
+    try { doc = JSON.parse($('policy-editor').value); } catch { box.replaceChildren(); return; }
+    const routes = (doc && Array.isArray(doc.Routes)) ? doc.Routes : [];
+    box.replaceChildren(...routes.map((route, r) => {
+      const destinations = Array.isArray(route.Destinations) ? route.Destinations : [];
+      if (!destinations.length) return el('span');
+      const div = el('div', { class: 'route' }, `route ${route.Name || r}: `);
+      destinations.forEach((d, i) => {
+        const input = el('input', { type: 'number', min: 0, max: 100, value: d.Weight, 'data-route': r, 'data-destination': i, 'aria-label': `weight of ${d.Subset}` });
+        input.addEventListener('input', () => {
+          let current;
+          try { current = JSON.parse($('policy-editor').value); } catch { return; }
+          current.Routes[r].Destinations[i].Weight = Number(input.value);
+          $('policy-editor').value = JSON.stringify(current, null, 2);
+          editorDirty = true;
+        });
+        div.append(el('label', {}, d.Subset || '(all)', input));
+      });
+      return div;
+    }));
+  }
+
+  function showErrors(json) {
+    const list = $('policy-errors');
+    const items = [];
+    if (json && json.errors) {
+      for (const [path, messages] of Object.entries(json.errors)) {
+        for (const m of messages) items.push(el('li', {}, el('code', {}, path), ': ' + m));
+      }
+    } else if (json && (json.detail || json.title)) {
+      items.push(el('li', {}, json.detail || json.title));
+    }
+    list.replaceChildren(...items);
+  }
+
+  async function validate() {
+    const body = $('policy-editor').value;
+    try { JSON.parse(body); } catch (e) {
+      showErrors({ errors: { document: ['not JSON: ' + e.message] } });
+      return false;
+    }
+    const r = await api('POST', `/v1/policies/${encodeURIComponent(selectedService)}/validate`, body);
+    showErrors(r.ok ? null : r.json);
+    $('policy-result').textContent = r.ok ? 'valid' : 'invalid: nothing was changed';
+    $('policy-result').className = r.ok ? 'ok' : 'bad';
+    return r.ok;
+  }
+
+  async function apply() {
+    if (!(await validate())) return;
+    const r = await api('PUT', `/v1/policies/${encodeURIComponent(selectedService)}`, $('policy-editor').value);
+    showErrors(r.ok ? null : r.json);
+    $('policy-result').textContent = r.ok ? `applied as version ${r.json.version}` : 'refused: nothing was changed';
+    $('policy-result').className = r.ok ? 'ok' : 'bad';
+    if (r.ok) {
+      editorDirty = false;
+      await loadPolicy();
+    }
+  }
+
+  function renderHistory() {
+    const body = $('history').tBodies[0];
+    body.replaceChildren(...history.map((v) => {
+      const from = el('input', { type: 'radio', name: 'diff-from', value: v.version, 'aria-label': `diff from ${v.version}` });
+      const to = el('input', { type: 'radio', name: 'diff-to', value: v.version, 'aria-label': `diff to ${v.version}` });
+      from.checked = v.version === diffFrom;
+      to.checked = v.version === diffTo;
+      from.addEventListener('change', () => { diffFrom = v.version; renderDiff(); });
+      to.addEventListener('change', () => { diffTo = v.version; renderDiff(); });
+      const note = v.document === undefined || v.document === null ? 'deleted' : v.rollbackOf ? `rollback to ${v.rollbackOf}` : '';
+      return el('tr', { 'data-version': v.version }, el('td', { class: 'num' }, v.version), el('td', {}, new Date(v.createdAt).toLocaleString()),
+        el('td', {}, note), el('td', {}, from), el('td', {}, to));
+    }));
+    renderDiff();
+  }
+
+  // A line diff (longest common subsequence) of the two versions' pretty-printed JSON.
+  function renderDiff() {
+    const pre = $('diff');
+    const a = history.find((v) => v.version === diffFrom);
+    const b = history.find((v) => v.version === diffTo);
+    if (!a || !b) { pre.replaceChildren(document.createTextNode(history.length > 1 ? 'pick two versions' : 'one version: nothing to compare')); return; }
+    const x = a.document ? JSON.stringify(a.document, null, 2).split('\n') : [];
+    const y = b.document ? JSON.stringify(b.document, null, 2).split('\n') : [];
+    const n = x.length, m = y.length;
+    const lcs = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    const out = [el('span', { class: 'same' }, `--- version ${a.version}\n`), el('span', { class: 'same' }, `+++ version ${b.version}\n`)];
+    let i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && x[i] === y[j]) { out.push(el('span', { class: 'same' }, '  ' + x[i] + '\n')); i++; j++; }
+      else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) { out.push(el('span', { class: 'add' }, '+ ' + y[j] + '\n')); j++; }
+      else { out.push(el('span', { class: 'del' }, '- ' + x[i] + '\n')); i++; }
+    }
+    pre.replaceChildren(...out);
+  }
+
+  function start() {
+    takeTokenFromFragment();
+    $('login-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const value = $('token').value.trim();
+      $('token').value = '';
+      if (value) { sessionStorage.setItem(TOKEN_KEY, value); poll(); }
+    });
+    $('forget').addEventListener('click', () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); setStatus('signed out', false); });
+    $('policy-service').addEventListener('change', (e) => { selectedService = e.target.value; editorDirty = false; loadPolicy(); });
+    $('policy-editor').addEventListener('input', () => { editorDirty = true; renderWeights(); });
+    $('validate').addEventListener('click', validate);
+    $('apply').addEventListener('click', apply);
+    if (token()) poll(); else { showLogin(); setStatus('no token', false); }
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();
