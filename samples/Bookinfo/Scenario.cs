@@ -62,6 +62,15 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         output.WriteLine($"{requestsPerStep} requests per step; every 4th user is jason");
         output.WriteLine();
 
+        // Strict mTLS is each service's own setting (services/<name>/appsettings.json); the tour shows what it means.
+        var strict = string.Equals(mesh.Services.First(s => s.Name == "ratings").App.Configuration["Mesh:Security:Mode"], "Strict",
+            StringComparison.OrdinalIgnoreCase);
+        var plaintextRefused = await PlaintextRefusedAsync(cancellationToken);
+        output.WriteLine(strict
+            ? $"mTLS: Strict on every service; a plaintext request to ratings {(plaintextRefused ? "is refused" : "was ANSWERED")}"
+            : "mTLS: Permissive (plaintext accepted beside mTLS)");
+        output.WriteLine();
+
         await StepAsync("1. All traffic to reviews v1", async ct =>
         {
             await PutPolicyAsync("ratings", RatingsPlain, StarCallers, "plain", ct);
@@ -70,7 +79,11 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
             Check("everyone on v1", t.VersionPercent("v1"), 100, 100) &
             Check("jason on v1 too", t.VersionPercent("v1", jason: true), 100, 100) &
             Check("success", t.SuccessPercent, 98, 100) &
-            Check("users -> productpage req/s in the registry's graph", Rate(graph, "users", "productpage"), 0.1, double.MaxValue), cancellationToken);
+            Check("users -> productpage req/s in the registry's graph", Rate(graph, "users", "productpage"), 0.1, double.MaxValue) &
+            (!strict || (Check("plaintext request to a Strict service refused", plaintextRefused ? 1 : 0, 1, 1) &
+                Check("% of instances registered for mTLS (https)", HttpsPercent(graph), 100, 100) &
+                Check("instances reporting their certificate's expiry", CertificateExpiries(graph), 1, double.MaxValue))),
+            cancellationToken);
 
         await StepAsync("2. Canary: 90% v1, 10% v3",
             ct => PutPolicyAsync("reviews", Canary, ProductPage, "canary-v3", ct),
@@ -203,6 +216,32 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         graph.GetProperty("edges").EnumerateArray()
             .Where(e => e.GetProperty("source").GetString() == source && e.GetProperty("destination").GetString() == destination)
             .Sum(e => e.GetProperty("requestsPerSecond").GetDouble());
+
+    private async Task<bool> PlaintextRefusedAsync(CancellationToken cancellationToken)
+    {
+        var ratings = mesh.Services.First(s => s.Name == "ratings");
+        using var plain = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            using var response = await plain.GetAsync(new Uri(ratings.Address, "/ratings/0"), cancellationToken);
+            return false;
+        }
+        catch (HttpRequestException)
+        {
+            return true;
+        }
+    }
+
+    private static double HttpsPercent(JsonElement graph)
+    {
+        var instances = graph.GetProperty("services").EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray()).ToList();
+        return instances.Count == 0 ? 0 :
+            100.0 * instances.Count(i => i.GetProperty("address").GetString()!.StartsWith("https://", StringComparison.Ordinal)) / instances.Count;
+    }
+
+    private static double CertificateExpiries(JsonElement graph) =>
+        graph.GetProperty("services").EnumerateArray().SelectMany(s => s.GetProperty("instances").EnumerateArray())
+            .Count(i => i.TryGetProperty("certificateExpiresAt", out var e) && e.ValueKind == JsonValueKind.String);
 
     private static double Instances(JsonElement graph, string service) =>
         graph.GetProperty("services").EnumerateArray().Where(s => s.GetProperty("name").GetString() == service)

@@ -117,6 +117,8 @@ internal sealed partial class MeshRegistration(
             {
                 // The traffic since the last renewal rides along (the first registration has none to tell). A failed
                 // renewal loses its window: the dashboard shows rates, and a gap is better than a burst.
+                // The certificate in use right now: a renewal may have replaced it since the last lease renewal.
+                stats.CertificateExpiresAt = security.Identity?.Current?.NotAfter;
                 registration.Stats = _registered ? stats.Snapshot() : null;
                 await _client!.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
                 if (!_registered)
