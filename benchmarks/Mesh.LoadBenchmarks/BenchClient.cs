@@ -1,5 +1,7 @@
+using System.Diagnostics.Metrics;
 using System.Net.Security;
 using System.Net.Sockets;
+using Mesh.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -14,13 +16,15 @@ internal sealed class BenchClient : IDisposable
 {
     private readonly ConnectionCounter _connections;
     private readonly IDisposable? _owner;
+    private readonly IDisposable? _listener;
 
-    private BenchClient(HttpMessageHandler handler, Uri uri, ConnectionCounter connections, IDisposable? owner)
+    private BenchClient(HttpMessageHandler handler, Uri uri, ConnectionCounter connections, IDisposable? owner, IDisposable? listener = null)
     {
         Http = new HttpClient(handler, disposeHandler: true) { Timeout = TimeSpan.FromSeconds(30) };
         Uri = uri;
         _connections = connections;
         _owner = owner;
+        _listener = listener;
     }
 
     public HttpClient Http { get; }
@@ -88,6 +92,63 @@ internal sealed class BenchClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// A meshed <see cref="HttpClient"/> with the mesh's own mTLS (<c>Mesh:Security:Mode</c> Strict): its identity
+    /// comes from <paramref name="pki"/>'s CA (<c>AddTestCertificateAuthority</c>) and presents the same client
+    /// certificate as the direct clients; <c>factory.CreateHandler("bench")</c> builds the mesh's own TLS transport, which
+    /// verifies the backend by chain and SPIFFE ID. <see cref="ConnectionsOpened"/> counts the mesh's client-side
+    /// handshakes (<c>mesh.tls.handshakes{side=client}</c> on this client's <c>Mesh.Security</c> meter).
+    /// </summary>
+    public static BenchClient MeshMtls(Uri endpoint, TestPki pki)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = TestPki.ClientName,
+            ["Mesh:Security:Mode"] = "Strict",
+            ["Mesh:Services:backend:Endpoints:0:Address"] = endpoint.ToString(),
+        };
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddMeshClient();
+        services.AddTestCertificateAuthority(pki.Authority, TestPki.ClientName);
+        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var listener = new MeterListener();
+        try
+        {
+            // The very certificate direct-mtls presents, not a second one from the same CA.
+            provider.GetRequiredService<TestWorkloadIdentity>().Use(pki.Client);
+            var connections = new ConnectionCounter();
+            var meters = provider.GetRequiredService<IMeterFactory>();
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "mesh.tls.handshakes" && ReferenceEquals(instrument.Meter.Scope, meters))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "side" && tag.Value is "client")
+                    {
+                        Interlocked.Add(ref connections.Count, value);
+                    }
+                }
+            });
+            listener.Start();
+            var handler = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>().CreateHandler("bench");
+            return new BenchClient(handler, new Uri("http://backend/"), connections, provider, listener);
+        }
+        catch
+        {
+            listener.Dispose();
+            provider.Dispose();
+            throw;
+        }
+    }
+
     private static SocketsHttpHandler Transport(ConnectionCounter connections, SslClientAuthenticationOptions? tls)
     {
         var handler = new SocketsHttpHandler
@@ -124,6 +185,7 @@ internal sealed class BenchClient : IDisposable
     public void Dispose()
     {
         Http.Dispose();
+        _listener?.Dispose();
         _owner?.Dispose();
     }
 

@@ -1,31 +1,35 @@
-using System.Net;
 using System.Net.Security;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Testing;
 
 namespace Mesh.LoadBenchmarks;
 
 /// <summary>
-/// A throwaway certificate authority and two workload certificates (ECDSA P-256), with SPIFFE IDs as SAN URIs
-/// (<c>spiffe://mesh.local/svc/&lt;name&gt;</c>), written as PEM files to a folder for nginx and the backend process.
+/// The benchmark's certificate authority: the mesh's test CA (<see cref="TestCertificateAuthority"/>, ECDSA P-256,
+/// trust domain <c>mesh.local</c>), so the direct clients, nginx, the backend and the meshed client all use the same
+/// root and the same workload certificates (SAN URI <c>spiffe://mesh.local/svc/&lt;name&gt;</c>). The root and two
+/// workload certificates are written as PEM files to a folder for nginx and the backend process.
 /// </summary>
 internal sealed class TestPki : IDisposable
 {
     public const string ServerName = "backend";
     public const string ClientName = "bench-client";
 
-    private TestPki(string directory, X509Certificate2 ca, X509Certificate2 client)
+    private TestPki(string directory, TestCertificateAuthority authority, X509Certificate2 client)
     {
         Directory = directory;
-        Ca = ca;
+        Authority = authority;
         Client = client;
     }
 
     public string Directory { get; }
 
-    public X509Certificate2 Ca { get; }
+    /// <summary>The CA itself: the meshed client takes its identity from it (<c>AddTestCertificateAuthority</c>).</summary>
+    public TestCertificateAuthority Authority { get; }
 
-    /// <summary>The caller's workload certificate with its private key.</summary>
+    public X509Certificate2 Ca => Authority.Root;
+
+    /// <summary>The caller's workload certificate with its private key (the direct clients' and the meshed client's).</summary>
     public X509Certificate2 Client { get; }
 
     public string CaPem => Path.Combine(Directory, "ca.crt");
@@ -40,18 +44,19 @@ internal sealed class TestPki : IDisposable
 
     public static TestPki Create(string directory)
     {
-        var now = DateTimeOffset.UtcNow;
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=MeshLib load benchmark CA", caKey, HashAlgorithmName.SHA256);
-        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
-        using var ca = caRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
-        File.WriteAllText(Path.Combine(directory, "ca.crt"), ca.ExportCertificatePem());
-
-        WriteLeaf(directory, ca, ServerName, now);
-        var client = WriteLeaf(directory, ca, ClientName, now);
-        return new TestPki(directory, X509CertificateLoader.LoadCertificate(ca.RawData), client);
+        var authority = new TestCertificateAuthority("mesh.local", "load benchmark");
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "ca.crt"), authority.Root.ExportCertificatePem());
+            using var server = WriteLeaf(directory, authority, ServerName);
+            var client = WriteLeaf(directory, authority, ClientName);
+            return new TestPki(directory, authority, client);
+        }
+        catch
+        {
+            authority.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Loads a PEM pair written by <see cref="Create"/> as a certificate usable by SslStream.</summary>
@@ -77,45 +82,29 @@ internal sealed class TestPki : IDisposable
         return chain.Build(leaf);
     }
 
-    /// <summary>Client TLS options: present the workload certificate, trust only the test CA.</summary>
+    /// <summary>
+    /// Client TLS options with the mesh's rule for a server: present the workload certificate, accept only a chain to
+    /// this CA naming <c>spiffe://mesh.local/svc/backend</c>, no host name check (the options of
+    /// <see cref="TestCertificateAuthority.CreateDirectHandler"/>, which verifies as the mesh does).
+    /// </summary>
     public SslClientAuthenticationOptions ClientOptions()
     {
-        var ca = Ca;
-        return new SslClientAuthenticationOptions
-        {
-            ClientCertificates = [Client],
-            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0 && ChainsTo(certificate, ca),
-        };
+        using var handler = Authority.CreateDirectHandler(Client, ServerName);
+        return handler.SslOptions;
     }
 
-    private static X509Certificate2 WriteLeaf(string directory, X509Certificate2 ca, string name, DateTimeOffset now)
+    private static X509Certificate2 WriteLeaf(string directory, TestCertificateAuthority authority, string name)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri($"spiffe://mesh.local/svc/{name}"));
-        san.AddDnsName(name);
-        san.AddDnsName("localhost");
-        san.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] &= 0x7F;
-        using var certificate = request.Create(ca, now.AddDays(-1), now.AddDays(6), serial);
+        using var certificate = authority.IssueWorkload(name, TimeSpan.FromDays(6));
+        using var key = certificate.GetECDsaPrivateKey()!;
         File.WriteAllText(Path.Combine(directory, name + ".crt"), certificate.ExportCertificatePem());
         File.WriteAllText(Path.Combine(directory, name + ".key"), key.ExportPkcs8PrivateKeyPem());
-        using var withKey = certificate.CopyWithPrivateKey(key);
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     }
 
     public void Dispose()
     {
-        Ca.Dispose();
+        Authority.Dispose();
         Client.Dispose();
     }
 }

@@ -141,18 +141,15 @@ internal static class Variants
                 ClientLegTls = true,
             })),
 
-        // The slot for the mesh's own mTLS (Mesh:Security), which is built on another branch. Filling it in is this
-        // one entry: replace Prepare with a factory such as
-        //   (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.MeshMtls(ctx), ClientLegTls = true })
-        // where BenchClient.MeshMtls builds the client as BenchClient.Mesh does, with the endpoint TlsUri(ctx.MtlsPort),
-        // the workload identity registered the way the security work provides (a test CA in DI, or the registry's CA),
-        // and factory.CreateHandler("bench") so that the mesh's own TLS transport is used. The backend's mTLS listener
-        // trusts only ctx.Pki's CA and presents spiffe://mesh.local/svc/backend from it: the mesh's CA and that one must
-        // be the same (write the mesh CA's root and a "backend" certificate it issues as ctx.Pki's PEM files, or trust
-        // ctx.Pki.Ca from the mesh). Then remove PendingReason.
-        new("mesh-mtls", "direct-mtls", "meshed HttpClient with the mesh's mTLS → backend (Kestrel TLS, client certificate required)",
-            Prepare: null,
-            PendingReason: "the mesh's mTLS is not on this branch yet"),
+        // The mesh's own mTLS (Mesh:Security, Strict): identity from the benchmark's CA (a TestCertificateAuthority, the
+        // one nginx and the backend use), the same client certificate as direct-mtls, and the mesh's own TLS transport
+        // (factory.CreateHandler), which verifies the backend by chain and SPIFFE ID as direct-mtls's options do.
+        new("mesh-mtls", "direct-mtls", "meshed HttpClient with the mesh's mTLS (Strict, same CA and client certificate as direct-mtls) → backend (Kestrel TLS, client certificate required)",
+            (ctx, _) => Task.FromResult(new PreparedVariant
+            {
+                NewClient = () => BenchClient.MeshMtls(TlsUri(ctx.MtlsPort), ctx.Pki),
+                ClientLegTls = true,
+            })),
     ];
 
     public static Uri LocalUri(int port) => new($"http://127.0.0.1:{port}/");
