@@ -120,6 +120,7 @@ public sealed class RegistryMutualTlsTests
         builder.Services.AddMesh();
         await using var reviews = builder.Build();
         reviews.UseMesh();
+        reviews.MapMeshEndpoints();
         reviews.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
             $"{context.User.Identity?.AuthenticationType ?? "-"} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}");
         await reviews.StartAsync();
@@ -147,5 +148,16 @@ public sealed class RegistryMutualTlsTests
         await Poll.UntilAsync(() => anonymous.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the anonymous client discovers reviews");
         (await anonymous.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("- -");
+
+        // The server side's metrics name the caller its certificate proved, and say how the connection was secured.
+        var address = reviews.Services.GetRequiredService<IServer>()
+            .Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var scraper = new HttpClient();
+        var metrics = await scraper.GetStringAsync(new Uri(new Uri(address), "/metrics"));
+        var served = metrics.Split('\n').Where(l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal) &&
+            l.Contains("reporter=\"destination\"", StringComparison.Ordinal) && l.Contains("route=\"/\"", StringComparison.Ordinal)).ToList();
+        served.ShouldContain(l => l.Contains("connection_security=\"mutual_tls\"", StringComparison.Ordinal) &&
+            l.Contains("source_service=\"productpage\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        served.ShouldContain(l => l.Contains("connection_security=\"none\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
     }
 }
