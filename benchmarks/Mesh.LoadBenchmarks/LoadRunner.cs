@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mesh.Benchmarks.Shared;
 
 namespace Mesh.LoadBenchmarks;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mesh.Benchmarks.Shared;
 using Mesh.LoadBenchmarks;
 
 if (args.Length > 0 && args[0] == "backend")

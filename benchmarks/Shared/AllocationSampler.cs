@@ -1,9 +1,10 @@
 using System.Diagnostics.Tracing;
 
-namespace Mesh.LoadBenchmarks;
+namespace Mesh.Benchmarks.Shared;
 
 /// <summary>
-/// Which types this process allocates while it is on (for <c>--profile</c>): the runtime's AllocationTick event fires
+/// Which types this process allocates while it is on (the load benchmark's <c>--profile</c>, the micro benchmark's
+/// <c>--allocs</c>; compiled into both): the runtime's AllocationTick event fires
 /// once per ~100 KB allocated and names the type of the object that crossed the line, so over many requests each
 /// type's share of the ticks is its share of the bytes. Multiplied by the measured bytes per request, that gives bytes
 /// per request by type. In-process, no tools needed.
@@ -17,6 +18,24 @@ internal sealed class AllocationSampler : EventListener
     public void Start() => _enabled = true;
 
     public void Stop() => _enabled = false;
+
+    /// <summary>How many AllocationTick samples the numbers rest on.</summary>
+    public long Samples
+    {
+        get
+        {
+            lock (_ticks)
+            {
+                long total = 0;
+                foreach (var ticks in _ticks.Values)
+                {
+                    total += ticks;
+                }
+
+                return total;
+            }
+        }
+    }
 
     /// <summary>Bytes per request by type, given the bytes per request measured over the same window.</summary>
     public Dictionary<string, double> BytesPerRequest(double bytesPerRequest)
