@@ -6,7 +6,6 @@ using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Runtime;
 using Microsoft.Extensions.DependencyInjection;
-using Polly;
 
 namespace Mesh.Benchmarks;
 
@@ -181,7 +180,6 @@ internal static class Breakdown
         var destination = route.PickDestination(runtime.Random);
         var endpoint = destination.Picker.Endpoints[0];
         var uri = MeshSetup.RequestUri;
-        var meshHandler = (MeshHandler)handler;
 
         Console.WriteLine();
         Console.WriteLine("Stages" + suffix);
@@ -209,7 +207,7 @@ internal static class Breakdown
             Report("  PickDestination (90/10)", () => route.PickDestination(runtime.Random));
             Report("  MeshDeadline.Value (AsyncLocal)", () => _ = MeshDeadline.Value);
             Report("  Budget.RecordRequest", service.Budget.RecordRequest);
-            Report("  new MeshCall", () => _ = new MeshCall(meshHandler, request, uri, service, route, destination, 0, 0, default));
+            Report("  new MeshCall", () => _ = new MeshCall(request, uri, service, route, destination, 0, 0, default));
             Report("  picker.Pick (PeakEwma, 2 endpoints)", () => destination.Picker.Pick(request, null));
             Report("  EndpointUri.Rewrite", () => EndpointUri.Rewrite(endpoint, uri));
             Report("  deadline header (ToString + Remove + TryAdd)", () =>
@@ -224,38 +222,28 @@ internal static class Breakdown
                 endpoint.OnAttemptCompleted(0, 100, 1e8);
             });
             Report("  Outliers.Report(200)", () => service.Outliers.Report(endpoint, 200));
-            Report("  ResilienceContextPool Get+Return", () => ResilienceContextPool.Shared.Return(ResilienceContextPool.Shared.Get(CancellationToken.None)));
 
-            var call = new MeshCall(meshHandler, request, uri, service, route, destination,
+            var call = new MeshCall(request, uri, service, route, destination,
                 runtime.TimeProvider.GetTimestamp(), runtime.TimeProvider.GetTimestamp() + (5 * runtime.TimeProvider.TimestampFrequency), default);
-            var ok = Outcome.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK));
-            Report("  route pipeline (timeout+retry), no-op callback", () =>
+            using var ok = new HttpResponseMessage(System.Net.HttpStatusCode.OK);
+            Report("  retry decision on a 200 (RetryRules.IsRetriable)", () => Mesh.Client.Resilience.RetryRules.IsRetriable(ok, null, call, route.Retry, runtime.TimeProvider));
+            Report("  deadline token source (new + caller link + dispose)", () =>
             {
-                var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
-                context.Properties.Set(MeshCall.Key, call);
-                Completed(route.Pipeline.ExecuteOutcomeAsync(static (_, o) => new ValueTask<Outcome<HttpResponseMessage>>(o), context, ok));
-                ResilienceContextPool.Shared.Return(context);
+                using var source = new CancellationTokenSource(call.Remaining(runtime.TimeProvider), runtime.TimeProvider);
+                using var link = CancellationToken.None.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), source);
             });
             var breaker = endpoint.Breakers.Values.FirstOrDefault() ??
                 new Mesh.Client.Resilience.EndpointBreaker(service.Breaker!, runtime.TimeProvider);
-            Report("  endpoint breaker pipeline, no-op callback", () =>
+            Report("  endpoint breaker: lookup, acquire, record", () =>
             {
-                var context = ResilienceContextPool.Shared.Get(CancellationToken.None);
-                Completed(breaker.Pipeline.ExecuteOutcomeAsync(static (_, o) => new ValueTask<Outcome<HttpResponseMessage>>(o), context, ok));
-                ResilienceContextPool.Shared.Return(context);
+                _ = endpoint.Breakers.TryGetValue("bench", out _);
+                breaker.TryAcquire();
+                breaker.Record(failure: false, runtime.TimeProvider.GetTimestamp());
             });
         }
 
         Report("  StartActivity (call span)" + suffix, () => Mesh.Client.Telemetry.MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "reviews")?.Dispose());
         Report("  Telemetry.RecordRequest" + suffix, () => runtime.Telemetry.RecordRequest("reviews", "v1", "default", 200, string.Empty, false, 0, 0, 0.001));
-    }
-
-    private static void Completed(ValueTask<Outcome<HttpResponseMessage>> task)
-    {
-        if (!task.IsCompletedSuccessfully)
-        {
-            throw new InvalidOperationException("Expected the pipeline to complete synchronously.");
-        }
     }
 
     private static void Send(HttpMessageInvoker invoker)

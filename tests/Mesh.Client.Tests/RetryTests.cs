@@ -1,7 +1,5 @@
 using Mesh.Client.Resilience;
 using Mesh.Testing;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Mesh.Client.Tests;
 
@@ -92,11 +90,11 @@ public sealed class RetryConditionTests
     [Fact]
     public void Failures_are_classified_by_what_reached_the_server()
     {
-        RoutePipelineBuilder.Classify(new HttpRequestException(HttpRequestError.ConnectionError, "refused")).ShouldBe(FailureKind.ConnectFailure);
-        RoutePipelineBuilder.Classify(new HttpRequestException(HttpRequestError.ResponseEnded, "ended")).ShouldBe(FailureKind.Reset);
-        RoutePipelineBuilder.Classify(new NoEndpointException("none")).ShouldBe(FailureKind.NotSent);
-        RoutePipelineBuilder.Classify(new BrokenCircuitException()).ShouldBe(FailureKind.NotSent);
-        RoutePipelineBuilder.Classify(new TimeoutRejectedException()).ShouldBe(FailureKind.PerTryTimeout);
-        RoutePipelineBuilder.Classify(new InvalidOperationException()).ShouldBe(FailureKind.Other);
+        RetryRules.Classify(new HttpRequestException(HttpRequestError.ConnectionError, "refused")).ShouldBe(FailureKind.ConnectFailure);
+        RetryRules.Classify(new HttpRequestException(HttpRequestError.ResponseEnded, "ended")).ShouldBe(FailureKind.Reset);
+        RetryRules.Classify(new NoEndpointException("none")).ShouldBe(FailureKind.NotSent);
+        RetryRules.Classify(new CircuitOpenException("open")).ShouldBe(FailureKind.NotSent);
+        RetryRules.Classify(new AttemptTimeoutException("per try", null)).ShouldBe(FailureKind.PerTryTimeout);
+        RetryRules.Classify(new InvalidOperationException()).ShouldBe(FailureKind.Other);
     }
 }

@@ -242,6 +242,77 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task A_failing_endpoint_opens_its_circuit_breaker_and_one_probe_after_the_break_decides_whether_it_closes()
+    {
+        const string service = "res-breaker";
+        var time = new ManualTimeProvider();
+        using var metrics = new MetricCollector(m => m.Name == "Mesh.Client");
+        var failing = true;
+        await using var good = await TestBackend.StartAsync("good");
+        await using var flaky = await TestBackend.StartAsync("flaky", context =>
+        {
+            context.Response.StatusCode = Volatile.Read(ref failing) ? 500 : 200;
+            return Task.CompletedTask;
+        });
+        await using var mesh = MeshTestClient.Create(OneService(service, new
+        {
+            Endpoints = new object[] { new { Address = good.Address }, new { Address = flaky.Address } },
+            LoadBalancer = new { Policy = "RoundRobin" },
+            Routes = new object[] { new { Name = "default", Retry = new { Attempts = 0 } } },
+            OutlierDetection = new { Consecutive5xxErrors = 0 },
+            CircuitBreaker = new { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDuration = "00:00:10", BreakDuration = "00:00:05" },
+        }), time);
+
+        async Task<int> FailuresAsync(int count)
+        {
+            var failed = 0;
+            for (var i = 0; i < count; i++)
+            {
+                using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+                if (!response.IsSuccessStatusCode)
+                {
+                    failed++;
+                }
+            }
+
+            return failed;
+        }
+
+        double OpenBreakers()
+        {
+            metrics.Measurements.Clear();
+            metrics.Collect();
+            return metrics.Measurements.Where(m => m.Instrument == "mesh.circuit_breaker.open" && For(m.Tags, service)).Select(m => m.Value).LastOrDefault();
+        }
+
+        // Round robin: every other call goes to the flaky endpoint; its fourth failure in four attempts opens its breaker.
+        (await FailuresAsync(8)).ShouldBe(4);
+        flaky.Requests.ShouldBe(4);
+        OpenBreakers().ShouldBe(1);
+
+        // Open: every call goes to the good endpoint, and none fails.
+        (await FailuresAsync(20)).ShouldBe(0);
+        flaky.Requests.ShouldBe(4);
+        time.Advance(TimeSpan.FromSeconds(4.9));
+        (await FailuresAsync(10)).ShouldBe(0);
+        flaky.Requests.ShouldBe(4);
+
+        // The break is over: exactly one probe goes through; it fails, so the breaker opens for another break.
+        time.Advance(TimeSpan.FromSeconds(0.2));
+        (await FailuresAsync(10)).ShouldBe(1);
+        flaky.Requests.ShouldBe(5);
+        OpenBreakers().ShouldBe(1);
+
+        // Recovered: the next probe succeeds, the breaker closes, and round robin shares the calls again.
+        Volatile.Write(ref failing, false);
+        time.Advance(TimeSpan.FromSeconds(5.1));
+        (await FailuresAsync(10)).ShouldBe(0);
+        flaky.Requests.ShouldBeInRange(9, 11);
+        OpenBreakers().ShouldBe(0);
+        (good.Requests + flaky.Requests).ShouldBe(58); // no retries, no refusals: one request per call
+    }
+
+    [Fact]
     public async Task Ejection_time_grows_with_each_ejection()
     {
         const string service = "res-eject-grow";

@@ -1,19 +1,15 @@
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Routing;
 using Mesh.Client.Runtime;
-using Polly;
 
 namespace Mesh.Client.Http;
 
 /// <summary>The state of one logical call through the mesh, shared by its attempts.</summary>
 internal sealed class MeshCall
 {
-    public static readonly ResiliencePropertyKey<MeshCall> Key = new("Mesh.Call");
-
-    public MeshCall(MeshHandler handler, HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
+    public MeshCall(HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
         RouteDestination destination, long startTimestamp, long deadline, CancellationToken callerToken)
     {
-        Handler = handler;
         Request = request;
         OriginalUri = originalUri;
         Service = service;
@@ -24,8 +20,6 @@ internal sealed class MeshCall
         IsIdempotent = IsIdempotentMethod(request.Method);
         CallerToken = callerToken;
     }
-
-    public MeshHandler Handler { get; }
 
     public HttpRequestMessage Request { get; }
 
@@ -57,7 +51,8 @@ internal sealed class MeshCall
 
     /// <summary>
     /// The time left, or <see cref="Timeout.InfiniteTimeSpan"/> without a deadline. Never zero or negative when there
-    /// is a deadline: a timeout strategy reads those as "no timeout", the opposite of what a spent budget means.
+    /// is a deadline: a timer or a wait reads those as "no timeout" or "now", and a spent budget should end the call
+    /// through its own deadline timer, not a race.
     /// </summary>
     public TimeSpan Remaining(TimeProvider timeProvider)
     {

@@ -7,27 +7,27 @@ using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
 using Mesh.Client.Runtime;
 using Mesh.Client.Telemetry;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Mesh.Client.Http;
 
 /// <summary>
-/// The outbound mesh pipeline as one <see cref="DelegatingHandler"/>. A request to a mesh service is routed, split,
-/// retried and timed out by its route's pipeline; each attempt meets the route's faults, picks an endpoint, rewrites
-/// the URI to it and reports the outcome. Requests to other hosts pass through untouched.
+/// The outbound mesh pipeline as one <see cref="DelegatingHandler"/>. A request to a mesh service is matched to a
+/// route and split to a destination, then sent in a loop of attempts under the call's deadline: each attempt meets
+/// the route's faults, picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
+/// timeout and reports the outcome; the retry rules and the service's retry budget decide whether another attempt
+/// follows. Requests to other hosts pass through untouched.
 /// </summary>
+/// <remarks>
+/// The whole call is one async method on purpose. Over a real transport every await completes asynchronously, so
+/// each nested async layer (or resilience strategy) boxes its own state machine on the heap, per request; one layer
+/// is one box. Timers and linked token sources exist only when the call has a deadline or the route a per-try timeout.
+/// </remarks>
 internal sealed class MeshHandler : DelegatingHandler
 {
-    private static readonly Func<ResilienceContext, MeshCall, ValueTask<Outcome<HttpResponseMessage>>> AttemptCallback =
-        static (context, call) => call.Handler.AttemptAsync(context, call);
-
-    private static readonly Func<ResilienceContext, MeshCall, ValueTask<Outcome<HttpResponseMessage>>> SendCallback =
-        static (context, call) => call.Handler.SendToEndpointAsync(context, call);
-
     private static readonly Func<string, (CircuitBreakerOptions Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
         static (_, arg) => new EndpointBreaker(arg.Options, arg.Time);
+
+    private static readonly Action<object?> CancelSource = static s => ((CancellationTokenSource)s!).Cancel();
 
     private readonly string _clientName;
 
@@ -65,7 +65,7 @@ internal sealed class MeshHandler : DelegatingHandler
         }
 
         var deadline = Deadline(route.Timeout, start, time);
-        var call = new MeshCall(this, request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, cancellationToken);
+        var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, cancellationToken);
         service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
         if (route.Mirror is { } mirror && Runtime.Random.NextDouble() * 100 < route.MirrorPercentage)
@@ -104,28 +104,151 @@ internal sealed class MeshHandler : DelegatingHandler
             headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
         }
 
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(MeshCall.Key, call);
         var statusCode = 0;
         HttpResponseMessage? response = null;
+        CancellationTokenSource? deadlineSource = null;
+        CancellationTokenRegistration callerRegistration = default;
         try
         {
-            if (deadline != 0 && time.GetTimestamp() >= deadline)
+            var callToken = cancellationToken;
+            if (deadline != 0)
             {
-                // The inbound caller's budget is already spent: do not start work nobody will wait for.
-                throw DeadlineExceeded(call, time);
+                if (time.GetTimestamp() >= deadline)
+                {
+                    // The inbound caller's budget is already spent: do not start work nobody will wait for.
+                    throw DeadlineExceeded(call, time);
+                }
+
+                // The deadline's own token source, cancelled by its timer or by the caller's token.
+                deadlineSource = new CancellationTokenSource(call.Remaining(time), time);
+                callerRegistration = cancellationToken.UnsafeRegister(CancelSource, deadlineSource);
+                callToken = deadlineSource.Token;
             }
 
-            var outcome = await route.Pipeline.ExecuteOutcomeAsync(AttemptCallback, context, call);
-            if (outcome.Exception is { } ex)
+            var retry = route.Retry;
+            var random = Runtime.Random;
+            for (var attempt = 1; ; attempt++)
             {
-                throw Translate(ex, call, time, cancellationToken);
+                call.Attempts = attempt;
+                response = null;
+                Exception? error = null;
+                EndpointState? endpoint = null;
+                EndpointBreaker? breaker = null;
+                Activity? attemptActivity = null;
+                CancellationTokenSource? perTrySource = null;
+                CancellationTokenRegistration perTryRegistration = default;
+                var attemptStart = 0L;
+                try
+                {
+                    var attemptToken = callToken;
+                    if (retry.PerTryTimeout is { } perTry)
+                    {
+                        perTrySource = new CancellationTokenSource(perTry, time);
+                        perTryRegistration = callToken.UnsafeRegister(CancelSource, perTrySource);
+                        attemptToken = perTrySource.Token;
+                    }
+
+                    if (route.Fault is { } fault)
+                    {
+                        if (fault.ShouldDelay(random))
+                        {
+                            telemetry.RecordFault(service.Name, route.Name, "delay");
+                            await Task.Delay(fault.Delay, time, attemptToken).ConfigureAwait(false);
+                        }
+
+                        if (fault.ShouldAbort(random))
+                        {
+                            telemetry.RecordFault(service.Name, route.Name, "abort");
+                            response = fault.CreateAbortResponse(request);
+                        }
+                    }
+
+                    if (response is null)
+                    {
+                        endpoint = PickEndpoint(call, out breaker, out error);
+                    }
+
+                    if (endpoint is not null)
+                    {
+                        call.CurrentEndpoint = endpoint;
+                        request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
+                        attemptActivity = StartAttemptActivity(call, endpoint);
+                        InjectTraceContext(request);
+
+                        // One clock read serves both the next hop's budget and the attempt's round-trip time (clock
+                        // reads are a noticeable share of a request's cost on this path).
+                        attemptStart = time.GetTimestamp();
+                        if (deadline != 0 || retry.PerTryTimeout is not null)
+                        {
+                            SetTimeoutHeader(request, call, attemptStart, time);
+                        }
+
+                        endpoint.OnAttemptStarted();
+                        response = await base.SendAsync(request, attemptToken).ConfigureAwait(false);
+                        var end = time.GetTimestamp();
+                        endpoint.OnAttemptCompleted(attemptStart, end, DecayTicks(time));
+                        var status = (int)response.StatusCode;
+                        breaker?.Record(failure: status >= 500, end);
+                        service.Outliers.Report(endpoint, status);
+                        attemptActivity?.SetTag("http.response.status_code", MeshTelemetry.Box(status));
+                    }
+                }
+                catch (Exception ex)
+                {
+                    if (attemptStart != 0)
+                    {
+                        // The caller giving up says nothing about the endpoint; a per-try or total timeout (the
+                        // attempt's token cancelled while the caller's is not) says it was too slow.
+                        var end = time.GetTimestamp();
+                        endpoint!.OnAttemptFailed(attemptStart, end, DecayTicks(time), FailurePenaltyTicks(time));
+                        if (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                        {
+                            breaker?.Record(failure: true, end);
+                            service.Outliers.Report(endpoint, 0);
+                        }
+
+                        attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                    }
+
+                    error = perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
+                        ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
+                        : ex;
+                }
+                finally
+                {
+                    attemptActivity?.Dispose();
+                    perTryRegistration.Dispose();
+                    perTrySource?.Dispose();
+                }
+
+                if (attempt > retry.Attempts || !ShouldRetry(response, error, call, time, callToken))
+                {
+                    if (error is not null)
+                    {
+                        throw Translate(error, call, time, cancellationToken);
+                    }
+
+                    break;
+                }
+
+                var wait = RetryRules.Backoff(attempt - 1, response, call, retry, time, random);
+                call.PreviousEndpoint = call.CurrentEndpoint;
+                telemetry.RecordRetry(service.Name, route.Name);
+                response?.Dispose();
+                response = null;
+                try
+                {
+                    await Task.Delay(wait, time, callToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException ex)
+                {
+                    throw Translate(ex, call, time, cancellationToken);
+                }
             }
 
-            response = outcome.Result!;
-            statusCode = (int)response.StatusCode;
+            statusCode = (int)response!.StatusCode;
             activity?.SetTag("http.response.status_code", MeshTelemetry.Box(statusCode));
-            return outcome.Result!;
+            return response;
         }
         catch (Exception ex) when (activity is not null)
         {
@@ -135,7 +258,8 @@ internal sealed class MeshHandler : DelegatingHandler
         }
         finally
         {
-            ResilienceContextPool.Shared.Return(context);
+            callerRegistration.Dispose();
+            deadlineSource?.Dispose();
             request.RequestUri = uri;
             if (setHost)
             {
@@ -154,48 +278,29 @@ internal sealed class MeshHandler : DelegatingHandler
         }
     }
 
-    private async ValueTask<Outcome<HttpResponseMessage>> AttemptAsync(ResilienceContext context, MeshCall call)
+    /// <summary>
+    /// The attempt's endpoint and its breaker, or null with the reason the attempt cannot be sent (no endpoint, or
+    /// the breaker refuses it). An endpoint whose breaker is open is passed over for another when there is one.
+    /// </summary>
+    private EndpointState? PickEndpoint(MeshCall call, out EndpointBreaker? breaker, out Exception? error)
     {
-        call.Attempts++;
-        var route = call.Route;
-        var random = Runtime.Random;
-        if (route.Fault is { } fault)
-        {
-            if (fault.ShouldDelay(random))
-            {
-                Runtime.Telemetry.RecordFault(call.Service.Name, route.Name, "delay");
-                try
-                {
-                    await Task.Delay(fault.Delay, Runtime.TimeProvider, context.CancellationToken);
-                }
-                catch (OperationCanceledException ex)
-                {
-                    return Outcome.FromException<HttpResponseMessage>(ex);
-                }
-            }
-
-            if (fault.ShouldAbort(random))
-            {
-                Runtime.Telemetry.RecordFault(call.Service.Name, route.Name, "abort");
-                return Outcome.FromResult(fault.CreateAbortResponse(call.Request));
-            }
-        }
-
+        breaker = null;
+        error = null;
         var picker = call.Destination.Picker;
         var endpoint = picker.Pick(call.Request, call.PreviousEndpoint);
         if (endpoint is null)
         {
-            return Outcome.FromException<HttpResponseMessage>(new NoEndpointException(
-                $"Service '{call.Service.Name}' has no endpoint{(call.Destination.Subset.Length > 0 ? $" in subset '{call.Destination.Subset}'" : string.Empty)}."));
+            error = new NoEndpointException(
+                $"Service '{call.Service.Name}' has no endpoint{(call.Destination.Subset.Length > 0 ? $" in subset '{call.Destination.Subset}'" : string.Empty)}.");
+            return null;
         }
 
         if (call.Service.Breaker is not { } breakerOptions)
         {
-            call.CurrentEndpoint = endpoint;
-            return await SendToEndpointAsync(context, call);
+            return endpoint;
         }
 
-        var breaker = endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (breakerOptions, Runtime.TimeProvider));
+        breaker = endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (breakerOptions, Runtime.TimeProvider));
         if (breaker.IsOpen && picker.Endpoints.Length > 1)
         {
             // The breaker would refuse this attempt; another endpoint is a better use of it.
@@ -207,68 +312,60 @@ internal sealed class MeshHandler : DelegatingHandler
             }
         }
 
-        call.CurrentEndpoint = endpoint;
-        return await breaker.Pipeline.ExecuteOutcomeAsync(SendCallback, context, call);
+        if (!breaker.TryAcquire())
+        {
+            call.CurrentEndpoint = endpoint;
+            error = new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.");
+            breaker = null;
+            return null;
+        }
+
+        return endpoint;
     }
 
-    private async ValueTask<Outcome<HttpResponseMessage>> SendToEndpointAsync(ResilienceContext context, MeshCall call)
+    private bool ShouldRetry(HttpResponseMessage? response, Exception? error, MeshCall call, TimeProvider time, CancellationToken callToken)
     {
-        var endpoint = call.CurrentEndpoint!;
-        var request = call.Request;
-        var time = Runtime.TimeProvider;
-        request.RequestUri = EndpointUri.Rewrite(endpoint, call.OriginalUri);
+        if (callToken.IsCancellationRequested || !RetryRules.IsRetriable(response, error, call, call.Route.Retry, time))
+        {
+            return false;
+        }
 
-        using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
+        if (call.Service.Budget.TryWithdraw())
+        {
+            return true;
+        }
+
+        Runtime.Telemetry.RecordBudgetExhausted(call.Service.Name);
+        return false;
+    }
+
+    private static Activity? StartAttemptActivity(MeshCall call, EndpointState endpoint)
+    {
+        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
         if (activity is not null)
         {
-            activity.DisplayName = string.Concat(request.Method.Method, " ", call.Service.Name, " attempt");
+            activity.DisplayName = string.Concat(call.Request.Method.Method, " ", call.Service.Name, " attempt");
             activity.SetTag("http.request.resend_count", MeshTelemetry.Box(call.Attempts - 1));
             activity.SetTag("server.address", endpoint.Address.Host);
             activity.SetTag("server.port", endpoint.PortTag);
             activity.SetTag("mesh.destination.version", endpoint.Version);
         }
 
-        InjectTraceContext(request);
+        return activity;
+    }
 
-        // One clock read serves both the next hop's budget and the attempt's round-trip time (clock reads are a
-        // noticeable share of a request's cost on this path).
-        var start = time.GetTimestamp();
-        if (call.Deadline != 0 || call.Route.Retry.PerTryTimeout is not null)
+    /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
+    private static void SetTimeoutHeader(HttpRequestMessage request, MeshCall call, long now, TimeProvider time)
+    {
+        var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(now, call.Deadline);
+        if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
         {
-            // The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.
-            var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(start, call.Deadline);
-            if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
-            {
-                remaining = perTry;
-            }
-
-            request.Headers.Remove(MeshHeaders.Timeout);
-            request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
-                Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+            remaining = perTry;
         }
 
-        endpoint.OnAttemptStarted();
-        try
-        {
-            var response = await base.SendAsync(request, context.CancellationToken);
-            endpoint.OnAttemptCompleted(start, time.GetTimestamp(), DecayTicks(time));
-            call.Service.Outliers.Report(endpoint, (int)response.StatusCode);
-            activity?.SetTag("http.response.status_code", MeshTelemetry.Box((int)response.StatusCode));
-            return Outcome.FromResult(response);
-        }
-        catch (Exception ex)
-        {
-            endpoint.OnAttemptFailed(start, time.GetTimestamp(), DecayTicks(time), FailurePenaltyTicks(time));
-            // The caller giving up says nothing about the endpoint; a per-try or total timeout (the attempt's token
-            // cancelled while the caller's is not) says it was too slow.
-            if (!(ex is OperationCanceledException && call.CallerToken.IsCancellationRequested))
-            {
-                call.Service.Outliers.Report(endpoint, 0);
-            }
-
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            return Outcome.FromException<HttpResponseMessage>(ex);
-        }
+        request.Headers.Remove(MeshHeaders.Timeout);
+        request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
+            Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
     }
 
     /// <summary>
@@ -320,17 +417,18 @@ internal sealed class MeshHandler : DelegatingHandler
         return deadline;
     }
 
+    /// <summary>
+    /// What the caller sees of the last attempt's failure: running out of time (the call's deadline, or a per-try
+    /// timeout with no retry left) looks like HttpClient's own timeout; anything else is thrown as it was.
+    /// </summary>
     private static Exception Translate(Exception ex, MeshCall call, TimeProvider time, CancellationToken cancellationToken)
     {
         switch (ex)
         {
-            case TimeoutRejectedException:
+            case AttemptTimeoutException:
                 return DeadlineExceeded(call, time);
             case OperationCanceledException when !cancellationToken.IsCancellationRequested && call.Deadline != 0 && time.GetTimestamp() >= call.Deadline:
                 return DeadlineExceeded(call, time);
-            case BrokenCircuitException:
-                return new HttpRequestException(HttpRequestError.ConnectionError,
-                    $"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.", ex);
             default:
                 ExceptionDispatchInfo.Capture(ex).Throw();
                 return ex;

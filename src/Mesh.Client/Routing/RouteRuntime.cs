@@ -2,14 +2,13 @@ using Mesh.Client.Faults;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
-using Polly;
 
 namespace Mesh.Client.Routing;
 
 /// <summary>A weighted destination of a route, resolved to the picker of its subset.</summary>
 internal sealed record RouteDestination(string Subset, EndpointPicker Picker, int CumulativeWeight);
 
-/// <summary>A route of the immutable runtime model: its match, its destinations and its resilience pipeline.</summary>
+/// <summary>A route of the immutable runtime model: its match, its destinations, its timeout, retries and faults.</summary>
 internal sealed class RouteRuntime
 {
     private readonly HttpMethod[] _methods;
@@ -45,9 +44,6 @@ internal sealed class RouteRuntime
     public RouteDestination? Mirror { get; }
 
     public double MirrorPercentage { get; }
-
-    /// <summary>Set once by the snapshot builder; the pipeline needs the route and the route owns the pipeline.</summary>
-    public ResiliencePipeline<HttpResponseMessage> Pipeline { get; set; } = ResiliencePipeline<HttpResponseMessage>.Empty;
 
     public bool Matches(HttpRequestMessage request)
     {

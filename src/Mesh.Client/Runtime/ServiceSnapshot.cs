@@ -205,7 +205,6 @@ internal sealed class ServiceSnapshot
             var mirror = r.Mirror is { Subset: { } mirrorSubset } ? new RouteDestination(mirrorSubset, PickerFor(mirrorSubset), 100) : null;
             var route = new RouteRuntime(r.Name ?? $"route-{i}", r.Match, destinations, r.Timeout, RetryPolicy.From(r.Retry),
                 r.Fault is null ? null : new FaultInjection(r.Fault), mirror, r.Mirror?.Percentage ?? 0);
-            route.Pipeline = RoutePipelineBuilder.Build(route, budget, name, telemetry, timeProvider, random);
             routes[i] = route;
         }
 

@@ -2,20 +2,15 @@ using System.Net;
 using System.Net.Http.Headers;
 using Mesh.Client.Http;
 using Mesh.Client.Internal;
-using Mesh.Client.Routing;
-using Mesh.Client.Telemetry;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Retry;
-using Polly.Timeout;
 
 namespace Mesh.Client.Resilience;
 
 /// <summary>
-/// Builds a route's Polly pipeline: total timeout (the call's deadline) → retry (conditions, budget, backoff with
-/// full jitter, Retry-After) → per-try timeout. The attempt itself (faults, pick, breaker, send) is the callback.
+/// The retry decisions of a call: whether an attempt's outcome may be retried (conditions, method, Retry-After), how
+/// long to wait first (exponential backoff with full jitter, or the server's Retry-After) and what a failure says
+/// about whether the request reached the server. The loop that applies them is <see cref="MeshHandler"/>'s.
 /// </summary>
-internal static class RoutePipelineBuilder
+internal static class RetryRules
 {
     private const RetryCondition AnyGrpcCondition = RetryCondition.GrpcUnavailable | RetryCondition.GrpcCancelled |
         RetryCondition.GrpcDeadlineExceeded | RetryCondition.GrpcResourceExhausted;
@@ -23,76 +18,12 @@ internal static class RoutePipelineBuilder
     /// <summary>Without a deadline, a server's Retry-After above this is not waited for.</summary>
     private static readonly TimeSpan MaxRetryAfterWithoutDeadline = TimeSpan.FromSeconds(10);
 
-    public static ResiliencePipeline<HttpResponseMessage> Build(RouteRuntime route, RetryBudget budget, string service,
-        MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random)
-    {
-        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = timeProvider };
-
-        // Always present: the deadline may come from the inbound request even when the route sets no timeout.
-        builder.AddTimeout(new TimeoutStrategyOptions
-        {
-            TimeoutGenerator = args =>
-            {
-                var call = args.Context.Properties.GetValue(MeshCall.Key, null!);
-                return new ValueTask<TimeSpan>(call.Remaining(timeProvider));
-            },
-        });
-
-        var retry = route.Retry;
-        if (retry.Attempts > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                MaxRetryAttempts = retry.Attempts,
-                ShouldHandle = args => new ValueTask<bool>(ShouldRetry(args, retry, budget, service, telemetry, timeProvider)),
-                DelayGenerator = args => new ValueTask<TimeSpan?>(Backoff(args.AttemptNumber, args.Outcome, args.Context, retry, timeProvider, random)),
-                OnRetry = args =>
-                {
-                    var call = args.Context.Properties.GetValue(MeshCall.Key, null!);
-                    call.PreviousEndpoint = call.CurrentEndpoint;
-                    telemetry.RecordRetry(service, route.Name);
-                    return default;
-                },
-            });
-        }
-
-        if (retry.PerTryTimeout is { } perTry)
-        {
-            builder.AddTimeout(perTry);
-        }
-
-        return builder.Build();
-    }
-
-    private static bool ShouldRetry(RetryPredicateArguments<HttpResponseMessage> args, RetryPolicy retry, RetryBudget budget,
-        string service, MeshTelemetry telemetry, TimeProvider timeProvider)
-    {
-        // Polly asks after the last attempt too; answering there must not spend budget.
-        if (args.AttemptNumber >= retry.Attempts || args.Context.CancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-
-        var call = args.Context.Properties.GetValue(MeshCall.Key, null!);
-        if (!IsRetriable(args.Outcome, call, retry, timeProvider))
-        {
-            return false;
-        }
-
-        if (budget.TryWithdraw())
-        {
-            return true;
-        }
-
-        telemetry.RecordBudgetExhausted(service);
-        return false;
-    }
-
-    internal static bool IsRetriable(Outcome<HttpResponseMessage> outcome, MeshCall call, RetryPolicy retry, TimeProvider timeProvider)
+    /// <summary>Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be retried.</summary>
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, MeshCall call, RetryPolicy retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
         var mayRepeat = call.IsIdempotent || retry.RetryNonIdempotent;
-        if (outcome.Exception is { } ex)
+        if (error is { } ex)
         {
             switch (Classify(ex))
             {
@@ -113,7 +44,7 @@ internal static class RoutePipelineBuilder
             }
         }
 
-        if (outcome.Result is not { } response || !mayRepeat)
+        if (response is null || !mayRepeat)
         {
             return false;
         }
@@ -151,18 +82,18 @@ internal static class RoutePipelineBuilder
         return retriable;
     }
 
-    private static TimeSpan? Backoff(int attemptNumber, Outcome<HttpResponseMessage> outcome, ResilienceContext context,
-        RetryPolicy retry, TimeProvider timeProvider, RandomSource random)
+    /// <summary>The wait before retry number <paramref name="retryNumber"/> (0 for the first).</summary>
+    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, MeshCall call, RetryPolicy retry,
+        TimeProvider timeProvider, RandomSource random)
     {
-        if (outcome.Result is { } response && RetryAfter(response, timeProvider) is { } wait)
+        if (response is not null && RetryAfter(response, timeProvider) is { } wait)
         {
-            var call = context.Properties.GetValue(MeshCall.Key, null!);
             var remaining = call.Remaining(timeProvider);
             return remaining == Timeout.InfiniteTimeSpan || wait < remaining ? wait : remaining;
         }
 
         // Exponential backoff with full jitter: uniform in [0, min(max, base * 2^n)].
-        var ceiling = Math.Min(retry.MaxDelay.Ticks, retry.BaseDelay.Ticks * (1L << Math.Min(attemptNumber, 30)));
+        var ceiling = Math.Min(retry.MaxDelay.Ticks, retry.BaseDelay.Ticks * (1L << Math.Min(retryNumber, 30)));
         return TimeSpan.FromTicks((long)(random.NextDouble() * ceiling));
     }
 
@@ -213,10 +144,10 @@ internal static class RoutePipelineBuilder
     {
         switch (ex)
         {
-            case BrokenCircuitException:
+            case CircuitOpenException:
             case NoEndpointException:
                 return FailureKind.NotSent;
-            case TimeoutRejectedException:
+            case AttemptTimeoutException:
                 return FailureKind.PerTryTimeout;
             case HttpProtocolException { ErrorCode: 0x7 }:
                 // HTTP/2 REFUSED_STREAM (and HTTP/3 H3_REQUEST_REJECTED is not 0x7, so this is HTTP/2 only).
@@ -245,3 +176,9 @@ internal enum FailureKind
 
 /// <summary>No endpoint of the destination could be picked: the request was never sent.</summary>
 internal sealed class NoEndpointException(string message) : HttpRequestException(HttpRequestError.ConnectionError, message);
+
+/// <summary>The circuit breaker of the picked endpoint refused the attempt: the request was never sent.</summary>
+internal sealed class CircuitOpenException(string message) : HttpRequestException(HttpRequestError.ConnectionError, message);
+
+/// <summary>An attempt ran past the route's per-try timeout while the call still had time.</summary>
+internal sealed class AttemptTimeoutException(string message, Exception? inner) : TimeoutException(message, inner);
