@@ -30,11 +30,13 @@ internal sealed class MeshHandler : DelegatingHandler
     private static readonly Action<object?> CancelSource = static s => ((CancellationTokenSource)s!).Cancel();
 
     private readonly string _clientName;
+    private readonly TimeoutSourcePool _timeouts;
 
     public MeshHandler(MeshRuntime runtime, string clientName)
     {
         Runtime = runtime;
         _clientName = clientName;
+        _timeouts = new TimeoutSourcePool(runtime.TimeProvider);
     }
 
     public MeshRuntime Runtime { get; }
@@ -120,7 +122,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
 
                 // The deadline's own token source, cancelled by its timer or by the caller's token.
-                deadlineSource = new CancellationTokenSource(call.Remaining(time), time);
+                deadlineSource = _timeouts.Rent(call.Remaining(time));
                 callerRegistration = cancellationToken.UnsafeRegister(CancelSource, deadlineSource);
                 callToken = deadlineSource.Token;
             }
@@ -143,7 +145,7 @@ internal sealed class MeshHandler : DelegatingHandler
                     var attemptToken = callToken;
                     if (retry.PerTryTimeout is { } perTry)
                     {
-                        perTrySource = new CancellationTokenSource(perTry, time);
+                        perTrySource = _timeouts.Rent(perTry);
                         perTryRegistration = callToken.UnsafeRegister(CancelSource, perTrySource);
                         attemptToken = perTrySource.Token;
                     }
@@ -218,7 +220,10 @@ internal sealed class MeshHandler : DelegatingHandler
                 {
                     attemptActivity?.Dispose();
                     perTryRegistration.Dispose();
-                    perTrySource?.Dispose();
+                    if (perTrySource is not null)
+                    {
+                        _timeouts.Return(perTrySource);
+                    }
                 }
 
                 if (attempt > retry.Attempts || !ShouldRetry(response, error, call, time, callToken))
@@ -259,7 +264,10 @@ internal sealed class MeshHandler : DelegatingHandler
         finally
         {
             callerRegistration.Dispose();
-            deadlineSource?.Dispose();
+            if (deadlineSource is not null)
+            {
+                _timeouts.Return(deadlineSource);
+            }
             request.RequestUri = uri;
             if (setHost)
             {
