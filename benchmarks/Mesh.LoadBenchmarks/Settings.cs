@@ -117,6 +117,6 @@ internal sealed class Settings
     public bool Includes(string name) => Only is null || Only.Contains(name);
 
     public bool Includes(Variant variant) => Only is not null ? Only.Contains(variant.Name)
-        : Smoke || Profile ? Smoke || variant.ProfileOnly || variant.Name is "direct" or "mesh"
+        : Smoke || Profile ? Smoke || variant.ProfileOnly || variant.Name is "direct" or "direct-rewrite" or "mesh"
         : !variant.ProfileOnly;
 }
