@@ -230,7 +230,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 {
                     if (error is not null)
                     {
-                        throw Translate(error, call, time, cancellationToken);
+                        throw Translate(error, call, time, callToken, cancellationToken);
                     }
 
                     break;
@@ -247,7 +247,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
                 catch (OperationCanceledException ex)
                 {
-                    throw Translate(ex, call, time, cancellationToken);
+                    throw Translate(ex, call, time, callToken, cancellationToken);
                 }
             }
 
@@ -429,13 +429,16 @@ internal sealed class MeshHandler : DelegatingHandler
     /// What the caller sees of the last attempt's failure: running out of time (the call's deadline, or a per-try
     /// timeout with no retry left) looks like HttpClient's own timeout; anything else is thrown as it was.
     /// </summary>
-    private static Exception Translate(Exception ex, MeshCall call, TimeProvider time, CancellationToken cancellationToken)
+    private static Exception Translate(Exception ex, MeshCall call, TimeProvider time, CancellationToken callToken, CancellationToken cancellationToken)
     {
         switch (ex)
         {
             case AttemptTimeoutException:
                 return DeadlineExceeded(call, time);
-            case OperationCanceledException when !cancellationToken.IsCancellationRequested && call.Deadline != 0 && time.GetTimestamp() >= call.Deadline:
+            case OperationCanceledException when !cancellationToken.IsCancellationRequested &&
+                (callToken.IsCancellationRequested || (call.Deadline != 0 && time.GetTimestamp() >= call.Deadline)):
+                // The deadline's token fired (its timer rounds to milliseconds, so it may beat the deadline's exact
+                // timestamp) or the time is simply up.
                 return DeadlineExceeded(call, time);
             default:
                 ExceptionDispatchInfo.Capture(ex).Throw();
