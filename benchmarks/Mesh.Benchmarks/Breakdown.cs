@@ -237,7 +237,7 @@ internal static class Breakdown
             Report("  endpoint breaker: lookup, acquire, record", () =>
             {
                 _ = endpoint.Breakers.TryGetValue("bench", out _);
-                breaker.TryAcquire();
+                breaker.TryAcquire(out _);
                 breaker.Record(failure: false, runtime.TimeProvider.GetTimestamp());
             });
         }

@@ -21,7 +21,7 @@ public sealed class EndpointBreakerTests
 
         for (var i = 0; i < 9; i++)
         {
-            breaker.TryAcquire().ShouldBeTrue();
+            breaker.TryAcquire(out _).ShouldBeTrue();
             breaker.Record(failure: true, time.GetTimestamp());
         }
 
@@ -48,10 +48,10 @@ public sealed class EndpointBreakerTests
         breaker.Record(failure: true, time.GetTimestamp()); // 5 of 10: the ratio is reached
         breaker.IsOpen.ShouldBeTrue();
         breaker.State.ShouldBe("open");
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
 
         time.Advance(TimeSpan.FromSeconds(4.9));
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
         breaker.IsOpen.ShouldBeTrue();
     }
 
@@ -63,14 +63,14 @@ public sealed class EndpointBreakerTests
 
         time.Advance(TimeSpan.FromSeconds(5));
         breaker.IsOpen.ShouldBeFalse("the break is over: the next attempt may probe");
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
         breaker.State.ShouldBe("half-open");
-        breaker.TryAcquire().ShouldBeFalse("one probe at a time");
+        breaker.TryAcquire(out _).ShouldBeFalse("one probe at a time");
         breaker.IsOpen.ShouldBeTrue("the probe is in flight");
 
         breaker.Record(failure: false, time.GetTimestamp());
         breaker.State.ShouldBe("closed");
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
 
         // The failures that opened it are forgotten: one more failure does not reopen it.
         breaker.Record(failure: true, time.GetTimestamp());
@@ -84,15 +84,15 @@ public sealed class EndpointBreakerTests
         var breaker = Opened(time);
 
         time.Advance(TimeSpan.FromSeconds(5));
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
         breaker.Record(failure: true, time.GetTimestamp());
 
         breaker.State.ShouldBe("open");
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
         time.Advance(TimeSpan.FromSeconds(4));
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
         time.Advance(TimeSpan.FromSeconds(1));
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
     }
 
     [Fact]
@@ -102,11 +102,11 @@ public sealed class EndpointBreakerTests
         var breaker = Opened(time);
 
         time.Advance(TimeSpan.FromSeconds(5));
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
         time.Advance(TimeSpan.FromSeconds(4));
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
         time.Advance(TimeSpan.FromSeconds(1));
-        breaker.TryAcquire().ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeTrue();
     }
 
     [Fact]
@@ -117,7 +117,7 @@ public sealed class EndpointBreakerTests
 
         breaker.Record(failure: false, time.GetTimestamp());
         breaker.State.ShouldBe("open");
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker.TryAcquire(out _).ShouldBeFalse();
     }
 
     [Fact]
@@ -158,27 +158,91 @@ public sealed class EndpointBreakerTests
     }
 
     [Fact]
-    public async Task Concurrent_failures_open_it_once_and_every_thread_then_sees_it_open()
+    public async Task When_many_callers_race_for_the_probe_exactly_one_gets_it()
+    {
+        for (var round = 0; round < 50; round++)
+        {
+            var time = new ManualTimeProvider();
+            var breaker = Opened(time);
+            time.Advance(TimeSpan.FromSeconds(5));
+
+            using var start = new Barrier(4);
+            var granted = 0;
+            var probes = 0;
+            var workers = new Task[4];
+            for (var w = 0; w < workers.Length; w++)
+            {
+                workers[w] = Task.Run(() =>
+                {
+                    start.SignalAndWait();
+                    for (var i = 0; i < 100; i++)
+                    {
+                        if (breaker.TryAcquire(out var probe))
+                        {
+                            Interlocked.Increment(ref granted);
+                        }
+
+                        if (probe)
+                        {
+                            Interlocked.Increment(ref probes);
+                        }
+                    }
+                });
+            }
+
+            await Task.WhenAll(workers);
+            granted.ShouldBe(1, $"round {round}");
+            probes.ShouldBe(1, $"round {round}");
+        }
+    }
+
+    [Fact]
+    public void Only_the_attempt_that_takes_the_half_open_slot_is_the_probe()
     {
         var time = new ManualTimeProvider();
         var breaker = new EndpointBreaker(Options, time);
-        using var start = new Barrier(4);
-        var workers = new Task[4];
-        for (var w = 0; w < workers.Length; w++)
-        {
-            workers[w] = Task.Run(() =>
-            {
-                start.SignalAndWait();
-                for (var i = 0; i < 1_000; i++)
-                {
-                    breaker.Record(failure: i % 2 == 0, time.GetTimestamp());
-                }
-            });
-        }
+        breaker.TryAcquire(out var closedProbe).ShouldBeTrue();
+        closedProbe.ShouldBeFalse("a closed breaker has no probe");
 
-        await Task.WhenAll(workers);
-        breaker.State.ShouldBe("open");
-        breaker.TryAcquire().ShouldBeFalse();
+        breaker = Opened(time);
+        time.Advance(TimeSpan.FromSeconds(5));
+        breaker.TryAcquire(out var probe).ShouldBeTrue();
+        probe.ShouldBeTrue();
+        breaker.TryAcquire(out var second).ShouldBeFalse();
+        second.ShouldBeFalse();
+    }
+
+    [Fact]
+    public void A_released_probe_lets_the_next_attempt_probe_at_once()
+    {
+        var time = new ManualTimeProvider();
+        var breaker = Opened(time);
+        time.Advance(TimeSpan.FromSeconds(5));
+        breaker.TryAcquire(out _).ShouldBeTrue();
+        breaker.TryAcquire(out _).ShouldBeFalse();
+
+        // Its caller gave up: that says nothing about the endpoint, so nobody should wait another break for a probe.
+        breaker.ReleaseProbe();
+        breaker.TryAcquire(out var probe).ShouldBeTrue();
+        probe.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void The_gauge_state_stays_open_until_a_probe_runs()
+    {
+        var time = new ManualTimeProvider();
+        var breaker = Opened(time);
+        breaker.IsOpenState.ShouldBeTrue();
+
+        time.Advance(TimeSpan.FromSeconds(6));
+        breaker.IsOpen.ShouldBeFalse("the next attempt may probe");
+        breaker.IsOpenState.ShouldBeTrue("nothing has shown the endpoint healthy yet");
+
+        breaker.TryAcquire(out _).ShouldBeTrue();
+        breaker.IsOpenState.ShouldBeFalse("half-open");
+        breaker.Record(failure: false, time.GetTimestamp());
+        breaker.IsOpenState.ShouldBeFalse();
+        breaker.State.ShouldBe("closed");
     }
 
     private static EndpointBreaker Opened(ManualTimeProvider time)

@@ -313,6 +313,32 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task A_call_whose_caller_already_gave_up_sends_nothing_and_meets_no_fault()
+    {
+        const string service = "res-precancelled";
+        await using var backend = await TestBackend.StartAsync("only");
+        await using var mesh = MeshTestClient.Create(OneService(service, new
+        {
+            Endpoints = new object[] { new { Address = backend.Address } },
+            Routes = new object[]
+            {
+                new
+                {
+                    Name = "default",
+                    Timeout = "00:00:05",
+                    Fault = new { Abort = new { Percentage = 100, HttpStatus = 503 } },
+                },
+            },
+        }));
+        using var gone = new CancellationTokenSource();
+        await gone.CancelAsync();
+
+        // Not a fault-injected 503 and not an attempt: the caller's own cancellation, as HttpClient reports it.
+        await Should.ThrowAsync<OperationCanceledException>(() => mesh.Client.GetAsync(new Uri($"http://{service}/items"), gone.Token));
+        backend.Requests.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Ejection_time_grows_with_each_ejection()
     {
         const string service = "res-eject-grow";

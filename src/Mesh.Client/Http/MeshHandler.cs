@@ -136,12 +136,16 @@ internal sealed class MeshHandler : DelegatingHandler
                 Exception? error = null;
                 EndpointState? endpoint = null;
                 EndpointBreaker? breaker = null;
+                var probe = false;
                 Activity? attemptActivity = null;
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
                 var attemptStart = 0L;
                 try
                 {
+                    // A caller already gone or a deadline already passed (during the backoff, say): no attempt at all,
+                    // so no fault, no pick, no breaker probe and no round-trip sample for an endpoint never asked.
+                    callToken.ThrowIfCancellationRequested();
                     var attemptToken = callToken;
                     if (retry.PerTryTimeout is { } perTry)
                     {
@@ -167,7 +171,7 @@ internal sealed class MeshHandler : DelegatingHandler
 
                     if (response is null)
                     {
-                        endpoint = PickEndpoint(call, out breaker, out error);
+                        endpoint = PickEndpoint(call, out breaker, out probe, out error);
                     }
 
                     if (endpoint is not null)
@@ -208,11 +212,15 @@ internal sealed class MeshHandler : DelegatingHandler
                             breaker?.Record(failure: true, end);
                             service.Outliers.Report(endpoint, 0);
                         }
+                        else if (probe)
+                        {
+                            breaker!.ReleaseProbe();
+                        }
 
                         attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
 
-                    error = perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
+                    error = ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
                         ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
                         : ex;
                 }
@@ -288,11 +296,13 @@ internal sealed class MeshHandler : DelegatingHandler
 
     /// <summary>
     /// The attempt's endpoint and its breaker, or null with the reason the attempt cannot be sent (no endpoint, or
-    /// the breaker refuses it). An endpoint whose breaker is open is passed over for another when there is one.
+    /// the breaker refuses it). An endpoint whose breaker is open, or whose probe another call just took, is passed
+    /// over for another when there is one. <paramref name="probe"/>: this attempt is its breaker's half-open probe.
     /// </summary>
-    private EndpointState? PickEndpoint(MeshCall call, out EndpointBreaker? breaker, out Exception? error)
+    private EndpointState? PickEndpoint(MeshCall call, out EndpointBreaker? breaker, out bool probe, out Exception? error)
     {
         breaker = null;
+        probe = false;
         error = null;
         var picker = call.Destination.Picker;
         var endpoint = picker.Pick(call.Request, call.PreviousEndpoint);
@@ -308,28 +318,42 @@ internal sealed class MeshHandler : DelegatingHandler
             return endpoint;
         }
 
-        breaker = endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (breakerOptions, Runtime.TimeProvider));
-        if (breaker.IsOpen && picker.Endpoints.Length > 1)
+        breaker = BreakerOf(endpoint, breakerOptions);
+        var several = picker.Endpoints.Length > 1;
+        if (breaker.IsOpen && several && OtherThan(call, endpoint) is { } other)
         {
             // The breaker would refuse this attempt; another endpoint is a better use of it.
-            var other = picker.Pick(call.Request, endpoint);
-            if (other is not null && other != endpoint)
+            endpoint = other;
+            breaker = BreakerOf(endpoint, breakerOptions);
+        }
+
+        if (breaker.TryAcquire(out probe))
+        {
+            return endpoint;
+        }
+
+        // Refused, typically because another call took the probe the moment a break ended: one more endpoint.
+        if (several && OtherThan(call, endpoint) is { } fallback)
+        {
+            var fallbackBreaker = BreakerOf(fallback, breakerOptions);
+            if (fallbackBreaker.TryAcquire(out probe))
             {
-                endpoint = other;
-                breaker = endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (breakerOptions, Runtime.TimeProvider));
+                breaker = fallbackBreaker;
+                return fallback;
             }
         }
 
-        if (!breaker.TryAcquire())
-        {
-            call.CurrentEndpoint = endpoint;
-            error = new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.");
-            breaker = null;
-            return null;
-        }
-
-        return endpoint;
+        call.CurrentEndpoint = endpoint;
+        error = new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.");
+        breaker = null;
+        return null;
     }
+
+    private static EndpointState? OtherThan(MeshCall call, EndpointState endpoint) =>
+        call.Destination.Picker.Pick(call.Request, endpoint) is { } other && other != endpoint ? other : null;
+
+    private EndpointBreaker BreakerOf(EndpointState endpoint, CircuitBreakerOptions options) =>
+        endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (options, Runtime.TimeProvider));
 
     private bool ShouldRetry(HttpResponseMessage? response, Exception? error, MeshCall call, TimeProvider time, CancellationToken callToken)
     {

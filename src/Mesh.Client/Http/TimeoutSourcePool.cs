@@ -24,6 +24,13 @@ internal sealed class TimeoutSourcePool(TimeProvider timeProvider)
             if (Volatile.Read(ref slots[i]) is { } candidate &&
                 Interlocked.CompareExchange(ref slots[i], null, candidate) == candidate)
             {
+                if (candidate.IsCancellationRequested)
+                {
+                    // Cannot happen after a successful reset; if it ever does, the source must not reach a call.
+                    candidate.Dispose();
+                    continue;
+                }
+
                 candidate.CancelAfter(delay);
                 return candidate;
             }

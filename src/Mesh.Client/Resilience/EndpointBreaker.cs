@@ -52,11 +52,18 @@ internal sealed class EndpointBreaker
     };
 
     /// <summary>
-    /// Whether an attempt may go to the endpoint now. Closed: always. Open or half-open: not until the break has
-    /// passed, and then only the one caller that wins the right to probe.
+    /// True from the moment the circuit opens until a probe closes it, whether or not the break is over: what the
+    /// <c>mesh.circuit_breaker.open</c> gauge reports. A half-open breaker (a probe in flight) is not open.
     /// </summary>
-    public bool TryAcquire()
+    public bool IsOpenState => Volatile.Read(ref _state) == Open;
+
+    /// <summary>
+    /// Whether an attempt may go to the endpoint now. Closed: always. Open or half-open: not until the break has
+    /// passed, and then only the one caller that wins the right to probe (<paramref name="probe"/>).
+    /// </summary>
+    public bool TryAcquire(out bool probe)
     {
+        probe = false;
         if (Volatile.Read(ref _state) == Closed)
         {
             return true;
@@ -76,7 +83,20 @@ internal sealed class EndpointBreaker
         }
 
         Volatile.Write(ref _state, HalfOpen);
+        probe = true;
         return true;
+    }
+
+    /// <summary>
+    /// A probe that will never report (its caller gave up, which says nothing about the endpoint): the next attempt
+    /// may probe at once instead of waiting out another break.
+    /// </summary>
+    public void ReleaseProbe()
+    {
+        if (Volatile.Read(ref _state) == HalfOpen)
+        {
+            Volatile.Write(ref _blockedUntil, _time.GetTimestamp());
+        }
     }
 
     /// <summary>Counts an attempt that reached the endpoint (or failed trying): a failure or a success.</summary>

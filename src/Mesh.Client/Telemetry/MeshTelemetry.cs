@@ -155,7 +155,7 @@ internal sealed class MeshTelemetry : IDisposable
     {
         foreach (var breaker in endpoint.Breakers.Values)
         {
-            if (breaker.IsOpen)
+            if (breaker.IsOpenState)
             {
                 return true;
             }
