@@ -44,6 +44,9 @@ internal sealed class EndpointState
     /// <summary>The port, boxed once for the <c>server.port</c> span tag rather than on every attempt.</summary>
     public object PortTag { get; }
 
+    /// <summary>URIs recently rewritten onto this endpoint, by path and query; see <c>EndpointUri</c>.</summary>
+    internal Uri?[] RewrittenUris { get; } = new Uri?[Http.EndpointUri.CacheSlots];
+
     /// <summary>Circuit breakers of this endpoint, one per HTTP client, created on first use.</summary>
     public ConcurrentDictionary<string, EndpointBreaker> Breakers { get; } = new(StringComparer.Ordinal);
 
