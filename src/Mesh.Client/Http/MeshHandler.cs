@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
@@ -49,13 +50,16 @@ internal sealed class MeshHandler : DelegatingHandler
             return base.SendAsync(request, cancellationToken);
         }
 
-        return SendMeshAsync(request, uri, service, cancellationToken);
+        return SendMeshAsync(request, uri, service, cancellationToken).AsTask();
     }
 
     internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
 
-    private async Task<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceSnapshot service, CancellationToken cancellationToken)
+    // The state machine of this method is large (the call, its loop of attempts, timers and spans) and, over a real
+    // transport, boxed on every call. A pooled box is reused across calls; only a small task wrapping it is new.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceSnapshot service, CancellationToken cancellationToken)
     {
         var time = Runtime.TimeProvider;
         var start = time.GetTimestamp();
