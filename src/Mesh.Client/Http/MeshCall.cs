@@ -4,8 +4,11 @@ using Mesh.Client.Runtime;
 
 namespace Mesh.Client.Http;
 
-/// <summary>The state of one logical call through the mesh, shared by its attempts.</summary>
-internal sealed class MeshCall
+/// <summary>
+/// The state of one logical call through the mesh, shared by its attempts. A struct kept in the call loop's (pooled)
+/// state machine, passed by reference: one object less per call.
+/// </summary>
+internal struct MeshCall
 {
     public MeshCall(HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
         RouteDestination destination, long startTimestamp, long deadline, CancellationToken callerToken)
@@ -54,7 +57,7 @@ internal sealed class MeshCall
     /// is a deadline: a timer or a wait reads those as "no timeout" or "now", and a spent budget should end the call
     /// through its own deadline timer, not a race.
     /// </summary>
-    public TimeSpan Remaining(TimeProvider timeProvider)
+    public readonly TimeSpan Remaining(TimeProvider timeProvider)
     {
         if (Deadline == 0)
         {

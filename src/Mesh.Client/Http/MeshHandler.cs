@@ -175,7 +175,7 @@ internal sealed class MeshHandler : DelegatingHandler
 
                     if (response is null)
                     {
-                        endpoint = PickEndpoint(call, out breaker, out probe, out error);
+                        endpoint = PickEndpoint(ref call, out breaker, out probe, out error);
                     }
 
                     if (endpoint is not null)
@@ -303,7 +303,7 @@ internal sealed class MeshHandler : DelegatingHandler
     /// the breaker refuses it). An endpoint whose breaker is open, or whose probe another call just took, is passed
     /// over for another when there is one. <paramref name="probe"/>: this attempt is its breaker's half-open probe.
     /// </summary>
-    private EndpointState? PickEndpoint(MeshCall call, out EndpointBreaker? breaker, out bool probe, out Exception? error)
+    private EndpointState? PickEndpoint(ref MeshCall call, out EndpointBreaker? breaker, out bool probe, out Exception? error)
     {
         breaker = null;
         probe = false;
@@ -353,13 +353,13 @@ internal sealed class MeshHandler : DelegatingHandler
         return null;
     }
 
-    private static EndpointState? OtherThan(MeshCall call, EndpointState endpoint) =>
+    private static EndpointState? OtherThan(in MeshCall call, EndpointState endpoint) =>
         call.Destination.Picker.Pick(call.Request, endpoint) is { } other && other != endpoint ? other : null;
 
     private EndpointBreaker BreakerOf(EndpointState endpoint, CircuitBreakerOptions options) =>
         endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (options, Runtime.TimeProvider));
 
-    private bool ShouldRetry(HttpResponseMessage? response, Exception? error, MeshCall call, TimeProvider time, CancellationToken callToken)
+    private bool ShouldRetry(HttpResponseMessage? response, Exception? error, in MeshCall call, TimeProvider time, CancellationToken callToken)
     {
         if (callToken.IsCancellationRequested || !RetryRules.IsRetriable(response, error, call, call.Route.Retry, time))
         {
@@ -375,7 +375,7 @@ internal sealed class MeshHandler : DelegatingHandler
         return false;
     }
 
-    private static Activity? StartAttemptActivity(MeshCall call, EndpointState endpoint)
+    private static Activity? StartAttemptActivity(in MeshCall call, EndpointState endpoint)
     {
         var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
         if (activity is not null)
@@ -391,7 +391,7 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
-    private static void SetTimeoutHeader(HttpRequestMessage request, MeshCall call, long now, TimeProvider time)
+    private static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
     {
         var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(now, call.Deadline);
         if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
@@ -457,7 +457,7 @@ internal sealed class MeshHandler : DelegatingHandler
     /// What the caller sees of the last attempt's failure: running out of time (the call's deadline, or a per-try
     /// timeout with no retry left) looks like HttpClient's own timeout; anything else is thrown as it was.
     /// </summary>
-    private static Exception Translate(Exception ex, MeshCall call, TimeProvider time, CancellationToken callToken, CancellationToken cancellationToken)
+    private static Exception Translate(Exception ex, in MeshCall call, TimeProvider time, CancellationToken callToken, CancellationToken cancellationToken)
     {
         switch (ex)
         {
@@ -475,7 +475,7 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     /// <summary>Shaped like HttpClient's own timeout: a cancellation whose inner exception is a TimeoutException.</summary>
-    private static TaskCanceledException DeadlineExceeded(MeshCall call, TimeProvider time) =>
+    private static TaskCanceledException DeadlineExceeded(in MeshCall call, TimeProvider time) =>
         new($"The call to service '{call.Service.Name}' (route '{call.Route.Name}') ran out of time after {time.GetElapsedTime(call.StartTimestamp).TotalMilliseconds:F0} ms and {call.Attempts} attempt(s).",
             new TimeoutException("The mesh deadline of the call passed."));
 

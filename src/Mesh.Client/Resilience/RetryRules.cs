@@ -19,7 +19,7 @@ internal static class RetryRules
     private static readonly TimeSpan MaxRetryAfterWithoutDeadline = TimeSpan.FromSeconds(10);
 
     /// <summary>Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be retried.</summary>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, MeshCall call, RetryPolicy retry, TimeProvider timeProvider)
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, in MeshCall call, RetryPolicy retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
         var mayRepeat = call.IsIdempotent || retry.RetryNonIdempotent;
@@ -83,7 +83,7 @@ internal static class RetryRules
     }
 
     /// <summary>The wait before retry number <paramref name="retryNumber"/> (0 for the first).</summary>
-    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, MeshCall call, RetryPolicy retry,
+    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, in MeshCall call, RetryPolicy retry,
         TimeProvider timeProvider, RandomSource random)
     {
         if (response is not null && RetryAfter(response, timeProvider) is { } wait)
