@@ -207,9 +207,19 @@ internal static class Breakdown
             Report("  PickDestination (90/10)", () => route.PickDestination(runtime.Random));
             Report("  MeshDeadline.Value (AsyncLocal)", () => _ = MeshDeadline.Value);
             Report("  Budget.RecordRequest", service.Budget.RecordRequest);
-            Report("  new MeshCall", () => _ = new MeshCall(request, uri, service, route, destination, 0, 0, default));
             Report("  picker.Pick (PeakEwma, 2 endpoints)", () => destination.Picker.Pick(request, null));
-            Report("  EndpointUri.Rewrite", () => EndpointUri.Rewrite(endpoint, uri));
+            Report("  EndpointUri.Rewrite (a repeated path: kept)", () => EndpointUri.Rewrite(endpoint, uri));
+            var newPaths = new Uri[1024];
+            for (var i = 0; i < newPaths.Length; i++)
+            {
+                newPaths[i] = new Uri($"http://reviews/api/reviews/{i}");
+                _ = newPaths[i].PathAndQuery; // the caller's URI computes its path once, whoever asks first
+            }
+
+            var next = 0;
+            Report("  EndpointUri.Rewrite (a new path each time)", () => EndpointUri.Rewrite(endpoint, newPaths[next++ & 1023]));
+            Report("  new Uri(endpoint + path) (the rewrite without the table)", () =>
+                new Uri(string.Concat(endpoint.Authority, uri.PathAndQuery), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
             Report("  deadline header (ToString + Remove + TryAdd)", () =>
             {
                 request.Headers.Remove(MeshHeaders.Timeout);

@@ -6,7 +6,8 @@ namespace Mesh.Client.Http;
 
 /// <summary>
 /// The state of one logical call through the mesh, shared by its attempts. A struct kept in the call loop's (pooled)
-/// state machine, passed by reference: one object less per call.
+/// state machine, passed by reference: one object less per call. Pass it as <c>ref</c> where it changes and <c>in</c>
+/// where it is only read, never by value: what a copy records (attempts, endpoints) would be lost.
 /// </summary>
 internal struct MeshCall
 {

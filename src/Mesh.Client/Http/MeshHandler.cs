@@ -57,7 +57,8 @@ internal sealed class MeshHandler : DelegatingHandler
         base.SendAsync(request, cancellationToken);
 
     // The state machine of this method is large (the call, its loop of attempts, timers and spans) and, over a real
-    // transport, boxed on every call. A pooled box is reused across calls; only a small task wrapping it is new.
+    // transport, boxed on every call. A pooled box is reused across calls; only a small task wrapping it is new. The
+    // ValueTask must be consumed exactly once (SendAsync's AsTask): the box goes back to the pool after that.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceSnapshot service, CancellationToken cancellationToken)
     {

@@ -47,6 +47,9 @@ internal sealed class EndpointState
     /// <summary>URIs recently rewritten onto this endpoint, by path and query; see <c>EndpointUri</c>.</summary>
     internal Uri?[] RewrittenUris { get; } = new Uri?[Http.EndpointUri.CacheSlots];
 
+    /// <summary>Per slot of <see cref="RewrittenUris"/>, the hash of the last path that missed it.</summary>
+    internal int[] RewriteMisses { get; } = new int[Http.EndpointUri.CacheSlots];
+
     /// <summary>Circuit breakers of this endpoint, one per HTTP client, created on first use.</summary>
     public ConcurrentDictionary<string, EndpointBreaker> Breakers { get; } = new(StringComparer.Ordinal);
 
