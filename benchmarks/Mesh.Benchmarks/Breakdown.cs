@@ -219,7 +219,7 @@ internal static class Breakdown
             var next = 0;
             Report("  EndpointUri.Rewrite (a new path each time)", () => EndpointUri.Rewrite(endpoint, newPaths[next++ & 1023]));
             Report("  new Uri(endpoint + path) (the rewrite without the table)", () =>
-                new Uri(string.Concat(endpoint.Authority, uri.PathAndQuery), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
+                _ = new Uri(string.Concat(endpoint.Authority, uri.PathAndQuery), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
             Report("  deadline header (ToString + Remove + TryAdd)", () =>
             {
                 request.Headers.Remove(MeshHeaders.Timeout);
