@@ -107,6 +107,12 @@ internal static class LoadRunner
     public static async Task RunRoundAsync(BenchClient client, int concurrency, TimeSpan warmup, TimeSpan duration,
         Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null, Action? measureStarts = null)
     {
+        // Every round starts on a collected heap: the previous round's garbage (another variant's, often) is not
+        // collected on this round's time.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
+
         var phase = new Phase();
         var workers = new Worker[concurrency];
         var tasks = new Task[concurrency];

@@ -68,10 +68,15 @@ try
                 cells.Add((variant, ready, ready.NewClient(), new CellAccumulator(), accepts));
             }
 
+            // Each round starts at a different variant: whatever the one before leaves behind (its garbage, nginx
+            // workers winding down, a busy core) falls on a different variant each round rather than always on the
+            // first, which is the floor.
+            var stride = Math.Max(1, cells.Count / settings.Rounds);
             for (var round = 0; round < settings.Rounds; round++)
             {
-                foreach (var (_, ready, client, accumulator, _) in cells)
+                for (var k = 0; k < cells.Count; k++)
                 {
+                    var (_, ready, client, accumulator, _) = cells[(k + (round * stride)) % cells.Count];
                     await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, ready.ProxyCpu, accumulator, cancel.Token);
                 }
             }
