@@ -1,9 +1,9 @@
 namespace Mesh.LoadBenchmarks;
 
 /// <summary>
-/// For the profile: the least a client-side router must do per request, and nothing else. It sends each request to a
-/// new <see cref="Uri"/> built from the endpoint's authority and the caller's path (as the mesh does), with the Host
-/// header set to the logical name and cleared afterwards. No routing table, no picker, no resilience.
+/// A naive client-side router, and nothing else: it sends each request to a new <see cref="Uri"/> built from the
+/// endpoint's authority and the caller's path (the mesh keeps such URIs for repeated paths), with the Host header set
+/// to the logical name and cleared afterwards. No routing table, no picker, no resilience.
 /// </summary>
 internal sealed class RewriteHandler(string authority, string host) : DelegatingHandler
 {
