@@ -142,3 +142,64 @@ public sealed class HostHeaderTests
         request.RequestUri.ShouldBe(new Uri("http://reviews/"), "the caller's URI is restored after the call");
     }
 }
+
+public sealed class RewrittenUriTests
+{
+    [Fact]
+    public async Task Repeated_paths_reach_each_picked_endpoint_with_their_own_path_and_the_callers_uri_comes_back()
+    {
+        // The mesh keeps rewritten URIs per endpoint for repeated paths: every request, first or repeated, with or
+        // without a query, whether its URI is new or reused by the caller, must reach the endpoint the balancer
+        // picked with exactly its own path, and the caller's URI must be on the request afterwards.
+        static Task Echo(HttpContext c) => c.Response.WriteAsync(c.Request.Path + c.Request.QueryString);
+        await using var a = await TestBackend.StartAsync("a", Echo);
+        await using var b = await TestBackend.StartAsync("b", Echo);
+        await using var flaky = await TestBackend.StartAsync("flaky", c =>
+        {
+            c.Response.StatusCode = 503;
+            return Echo(c);
+        });
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["catalog"] = new
+                {
+                    Endpoints = new[] { new { Address = a.Address }, new { Address = b.Address }, new { Address = flaky.Address } },
+                    LoadBalancer = new { Policy = "RoundRobin" },
+                    Routes = new object[]
+                    {
+                        new { Name = "default", Retry = new { Attempts = 2, RetryOn = new[] { "5xx" }, BaseDelay = "00:00:00", MaxDelay = "00:00:00" } },
+                    },
+                    OutlierDetection = new { Consecutive5xxErrors = 0 },
+                    CircuitBreaker = new { Enabled = false },
+                    RetryBudget = new { RetryRatio = 10 }, // a third of the first attempts fail: every one is to be retried
+                },
+            },
+        });
+
+        var shared = new Uri("http://catalog/items/shared");
+        string[] paths = ["/items/1", "/items/2?page=3", "/items/shared", "/items/1"];
+        var served = new Dictionary<string, int>();
+        for (var i = 0; i < 60; i++)
+        {
+            var path = paths[i % paths.Length];
+            var uri = path == "/items/shared" ? shared : new Uri("http://catalog" + path);
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            using var response = await mesh.Client.SendAsync(request);
+
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, $"request {i}: a 503 from 'flaky' is retried on another endpoint");
+            (await response.Content.ReadAsStringAsync()).ShouldBe(path, $"request {i}");
+            request.RequestUri.ShouldBeSameAs(uri, $"request {i}: the caller's URI is restored");
+            var backend = response.Headers.GetValues("x-backend").Single();
+            served[backend] = served.GetValueOrDefault(backend) + 1;
+        }
+
+        served.Keys.OrderBy(k => k).ShouldBe(["a", "b"]);
+        served["a"].ShouldBeGreaterThan(10);
+        served["b"].ShouldBeGreaterThan(10);
+        flaky.Requests.ShouldBeGreaterThan(10, "round robin kept sending first attempts and retries to 'flaky' too");
+        var attempts = a.AllRequestHeaders.Count + b.AllRequestHeaders.Count + flaky.AllRequestHeaders.Count;
+        attempts.ShouldBe(60 + flaky.Requests, "every 503 from 'flaky' was retried once, on a healthy endpoint");
+    }
+}
