@@ -19,6 +19,25 @@ public sealed class TimeoutSourcePoolTests
     }
 
     [Fact]
+    public void A_source_rented_with_a_parent_follows_it_until_returned_and_never_after()
+    {
+        var pool = new TimeoutSourcePool(TimeProvider.System);
+        using var firstParent = new CancellationTokenSource();
+        var first = pool.Rent(TimeSpan.FromMinutes(1), firstParent.Token, out var firstLink);
+        pool.Return(first, firstLink);
+
+        using var secondParent = new CancellationTokenSource();
+        var second = pool.Rent(TimeSpan.FromMinutes(1), secondParent.Token, out var secondLink);
+        second.ShouldBeSameAs(first);
+        firstParent.Cancel();
+        second.IsCancellationRequested.ShouldBeFalse("the first call's parent was unlinked when it was returned");
+        secondParent.Cancel();
+        second.IsCancellationRequested.ShouldBeTrue("the current parent cancels it");
+        pool.Return(second, secondLink);
+        pool.Rent(TimeSpan.FromMinutes(1)).ShouldNotBeSameAs(second, "a cancelled source is never reused");
+    }
+
+    [Fact]
     public void A_returned_source_is_reused_without_the_previous_calls_callbacks()
     {
         var pool = new TimeoutSourcePool(TimeProvider.System);

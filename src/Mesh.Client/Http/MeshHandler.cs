@@ -28,8 +28,6 @@ internal sealed class MeshHandler : DelegatingHandler
     private static readonly Func<string, (CircuitBreakerOptions Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
         static (_, arg) => new EndpointBreaker(arg.Options, arg.Time);
 
-    private static readonly Action<object?> CancelSource = static s => ((CancellationTokenSource)s!).Cancel();
-
     private readonly string _clientName;
     private readonly TimeoutSourcePool _timeouts;
 
@@ -127,8 +125,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
 
                 // The deadline's own token source, cancelled by its timer or by the caller's token.
-                deadlineSource = _timeouts.Rent(call.Remaining(time));
-                callerRegistration = cancellationToken.UnsafeRegister(CancelSource, deadlineSource);
+                deadlineSource = _timeouts.Rent(call.Remaining(time), cancellationToken, out callerRegistration);
                 callToken = deadlineSource.Token;
             }
 
@@ -154,8 +151,7 @@ internal sealed class MeshHandler : DelegatingHandler
                     var attemptToken = callToken;
                     if (retry.PerTryTimeout is { } perTry)
                     {
-                        perTrySource = _timeouts.Rent(perTry);
-                        perTryRegistration = callToken.UnsafeRegister(CancelSource, perTrySource);
+                        perTrySource = _timeouts.Rent(perTry, callToken, out perTryRegistration);
                         attemptToken = perTrySource.Token;
                     }
 
@@ -232,10 +228,9 @@ internal sealed class MeshHandler : DelegatingHandler
                 finally
                 {
                     attemptActivity?.Dispose();
-                    perTryRegistration.Dispose();
                     if (perTrySource is not null)
                     {
-                        _timeouts.Return(perTrySource);
+                        _timeouts.Return(perTrySource, perTryRegistration);
                     }
                 }
 
@@ -276,10 +271,9 @@ internal sealed class MeshHandler : DelegatingHandler
         }
         finally
         {
-            callerRegistration.Dispose();
             if (deadlineSource is not null)
             {
-                _timeouts.Return(deadlineSource);
+                _timeouts.Return(deadlineSource, callerRegistration);
             }
             request.RequestUri = uri;
             if (setHost)

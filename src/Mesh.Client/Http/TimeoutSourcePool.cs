@@ -13,7 +13,30 @@ namespace Mesh.Client.Http;
 /// </remarks>
 internal sealed class TimeoutSourcePool(TimeProvider timeProvider)
 {
+    private static readonly Action<object?> CancelSource = static s => ((CancellationTokenSource)s!).Cancel();
+
     private readonly CancellationTokenSource?[] _slots = new CancellationTokenSource?[16];
+
+    /// <summary>
+    /// A source that cancels itself after <paramref name="delay"/>, or as soon as <paramref name="parent"/> is
+    /// cancelled. Give it back with <see cref="Return(CancellationTokenSource, CancellationTokenRegistration)"/>.
+    /// </summary>
+    public CancellationTokenSource Rent(TimeSpan delay, CancellationToken parent, out CancellationTokenRegistration link)
+    {
+        var source = Rent(delay);
+        link = parent.UnsafeRegister(CancelSource, source);
+        return source;
+    }
+
+    /// <summary>
+    /// Unlinks a source rented with a parent, then gives it back. In this order: once the link is disposed (which
+    /// waits for a cancellation already running), the parent can no longer cancel the source the next call gets.
+    /// </summary>
+    public void Return(CancellationTokenSource source, CancellationTokenRegistration link)
+    {
+        link.Dispose();
+        Return(source);
+    }
 
     /// <summary>A source that cancels itself after <paramref name="delay"/> on the pool's clock.</summary>
     public CancellationTokenSource Rent(TimeSpan delay)
