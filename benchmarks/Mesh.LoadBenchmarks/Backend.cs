@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -81,14 +82,9 @@ internal static class Backend
             payload[i] = (byte)('a' + (i % 26));
         }
 
-        var ports = new int[specs.Count];
-        var delays = new Dictionary<int, int>();
-        for (var i = 0; i < specs.Count; i++)
-        {
-            ports[i] = FreePort();
-            delays[ports[i]] = specs[i].DelayMilliseconds;
-        }
-
+        // Kestrel picks each port (port 0) and says which afterwards: choosing them here first (bind, close, hand
+        // over) could give two listeners the same port, and then the backend failed to start now and then.
+        var listens = new ListenOptions[specs.Count];
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -97,8 +93,10 @@ internal static class Backend
             for (var i = 0; i < specs.Count; i++)
             {
                 var spec = specs[i];
-                kestrel.Listen(IPAddress.Loopback, ports[i], listen =>
+                var index = i;
+                kestrel.Listen(IPAddress.Loopback, 0, listen =>
                 {
+                    listens[index] = listen;
                     if (spec.Mtls)
                     {
                         listen.UseHttps(new HttpsConnectionAdapterOptions
@@ -114,11 +112,21 @@ internal static class Backend
         });
 
         await using var app = builder.Build();
-        app.Run(context => HandleAsync(context, payload, delays));
+        var delays = new Dictionary<int, int>();
+        app.Run(context => HandleAsync(context, payload, Volatile.Read(ref delays)));
         await app.StartAsync();
-        for (var i = 0; i < ports.Length; i++)
+
+        // Nobody knows a port before it is printed, so no request reads the delays before they are all in.
+        var bound = new Dictionary<int, int>();
+        for (var i = 0; i < listens.Length; i++)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LISTEN {i} {ports[i]}"));
+            bound[listens[i].IPEndPoint!.Port] = specs[i].DelayMilliseconds;
+        }
+
+        Volatile.Write(ref delays, bound);
+        for (var i = 0; i < listens.Length; i++)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LISTEN {i} {listens[i].IPEndPoint!.Port}"));
         }
 
         Console.WriteLine("READY");
@@ -157,12 +165,32 @@ internal static class Backend
         await context.Response.Body.WriteAsync(payload);
     }
 
-    internal static int FreePort()
+    /// <summary>
+    /// <paramref name="count"/> distinct free ports for a process that must be told its ports (nginx). All are held
+    /// open until all are chosen, so the same port is never handed out twice; another process may still take one
+    /// before nginx binds it, which nginx then reports.
+    /// </summary>
+    internal static int[] FreePorts(int count)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var listeners = new TcpListener[count];
+        try
+        {
+            var ports = new int[count];
+            for (var i = 0; i < count; i++)
+            {
+                listeners[i] = new TcpListener(IPAddress.Loopback, 0);
+                listeners[i].Start();
+                ports[i] = ((IPEndPoint)listeners[i].LocalEndpoint).Port;
+            }
+
+            return ports;
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener?.Stop();
+            }
+        }
     }
 }

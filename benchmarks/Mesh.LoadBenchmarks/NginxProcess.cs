@@ -51,8 +51,8 @@ internal sealed class NginxProcess : IDisposable
     {
         var directory = Path.Combine(parentDirectory, "nginx-" + spec.Name);
         System.IO.Directory.CreateDirectory(directory);
-        var port = Backend.FreePort();
-        var statusPort = Backend.FreePort();
+        var ports = Backend.FreePorts(2);
+        var (port, statusPort) = (ports[0], ports[1]);
         var conf = Path.Combine(directory, "nginx.conf");
         await File.WriteAllTextAsync(conf, Configuration(spec, directory, port, statusPort, pki), cancellationToken);
 
