@@ -27,6 +27,12 @@ internal sealed record CellResult
     public double? AddedP50Us { get; set; }
     public double? AddedP90Us { get; set; }
     public double? AddedP99Us { get; set; }
+
+    /// <summary>
+    /// The measured windows of the cell's rounds as [start, end] on the monotonic clock in nanoseconds (perf's
+    /// <c>-k mono</c> clock), so that a CPU profile of the run can be cut into cells (<c>cpu-report</c>).
+    /// </summary>
+    public IReadOnlyList<long[]> WindowsNs { get; init; } = [];
 }
 
 /// <summary>What the rounds of one cell measured, summed.</summary>
@@ -52,6 +58,8 @@ internal sealed class CellAccumulator
 
     public long Gen0Collections { get; set; }
 
+    public List<long[]> WindowsNs { get; } = [];
+
     public CellResult ToResult(string variant, int concurrency, long connections)
     {
         var requests = Histogram.Count;
@@ -75,6 +83,7 @@ internal sealed class CellAccumulator
             Gen0Per1k = Gen0Collections * perK,
             ClientConnections = connections,
             CellRequests = Completed,
+            WindowsNs = WindowsNs,
         };
     }
 }
@@ -158,7 +167,11 @@ internal static class LoadRunner
         cell.ProxyCpu += proxy1 - proxy0;
         cell.AllocatedBytes += allocated1 - allocated0;
         cell.Gen0Collections += gen1 - gen0;
+        cell.WindowsNs.Add([MonotonicNs(t0), MonotonicNs(t1)]);
     }
+
+    // Stopwatch reads CLOCK_MONOTONIC on Linux; its ticks are nanoseconds there, but convert in case they are not.
+    private static long MonotonicNs(long timestamp) => (long)(timestamp * (1e9 / Stopwatch.Frequency));
 
     private sealed class Phase
     {

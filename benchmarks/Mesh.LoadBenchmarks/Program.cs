@@ -7,6 +7,11 @@ if (args.Length > 0 && args[0] == "backend")
     return await Backend.RunAsync(args);
 }
 
+if (args.Length > 0 && args[0] == "cpu-report")
+{
+    return await CpuReport.RunAsync(args, Console.Out, Console.Error);
+}
+
 var settings = Settings.Parse(args, Console.Error);
 if (settings is null)
 {

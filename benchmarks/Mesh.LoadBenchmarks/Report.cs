@@ -185,7 +185,7 @@ internal sealed class Report(Settings settings, Machine machine)
         return problems;
     }
 
-    public string Json() => JsonSerializer.Serialize(new { Machine, Settings, Cells, Pending, Balancer, Retry, Targets, Allocations }, s_json);
+    public string Json() => JsonSerializer.Serialize(new { Machine, Settings, ClientProcessId = Environment.ProcessId, Cells, Pending, Balancer, Retry, Targets, Allocations }, s_json);
 
     public string Markdown()
     {
