@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using Mesh.Client.Runtime;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -171,6 +172,67 @@ public sealed class ResilienceTests
 
         (twinA.Requests + twinB.Requests).ShouldBe(3);
         new[] { twinA.Requests, twinB.Requests }.Order().ShouldBe([1, 2]);
+    }
+
+    [Fact]
+    public async Task An_attempts_round_trip_time_is_the_endpoints_own_and_excludes_an_injected_fault_delay()
+    {
+        // The backend moves the mesh's clock by 7 ms while it answers: the only time that passes in the round trip.
+        // Route "slow" first waits an injected 50 ms; the latency average (PeakEwma's) must see 7 ms for both routes,
+        // because the delay is the mesh's own doing, not the endpoint's (the first attempt's round trip otherwise
+        // starts at the call's start, a clock read saved).
+        const string service = "res-rtt";
+        var time = new ManualTimeProvider();
+        var roundTrip = TimeSpan.FromMilliseconds(7);
+        await using var backend = await TestBackend.StartAsync("rtt", context =>
+        {
+            time.Advance(roundTrip);
+            return Task.CompletedTask;
+        });
+        await using var mesh = MeshTestClient.Create(OneService(service, new
+        {
+            Endpoints = new object[] { new { Address = backend.Address } },
+            LoadBalancer = new { Policy = "PeakEwma" },
+            Routes = new object[]
+            {
+                new
+                {
+                    Name = "slow",
+                    Match = new { PathPrefix = "/slow" },
+                    Fault = new { Delay = new { Percentage = 100, FixedDelay = "00:00:00.050" } },
+                },
+                new { Name = "default" },
+            },
+        }), time);
+        var endpoint = mesh.Services.GetRequiredService<MeshRuntime>().Snapshot.Services[service].Endpoints[0];
+        long Estimate() => (long)endpoint.LatencyEstimateTicks;
+
+        using (var response = await mesh.Client.GetAsync(new Uri($"http://{service}/fast")))
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        Estimate().ShouldBe(roundTrip.Ticks); // ManualTimeProvider's timestamps are TimeSpan ticks
+
+        // A fresh sample above the average replaces it at once (peak sensitivity), so a delay counted in would show.
+        var timers = time.ScheduledTimers;
+        var slow = mesh.Client.GetAsync(new Uri($"http://{service}/slow"));
+        var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (time.ScheduledTimers <= timers && !slow.IsCompleted)
+        {
+            Stopwatch.GetTimestamp().ShouldBeLessThan(deadline, "the fault delay's timer never started");
+            await Task.Delay(5);
+        }
+
+        backend.Requests.ShouldBe(1); // still waiting on the injected delay
+        time.Advance(TimeSpan.FromMilliseconds(50));
+        using (var response = await slow)
+        {
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        backend.Requests.ShouldBe(2);
+        Estimate().ShouldBe(roundTrip.Ticks);
     }
 
     [Fact]
