@@ -2,6 +2,7 @@
 # Where the load generator's CPU goes, per request, for the mesh beside its floor (see benchmarks/README.md):
 #   benchmarks/load-profile-cpu.sh                       direct, direct-rewrite and mesh at c = 8 and 32, 3 rounds (about 2 minutes)
 #   benchmarks/load-profile-cpu.sh --only direct,mesh --concurrency 32 --rounds 5
+#   CPU_REPORT_TOP=40 benchmarks/load-profile-cpu.sh   (more functions per table; 15 by default)
 # Runs the load benchmark under `perf record` (sampling every thread of the load generator, with the runtime's perf
 # map for JIT-compiled methods), then cuts the samples into the cells' measured windows and prints CPU per request
 # by where it ran and by function (`cpu-report`). perf costs CPU of its own: compare variants, not absolute numbers.
@@ -47,6 +48,6 @@ DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
   perf record -q -k mono -F 499 -g -o "$work/perf.data" -- \
   dotnet benchmarks/Mesh.LoadBenchmarks/bin/Release/net10.0/Mesh.LoadBenchmarks.dll "${args[@]}" --skip-balancer --skip-retry --out "$results"
 perf script -i "$work/perf.data" -F pid,time,period,ip,sym,dso > "$work/perf.txt" 2>/dev/null
-dotnet benchmarks/Mesh.LoadBenchmarks/bin/Release/net10.0/Mesh.LoadBenchmarks.dll cpu-report "$results" "$work/perf.txt" | tee "$report"
+dotnet benchmarks/Mesh.LoadBenchmarks/bin/Release/net10.0/Mesh.LoadBenchmarks.dll cpu-report "$results" "$work/perf.txt" --top "${CPU_REPORT_TOP:-15}" | tee "$report"
 find /tmp -maxdepth 1 \( -name 'perf-*.map' -o -name 'perfinfo-*.map' \) -newer "$work/start" -delete
 echo "results: $results and $report"
