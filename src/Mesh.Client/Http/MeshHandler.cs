@@ -73,9 +73,11 @@ internal sealed class MeshHandler : DelegatingHandler
         var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, cancellationToken);
         service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
+        var mirrored = false;
         if (route.Mirror is { } mirror && Runtime.Random.NextDouble() * 100 < route.MirrorPercentage)
         {
-            MirrorSender.Start(this, request, uri, mirror, service);
+            MirrorSender.Start(this, request, uri, mirror, service); // copies the request, body included
+            mirrored = true;
         }
 
         using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service.Name);
@@ -185,19 +187,19 @@ internal sealed class MeshHandler : DelegatingHandler
                         attemptActivity = StartAttemptActivity(call, endpoint);
                         InjectTraceContext(request);
 
-                        // One clock read serves both the next hop's budget and the attempt's round-trip time; the first
-                        // attempt, unless a fault delayed it, reuses the call's start. Clock reads are a noticeable
-                        // share of the mesh's cost under load (load-profile-cpu.sh); what lies between the call's start
-                        // and here (route match, pick, rewrite) is well under a microsecond, and the same for every
-                        // endpoint, so the latency average compares endpoints as before.
-                        attemptStart = attempt == 1 && !delayed ? start : time.GetTimestamp();
-                        sent = true;
+                        // One clock read serves both the next hop's budget and the attempt's round-trip time. The first
+                        // attempt reuses the call's start unless a fault delay or a mirror's copy of the request came in
+                        // between: clock reads are a noticeable share of the mesh's cost under load (load-profile-cpu.sh),
+                        // and what is left in between (route match, pick, rewrite, spans when traced) is microseconds at
+                        // most and the same for every endpoint, so the latency average still compares endpoints fairly.
+                        attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
                         if (deadline != 0 || retry.PerTryTimeout is not null)
                         {
                             SetTimeoutHeader(request, call, attemptStart, time);
                         }
 
                         endpoint.OnAttemptStarted();
+                        sent = true; // from here on a failure is the endpoint's: OnAttemptFailed undoes OnAttemptStarted
                         response = await base.SendAsync(request, attemptToken).ConfigureAwait(false);
                         var end = time.GetTimestamp();
                         endpoint.OnAttemptCompleted(attemptStart, end, DecayTicks(time));
