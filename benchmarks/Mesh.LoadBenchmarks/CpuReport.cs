@@ -48,13 +48,20 @@ internal static class CpuReport
             await ReadSamplesAsync(reader, pid, cells);
         }
 
+        if (cells.TrueForAll(c => c.Samples == 0))
+        {
+            await error.WriteLineAsync($"cpu-report: no sample of process {pid} fell in a measured window; was the run recorded with perf record -k mono?");
+            return 1;
+        }
+
         output.Write(Markdown(cells, top));
         return 0;
     }
 
     /// <summary>
-    /// Reads <c>perf script</c> output: a header line per sample (<c>pid time: period</c>), then its frames, leaf
-    /// first (<c>ip symbol (dso)</c>), then a blank line. Only the leaf frame is used.
+    /// Reads <c>perf script</c> output: a header line per sample (<c>pid time: period</c>, the pid right-aligned, so
+    /// perhaps indented with spaces), then its frames, leaf first, each indented with a tab (<c>ip symbol (dso)</c>),
+    /// then a blank line. Only the leaf frame is used.
     /// </summary>
     internal static async Task ReadSamplesAsync(TextReader reader, int pid, List<Cell> cells)
     {
@@ -69,7 +76,7 @@ internal static class CpuReport
                 continue;
             }
 
-            if (!char.IsWhiteSpace(line[0]))
+            if (line[0] != '\t')
             {
                 // pid time: period
                 var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -110,8 +117,10 @@ internal static class CpuReport
 
         // A JIT-compiled method from the runtime's perf map: "instance valuetype [System.Runtime]System.Threading.Tasks.
         // ValueTask [System.Net.Http] System.Net.Http.HttpConnection::WriteToStreamAsync(args)[Tier]". The declaring
-        // assembly is the bracket followed by a space; a return type's or a parameter's is followed by its type name.
-        var close = symbol.IndexOf("] ", StringComparison.Ordinal);
+        // assembly is the last bracket before the "::" that is followed by a space: a return type's assembly is
+        // followed by its type name, and an array return type ("String[] ") comes before the declaring assembly.
+        var member = symbol.IndexOf("::", StringComparison.Ordinal);
+        var close = member < 0 ? symbol.IndexOf("] ", StringComparison.Ordinal) : symbol.LastIndexOf("] ", member, StringComparison.Ordinal);
         var open = close < 0 ? -1 : symbol.LastIndexOf('[', close);
         if (dso.Contains("perf-", StringComparison.Ordinal) && open >= 0 && !symbol.StartsWith("stub ", StringComparison.Ordinal))
         {
