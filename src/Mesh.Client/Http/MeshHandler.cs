@@ -229,6 +229,12 @@ internal sealed class MeshHandler : DelegatingHandler
 
                         attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
+                    else if (probe)
+                    {
+                        // Picked as the half-open probe, then failed before the send (the rewrite, a trace
+                        // propagator): the endpoint was never asked, so the next attempt may probe at once.
+                        breaker!.ReleaseProbe();
+                    }
 
                     error = ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
                         ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
