@@ -70,15 +70,26 @@ public sealed class ManualTimeProvider : TimeProvider
                     }
                 }
 
+                // Never backwards: another thread may have advanced past this call's target (or this timer's due
+                // time) while a callback ran outside the lock. The backend of a test moving the clock while the test
+                // itself moves it put the clock back, and a round trip measured across that came out as zero.
                 if (due is null)
                 {
-                    _timestamp += (target - _now).Ticks;
-                    _now = target;
+                    if (target > _now)
+                    {
+                        _timestamp += (target - _now).Ticks;
+                        _now = target;
+                    }
+
                     return;
                 }
 
-                _timestamp += (due.DueAt - _now).Ticks;
-                _now = due.DueAt;
+                if (due.DueAt > _now)
+                {
+                    _timestamp += (due.DueAt - _now).Ticks;
+                    _now = due.DueAt;
+                }
+
                 if (due.Period is { } period && period > TimeSpan.Zero)
                 {
                     due.DueAt = _now + period;
