@@ -54,10 +54,11 @@ public sealed class ProbeReleaseTests
         try
         {
             using var span = new Activity("probe-test").Start();
-            await Should.ThrowAsync<Exception>(async () =>
+            var failure = await Should.ThrowAsync<Exception>(async () =>
             {
                 using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/items"));
             });
+            failure.ToString().ShouldContain(ThrowingPropagator.Message); // this failure, not a refusal
         }
         finally
         {
@@ -82,8 +83,10 @@ public sealed class ProbeReleaseTests
     {
         public override IReadOnlyCollection<string> Fields { get; } = ["traceparent"];
 
+        public const string Message = "a propagator that fails, for the test";
+
         public override void Inject(Activity? activity, object? carrier, PropagatorSetterCallback? setter) =>
-            throw new InvalidOperationException("a propagator that fails, for the test");
+            throw new InvalidOperationException(Message);
 
         public override void ExtractTraceIdAndState(object? carrier, PropagatorGetterCallback? getter, out string? traceId, out string? traceState)
         {
