@@ -211,28 +211,27 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
                 catch (Exception ex)
                 {
+                    // Only an attempt that reached the endpoint judges it. The caller giving up says nothing about the
+                    // endpoint; a per-try or total timeout (the attempt's token cancelled while the caller's is not)
+                    // says it was too slow.
+                    var judged = sent && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
                     if (sent)
                     {
-                        // The caller giving up says nothing about the endpoint; a per-try or total timeout (the
-                        // attempt's token cancelled while the caller's is not) says it was too slow.
                         var end = time.GetTimestamp();
                         endpoint!.OnAttemptFailed(attemptStart, end, DecayTicks(time), FailurePenaltyTicks(time));
-                        if (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                        if (judged)
                         {
                             breaker?.Record(failure: true, end);
                             service.Outliers.Report(endpoint, 0);
                         }
-                        else if (probe)
-                        {
-                            breaker!.ReleaseProbe();
-                        }
 
                         attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
-                    else if (probe)
+
+                    if (!judged && probe)
                     {
-                        // Picked as the half-open probe, then failed before the send (the rewrite, a trace
-                        // propagator): the endpoint was never asked, so the next attempt may probe at once.
+                        // A half-open probe that will never report (its caller gave up, or it failed before it was
+                        // sent: the rewrite, a trace propagator): the next attempt may probe at once.
                         breaker!.ReleaseProbe();
                     }
 
