@@ -187,7 +187,7 @@ internal static class CpuReport
             }
 
             text.AppendLine(" |");
-            AppendRows(text, floor, others, c => c.ByWhere, top: int.MaxValue);
+            AppendRows(text, floor, others, c => c.ByWhere, top: int.MaxValue, total: true);
             text.AppendLine();
 
             foreach (var other in others)
@@ -195,7 +195,7 @@ internal static class CpuReport
                 text.AppendLine(CultureInfo.InvariantCulture, $"Functions (leaf frames) where {other.Variant} spends the most more than {floor.Variant}, c = {concurrency}, µs per request:").AppendLine();
                 text.AppendLine(CultureInfo.InvariantCulture, $"| function | {floor.Variant} | {other.Variant} | Δ |");
                 text.AppendLine("| --- | ---: | ---: | ---: |");
-                AppendRows(text, floor, [other], c => c.ByFunction, top);
+                AppendRows(text, floor, [other], c => c.ByFunction, top, total: false);
                 text.AppendLine();
             }
         }
@@ -203,7 +203,7 @@ internal static class CpuReport
         return text.ToString();
     }
 
-    private static void AppendRows(StringBuilder text, Cell floor, List<Cell> others, Func<Cell, Dictionary<string, long>> table, int top)
+    private static void AppendRows(StringBuilder text, Cell floor, List<Cell> others, Func<Cell, Dictionary<string, long>> table, int top, bool total)
     {
         var keys = new HashSet<string>(table(floor).Keys, StringComparer.Ordinal);
         foreach (var other in others)
@@ -239,7 +239,7 @@ internal static class CpuReport
             text.AppendLine(" |");
         }
 
-        if (top == int.MaxValue)
+        if (total)
         {
             text.Append(CultureInfo.InvariantCulture, $"| **total** | **{floor.TotalUs:F2}**");
             foreach (var other in others)
