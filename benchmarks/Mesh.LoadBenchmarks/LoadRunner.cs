@@ -18,7 +18,23 @@ internal sealed record CellResult
     public double P99Us { get; init; }
     public double MaxUs { get; init; }
     public double ClientCpuMsPer1k { get; init; }
+
+    /// <summary>The kernel's part of <see cref="ClientCpuMsPer1k"/> (system time of the load generator).</summary>
+    public double ClientKernelCpuMsPer1k { get; init; }
+
     public double ProxyCpuMsPer1k { get; init; }
+
+    /// <summary>The backend process's CPU (user and kernel) per 1,000 requests, from 10 ms clock ticks.</summary>
+    public double BackendCpuMsPer1k { get; init; }
+
+    /// <summary>Every core's busy time per 1,000 requests (all processes, interrupts), from <c>/proc/stat</c>.</summary>
+    public double MachineCpuMsPer1k { get; init; }
+
+    /// <summary>Busy share of all cores over the measured windows, steal included (100 = saturated).</summary>
+    public double MachineBusyPercent { get; init; }
+
+    /// <summary>The share of all cores the hypervisor gave to other guests during the measured windows.</summary>
+    public double StealPercent { get; init; }
     public double AllocatedBytesPerRequest { get; init; }
     public double Gen0Per1k { get; init; }
     public long ClientConnections { get; init; }
@@ -27,6 +43,9 @@ internal sealed record CellResult
     public double? AddedP50Us { get; set; }
     public double? AddedP90Us { get; set; }
     public double? AddedP99Us { get; set; }
+
+    /// <summary>Machine CPU per 1,000 requests over the floor's: what saturated cores turn into latency.</summary>
+    public double? AddedMachineCpuMsPer1k { get; set; }
 
     /// <summary>
     /// The measured windows of the cell's rounds as [start, end] on the monotonic clock in nanoseconds (perf's
@@ -51,7 +70,13 @@ internal sealed class CellAccumulator
 
     public TimeSpan ClientCpu { get; set; }
 
+    public TimeSpan ClientKernelCpu { get; set; }
+
     public TimeSpan ProxyCpu { get; set; }
+
+    public TimeSpan BackendCpu { get; set; }
+
+    public MachineTicks Machine { get; set; }
 
     /// <summary>Bytes this process allocated while measuring: the client's allocations, the mesh's included.</summary>
     public long AllocatedBytes { get; set; }
@@ -78,7 +103,12 @@ internal sealed class CellAccumulator
             P99Us = Histogram.Percentile(99) / 1000.0,
             MaxUs = Histogram.Max / 1000.0,
             ClientCpuMsPer1k = ClientCpu.TotalMilliseconds * perK,
+            ClientKernelCpuMsPer1k = ClientKernelCpu.TotalMilliseconds * perK,
             ProxyCpuMsPer1k = ProxyCpu.TotalMilliseconds * perK,
+            BackendCpuMsPer1k = BackendCpu.TotalMilliseconds * perK,
+            MachineCpuMsPer1k = CpuProbe.Ticks(Machine.Busy).TotalMilliseconds * perK,
+            MachineBusyPercent = Percent(Machine.Busy + Machine.Steal, Machine.Busy + Machine.Idle + Machine.Steal),
+            StealPercent = Percent(Machine.Steal, Machine.Busy + Machine.Idle + Machine.Steal),
             AllocatedBytesPerRequest = requests == 0 ? 0 : (double)AllocatedBytes / requests,
             Gen0Per1k = Gen0Collections * perK,
             ClientConnections = connections,
@@ -86,6 +116,8 @@ internal sealed class CellAccumulator
             WindowsNs = WindowsNs,
         };
     }
+
+    private static double Percent(long part, long whole) => whole == 0 ? 0 : 100.0 * part / whole;
 }
 
 /// <summary>
@@ -101,10 +133,10 @@ internal static class LoadRunner
 
     /// <summary>One closed-loop cell in one go (the balancer's runs).</summary>
     public static async Task<CellResult> RunClosedAsync(string variant, BenchClient client, int concurrency, TimeSpan warmup,
-        TimeSpan duration, Func<TimeSpan> proxyCpu, CancellationToken cancellationToken, Action? measureStarts = null)
+        TimeSpan duration, CpuProbe cpu, CancellationToken cancellationToken, Action? measureStarts = null)
     {
         var cell = new CellAccumulator();
-        await RunRoundAsync(client, concurrency, warmup, duration, proxyCpu, cell, cancellationToken, measureStarts: measureStarts);
+        await RunRoundAsync(client, concurrency, warmup, duration, cpu, cell, cancellationToken, measureStarts: measureStarts);
         return cell.ToResult(variant, concurrency, client.ConnectionsOpened);
     }
 
@@ -114,7 +146,7 @@ internal static class LoadRunner
     /// the same background load as they do.
     /// </summary>
     public static async Task RunRoundAsync(BenchClient client, int concurrency, TimeSpan warmup, TimeSpan duration,
-        Func<TimeSpan> proxyCpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null, Action? measureStarts = null)
+        CpuProbe cpu, CellAccumulator cell, CancellationToken cancellationToken, AllocationSampler? sampler = null, Action? measureStarts = null)
     {
         // Every round starts on a collected heap: the previous round's garbage (another variant's, often) is not
         // collected on this round's time.
@@ -134,9 +166,7 @@ internal static class LoadRunner
 
         using var self = Process.GetCurrentProcess();
         await Task.Delay(warmup, cancellationToken);
-        self.Refresh();
-        var cpu0 = self.TotalProcessorTime;
-        var proxy0 = proxyCpu();
+        var cpu0 = cpu.Read(self);
         var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
         var gen0 = GC.CollectionCount(0);
         var t0 = Stopwatch.GetTimestamp();
@@ -147,9 +177,7 @@ internal static class LoadRunner
         Volatile.Write(ref phase.Value, Stop);
         sampler?.Stop();
         var t1 = Stopwatch.GetTimestamp();
-        self.Refresh();
-        var cpu1 = self.TotalProcessorTime;
-        var proxy1 = proxyCpu();
+        var cpu1 = cpu.Read(self);
         var allocated1 = GC.GetTotalAllocatedBytes(precise: false);
         var gen1 = GC.CollectionCount(0);
         await Task.WhenAll(tasks);
@@ -163,8 +191,11 @@ internal static class LoadRunner
         }
 
         cell.Seconds += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
-        cell.ClientCpu += cpu1 - cpu0;
-        cell.ProxyCpu += proxy1 - proxy0;
+        cell.ClientCpu += cpu1.ClientUser + cpu1.ClientKernel - (cpu0.ClientUser + cpu0.ClientKernel);
+        cell.ClientKernelCpu += cpu1.ClientKernel - cpu0.ClientKernel;
+        cell.BackendCpu += cpu1.Backend - cpu0.Backend;
+        cell.ProxyCpu += cpu1.Proxies - cpu0.Proxies;
+        cell.Machine += cpu1.Machine - cpu0.Machine;
         cell.AllocatedBytes += allocated1 - allocated0;
         cell.Gen0Collections += gen1 - gen0;
         cell.WindowsNs.Add([MonotonicNs(t0), MonotonicNs(t1)]);

@@ -109,10 +109,10 @@ internal sealed class NginxProcess : IDisposable
         long ticks = 0;
         foreach (var pid in ProcessTree(_process.Id))
         {
-            ticks += ProcCpuTicks(pid);
+            ticks += CpuProbe.ProcessTicks(pid);
         }
 
-        return TimeSpan.FromSeconds(ticks / 100.0);
+        return CpuProbe.Ticks(ticks);
     }
 
     internal static ReadOnlyCollection<int> ProcessTree(int root)
@@ -143,21 +143,6 @@ internal sealed class NginxProcess : IDisposable
         }
 
         return pids.AsReadOnly();
-    }
-
-    internal static long ProcCpuTicks(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            // After the command: state(0) ppid(1) ... utime(11) stime(12).
-            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
     }
 
     private static string Configuration(NginxProxySpec spec, string directory, int port, int statusPort, TestPki pki)

@@ -57,7 +57,7 @@ try
     foreach (var (_, ready) in prepared)
     {
         using var client = ready.NewClient();
-        await LoadRunner.RunClosedAsync("warm-up", client, 8, TimeSpan.Zero, settings.Warmup, ready.ProxyCpu, cancel.Token);
+        await LoadRunner.RunClosedAsync("warm-up", client, 8, TimeSpan.Zero, settings.Warmup, CpuProbe.ClientOnly, cancel.Token);
     }
 
     // Concurrency outermost, and each cell measured in rounds that alternate between the variants: a variant and its
@@ -82,7 +82,7 @@ try
                 for (var k = 0; k < cells.Count; k++)
                 {
                     var (_, ready, client, accumulator, _) = cells[(k + (round * stride)) % cells.Count];
-                    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, ready.ProxyCpu, accumulator, cancel.Token);
+                    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), accumulator, cancel.Token);
                 }
             }
 
@@ -98,7 +98,7 @@ try
 
                 report.Cells.Add(cell);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  proxy CPU {cell.ProxyCpuMsPer1k,6:F1} ms/1k  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  backend {cell.BackendCpuMsPer1k,6:F1}  proxy {cell.ProxyCpuMsPer1k,6:F1}  machine {cell.MachineCpuMsPer1k,6:F1} ({cell.MachineBusyPercent:F0} % busy, {cell.StealPercent:F1} % steal)  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
             }
         }
         finally
@@ -120,7 +120,7 @@ try
             using var client = ready.NewClient();
             using var sampler = new AllocationSampler();
             var cell = new CellAccumulator();
-            await LoadRunner.RunRoundAsync(client, 8, settings.Warmup, settings.Duration, ready.ProxyCpu, cell, cancel.Token, sampler);
+            await LoadRunner.RunRoundAsync(client, 8, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
             var result = cell.ToResult(variant.Name, 8, client.ConnectionsOpened);
             report.Allocations[variant.Name] = sampler.BytesPerRequest(result.AllocatedBytesPerRequest);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"allocations {variant.Name,-16} {result.AllocatedBytesPerRequest,6:F0} B per request"));

@@ -113,6 +113,7 @@ internal sealed class Report(Settings settings, Machine machine)
             cell.AddedP50Us = cell.P50Us - floor.P50Us;
             cell.AddedP90Us = cell.P90Us - floor.P90Us;
             cell.AddedP99Us = cell.P99Us - floor.P99Us;
+            cell.AddedMachineCpuMsPer1k = cell.MachineCpuMsPer1k - floor.MachineCpuMsPer1k;
         }
     }
 
@@ -203,6 +204,17 @@ internal sealed class Report(Settings settings, Machine machine)
         foreach (var pending in Pending)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"| {pending.Name} | pending: {pending.Reason} | | | | | | | | | | | |");
+        }
+
+        // Where the CPU went: with every core busy, a variant's latency follows the CPU of everything a request
+        // touches (client, backend, proxies, the kernel's network work), and steal is time the machine did not have.
+        text.AppendLine();
+        text.AppendLine("| variant | c | client user ms/1k | client kernel ms/1k | backend ms/1k | proxies ms/1k | machine ms/1k | machine over floor ms/1k | cores busy % | steal % |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var cell in Cells)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"| {cell.Variant} | {cell.Concurrency} | {cell.ClientCpuMsPer1k - cell.ClientKernelCpuMsPer1k:F1} | {cell.ClientKernelCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.MachineCpuMsPer1k:F1} | {(cell.AddedMachineCpuMsPer1k is { } m ? m.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) : "–")} | {cell.MachineBusyPercent:F0} | {cell.StealPercent:F1} |");
         }
 
         text.AppendLine();

@@ -36,7 +36,7 @@ internal static class Scenarios
                 var counter = new BenchClient.PortCounter();
                 using var client = BenchClient.Mesh(endpoints, s => s["Mesh:Services:backend:LoadBalancer:Policy"] = policy, underMesh: counter);
                 var cell = await LoadRunner.RunClosedAsync(policy, client, settings.BalancerConcurrency, settings.BalancerWarmup,
-                    settings.BalancerDuration, static () => TimeSpan.Zero, cancellationToken, counter.Reset);
+                    settings.BalancerDuration, CpuProbe.ClientOnly, cancellationToken, counter.Reset);
 
                 // The share of the measured window's attempts that went to the last endpoint: the slow one in the second run.
                 long all = 0;
