@@ -34,7 +34,7 @@ internal sealed record ListenerSpec(bool Mtls, int DelayMilliseconds)
 /// The backend, run as a child process of the load generator (the same executable, first argument <c>backend</c>), so
 /// that the load generator's CPU time is its own. Kestrel on 127.0.0.1, one listener per spec:
 /// <c>GET /</c> answers 1,024 bytes after the listener's delay; <c>/fail</c> answers 503 and counts;
-/// <c>/stats</c> tells that count. It prints <c>LISTEN &lt;index&gt; &lt;port&gt;</c> per listener, then
+/// <c>/stats</c> tells that count; <c>POST /collect</c> collects its garbage (between rounds). It prints <c>LISTEN &lt;index&gt; &lt;port&gt;</c> per listener, then
 /// <c>READY</c>, and stops when its standard input closes, so it never outlives the load generator.
 /// </summary>
 internal static class Backend
@@ -146,6 +146,16 @@ internal static class Backend
             Interlocked.Increment(ref s_failures);
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             context.Response.ContentLength = 0;
+            return;
+        }
+
+        if (path == "/collect" && HttpMethods.IsPost(context.Request.Method))
+        {
+            // Between rounds: the previous variant's garbage and finalizers are not collected on the next one's time.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
             return;
         }
 

@@ -88,12 +88,6 @@ internal sealed class BackendProcess : IDisposable
         return start;
     }
 
-    public TimeSpan CpuTime()
-    {
-        _process.Refresh();
-        return _process.TotalProcessorTime;
-    }
-
     public void Dispose()
     {
         try

@@ -8,6 +8,7 @@ internal sealed class BenchContext : IDisposable
     public const int MtlsListener = 1;
     public const int BalancerFirstListener = 2;
 
+    private static readonly HttpClient s_control = new(new SocketsHttpHandler { UseProxy = false });
     private readonly List<NginxProcess> _nginx = [];
     private int _disposed;
 
@@ -32,6 +33,13 @@ internal sealed class BenchContext : IDisposable
     public Uri PlainUri => Variants.LocalUri(PlainPort);
 
     public int BalancerEndpoints { get; }
+
+    /// <summary>Has the backend collect its garbage, as the load generator does before each round.</summary>
+    public async Task CollectBackendGarbageAsync(CancellationToken cancellationToken)
+    {
+        using var response = await s_control.PostAsync(new Uri(PlainUri, "/collect"), content: null, cancellationToken);
+        response.EnsureSuccessStatusCode();
+    }
 
     /// <summary>The balancer's healthy endpoints (delay d), then the slow one (delay 10 d).</summary>
     public Uri BalancerUri(int i) => Variants.LocalUri(Backend.Ports[BalancerFirstListener + i]);

@@ -35,6 +35,19 @@ internal sealed record CellResult
 
     /// <summary>The share of all cores the hypervisor gave to other guests during the measured windows.</summary>
     public double StealPercent { get; init; }
+
+    /// <summary>
+    /// Thread-pool work items the load generator completed per request: each is a hand-off between threads (a
+    /// socket completion, a continuation that could not run inline), whose wake-up shows in latency at low load.
+    /// </summary>
+    public double WorkItemsPerRequest { get; init; }
+
+    /// <summary>The load generator's thread-pool threads, averaged over the starts and ends of the measured windows.</summary>
+    public double ThreadPoolThreads { get; init; }
+
+    /// <summary>Times per 1,000 requests a thread of the load generator waited for a lock another one held.</summary>
+    public double LockContentionsPer1k { get; init; }
+
     public double AllocatedBytesPerRequest { get; init; }
     public double Gen0Per1k { get; init; }
     public long ClientConnections { get; init; }
@@ -78,6 +91,12 @@ internal sealed class CellAccumulator
 
     public MachineTicks Machine { get; set; }
 
+    public long WorkItems { get; set; }
+
+    public long LockContentions { get; set; }
+
+    public List<int> ThreadCounts { get; } = [];
+
     /// <summary>Bytes this process allocated while measuring: the client's allocations, the mesh's included.</summary>
     public long AllocatedBytes { get; set; }
 
@@ -109,6 +128,9 @@ internal sealed class CellAccumulator
             MachineCpuMsPer1k = CpuProbe.Ticks(Machine.Busy).TotalMilliseconds * perK,
             MachineBusyPercent = Percent(Machine.Busy + Machine.Steal, Machine.Busy + Machine.Idle + Machine.Steal),
             StealPercent = Percent(Machine.Steal, Machine.Busy + Machine.Idle + Machine.Steal),
+            WorkItemsPerRequest = requests == 0 ? 0 : (double)WorkItems / requests,
+            LockContentionsPer1k = LockContentions * perK,
+            ThreadPoolThreads = ThreadCounts.Count == 0 ? 0 : ThreadCounts.Average(),
             AllocatedBytesPerRequest = requests == 0 ? 0 : (double)AllocatedBytes / requests,
             Gen0Per1k = Gen0Collections * perK,
             ClientConnections = connections,
@@ -169,6 +191,9 @@ internal static class LoadRunner
         var cpu0 = cpu.Read(self);
         var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
         var gen0 = GC.CollectionCount(0);
+        var workItems0 = ThreadPool.CompletedWorkItemCount;
+        var contentions0 = Monitor.LockContentionCount;
+        cell.ThreadCounts.Add(ThreadPool.ThreadCount);
         var t0 = Stopwatch.GetTimestamp();
         sampler?.Start();
         measureStarts?.Invoke();
@@ -180,6 +205,9 @@ internal static class LoadRunner
         var cpu1 = cpu.Read(self);
         var allocated1 = GC.GetTotalAllocatedBytes(precise: false);
         var gen1 = GC.CollectionCount(0);
+        var workItems1 = ThreadPool.CompletedWorkItemCount;
+        var contentions1 = Monitor.LockContentionCount;
+        cell.ThreadCounts.Add(ThreadPool.ThreadCount);
         await Task.WhenAll(tasks);
 
         foreach (var worker in workers)
@@ -198,6 +226,8 @@ internal static class LoadRunner
         cell.Machine += cpu1.Machine - cpu0.Machine;
         cell.AllocatedBytes += allocated1 - allocated0;
         cell.Gen0Collections += gen1 - gen0;
+        cell.WorkItems += workItems1 - workItems0;
+        cell.LockContentions += contentions1 - contentions0;
         cell.WindowsNs.Add([MonotonicNs(t0), MonotonicNs(t1)]);
     }
 

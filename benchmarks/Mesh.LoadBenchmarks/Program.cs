@@ -82,6 +82,7 @@ try
                 for (var k = 0; k < cells.Count; k++)
                 {
                     var (_, ready, client, accumulator, _) = cells[(k + (round * stride)) % cells.Count];
+                    await ctx.CollectBackendGarbageAsync(cancel.Token);
                     await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), accumulator, cancel.Token);
                 }
             }
@@ -98,7 +99,7 @@ try
 
                 report.Cells.Add(cell);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  backend {cell.BackendCpuMsPer1k,6:F1}  proxy {cell.ProxyCpuMsPer1k,6:F1}  machine {cell.MachineCpuMsPer1k,6:F1} ({cell.MachineBusyPercent:F0} % busy, {cell.StealPercent:F1} % steal)  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  backend {cell.BackendCpuMsPer1k,6:F1}  proxy {cell.ProxyCpuMsPer1k,6:F1}  machine {cell.MachineCpuMsPer1k,6:F1} ({cell.MachineBusyPercent:F0} % busy, {cell.StealPercent:F1} % steal)  work items/req {cell.WorkItemsPerRequest:F2}  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
             }
         }
         finally

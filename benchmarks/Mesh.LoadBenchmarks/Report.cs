@@ -209,12 +209,12 @@ internal sealed class Report(Settings settings, Machine machine)
         // Where the CPU went: with every core busy, a variant's latency follows the CPU of everything a request
         // touches (client, backend, proxies, the kernel's network work), and steal is time the machine did not have.
         text.AppendLine();
-        text.AppendLine("| variant | c | client user ms/1k | client kernel ms/1k | backend ms/1k | proxies ms/1k | machine ms/1k | machine over floor ms/1k | cores busy % | steal % |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| variant | c | client user ms/1k | client kernel ms/1k | backend ms/1k | proxies ms/1k | machine ms/1k | machine over floor ms/1k | cores busy % | steal % | client work items /req | client pool threads | lock waits /1k |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var cell in Cells)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {cell.Variant} | {cell.Concurrency} | {cell.ClientCpuMsPer1k - cell.ClientKernelCpuMsPer1k:F1} | {cell.ClientKernelCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.MachineCpuMsPer1k:F1} | {(cell.AddedMachineCpuMsPer1k is { } m ? m.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) : "–")} | {cell.MachineBusyPercent:F0} | {cell.StealPercent:F1} |");
+                $"| {cell.Variant} | {cell.Concurrency} | {cell.ClientCpuMsPer1k - cell.ClientKernelCpuMsPer1k:F1} | {cell.ClientKernelCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.MachineCpuMsPer1k:F1} | {(cell.AddedMachineCpuMsPer1k is { } m ? m.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) : "–")} | {cell.MachineBusyPercent:F0} | {cell.StealPercent:F1} | {cell.WorkItemsPerRequest:F2} | {cell.ThreadPoolThreads:F1} | {cell.LockContentionsPer1k:F2} |");
         }
 
         text.AppendLine();
