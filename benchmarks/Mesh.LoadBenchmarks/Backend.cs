@@ -34,13 +34,15 @@ internal sealed record ListenerSpec(bool Mtls, int DelayMilliseconds)
 /// The backend, run as a child process of the load generator (the same executable, first argument <c>backend</c>), so
 /// that the load generator's CPU time is its own. Kestrel on 127.0.0.1, one listener per spec:
 /// <c>GET /</c> answers 1,024 bytes after the listener's delay; <c>/fail</c> answers 503 and counts;
-/// <c>/stats</c> tells that count; <c>POST /collect</c> collects its garbage (between rounds). It prints <c>LISTEN &lt;index&gt; &lt;port&gt;</c> per listener, then
-/// <c>READY</c>, and stops when its standard input closes, so it never outlives the load generator.
+/// <c>/stats</c> tells that count; <c>POST /collect</c> collects its garbage (between rounds). It prints
+/// <c>LISTEN &lt;index&gt; &lt;port&gt;</c> per listener, then <c>READY</c>, and stops when its standard input
+/// closes, so it never outlives the load generator.
 /// </summary>
 internal static class Backend
 {
     public const int ResponseBytes = 1024;
     private static long s_failures;
+    private static int s_plainPort;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -124,6 +126,7 @@ internal static class Backend
         }
 
         Volatile.Write(ref delays, bound);
+        Volatile.Write(ref s_plainPort, listens[0].IPEndPoint!.Port); // BenchContext.PlainListener
         for (var i = 0; i < listens.Length; i++)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"LISTEN {i} {listens[i].IPEndPoint!.Port}"));
@@ -149,9 +152,11 @@ internal static class Backend
             return;
         }
 
-        if (path == "/collect" && HttpMethods.IsPost(context.Request.Method))
+        // Between rounds: the previous variant's garbage and finalizers are not collected on the next one's time. Only on
+        // the plain listener, by POST; the backend listens on loopback only and lives for one benchmark run, and a
+        // collection changes no answer it gives.
+        if (path == "/collect" && HttpMethods.IsPost(context.Request.Method) && context.Connection.LocalPort == Volatile.Read(ref s_plainPort))
         {
-            // Between rounds: the previous variant's garbage and finalizers are not collected on the next one's time.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
             GC.WaitForPendingFinalizers();
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);

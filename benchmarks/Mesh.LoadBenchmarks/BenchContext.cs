@@ -8,6 +8,7 @@ internal sealed class BenchContext : IDisposable
     public const int MtlsListener = 1;
     public const int BalancerFirstListener = 2;
 
+    // Control requests to the backend (between rounds), on a connection of their own, outside every variant's pool.
     private static readonly HttpClient s_control = new(new SocketsHttpHandler { UseProxy = false });
     private readonly List<NginxProcess> _nginx = [];
     private int _disposed;
@@ -38,7 +39,11 @@ internal sealed class BenchContext : IDisposable
     public async Task CollectBackendGarbageAsync(CancellationToken cancellationToken)
     {
         using var response = await s_control.PostAsync(new Uri(PlainUri, "/collect"), content: null, cancellationToken);
-        response.EnsureSuccessStatusCode();
+        if (response.StatusCode != System.Net.HttpStatusCode.NoContent)
+        {
+            // Anything else (the 1 KB answer of GET /) means the backend did not collect.
+            throw new InvalidOperationException($"the backend answered {(int)response.StatusCode} to POST /collect");
+        }
     }
 
     /// <summary>The balancer's healthy endpoints (delay d), then the slow one (delay 10 d).</summary>

@@ -45,7 +45,7 @@ internal sealed record CellResult
     /// <summary>The load generator's thread-pool threads, averaged over the starts and ends of the measured windows.</summary>
     public double ThreadPoolThreads { get; init; }
 
-    /// <summary>Times per 1,000 requests a thread of the load generator waited for a lock another one held.</summary>
+    /// <summary>Times per 1,000 requests a thread of the load generator waited for a <see cref="Monitor"/> lock another held.</summary>
     public double LockContentionsPer1k { get; init; }
 
     public double AllocatedBytesPerRequest { get; init; }

@@ -121,6 +121,7 @@ try
             using var client = ready.NewClient();
             using var sampler = new AllocationSampler();
             var cell = new CellAccumulator();
+            await ctx.CollectBackendGarbageAsync(cancel.Token);
             await LoadRunner.RunRoundAsync(client, 8, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
             var result = cell.ToResult(variant.Name, 8, client.ConnectionsOpened);
             report.Allocations[variant.Name] = sampler.BytesPerRequest(result.AllocatedBytesPerRequest);
