@@ -31,6 +31,15 @@ using var ctx = await BenchContext.StartAsync(settings.BalancerEndpoints, settin
 
 // nginx and the backend are killed and the temporary folder deleted however this process ends.
 AppDomain.CurrentDomain.ProcessExit += (_, _) => ctx.Dispose();
+
+// One measured round of a variant: the backend starts it on a collected heap, as the load generator does in
+// RunRoundAsync, and the variant's backend and proxies are read for CPU beside the client.
+async Task MeasureRoundAsync(BenchClient client, int concurrency, PreparedVariant ready, CellAccumulator cell, AllocationSampler? sampler = null)
+{
+    await ctx.CollectBackendGarbageAsync(cancel.Token);
+    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
+}
+
 try
 {
     var report = new Report(settings, machine);
@@ -82,8 +91,7 @@ try
                 for (var k = 0; k < cells.Count; k++)
                 {
                     var (_, ready, client, accumulator, _) = cells[(k + (round * stride)) % cells.Count];
-                    await ctx.CollectBackendGarbageAsync(cancel.Token);
-                    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), accumulator, cancel.Token);
+                    await MeasureRoundAsync(client, concurrency, ready, accumulator);
                 }
             }
 
@@ -121,8 +129,7 @@ try
             using var client = ready.NewClient();
             using var sampler = new AllocationSampler();
             var cell = new CellAccumulator();
-            await ctx.CollectBackendGarbageAsync(cancel.Token);
-            await LoadRunner.RunRoundAsync(client, 8, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
+            await MeasureRoundAsync(client, 8, ready, cell, sampler);
             var result = cell.ToResult(variant.Name, 8, client.ConnectionsOpened);
             report.Allocations[variant.Name] = sampler.BytesPerRequest(result.AllocatedBytesPerRequest);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"allocations {variant.Name,-16} {result.AllocatedBytesPerRequest,6:F0} B per request"));
