@@ -94,6 +94,11 @@ public sealed class ConfigurationValidationTests
     [InlineData("""{ "Servics": { } }""", "Mesh:Servics: unknown setting 'Servics'")]
     [InlineData("""{ "Authorization": [ { "From": [ "not a name" ] } ] }""", "Mesh:Authorization:0:From:0: 'not a name' is not a service name or *")]
     [InlineData("""{ "Services": { "reviews": { "Authorization": [ { "Action": "Deny", "Paths": [ "admin" ] } ] } } }""", "Mesh:Services:reviews:Authorization:0:Paths:0: 'admin' must start with '/'")]
+    [InlineData("""{ "Authorization": [ { "Paths": [ "/admin/*/x" ] } ] }""", "Mesh:Authorization:0:Paths:0: '/admin/*/x' may use '*' only as its last segment")]
+    [InlineData("""{ "Authorization": [ { "Paths": [ "/a%20b" ] } ] }""", "Mesh:Authorization:0:Paths:0: '/a%20b' must be a decoded path")]
+    [InlineData("""{ "Authorization": [ { "Paths": [ "/a//b" ] } ] }""", "Mesh:Authorization:0:Paths:0: '/a//b' must not contain '//'")]
+    [InlineData("""{ "Authorization": [ { "Paths": [ "/config/" ] } ] }""", "Mesh:Authorization:0:Paths:0: '/config/' must not end with '/' (a trailing slash is ignored when matching: write '/config', or '/config/*'")]
+    [InlineData("""{ "Authorization": [ { "Paths": [ "/a/../b" ] } ] }""", "Mesh:Authorization:0:Paths:0: '/a/../b' must not contain '.' or '..' segments")]
     [InlineData("""{ "Security": { "AuthorizationDryRun": "perhaps" } }""", "Mesh:Security:AuthorizationDryRun")]
     public void A_mistake_is_reported_at_its_path(string meshJson, string expectedStart)
     {

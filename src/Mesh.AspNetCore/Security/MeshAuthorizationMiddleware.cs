@@ -54,7 +54,24 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
         var caller = peer?.Service;
         var request = context.Request;
-        if (table.IsAllowed(caller, request.Path.Value ?? "/", request.Method))
+        var path = "/";
+        RouteLiteralPrefix? route = null;
+        if (table.HasPathRules)
+        {
+            var requested = request.PathBase.HasValue ? request.PathBase.Add(request.Path).Value! : request.Path.Value ?? "/";
+            if (!AuthorizationPath.TryCanonicalize(requested, out path))
+            {
+                return RefuseAmbiguous(context, next, table, caller);
+            }
+
+            route = RouteLiteralPrefix.Of(context.GetEndpoint());
+            if (route is not null && request.PathBase.HasValue)
+            {
+                route = null; // the route is relative to the path base; the canonical full path decides alone
+            }
+        }
+
+        if (table.IsAllowed(caller, path, route, request.Method))
         {
             return next(context);
         }
@@ -94,16 +111,38 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         return AuthorizationTable.Build(options.Authorization, policy, options.Security.AuthorizationDryRun);
     }
 
-    private static async Task WriteDeniedAsync(HttpContext context, string? caller)
+    /// <summary>
+    /// A path with no single reading (an encoded slash, a backslash, a NUL, invalid UTF-8) is refused before any rule
+    /// is tried: whichever way a rule read it, the app or a proxy behind it might read it another way.
+    /// </summary>
+    private Task RefuseAmbiguous(HttpContext context, RequestDelegate next, AuthorizationTable table, string? caller)
     {
-        context.Response.StatusCode = StatusCodes.Status403Forbidden;
+        _security.RecordDenied(caller ?? "unauthenticated", table.DryRun);
+        if (table.DryRun)
+        {
+            LogWouldRefuseAmbiguous(_logger, caller ?? "an unauthenticated caller", context.Request.Method);
+            return next(context);
+        }
+
+        LogRefusedAmbiguous(_logger, caller ?? "an unauthenticated caller", context.Request.Method);
+        return WriteProblemAsync(context, StatusCodes.Status400BadRequest, "https://tools.ietf.org/html/rfc9110#section-15.5.1", "Bad Request",
+            "The request path has no single reading (an encoded '/' or '\\', a backslash, a control character or invalid UTF-8), so the mesh authorization policy cannot decide on it.");
+    }
+
+    private static Task WriteDeniedAsync(HttpContext context, string? caller) =>
+        WriteProblemAsync(context, StatusCodes.Status403Forbidden, "https://tools.ietf.org/html/rfc9110#section-15.5.4", "Forbidden",
+            $"The mesh authorization policy does not allow {(caller is null ? "an unauthenticated caller" : $"service '{caller}'")} to {context.Request.Method} {context.Request.Path}.");
+
+    private static async Task WriteProblemAsync(HttpContext context, int status, string type, string title, string detail)
+    {
+        context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
         var problem = new Dictionary<string, object?>
         {
-            ["type"] = "https://tools.ietf.org/html/rfc9110#section-15.5.4",
-            ["title"] = "Forbidden",
-            ["status"] = 403,
-            ["detail"] = $"The mesh authorization policy does not allow {(caller is null ? "an unauthenticated caller" : $"service '{caller}'")} to {context.Request.Method} {context.Request.Path}.",
+            ["type"] = type,
+            ["title"] = title,
+            ["status"] = status,
+            ["detail"] = detail,
         };
         await context.Response.WriteAsync(JsonSerializer.Serialize(problem, AuthorizationJson.Options));
     }
@@ -113,200 +152,10 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
     [LoggerMessage(91, LogLevel.Warning, "Mesh authorization dry run: would deny {Caller}: {Method} {Path}")]
     private static partial void LogWouldDeny(ILogger logger, string caller, string method, string path);
-}
 
-internal static class AuthorizationJson
-{
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
-    };
-}
+    [LoggerMessage(92, LogLevel.Information, "Mesh authorization refused {Caller}: {Method} of a path with no single reading (400)")]
+    private static partial void LogRefusedAmbiguous(ILogger logger, string caller, string method);
 
-/// <summary>Authorization rules compiled for matching without allocation: arrays, ordinal comparisons, no LINQ.</summary>
-internal sealed class AuthorizationTable
-{
-    private readonly Rule[] _deny;
-    private readonly Rule[] _allow;
-
-    private AuthorizationTable(Rule[] deny, Rule[] allow, bool dryRun)
-    {
-        _deny = deny;
-        _allow = allow;
-        DryRun = dryRun;
-    }
-
-    public bool DryRun { get; }
-
-    public bool IsEmpty => _deny.Length == 0 && _allow.Length == 0;
-
-    public static AuthorizationTable Build(IList<AuthorizationRuleOptions> local, IList<AuthorizationRuleOptions>? policy, bool dryRun)
-    {
-        var deny = new List<Rule>();
-        var allow = new List<Rule>();
-        foreach (var list in new[] { local, policy })
-        {
-            if (list is null)
-            {
-                continue;
-            }
-
-            foreach (var rule in list)
-            {
-                (rule.Action == AuthorizationAction.Deny ? deny : allow).Add(Rule.From(rule));
-            }
-        }
-
-        return new AuthorizationTable([.. deny], [.. allow], dryRun);
-    }
-
-    public bool IsAllowed(string? caller, string path, string method)
-    {
-        foreach (var rule in _deny)
-        {
-            if (rule.Matches(caller, path, method))
-            {
-                return false;
-            }
-        }
-
-        if (_allow.Length == 0)
-        {
-            return caller is not null; // no ALLOW rule: every authenticated caller
-        }
-
-        foreach (var rule in _allow)
-        {
-            if (rule.Matches(caller, path, method))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private sealed class Rule
-    {
-        private string[] _from = [];
-        private bool _anyAuthenticated;
-        private string[] _exact = [];
-        private string[] _prefixes = [];
-        private string[] _methods = [];
-
-        public static Rule From(AuthorizationRuleOptions options)
-        {
-            var rule = new Rule();
-            var from = new List<string>();
-            foreach (var f in options.From)
-            {
-                if (f == "*")
-                {
-                    rule._anyAuthenticated = true;
-                }
-                else
-                {
-                    from.Add(f.ToLowerInvariant());
-                }
-            }
-
-            var exact = new List<string>();
-            var prefixes = new List<string>();
-            foreach (var p in options.Paths)
-            {
-                if (p.EndsWith("/*", StringComparison.Ordinal))
-                {
-                    prefixes.Add(p[..^1]); // "/x/*" matches everything under "/x/"
-                }
-                else if (p == "*")
-                {
-                    prefixes.Add("/");
-                }
-                else
-                {
-                    exact.Add(p);
-                }
-            }
-
-            rule._from = [.. from];
-            rule._exact = [.. exact];
-            rule._prefixes = [.. prefixes];
-            rule._methods = [.. options.Methods];
-            return rule;
-        }
-
-        public bool Matches(string? caller, string path, string method) => MatchesFrom(caller) && MatchesPath(path) && MatchesMethod(method);
-
-        private bool MatchesFrom(string? caller)
-        {
-            if (_from.Length == 0 && !_anyAuthenticated)
-            {
-                return true; // no From: every caller, authenticated or not
-            }
-
-            if (caller is null)
-            {
-                return false;
-            }
-
-            if (_anyAuthenticated)
-            {
-                return true;
-            }
-
-            foreach (var f in _from)
-            {
-                if (string.Equals(f, caller, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        private bool MatchesPath(string path)
-        {
-            if (_exact.Length == 0 && _prefixes.Length == 0)
-            {
-                return true;
-            }
-
-            foreach (var e in _exact)
-            {
-                if (string.Equals(e, path, StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-
-            foreach (var p in _prefixes)
-            {
-                if (path.StartsWith(p, StringComparison.Ordinal))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        private bool MatchesMethod(string method)
-        {
-            if (_methods.Length == 0)
-            {
-                return true;
-            }
-
-            foreach (var m in _methods)
-            {
-                if (string.Equals(m, method, StringComparison.OrdinalIgnoreCase))
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-    }
+    [LoggerMessage(93, LogLevel.Warning, "Mesh authorization dry run: would refuse {Caller}: {Method} of a path with no single reading")]
+    private static partial void LogWouldRefuseAmbiguous(ILogger logger, string caller, string method);
 }

@@ -110,9 +110,54 @@ internal static class PolicyValidator
             {
                 errors.Add($"{path}:Paths:{j}: '{rule.Paths[j]}' must start with '/'");
             }
+            else if (AuthorizationPathProblem(rule.Paths[j]) is { } problem)
+            {
+                errors.Add($"{path}:Paths:{j}: '{rule.Paths[j]}' {problem}");
+            }
         }
 
         ValidateMethods(rule.Methods, $"{path}:Methods", errors);
+    }
+
+    /// <summary>
+    /// Why an authorization path is not in the one spelling rules are matched in (requests are compared after the same
+    /// canonicalization, ignoring case), or null. A rule in another spelling would look stricter than it is.
+    /// </summary>
+    private static string? AuthorizationPathProblem(string value)
+    {
+        var body = value.EndsWith("/*", StringComparison.Ordinal) ? value[..^2] : value;
+        if (body.Contains('*', StringComparison.Ordinal))
+        {
+            return "may use '*' only as its last segment ('/x/*' for everything under /x)";
+        }
+
+        foreach (var c in body)
+        {
+            if (c is '%' or '\\' or '?' or '#' || char.IsControl(c))
+            {
+                return $"must be a decoded path without '%', '\\', '?', '#' or control characters (write '/a b', not '/a%20b')";
+            }
+        }
+
+        if (body.Contains("//", StringComparison.Ordinal))
+        {
+            return "must not contain '//' (duplicate slashes are ignored when matching)";
+        }
+
+        if (body.Length > 1 && body.EndsWith('/'))
+        {
+            return $"must not end with '/' (a trailing slash is ignored when matching: write '{body.TrimEnd('/')}', or '{body}*' for everything under it)";
+        }
+
+        foreach (var segment in body.Split('/'))
+        {
+            if (segment is "." or "..")
+            {
+                return "must not contain '.' or '..' segments";
+            }
+        }
+
+        return null;
     }
 
     private static void ValidateEndpoints(ServicePolicyOptions policy, string path, List<string> errors)

@@ -1,0 +1,185 @@
+using Mesh.Client;
+
+namespace Mesh.AspNetCore.Security;
+
+/// <summary>
+/// One <c>Mesh:Authorization</c> rule compiled for matching without allocation. Paths compare against the canonical
+/// request path (<see cref="AuthorizationPath"/>) ignoring case, as routing does; methods ignoring case, as routing
+/// does.
+/// </summary>
+internal sealed class AuthorizationRule
+{
+    private readonly string[] _from;
+    private readonly bool _anyAuthenticated;
+    private readonly string[] _exact;
+    private readonly string[] _prefixes;
+    private readonly string[] _methods;
+
+    private AuthorizationRule(string[] from, bool anyAuthenticated, string[] exact, string[] prefixes, string[] methods)
+    {
+        _from = from;
+        _anyAuthenticated = anyAuthenticated;
+        _exact = exact;
+        _prefixes = prefixes;
+        _methods = methods;
+    }
+
+    /// <summary>Whether the rule names paths (a rule without paths matches every path).</summary>
+    public bool HasPaths => _exact.Length != 0 || _prefixes.Length != 0;
+
+    public static AuthorizationRule From(AuthorizationRuleOptions options)
+    {
+        var from = new List<string>();
+        var anyAuthenticated = false;
+        foreach (var f in options.From)
+        {
+            if (f == "*")
+            {
+                anyAuthenticated = true;
+            }
+            else
+            {
+                from.Add(f);
+            }
+        }
+
+        var exact = new List<string>();
+        var prefixes = new List<string>();
+        foreach (var p in options.Paths)
+        {
+            if (p == "*" || p == "/*")
+            {
+                prefixes.Add("/");
+            }
+            else if (p.EndsWith("/*", StringComparison.Ordinal))
+            {
+                // "/x/*" covers everything under "/x/". The validator accepts only canonical paths; canonicalizing
+                // again keeps a rule written before that check from silently matching nothing.
+                prefixes.Add(Canonical(p[..^2]) is "/" ? "/" : Canonical(p[..^2]) + "/");
+            }
+            else
+            {
+                exact.Add(Canonical(p));
+            }
+        }
+
+        return new AuthorizationRule([.. from], anyAuthenticated, [.. exact], [.. prefixes], [.. options.Methods]);
+    }
+
+    /// <summary>
+    /// Whether the rule matches. <paramref name="route"/>, when routing chose an endpoint, is also tried against the
+    /// rule's paths (see <see cref="RouteLiteralPrefix"/>); DENY rules pass it, ALLOW rules pass null, so the endpoint
+    /// can only add a denial, never an allowance.
+    /// </summary>
+    public bool Matches(string? caller, string path, RouteLiteralPrefix? route, string method) =>
+        MatchesFrom(caller) && MatchesMethod(method) && (MatchesPath(path) || (route is not null && MatchesRoute(route)));
+
+    private bool MatchesFrom(string? caller)
+    {
+        if (_from.Length == 0 && !_anyAuthenticated)
+        {
+            return true; // no From: every caller, authenticated or not
+        }
+
+        if (caller is null)
+        {
+            return false;
+        }
+
+        if (_anyAuthenticated)
+        {
+            return true;
+        }
+
+        foreach (var f in _from)
+        {
+            if (string.Equals(f, caller, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool MatchesPath(string path)
+    {
+        if (!HasPaths)
+        {
+            return true;
+        }
+
+        foreach (var e in _exact)
+        {
+            if (string.Equals(e, path, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        foreach (var p in _prefixes)
+        {
+            if (path.StartsWith(p, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether every path the endpoint's route can match is covered: an exact rule covers a route that is all literal
+    /// and equal to it; a prefix rule <c>/x/*</c> covers a route whose literal start lies under <c>/x/</c>, or is
+    /// <c>/x</c> followed by more segments.
+    /// </summary>
+    private bool MatchesRoute(RouteLiteralPrefix route)
+    {
+        if (!HasPaths)
+        {
+            return false; // already matched by MatchesPath
+        }
+
+        if (!route.HasMore)
+        {
+            foreach (var e in _exact)
+            {
+                if (string.Equals(e, route.Path, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        foreach (var p in _prefixes)
+        {
+            if (route.Path.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
+                (route.HasMore && p.Length == route.Path.Length + 1 && p.StartsWith(route.Path, StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool MatchesMethod(string method)
+    {
+        if (_methods.Length == 0)
+        {
+            return true;
+        }
+
+        foreach (var m in _methods)
+        {
+            if (string.Equals(m, method, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Canonical(string path) => AuthorizationPath.TryCanonicalize(path, out var canonical) ? canonical : path;
+}

@@ -1,0 +1,75 @@
+using Mesh.AspNetCore.Security;
+using Mesh.Client;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Patterns;
+
+namespace Mesh.AspNetCore.Tests.Security;
+
+public sealed class AuthorizationTableTests
+{
+    private static readonly AuthorizationTable DenyList = AuthorizationTable.Build(
+    [
+        new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
+        new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/admin/*"] },
+        new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/config"] },
+        new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/items/*"], Methods = ["DELETE"] },
+    ], null, dryRun: false);
+
+    [Theory]
+    [InlineData("/admin/secret", "GET")]
+    [InlineData("/ADMIN/SECRET", "GET")]
+    [InlineData("/Config", "GET")]
+    [InlineData("/items/1", "DELETE")]
+    [InlineData("/ITEMS/1", "delete")]
+    public void DenyRulesIgnoreCase(string path, string method) =>
+        DenyList.IsAllowed(null, path, null, method).ShouldBeFalse();
+
+    [Theory]
+    [InlineData("/admin", "GET")] // "/admin/*" is what is under /admin, as in Istio
+    [InlineData("/configuration", "GET")]
+    [InlineData("/config/x", "GET")]
+    [InlineData("/items/1", "GET")]
+    public void WhatNoDenyRuleCoversIsAllowed(string path, string method) =>
+        DenyList.IsAllowed(null, path, null, method).ShouldBeTrue();
+
+    [Theory]
+    [InlineData("/admin/{id}", "GET")]
+    [InlineData("/Admin/{id}/{more}", "GET")]
+    [InlineData("/admin/users/{id}", "GET")]
+    [InlineData("/admin/secret", "GET")]
+    [InlineData("/config", "GET")]
+    [InlineData("/items/{id}", "DELETE")]
+    public void ADenyRuleCoversTheEndpointWhoseRouteItCoversWhateverThePath(string pattern, string method) =>
+        DenyList.IsAllowed(null, "/read/differently", RouteLiteralPrefix.Of(Endpoint(pattern)), method).ShouldBeFalse();
+
+    [Theory]
+    [InlineData("/admin", "GET")]
+    [InlineData("/{area}/secret", "GET")]
+    [InlineData("/config/{id}", "GET")]
+    [InlineData("/configuration", "GET")]
+    [InlineData("/items/{id}", "GET")]
+    [InlineData("/{**rest}", "GET")]
+    public void ARouteTheRulesDoNotCoverLeavesThePathToDecide(string pattern, string method) =>
+        DenyList.IsAllowed(null, "/elsewhere", RouteLiteralPrefix.Of(Endpoint(pattern)), method).ShouldBeTrue();
+
+    [Fact]
+    public void AnEndpointNeverAddsAnAllowance()
+    {
+        var allowList = AuthorizationTable.Build(
+            [new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/public/*"] }], null, dryRun: false);
+
+        allowList.IsAllowed(null, "/admin/x", RouteLiteralPrefix.Of(Endpoint("/public/{name}")), "GET").ShouldBeFalse();
+        allowList.IsAllowed(null, "/PUBLIC/x", null, "GET").ShouldBeTrue();
+    }
+
+    [Fact]
+    public void OnlyRulesWithPathsMakeThePathMatter()
+    {
+        AuthorizationTable.Build([new AuthorizationRuleOptions { From = ["*"] }], null, false).HasPathRules.ShouldBeFalse();
+        DenyList.HasPathRules.ShouldBeTrue();
+    }
+
+    private static RouteEndpoint Endpoint(string pattern) =>
+        new(_ => Task.CompletedTask, RoutePatternFactory.Parse(pattern), 0, EndpointMetadataCollection.Empty, pattern);
+}
