@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Mesh.AspNetCore.Security;
 
 /// <summary>
@@ -10,6 +12,9 @@ namespace Mesh.AspNetCore.Security;
 /// </summary>
 internal static class AuthorizationPath
 {
+    /// <summary>'%', '\', control characters and surrogates: what needs a closer look.</summary>
+    private static readonly SearchValues<char> Suspicious = SearchValues.Create(SuspiciousCharacters());
+
     /// <summary>
     /// The canonical form of <paramref name="path"/> (an already decoded request path, as
     /// <c>HttpRequest.PathBase + Path</c> holds it), or false when it cannot be read unambiguously: a percent-escape
@@ -27,7 +32,43 @@ internal static class AuthorizationPath
             return true;
         }
 
-        var clean = path[0] == '/';
+        // Vectorized searches first: most paths hold none of the suspicious characters and are already canonical,
+        // and a character-by-character loop cost eight times the rule matching itself (AuthorizationBenchmarks).
+        var span = path.AsSpan();
+        if (span.IndexOfAny(Suspicious) >= 0 && !IsUnambiguous(span))
+        {
+            return false;
+        }
+
+        if (!IsCanonical(span))
+        {
+            canonical = Rewrite(path);
+        }
+
+        return true;
+    }
+
+    private static string SuspiciousCharacters()
+    {
+        var chars = new System.Text.StringBuilder("%\\");
+        for (var c = '\0'; c <= '\u009f'; c++)
+        {
+            if (char.IsControl(c))
+            {
+                chars.Append(c);
+            }
+        }
+
+        for (var c = '\ud800'; c <= '\udfff'; c++)
+        {
+            chars.Append(c);
+        }
+
+        return chars.ToString();
+    }
+
+    private static bool IsUnambiguous(ReadOnlySpan<char> path)
+    {
         for (var i = 0; i < path.Length; i++)
         {
             var c = path[i];
@@ -36,7 +77,7 @@ internal static class AuthorizationPath
                 return false;
             }
 
-            if (c is '\\' || char.IsControl(c))
+            if (c == '\\' || char.IsControl(c) || char.IsLowSurrogate(c))
             {
                 return false;
             }
@@ -49,40 +90,34 @@ internal static class AuthorizationPath
                 }
 
                 i++;
-                continue;
             }
-
-            if (char.IsLowSurrogate(c))
-            {
-                return false;
-            }
-
-            if (c == '/' && clean)
-            {
-                // "//", a trailing "/", "/./" and "/../" need rewriting; anything else is already canonical.
-                var next = i + 1 < path.Length ? path[i + 1] : '\0';
-                clean = i + 1 < path.Length && next != '/' && !IsDotSegment(path, i + 1);
-                if (path.Length == 1)
-                {
-                    clean = true;
-                }
-            }
-        }
-
-        if (!clean)
-        {
-            canonical = Rewrite(path);
         }
 
         return true;
     }
 
-    /// <summary>Whether the segment starting at <paramref name="start"/> is "." or "..".</summary>
-    private static bool IsDotSegment(string path, int start)
+    /// <summary>Starts with '/', and has no "//", no trailing '/' (but for "/"), no "." or ".." segment.</summary>
+    private static bool IsCanonical(ReadOnlySpan<char> path)
     {
-        var end = path.IndexOf('/', start);
-        var length = (end < 0 ? path.Length : end) - start;
-        return (length == 1 && path[start] == '.') || (length == 2 && path[start] == '.' && path[start + 1] == '.');
+        if (path[0] != '/' || (path.Length > 1 && path[^1] == '/') || path.Contains("//", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = path;
+        int at;
+        while ((at = rest.IndexOf("/.", StringComparison.Ordinal)) >= 0)
+        {
+            rest = rest[(at + 1)..];
+            var end = rest.IndexOf('/');
+            var segment = end < 0 ? rest : rest[..end];
+            if (segment is "." or "..")
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
