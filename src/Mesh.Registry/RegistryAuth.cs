@@ -5,8 +5,12 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
 
-/// <summary>Who is calling: the admin, or a workload holding one service's join token.</summary>
-internal sealed record RegistryCaller(bool IsAdmin, string? Service)
+/// <summary>
+/// Who is calling: the admin, or a workload holding one service's join token. <paramref name="JoinTokenId"/> names a
+/// token made through the API (its uses are counted); <paramref name="BoundVersion"/> is the only version its
+/// certificates may carry, when the token names one.
+/// </summary>
+internal sealed record RegistryCaller(bool IsAdmin, string? Service, string? JoinTokenId = null, string? BoundVersion = null)
 {
     /// <summary>Whether the caller may register, renew and deregister instances of <paramref name="service"/>.</summary>
     public bool MayRegister(string service) => IsAdmin || string.Equals(Service, service, StringComparison.Ordinal);
@@ -31,8 +35,11 @@ internal sealed class RegistryAuth
     private readonly byte[] _admin;
     private readonly Dictionary<HashKey, (byte[] Hash, RegistryCaller Caller)> _join;
 
-    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options)
+    private readonly JoinTokenStore _joinTokens;
+
+    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options, JoinTokenStore joinTokens)
     {
+        _joinTokens = joinTokens;
         _admin = state.AdminTokenHash;
         _join = [];
         foreach (var (service, token) in options.Value.JoinTokens)
@@ -80,7 +87,12 @@ internal sealed class RegistryAuth
             return Admin;
         }
 
-        return _join.TryGetValue(HashKey.Of(hash), out var join) && CryptographicOperations.FixedTimeEquals(hash, join.Hash) ? join.Caller : null;
+        if (_join.TryGetValue(HashKey.Of(hash), out var join) && CryptographicOperations.FixedTimeEquals(hash, join.Hash))
+        {
+            return join.Caller;
+        }
+
+        return _joinTokens.Find(hash, out var made) == JoinTokenMatch.Valid ? made!.Caller : null;
     }
 
     private static void HashToken(ReadOnlySpan<char> token, Span<byte> hash)
@@ -92,7 +104,7 @@ internal sealed class RegistryAuth
     }
 
     /// <summary>A SHA-256 as a dictionary key (its 32 bytes as four integers).</summary>
-    private readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)
+    internal readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)
     {
         public static HashKey Of(ReadOnlySpan<byte> hash) => new(
             BinaryPrimitives.ReadUInt64LittleEndian(hash),
