@@ -36,10 +36,12 @@ internal sealed class RegistryAuth
     private readonly Dictionary<HashKey, (byte[] Hash, RegistryCaller Caller)> _join;
 
     private readonly JoinTokenStore _joinTokens;
+    private readonly AuthFailureLimiter _failures;
 
-    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options, JoinTokenStore joinTokens)
+    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures)
     {
         _joinTokens = joinTokens;
+        _failures = failures;
         _admin = state.AdminTokenHash;
         _join = [];
         foreach (var (service, token) in options.Value.JoinTokens)
@@ -55,9 +57,24 @@ internal sealed class RegistryAuth
 
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 
-    /// <summary>The caller, or null with <paramref name="presented"/> telling a missing token from a wrong one.</summary>
+    /// <summary>
+    /// The caller, or null with <paramref name="presented"/> telling a missing token from a wrong one. A presented
+    /// token that matches nothing counts against the caller's address (see <see cref="AuthFailureLimiter"/>).
+    /// </summary>
     public RegistryCaller? Authenticate(HttpRequest request, out bool presented)
     {
+        var caller = Authenticate(request, out presented, out var known);
+        if (caller is null && presented && !known)
+        {
+            _failures.RecordFailure(request.HttpContext.Connection.RemoteIpAddress);
+        }
+
+        return caller;
+    }
+
+    private RegistryCaller? Authenticate(HttpRequest request, out bool presented, out bool known)
+    {
+        known = false;
         presented = false;
         var header = request.Headers.Authorization;
         if (header.Count != 1 || header[0] is not { } value)
@@ -92,7 +109,10 @@ internal sealed class RegistryAuth
             return join.Caller;
         }
 
-        return _joinTokens.Find(hash, out var made) == JoinTokenMatch.Valid ? made!.Caller : null;
+        // An expired token was made by the admin: the workload holding it is late, not guessing.
+        var match = _joinTokens.Find(hash, out var made);
+        known = match == JoinTokenMatch.Expired;
+        return match == JoinTokenMatch.Valid ? made!.Caller : null;
     }
 
     private static void HashToken(ReadOnlySpan<char> token, Span<byte> hash)

@@ -27,6 +27,7 @@ internal static class RegistryEndpoints
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>());
         services.TryAddSingleton<RegistryState>();
         services.TryAddSingleton<JoinTokenStore>();
+        services.TryAddSingleton<AuthFailureLimiter>();
         services.TryAddSingleton<RegistryAuth>();
         services.TryAddSingleton<CertificateAuthority>();
         services.TryAddSingleton<TrafficStatsStore>();
@@ -38,6 +39,7 @@ internal static class RegistryEndpoints
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseMiddleware<AuthFailureLimitMiddleware>();
         app.MapHealthChecks("/healthz");
 
         var v1 = app.MapGroup("/v1");
