@@ -5,8 +5,12 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
 
-/// <summary>Who is calling: the admin, or a workload holding one service's join token.</summary>
-internal sealed record RegistryCaller(bool IsAdmin, string? Service)
+/// <summary>
+/// Who is calling: the admin, or a workload holding one service's join token. <paramref name="JoinTokenId"/> names a
+/// token made through the API (its uses are counted); <paramref name="BoundVersion"/> is the only version its
+/// certificates may carry, when the token names one.
+/// </summary>
+internal sealed record RegistryCaller(bool IsAdmin, string? Service, string? JoinTokenId = null, string? BoundVersion = null)
 {
     /// <summary>Whether the caller may register, renew and deregister instances of <paramref name="service"/>.</summary>
     public bool MayRegister(string service) => IsAdmin || string.Equals(Service, service, StringComparison.Ordinal);
@@ -31,8 +35,13 @@ internal sealed class RegistryAuth
     private readonly byte[] _admin;
     private readonly Dictionary<HashKey, (byte[] Hash, RegistryCaller Caller)> _join;
 
-    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options)
+    private readonly JoinTokenStore _joinTokens;
+    private readonly AuthFailureLimiter _failures;
+
+    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures)
     {
+        _joinTokens = joinTokens;
+        _failures = failures;
         _admin = state.AdminTokenHash;
         _join = [];
         foreach (var (service, token) in options.Value.JoinTokens)
@@ -48,9 +57,24 @@ internal sealed class RegistryAuth
 
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 
-    /// <summary>The caller, or null with <paramref name="presented"/> telling a missing token from a wrong one.</summary>
+    /// <summary>
+    /// The caller, or null with <paramref name="presented"/> telling a missing token from a wrong one. A presented
+    /// token that matches nothing counts against the caller's address (see <see cref="AuthFailureLimiter"/>).
+    /// </summary>
     public RegistryCaller? Authenticate(HttpRequest request, out bool presented)
     {
+        var caller = Authenticate(request, out presented, out var known);
+        if (caller is null && presented && !known)
+        {
+            _failures.RecordFailure(request.HttpContext.Connection.RemoteIpAddress);
+        }
+
+        return caller;
+    }
+
+    private RegistryCaller? Authenticate(HttpRequest request, out bool presented, out bool known)
+    {
+        known = false;
         presented = false;
         var header = request.Headers.Authorization;
         if (header.Count != 1 || header[0] is not { } value)
@@ -80,7 +104,15 @@ internal sealed class RegistryAuth
             return Admin;
         }
 
-        return _join.TryGetValue(HashKey.Of(hash), out var join) && CryptographicOperations.FixedTimeEquals(hash, join.Hash) ? join.Caller : null;
+        if (_join.TryGetValue(HashKey.Of(hash), out var join) && CryptographicOperations.FixedTimeEquals(hash, join.Hash))
+        {
+            return join.Caller;
+        }
+
+        // An expired token was made by the admin: the workload holding it is late, not guessing.
+        var match = _joinTokens.Find(hash, out var made);
+        known = match == JoinTokenMatch.Expired;
+        return match == JoinTokenMatch.Valid ? made!.Caller : null;
     }
 
     private static void HashToken(ReadOnlySpan<char> token, Span<byte> hash)
@@ -92,7 +124,7 @@ internal sealed class RegistryAuth
     }
 
     /// <summary>A SHA-256 as a dictionary key (its 32 bytes as four integers).</summary>
-    private readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)
+    internal readonly record struct HashKey(ulong A, ulong B, ulong C, ulong D)
     {
         public static HashKey Of(ReadOnlySpan<byte> hash) => new(
             BinaryPrimitives.ReadUInt64LittleEndian(hash),

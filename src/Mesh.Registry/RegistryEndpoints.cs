@@ -26,6 +26,8 @@ internal static class RegistryEndpoints
         services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>());
         services.TryAddSingleton<RegistryState>();
+        services.TryAddSingleton<JoinTokenStore>();
+        services.TryAddSingleton<AuthFailureLimiter>();
         services.TryAddSingleton<RegistryAuth>();
         services.TryAddSingleton<CertificateAuthority>();
         services.TryAddSingleton<TrafficStatsStore>();
@@ -37,6 +39,7 @@ internal static class RegistryEndpoints
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseMiddleware<AuthFailureLimitMiddleware>();
         app.MapHealthChecks("/healthz");
 
         var v1 = app.MapGroup("/v1");
@@ -51,6 +54,7 @@ internal static class RegistryEndpoints
         v1.MapGet("/policies/{service}/history", History);
         v1.MapPost("/policies/{service}/rollback", Rollback);
         CaEndpoints.Map(v1);
+        JoinTokenEndpoints.Map(v1);
         v1.MapGet("/dashboard", Dashboard);
         app.MapMeshDashboard();
         return app;

@@ -47,6 +47,16 @@ internal sealed class RegistryOptions
 
     /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Failed authentications (a token that matches nothing) one remote address may make per
+    /// <see cref="FailedAuthWindow"/> before its API calls get 429 without their token being looked at; the
+    /// allowance comes back evenly over the window. 60 by default; 0 turns the limit off.
+    /// </summary>
+    public int FailedAuthLimit { get; set; } = 60;
+
+    /// <summary>The window of <see cref="FailedAuthLimit"/>. One minute by default; at least a second, at most an hour.</summary>
+    public TimeSpan FailedAuthWindow { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
@@ -124,6 +134,16 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         if (options.CaPath is { } caPath && string.IsNullOrWhiteSpace(caPath))
         {
             errors.Add($"{root}:CaPath: must not be blank");
+        }
+
+        if (options.FailedAuthLimit is < 0 or > 1_000_000)
+        {
+            errors.Add($"{root}:FailedAuthLimit: {options.FailedAuthLimit} must be from 0 (no limit) to 1000000");
+        }
+
+        if (options.FailedAuthWindow < TimeSpan.FromSeconds(1) || options.FailedAuthWindow > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:FailedAuthWindow: {options.FailedAuthWindow} must be between 00:00:01 and 01:00:00");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

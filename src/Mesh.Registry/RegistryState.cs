@@ -151,6 +151,9 @@ internal sealed class RegistryState : IDisposable
 
     public string StorePath => _store.FilePath;
 
+    /// <summary>The store, for the parts of the registry that keep their own tables in it (join tokens).</summary>
+    internal RegistryStore Store => _store;
+
     public TimeProvider Time => _time;
 
     /// <summary>Watches parked waiting for a change (for tests and diagnostics).</summary>

@@ -95,6 +95,15 @@ internal sealed class RegistryStore : IDisposable
                 created_at INTEGER NOT NULL,
                 rollback_of INTEGER,
                 PRIMARY KEY (service, version)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS join_tokens (
+                id TEXT PRIMARY KEY,
+                hash TEXT NOT NULL,
+                service TEXT NOT NULL,
+                version TEXT,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                uses INTEGER NOT NULL,
+                used INTEGER NOT NULL) WITHOUT ROWID;
             """);
         var schema = GetMeta("schema");
         if (schema is null)
@@ -308,6 +317,63 @@ internal sealed class RegistryStore : IDisposable
             }
 
             return list;
+        }
+    }
+
+    /// <summary>The join tokens made through the API (hashes only; the tokens themselves are never kept).</summary>
+    public List<JoinToken> LoadJoinTokens()
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT id, hash, service, version, created_at, expires_at, uses, used FROM join_tokens");
+            using var reader = cmd.ExecuteReader();
+            var list = new List<JoinToken>();
+            while (reader.Read())
+            {
+                list.Add(new JoinToken(reader.GetString(0), Convert.FromHexString(reader.GetString(1)), reader.GetString(2),
+                    reader.IsDBNull(3) ? null : reader.GetString(3), FromTicks(reader.GetInt64(4)), FromTicks(reader.GetInt64(5)),
+                    reader.GetInt32(6), reader.GetInt32(7)));
+            }
+
+            return list;
+        }
+    }
+
+    public void AddJoinToken(JoinToken token)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("""
+                INSERT INTO join_tokens (id, hash, service, version, created_at, expires_at, uses, used)
+                VALUES ($id, $hash, $service, $version, $created, $expires, $uses, $used)
+                """,
+                ("$id", token.Id), ("$hash", Convert.ToHexString(token.Hash)), ("$service", token.Service), ("$version", token.Version),
+                ("$created", token.CreatedAt.UtcTicks), ("$expires", token.ExpiresAt.UtcTicks), ("$uses", token.Uses), ("$used", token.Used));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void SetJoinTokenUsed(string id, int used)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("UPDATE join_tokens SET used = $used WHERE id = $id", ("$id", id), ("$used", used));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void DeleteJoinTokens(IEnumerable<string> ids)
+    {
+        lock (_lock)
+        {
+            using var tx = _connection.BeginTransaction();
+            foreach (var id in ids)
+            {
+                using var cmd = Command("DELETE FROM join_tokens WHERE id = $id", ("$id", id));
+                cmd.ExecuteNonQuery();
+            }
+
+            tx.Commit();
         }
     }
 

@@ -138,6 +138,7 @@ public sealed class RegistryMutualTlsTests
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews");
 
+        await Poll.UntilAsync(() => mesh.GetService<MeshSecurity>().Identity!.Current is not null, because: "productpage gets its certificate");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("MeshMutualTls spiffe://mesh.local/svc/productpage");
 
         // A client with no identity of its own still reaches the Permissive app, in plaintext on the same port.

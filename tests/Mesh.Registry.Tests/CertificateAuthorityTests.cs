@@ -261,7 +261,7 @@ public sealed class CertificateAuthorityTests
         return request.CreateSigningRequestPem();
     }
 
-    private static async Task<(HttpStatusCode StatusCode, string Body, JsonElement Json)> SignAsync(HttpClient client, string csr, string? service = null)
+    internal static async Task<(HttpStatusCode StatusCode, string Body, JsonElement Json)> SignAsync(HttpClient client, string csr, string? service = null)
     {
         var body = JsonSerializer.Serialize(new Dictionary<string, string?> { ["csr"] = csr, ["service"] = service });
         using var response = await client.PostAsync(new Uri("/v1/certificates", UriKind.Relative), Api.Json(body));

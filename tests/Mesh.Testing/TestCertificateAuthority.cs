@@ -62,13 +62,17 @@ public sealed class TestCertificateAuthority : IDisposable
     }
 
     /// <summary>A workload certificate with its private key; by default valid from a minute ago for a day.</summary>
-    public X509Certificate2 IssueWorkload(string service, TimeSpan? lifetime = null, DateTimeOffset? notBefore = null)
+    public X509Certificate2 IssueWorkload(string service, TimeSpan? lifetime = null, DateTimeOffset? notBefore = null) =>
+        IssueWorkload(service, lifetime, notBefore, version: null);
+
+    /// <summary>As the registry's CA issues it: with <paramref name="version"/> in the subject's <c>OU</c> when not null.</summary>
+    public X509Certificate2 IssueWorkload(string service, TimeSpan? lifetime, DateTimeOffset? notBefore, string? version)
     {
         var from = notBefore ?? DateTimeOffset.UtcNow;
         var start = notBefore ?? from.AddMinutes(-1); // a little early, as the registry's CA does
         var end = from + (lifetime ?? TimeSpan.FromDays(1));
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={service}, O={TrustDomain}", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(WorkloadVersion.Subject(service, version, TrustDomain), key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
@@ -89,7 +93,10 @@ public sealed class TestCertificateAuthority : IDisposable
         IssueWorkload(service, TimeSpan.FromHours(1), DateTimeOffset.UtcNow.AddHours(-2));
 
     /// <summary>An identity for DI, issued from this CA; <see cref="TestWorkloadIdentity.Renew"/> issues a fresh certificate.</summary>
-    public TestWorkloadIdentity CreateIdentity(string service, TimeSpan? lifetime = null) => new(this, service, lifetime);
+    public TestWorkloadIdentity CreateIdentity(string service, TimeSpan? lifetime = null) => new(this, service, lifetime, null);
+
+    /// <summary>As <see cref="CreateIdentity(string, TimeSpan?)"/>, with certificates that carry <paramref name="version"/>.</summary>
+    public TestWorkloadIdentity CreateIdentity(string service, TimeSpan? lifetime, string? version) => new(this, service, lifetime, version);
 
     /// <summary>
     /// A plain <see cref="SocketsHttpHandler"/> with the mesh's mTLS settings: presents <paramref name="certificate"/>
@@ -153,15 +160,19 @@ public sealed class TestWorkloadIdentity : IWorkloadIdentity
     private readonly TimeSpan? _lifetime;
     private volatile WorkloadCredentials? _current;
 
-    internal TestWorkloadIdentity(TestCertificateAuthority ca, string service, TimeSpan? lifetime)
+    internal TestWorkloadIdentity(TestCertificateAuthority ca, string service, TimeSpan? lifetime, string? version)
     {
         _ca = ca;
         Service = service;
+        Version = version;
         _lifetime = lifetime;
         Renew();
     }
 
     public string Service { get; }
+
+    /// <summary>The version its certificates carry; null for none.</summary>
+    public string? Version { get; }
 
     public X509Certificate2 Certificate => _current!.Certificate;
 
@@ -170,7 +181,7 @@ public sealed class TestWorkloadIdentity : IWorkloadIdentity
     Task IWorkloadIdentity.StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>A fresh certificate from the CA, with its current trust bundle. New connections use it from now on.</summary>
-    public void Renew() => Use(_ca.IssueWorkload(Service, _lifetime));
+    public void Renew() => Use(_ca.IssueWorkload(Service, _lifetime, null, Version));
 
     /// <summary>Presents <paramref name="certificate"/> from now on (e.g. one from another CA), trusting this CA's bundle.</summary>
     public void Use(X509Certificate2 certificate) =>
@@ -181,7 +192,8 @@ public static class TestCertificateAuthorityExtensions
 {
     /// <summary>
     /// Gives the mesh of this host its identity from <paramref name="ca"/> instead of the registry: a certificate for
-    /// <paramref name="service"/> (by default <c>Mesh:Service:Name</c>). Call with <c>AddMesh()</c> or <c>AddMeshClient()</c>.
+    /// <paramref name="service"/> (by default <c>Mesh:Service:Name</c>) carrying <c>Mesh:Service:Version</c>, as the
+    /// registry's CA issues it for a configured join token. Call with <c>AddMesh()</c> or <c>AddMeshClient()</c>.
     /// </summary>
     public static IServiceCollection AddTestCertificateAuthority(this IServiceCollection services, TestCertificateAuthority ca, string? service = null,
         TimeSpan? lifetime = null)
@@ -190,9 +202,10 @@ public static class TestCertificateAuthorityExtensions
         ArgumentNullException.ThrowIfNull(ca);
         services.TryAddSingleton(sp =>
         {
-            var name = service ?? sp.GetRequiredService<IOptions<MeshOptions>>().Value.Service.Name
+            var options = sp.GetRequiredService<IOptions<MeshOptions>>().Value;
+            var name = service ?? options.Service.Name
                 ?? throw new InvalidOperationException("AddTestCertificateAuthority needs a service name: pass one, or set Mesh:Service:Name.");
-            return ca.CreateIdentity(name, lifetime);
+            return ca.CreateIdentity(name, lifetime, options.Service.Version);
         });
         services.TryAddSingleton<IWorkloadIdentity>(sp => sp.GetRequiredService<TestWorkloadIdentity>());
         return services;

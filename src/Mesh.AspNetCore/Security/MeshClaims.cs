@@ -15,4 +15,10 @@ internal static class MeshClaims
 
     /// <summary>The caller's service name, the last segment of its SPIFFE ID.</summary>
     public const string Service = "mesh:service";
+
+    /// <summary>
+    /// The caller's version, as its certificate proves it (the registry's CA writes it where the caller's join token
+    /// allows it); absent when the certificate carries none.
+    /// </summary>
+    public const string Version = "mesh:version";
 }

@@ -14,24 +14,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Mesh.AspNetCore.Security;
 
-/// <summary>The mesh identity a connection's peer proved with its client certificate.</summary>
-internal sealed class MeshPeerFeature(string service, string spiffeId)
-{
-    public string Service { get; } = service;
-
-    public string SpiffeId { get; } = spiffeId;
-
-    /// <summary>One principal per connection: every request on it has the same proven caller.</summary>
-    public System.Security.Claims.ClaimsPrincipal Principal { get; } = new(new System.Security.Claims.ClaimsIdentity(
-        [
-            new System.Security.Claims.Claim(MeshClaims.SpiffeId, spiffeId),
-            new System.Security.Claims.Claim(MeshClaims.Service, service),
-            new System.Security.Claims.Claim(System.Security.Claims.ClaimTypes.Name, service),
-        ],
-        MeshClaims.AuthenticationType,
-        System.Security.Claims.ClaimTypes.Name,
-        null));
-}
 
 /// <summary>
 /// Mesh TLS on a Kestrel endpoint, as a connection middleware. It looks at the first byte of a connection: 0x16 (a TLS
@@ -110,14 +92,14 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
                     return rejection is null;
                 }
 
-                var service = security.Verify(certificate, chain, credentials, out var reason);
+                var service = security.Verify(certificate, chain, credentials, out var reason, out var version);
                 if (service is null)
                 {
                     rejection = reason;
                     return false;
                 }
 
-                peer = new MeshPeerFeature(service, SpiffeId.For(credentials.TrustDomain, service));
+                peer = new MeshPeerFeature(service, SpiffeId.For(credentials.TrustDomain, service), version);
                 return true;
             },
         };

@@ -13,12 +13,13 @@ namespace Mesh.AspNetCore.Telemetry;
 /// <summary>
 /// The destination side of the standard metrics (<c>reporter="destination"</c>, on the same instruments the client
 /// reports on) and the opt-in access log. First in <c>UseMesh()</c>, so it sees requests that later middleware refuses.
-/// The caller's identity is the mTLS principal when there is one; otherwise the <c>x-mesh-source-*</c> headers, which
-/// anyone can write, so they are bounded and checked before they become label values.
+/// The caller's service and version come only from what its mTLS client certificate proves (<see cref="MeshPeerFeature"/>);
+/// everyone else is <c>unknown</c>. The <c>x-mesh-source-*</c> headers are never read: anyone can write them, and a label
+/// a caller chooses could poison per-version metrics or push real callers out of the exporter's series cap.
 /// </summary>
 internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeProvider timeProvider, ILoggerFactory loggerFactory) : IMiddleware
 {
-    private const int MaxNameLength = 63;
+    private const string Unknown = "unknown";
 
     private readonly ILogger _accessLog = loggerFactory.CreateLogger("Mesh.AccessLog");
 
@@ -53,8 +54,10 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
                 status = 499; // the caller went away: nginx's and Envoy's code for it
             }
 
-            var (sourceService, mutualTls, principal) = Caller(context);
-            var sourceVersion = CheckedName(context.Request.Headers[MeshHeaders.SourceVersion]);
+            var peer = context.Features.Get<MeshPeerFeature>();
+            var mutualTls = peer is not null;
+            var sourceService = peer?.Service ?? Unknown;
+            var sourceVersion = peer?.Version ?? Unknown;
             var route = RouteOf(context);
             var grpcStatus = GrpcStatus(context);
             var requestBytes = context.Request.ContentLength ?? 0;
@@ -66,42 +69,12 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
                 LogAccess(_accessLog, startTime.ToString("O", CultureInfo.InvariantCulture), context.Request.Method,
                     context.Request.Path.Value ?? "/", context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
                     ResponseFlags(context, failed), requestBytes, responseBytes, Math.Round(seconds * 1000, 3),
-                    telemetry.SourceService, telemetry.SourceVersion, sourceService, sourceVersion, principal,
+                    telemetry.SourceService, telemetry.SourceVersion, sourceService, sourceVersion, peer?.SpiffeId ?? "-",
                     mutualTls ? "mutual_tls" : "none", route, Header(context, "x-request-id"), Header(context, "user-agent"),
                     context.Request.Host.Value ?? "-", context.Connection.RemoteIpAddress?.ToString() ?? "-",
                     activity?.TraceId.ToHexString() ?? "-", activity?.SpanId.ToHexString() ?? "-");
             }
         }
-    }
-
-    private static (string Service, bool MutualTls, string Principal) Caller(HttpContext context)
-    {
-        if (context.User.Identity is { IsAuthenticated: true, AuthenticationType: MeshClaims.AuthenticationType } &&
-            context.User.FindFirst(MeshClaims.Service)?.Value is { } proven)
-        {
-            return (proven, true, context.User.FindFirst(MeshClaims.SpiffeId)?.Value ?? "-");
-        }
-
-        return (CheckedName(context.Request.Headers[MeshHeaders.SourceService]), false, "-");
-    }
-
-    /// <summary>A claimed service name or version, if it looks like one; "unknown" for anything else.</summary>
-    private static string CheckedName(Microsoft.Extensions.Primitives.StringValues values)
-    {
-        if (values.Count != 1 || values[0] is not { Length: > 0 and <= MaxNameLength } value)
-        {
-            return "unknown";
-        }
-
-        foreach (var c in value)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            {
-                return "unknown";
-            }
-        }
-
-        return value;
     }
 
     private static string RouteOf(HttpContext context) => context.GetEndpoint() switch

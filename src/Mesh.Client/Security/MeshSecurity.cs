@@ -116,8 +116,16 @@ internal sealed partial class MeshSecurity : IDisposable
     /// The mesh service a peer certificate proves, or null with the reason. <paramref name="presented"/> is the chain
     /// the peer sent (its intermediates are used; its trust decisions are not).
     /// </summary>
-    public string? Verify(X509Certificate? certificate, X509Chain? presented, WorkloadCredentials credentials, out string reason)
+    public string? Verify(X509Certificate? certificate, X509Chain? presented, WorkloadCredentials credentials, out string reason) =>
+        Verify(certificate, presented, credentials, out reason, out _);
+
+    /// <summary>
+    /// As <see cref="Verify(X509Certificate?, X509Chain?, WorkloadCredentials, out string)"/>, with the version the
+    /// certificate proves (see <see cref="WorkloadVersion"/>): null when it carries none.
+    /// </summary>
+    public string? Verify(X509Certificate? certificate, X509Chain? presented, WorkloadCredentials credentials, out string reason, out string? version)
     {
+        version = null;
         if (certificate is null)
         {
             reason = "no-certificate";
@@ -161,6 +169,7 @@ internal sealed partial class MeshSecurity : IDisposable
 
         var service = SpiffeId.ServiceOf(peer, credentials.TrustDomain);
         reason = service is null ? "no-spiffe-id" : string.Empty;
+        version = service is null ? null : WorkloadVersion.Of(peer);
         return service;
     }
 

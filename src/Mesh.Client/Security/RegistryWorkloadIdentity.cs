@@ -162,7 +162,10 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
         var handedOver = false;
         try
         {
-            var request = new CertificateRequest($"CN={service}", key, HashAlgorithmName.SHA256);
+            // The version rides in the subject; the registry's CA keeps it only where this workload's token allows it. A
+            // version that is not a valid name cannot be a label either, so the certificate goes without one.
+            var version = _options.Service.Version is { } v && Configuration.PolicyValidator.IsValidName(v) ? v : null;
+            var request = new CertificateRequest(WorkloadVersion.Subject(service, version), key, HashAlgorithmName.SHA256);
             var san = new SubjectAlternativeNameBuilder();
             san.AddUri(new Uri(SpiffeId.For(_options.Security.TrustDomain, service)));
             request.CertificateExtensions.Add(san.Build());

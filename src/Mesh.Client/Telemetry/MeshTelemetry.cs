@@ -107,7 +107,7 @@ internal sealed class MeshTelemetry : IDisposable
         tags[4] = new("destination_version", destinationVersion);
         tags[5] = new("route", route);
         tags[6] = new("response_code", StatusText(statusCode));
-        tags[7] = new("grpc_status", grpcStatus);
+        tags[7] = new("grpc_status", GrpcStatusText(grpcStatus));
         tags[8] = new("connection_security", mutualTls ? "mutual_tls" : "none");
         ReadOnlySpan<KeyValuePair<string, object?>> span = tags;
         _requests.Add(1, span);
@@ -162,6 +162,27 @@ internal sealed class MeshTelemetry : IDisposable
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// A gRPC status as a label: the peer writes the header, so only the codes gRPC defines (0 to 16) are kept and
+    /// anything else is <c>unknown</c>; a peer cannot mint series with made-up values.
+    /// </summary>
+    internal static string GrpcStatusText(string grpcStatus)
+    {
+        if (grpcStatus.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        var value = grpcStatus.Length switch
+        {
+            1 when char.IsAsciiDigit(grpcStatus[0]) => grpcStatus[0] - '0',
+            2 when char.IsAsciiDigit(grpcStatus[0]) && char.IsAsciiDigit(grpcStatus[1]) && grpcStatus[0] != '0' =>
+                ((grpcStatus[0] - '0') * 10) + (grpcStatus[1] - '0'),
+            _ => -1,
+        };
+        return value is >= 0 and <= 16 ? StatusTexts[value] : "unknown";
     }
 
     private static string StatusText(int statusCode) =>

@@ -26,7 +26,7 @@ internal static class CaEndpoints
         v1.MapDelete("/ca/roots/{id}", Remove);
     }
 
-    internal static async Task<IResult> SignAsync(HttpContext context, CertificateAuthority ca, RegistryAuth auth)
+    internal static async Task<IResult> SignAsync(HttpContext context, CertificateAuthority ca, RegistryAuth auth, JoinTokenStore joinTokens)
     {
         if (Authenticate(context, auth, out var caller) is { } refusal)
         {
@@ -82,7 +82,7 @@ internal static class CaEndpoints
 
         try
         {
-            return Results.Json(ca.Sign(request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
+            return Results.Json(joinTokens.Sign(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
         }
         catch (CertificateRequestException ex) when (ex.Status == StatusCodes.Status403Forbidden)
         {

@@ -92,11 +92,24 @@ internal sealed partial class CertificateAuthority : IDisposable
     public string KeyPath(string id) => Path.Combine(Directory, id + ".key.pem");
 
     /// <summary>
-    /// Signs a CSR for <paramref name="service"/>. The CSR's signature must verify (the requester holds the key); the
-    /// certificate's names come from the caller's authority, never from the CSR, and a CSR asking for another identity
-    /// is refused outright rather than silently corrected, so a confused or hostile workload is noticed.
+    /// Signs a CSR for <paramref name="service"/>, with the version the CSR's subject names (its one <c>OU</c>, see
+    /// <see cref="WorkloadVersion"/>), or none: for callers whose authority names a service only (configured join
+    /// tokens, the admin), whose version is what the workload says it is. The CSR's signature must verify (the
+    /// requester holds the key); the certificate's names come from the caller's authority, never from the CSR, and a
+    /// CSR asking for another identity is refused outright rather than silently corrected, so a confused or hostile
+    /// workload is noticed.
     /// </summary>
-    public CertificateResponse Sign(string csrPem, string service)
+    public CertificateResponse Sign(string csrPem, string service) => Sign(csrPem, service, null, versionBound: false);
+
+    /// <summary>
+    /// Signs a CSR for <paramref name="service"/> at exactly <paramref name="allowedVersion"/> (null: without a
+    /// version): for callers whose authority names the version too (a join token made with one, or a renewal, which
+    /// keeps the presented certificate's). A CSR naming another version is refused (403); one naming none gets
+    /// <paramref name="allowedVersion"/>.
+    /// </summary>
+    public CertificateResponse Sign(string csrPem, string service, string? allowedVersion) => Sign(csrPem, service, allowedVersion, versionBound: true);
+
+    private CertificateResponse Sign(string csrPem, string service, string? allowedVersion, bool versionBound)
     {
         var expected = SpiffeId.For(TrustDomain, service);
         CertificateRequest csr;
@@ -117,6 +130,25 @@ internal sealed partial class CertificateAuthority : IDisposable
         }
 
         CheckKey(csr.PublicKey);
+        if (!WorkloadVersion.TryRead(csr.SubjectName, out var requestedVersion))
+        {
+            throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr",
+                "the subject's OU is the workload's version: at most one, a valid name (letters, digits, '-', '_' and '.', at most 63 characters)");
+        }
+
+        var version = requestedVersion;
+        if (versionBound)
+        {
+            if (requestedVersion is not null && !string.Equals(requestedVersion, allowedVersion, StringComparison.Ordinal))
+            {
+                throw new CertificateRequestException(StatusCodes.Status403Forbidden, "csr", allowedVersion is null
+                    ? $"the request asks for version '{requestedVersion}'; this caller may only get certificates without a version"
+                    : $"the request asks for version '{requestedVersion}'; this caller may only get certificates for version '{allowedVersion}'");
+            }
+
+            version = allowedVersion;
+        }
+
         foreach (var extension in csr.CertificateExtensions)
         {
             if (extension.Oid?.Value != SpiffeId.SubjectAlternativeNameOid)
@@ -159,7 +191,7 @@ internal sealed partial class CertificateAuthority : IDisposable
             notAfter = issuer.Certificate.NotAfter.ToUniversalTime();
         }
 
-        var request = new CertificateRequest(new X500DistinguishedName($"CN={service}, O={TrustDomain}"), csr.PublicKey, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(WorkloadVersion.Subject(service, version, TrustDomain), csr.PublicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
@@ -173,7 +205,7 @@ internal sealed partial class CertificateAuthority : IDisposable
         using var issuerKey = issuer.Certificate.GetECDsaPrivateKey()!;
         using var certificate = request.Create(issuer.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey), now - Backdate,
             notAfter, SerialNumber());
-        LogSigned(_logger, expected, certificate.SerialNumber, notAfter, issuer.Id);
+        LogSigned(_logger, expected, version ?? "-", certificate.SerialNumber, notAfter, issuer.Id);
         return new CertificateResponse
         {
             Certificate = certificate.ExportCertificatePem(),
@@ -459,8 +491,8 @@ internal sealed partial class CertificateAuthority : IDisposable
     [LoggerMessage(41, LogLevel.Information, "Mesh CA: {Count} trusted root(s), {Active} signing, from {Directory}")]
     private static partial void LogLoaded(ILogger logger, int count, string active, string directory);
 
-    [LoggerMessage(42, LogLevel.Information, "Mesh CA: signed {SpiffeId} serial {Serial} valid until {NotAfter:O} with root {Root}")]
-    private static partial void LogSigned(ILogger logger, string spiffeId, string serial, DateTimeOffset notAfter, string root);
+    [LoggerMessage(42, LogLevel.Information, "Mesh CA: signed {SpiffeId} version {Version} serial {Serial} valid until {NotAfter:O} with root {Root}")]
+    private static partial void LogSigned(ILogger logger, string spiffeId, string version, string serial, DateTimeOffset notAfter, string root);
 
     [LoggerMessage(43, LogLevel.Warning, "Mesh CA: added root {Id}; it is trusted but does not sign until activated")]
     private static partial void LogRootAdded(ILogger logger, string id);

@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Net;
+using Mesh.Client.Security;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace Mesh.IntegrationTests.Observability;
+
+/// <summary>
+/// Callers cannot choose their own metric labels: the caller's service and version come from the certificate the
+/// registry's CA issued, and a flood of forged <c>x-mesh-source-*</c> headers (plaintext, or from a real mesh workload
+/// over mTLS) neither shows up in <c>/metrics</c> nor pushes a real caller out of the series cap.
+/// </summary>
+[Collection(nameof(ControlPlaneTests))]
+public sealed class ForgedLabelTests(ITestOutputHelper output)
+{
+    /// <summary>More than the default cap of 2,000 series per metric.</summary>
+    private const int Flood = 2100;
+
+    [Fact]
+    public async Task Forged_source_headers_from_plaintext_and_mtls_floods_reach_no_label_and_a_real_callers_series_appears()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: ["reviews", "productpage", "ratings"]);
+        await using var reviews = await StartAppAsync(registry, "reviews", "v1");
+        var reviewsAddress = new Uri(reviews.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+        // 1. Plaintext callers (Permissive serves them), each claiming another service and version.
+        using (var plain = new HttpClient { BaseAddress = reviewsAddress })
+        {
+            await SendFloodAsync(plain, i => (Forged("svc", i), Forged("ver", i)));
+        }
+
+        // 2. A real mesh workload with a registry certificate (ratings, v7), claiming other versions and services in headers.
+        await using (var ratings = MeshTestClient.Create(new
+        {
+            Service = new { Name = "ratings", Version = "v7" },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("ratings"), Register = false, CacheDirectory = string.Empty },
+        }))
+        {
+            var identity = ratings.GetService<MeshSecurity>().Identity!;
+            await Poll.UntilAsync(() => identity.Current is not null, because: "ratings gets its certificate");
+            WorkloadVersion.Of(identity.Current!.Certificate).ShouldBe("v7");
+            using var mtls = new HttpClient(TestCertificateAuthority.CreateUncheckedHandler(identity.Current.Certificate))
+            {
+                BaseAddress = new UriBuilder(reviewsAddress) { Scheme = Uri.UriSchemeHttps }.Uri,
+            };
+            await SendFloodAsync(mtls, i => (i % 2 == 0 ? "productpage" : Forged("svc", i), Forged("ver", i)));
+        }
+
+        // 3. A real caller arrives after the floods: productpage v2, through the mesh, over mTLS.
+        await using var productpage = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage", Version = "v2" },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
+        });
+        var caller = productpage.GetService<MeshSecurity>().Identity!;
+        await Poll.UntilAsync(() => caller.Current is not null, because: "productpage gets its certificate");
+        await Poll.UntilAsync(() => productpage.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) &&
+            s.Endpoints.Length == 1, because: "productpage discovers reviews");
+        (await productpage.Client.GetStringAsync(new Uri("http://reviews/r"))).ShouldBe("5 stars");
+
+        using var scraper = new HttpClient();
+        var metrics = await scraper.GetStringAsync(new Uri(reviewsAddress, "/metrics"));
+        var requests = metrics.Split('\n').Where(l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal) &&
+            l.Contains("reporter=\"destination\"", StringComparison.Ordinal) && l.Contains("route=\"/r\"", StringComparison.Ordinal)).ToList();
+        foreach (var line in requests)
+        {
+            output.WriteLine(line);
+        }
+
+        metrics.ShouldNotContain("forged-");
+        requests.Count.ShouldBe(3);
+        Count(requests, "none", "unknown", "unknown").ShouldBe(Flood);
+        Count(requests, "mutual_tls", "ratings", "v7").ShouldBe(Flood);
+        Count(requests, "mutual_tls", "productpage", "v2").ShouldBe(1);
+        metrics.ShouldNotContain("mesh_metrics_series_dropped_total{");
+        var (exitCode, lint) = await Promtool.CheckMetricsAsync(metrics);
+        exitCode.ShouldBe(0, lint);
+    }
+
+    private static string Forged(string what, int i) => string.Create(CultureInfo.InvariantCulture, $"forged-{what}-{i}");
+
+    private static double Count(List<string> lines, string security, string service, string version)
+    {
+        var line = lines.Single(l => l.Contains($"connection_security=\"{security}\"", StringComparison.Ordinal) &&
+            l.Contains($"source_service=\"{service}\"", StringComparison.Ordinal) && l.Contains($"source_version=\"{version}\"", StringComparison.Ordinal));
+        return double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    private static async Task SendFloodAsync(HttpClient client, Func<int, (string Service, string Version)> claim)
+    {
+        var next = -1;
+        var workers = Enumerable.Range(0, 8).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < Flood)
+            {
+                var (service, version) = claim(i);
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/r", UriKind.Relative));
+                request.Headers.Add("x-mesh-source-service", service);
+                request.Headers.Add("x-mesh-source-version", version);
+                using var response = await client.SendAsync(request);
+                response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            }
+        });
+        await Task.WhenAll(workers);
+    }
+
+    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, string version)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = service,
+            ["Mesh:Service:Version"] = version,
+            ["Mesh:Registry:Url"] = registry.Address.ToString(),
+            ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
+            ["Mesh:Registry:CacheDirectory"] = string.Empty,
+            ["Mesh:Registry:DrainDelay"] = "00:00:00",
+        });
+        builder.Services.AddMesh();
+        var app = builder.Build();
+        app.UseMesh();
+        app.MapMeshEndpoints();
+        app.MapGet("/r", () => "5 stars");
+        await app.StartAsync();
+        return app;
+    }
+}
