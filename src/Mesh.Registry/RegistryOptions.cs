@@ -47,6 +47,12 @@ internal sealed class RegistryOptions
 
     /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Host names and IP addresses the registry's HTTPS certificate names besides <c>localhost</c>, 127.0.0.1, ::1 and
+    /// the machine's name (clients check its SPIFFE ID, but other tools such as curl check these).
+    /// </summary>
+    public List<string> ServerNames { get; set; } = [];
 }
 
 /// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
@@ -124,6 +130,15 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         if (options.CaPath is { } caPath && string.IsNullOrWhiteSpace(caPath))
         {
             errors.Add($"{root}:CaPath: must not be blank");
+        }
+
+        for (var i = 0; i < options.ServerNames.Count; i++)
+        {
+            var serverName = options.ServerNames[i];
+            if (!System.Net.IPAddress.TryParse(serverName, out _) && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
+            {
+                errors.Add($"{root}:ServerNames:{i}: '{serverName}' is neither a DNS name nor an IP address");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
