@@ -336,7 +336,19 @@ internal sealed partial class RegistryTransport : IDisposable
     }
 
     /// <summary>Under the lock: the anchors, published with one reference swap.</summary>
-    private void Recompute() => _anchors = [.. _pinned, .. _learned];
+    private void Recompute()
+    {
+        var anchors = new X509Certificate2Collection(_pinned);
+        foreach (var root in _learned)
+        {
+            if (!anchors.Any(a => a.RawDataMemory.Span.SequenceEqual(root.RawDataMemory.Span)))
+            {
+                anchors.Add(root);
+            }
+        }
+
+        _anchors = anchors;
+    }
 
     private sealed class Pool(HttpMessageInvoker invoker, WorkloadCredentials? credentials) : IDisposable
     {
