@@ -186,6 +186,57 @@ public sealed class RegistryTlsTests
         RegistryHost.ChainsTo(rotated, [newRoot], time.GetUtcNow()).ShouldBeTrue();
     }
 
+    [Fact]
+    public async Task The_registry_process_on_https_is_reached_by_clients_and_the_cli_pinned_by_the_fingerprint_it_prints()
+    {
+        var directory = Directory.CreateTempSubdirectory("mesh-registry-process-tls-").FullName;
+        try
+        {
+            await using var registry = await RegistryProcess.StartAsync(new Dictionary<string, string>
+            {
+                ["MeshRegistry__DataPath"] = Path.Combine(directory, "registry.db"),
+                ["MeshRegistry__AdminToken"] = RegistryHost.AdminToken,
+                ["MeshRegistry__JoinTokens__reviews"] = RegistryHost.ReviewsToken,
+            }, https: true);
+            var fingerprint = registry.Fingerprint.ShouldNotBeNull(registry.Output);
+            fingerprint.ShouldMatch("^sha256:[0-9a-f]{64}$");
+
+            // The workloads' transport, pinned by the printed fingerprint: the token works over it.
+            using (var reviews = registry.PinnedClient(RegistryHost.ReviewsToken, fingerprint))
+            {
+                using var registered = await reviews.RegisterAsync("reviews", "r1", "http://10.0.0.1:80");
+                registered.StatusCode.ShouldBe(HttpStatusCode.Created);
+            }
+
+            // Pinned by another fingerprint: refused before anything is sent.
+            using (var wrong = registry.PinnedClient(RegistryHost.ReviewsToken, "sha256:" + new string('0', 64)))
+            {
+                var refused = await Should.ThrowAsync<HttpRequestException>(() => wrong.GetAsync(new Uri("/v1/services", UriKind.Relative)));
+                refused.Message.ShouldContain("is not the pinned one");
+            }
+
+            // The command line: pinned, it works; unpinned, it says what to do.
+            var policy = Path.Combine(directory, "policy.json");
+            await File.WriteAllTextAsync(policy, """{ "LoadBalancer": { "Policy": "RoundRobin" } }""");
+            var output = new StringWriter();
+            var error = new StringWriter();
+            (await Cli.PolicyCli.RunAsync(["policy", "apply", policy, "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken,
+                "--ca-fingerprint", fingerprint], output, error, _ => null)).ShouldBe(Cli.PolicyCli.Ok, error.ToString());
+            error = new StringWriter();
+            (await Cli.PolicyCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken],
+                output, error, _ => null)).ShouldBe(Cli.PolicyCli.Usage);
+            error.ToString().ShouldContain("the registry's CA must be pinned: --ca-fingerprint");
+            error = new StringWriter();
+            (await Cli.PolicyCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", "http://10.0.0.1:7400", "--token", RegistryHost.AdminToken],
+                output, error, _ => null)).ShouldBe(Cli.PolicyCli.Usage);
+            error.ToString().ShouldContain("is plain http to a host that is not a loopback address");
+        }
+        finally
+        {
+            RegistryHost.DeleteDirectory(directory);
+        }
+    }
+
     /// <summary>A first certificate for the token's service, asked for over HTTPS with the token.</summary>
     internal static async Task<X509Certificate2> BootstrapAsync(RegistryHost host, string token)
     {

@@ -15,7 +15,7 @@ internal sealed class RegistryClient : IDisposable
 
     public RegistryClient(RegistryTransport transport)
     {
-        _http = new HttpClient(new TransportHandler(transport))
+        _http = new HttpClient(transport.CreateHandler())
         {
             BaseAddress = transport.BaseAddress,
             Timeout = Timeout.InfiniteTimeSpan, // long polls carry their own deadline
@@ -85,11 +85,4 @@ internal sealed class RegistryClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
-
-    /// <summary>Hands every request to the transport, which owns the connections.</summary>
-    private sealed class TransportHandler(RegistryTransport transport) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            transport.SendAsync(request, cancellationToken);
-    }
 }

@@ -85,6 +85,9 @@ internal sealed partial class RegistryTransport : IDisposable
     /// <summary>A client for the registry's API over this transport.</summary>
     public RegistryClient CreateClient() => new(this);
 
+    /// <summary>A handler for an <see cref="HttpClient"/> of one's own (the registry's command line) over this transport.</summary>
+    public HttpMessageHandler CreateHandler() => new Handler(this);
+
     /// <summary>
     /// The workload's current credentials: new connections present the certificate (over https), and the roots of its
     /// trust bundle join the pinned ones.
@@ -348,6 +351,13 @@ internal sealed partial class RegistryTransport : IDisposable
         }
 
         _anchors = anchors;
+    }
+
+    /// <summary>Hands every request to the transport, which owns the connections.</summary>
+    private sealed class Handler(RegistryTransport transport) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            transport.SendAsync(request, cancellationToken);
     }
 
     private sealed class Pool(HttpMessageInvoker invoker, WorkloadCredentials? credentials) : IDisposable
