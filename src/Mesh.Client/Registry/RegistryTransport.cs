@@ -47,7 +47,7 @@ internal sealed partial class RegistryTransport : IDisposable
     private X509Certificate2Collection _pinned = [];
     private X509Certificate2Collection _learned = [];
     private volatile X509Certificate2Collection _anchors = [];
-    private Pool _pool;
+    private volatile Pool _pool;
     private Pool? _retired;
     private bool _disposed;
 
