@@ -168,6 +168,45 @@ public sealed class RegistryTlsTests
         mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Plain_http_to_a_registry_that_is_not_loopback_fails_the_start_unless_allowed()
+    {
+        var refused = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => StartAsync(allowInsecure: false));
+        refused.Message.ShouldContain("Mesh:Registry:Url: 'http://registry.invalid:7400/' is plain http to a host that is not a loopback address");
+
+        await using var allowed = await StartAsync(allowInsecure: true);
+        await allowed.StopAsync();
+
+        static async Task<WebApplication> StartAsync(bool allowInsecure)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Mesh:Service:Name"] = "reviews",
+                ["Mesh:Registry:Url"] = "http://registry.invalid:7400",
+                ["Mesh:Registry:AllowInsecure"] = allowInsecure ? "true" : "false",
+                ["Mesh:Registry:Register"] = "false",
+                ["Mesh:Registry:CacheDirectory"] = string.Empty,
+                ["Mesh:Security:Mode"] = "Disabled",
+            });
+            builder.Services.AddMesh();
+            var app = builder.Build();
+            try
+            {
+                await app.StartAsync();
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                throw;
+            }
+
+            return app;
+        }
+    }
+
     private static int Refusals(MeshTestClient client) =>
         client.Logs.Entries.Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
 
