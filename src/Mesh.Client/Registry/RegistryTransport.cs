@@ -162,7 +162,7 @@ internal sealed partial class RegistryTransport : IDisposable
     }
 
     /// <summary>Whether <paramref name="certificate"/> is the registry's: it chains to <paramref name="anchors"/> now, and names the registry.</summary>
-    internal bool Verify(X509Certificate? certificate, X509Chain? presented, X509Certificate2Collection anchors, out string reason)
+    internal bool Verify(X509Certificate? certificate, X509Certificate2Collection? presented, X509Certificate2Collection anchors, out string reason)
     {
         if (certificate is null)
         {
@@ -185,7 +185,7 @@ internal sealed partial class RegistryTransport : IDisposable
         policy.ApplicationPolicy.Add(ServerAuth);
         if (presented is not null)
         {
-            foreach (var extra in presented.ChainPolicy.ExtraStore)
+            foreach (var extra in presented)
             {
                 if (!ReferenceEquals(extra, leaf))
                 {
@@ -260,7 +260,7 @@ internal sealed partial class RegistryTransport : IDisposable
     {
         // The host name is not what identifies the registry (it may be reached by any name or address); the pinned CA
         // and the SPIFFE ID are.
-        if (Verify(certificate, chain, _anchors, out var reason))
+        if (Verify(certificate, chain?.ChainPolicy.ExtraStore, _anchors, out var reason))
         {
             return true;
         }
@@ -285,13 +285,18 @@ internal sealed partial class RegistryTransport : IDisposable
             }
 
             X509Certificate2? leaf = null;
-            X509Chain? presented = null;
+            var presented = new X509Certificate2Collection();
             using var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(5) };
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
             {
-                // Checked below, once the roots are known; nothing but this one GET goes on this connection.
+                // Checked below, once the roots are known; nothing but this one GET goes on this connection. Copies:
+                // the handshake disposes its own.
                 leaf = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-                presented = chain;
+                foreach (var extra in chain?.ChainPolicy.ExtraStore ?? [])
+                {
+                    presented.Add(X509CertificateLoader.LoadCertificate(extra.RawData));
+                }
+
                 return leaf is not null;
             };
             using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(15), MaxResponseContentBufferSize = MaxBundleBytes };
