@@ -181,6 +181,9 @@ public sealed class RegistryTlsTests
         activated.StatusCode.ShouldBe(HttpStatusCode.OK);
         var rotated = (await HandshakeAsync(host.Address, null)).Leaf;
         rotated.Issuer.ShouldContain(id);
+        var listed = await admin.GetJsonAsync("/v1/ca/roots");
+        listed.GetProperty("roots").EnumerateArray().Single(r => r.GetProperty("active").GetBoolean())
+            .GetProperty("fingerprint").GetString().ShouldBe(ca.ActiveRootFingerprint, "operators read the pin again here");
         using var newRoot = X509Certificate2.CreateFromPem(File.ReadAllText(ca.ActiveRootFile));
         ca.ActiveRootId.ShouldBe(id);
         RegistryHost.ChainsTo(rotated, [newRoot], time.GetUtcNow()).ShouldBeTrue();
