@@ -25,6 +25,12 @@ internal sealed class RegistryOptions
     public string TrustDomain { get; set; } = "mesh.local";
 
     /// <summary>
+    /// Host names and IP addresses the registry's HTTPS certificate names besides <c>localhost</c>, 127.0.0.1, ::1 and
+    /// the machine's name (clients check its SPIFFE ID, but other tools such as curl check these).
+    /// </summary>
+    public List<string> ServerNames { get; set; } = [];
+
+    /// <summary>
     /// When more than this share of a service's instances would expire within one lease window, they are held instead
     /// (a network blip at the registry must not empty the mesh). 0.5 by default; 1 turns the guard off.
     /// </summary>
@@ -47,12 +53,6 @@ internal sealed class RegistryOptions
 
     /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
-
-    /// <summary>
-    /// Host names and IP addresses the registry's HTTPS certificate names besides <c>localhost</c>, 127.0.0.1, ::1 and
-    /// the machine's name (clients check its SPIFFE ID, but other tools such as curl check these).
-    /// </summary>
-    public List<string> ServerNames { get; set; } = [];
 }
 
 /// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
@@ -122,6 +122,15 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:TrustDomain: '{options.TrustDomain}' must be a DNS name such as mesh.local");
         }
 
+        for (var i = 0; i < options.ServerNames.Count; i++)
+        {
+            var serverName = options.ServerNames[i];
+            if (!System.Net.IPAddress.TryParse(serverName, out _) && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
+            {
+                errors.Add($"{root}:ServerNames:{i}: '{serverName}' is neither a DNS name nor an IP address");
+            }
+        }
+
         if (options.CertificateLifetime < TimeSpan.FromMinutes(1) || options.CertificateLifetime > TimeSpan.FromDays(30))
         {
             errors.Add($"{root}:CertificateLifetime: {options.CertificateLifetime} must be between 00:01:00 and 30.00:00:00");
@@ -130,15 +139,6 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         if (options.CaPath is { } caPath && string.IsNullOrWhiteSpace(caPath))
         {
             errors.Add($"{root}:CaPath: must not be blank");
-        }
-
-        for (var i = 0; i < options.ServerNames.Count; i++)
-        {
-            var serverName = options.ServerNames[i];
-            if (!System.Net.IPAddress.TryParse(serverName, out _) && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
-            {
-                errors.Add($"{root}:ServerNames:{i}: '{serverName}' is neither a DNS name nor an IP address");
-            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
