@@ -105,7 +105,10 @@ internal sealed partial class CertificateAuthority
         using var issuerKey = issuer.Certificate.GetECDsaPrivateKey()!;
         using var signed = request.Create(issuer.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey), now - Backdate, notAfter,
             SerialNumber());
-        LogSigned(_logger, SpiffeId.ForRegistry(TrustDomain), signed.SerialNumber, notAfter, issuer.Id);
+        LogRegistrySigned(_logger, signed.SerialNumber, notAfter, issuer.Id);
         return (signed.CopyWithPrivateKey(key), X509CertificateLoader.LoadCertificate(issuer.Certificate.RawData), issuer.Id);
     }
+
+    [LoggerMessage(112, LogLevel.Information, "Mesh CA: signed the registry's own certificate, serial {Serial} valid until {NotAfter:O} with root {Root}")]
+    private static partial void LogRegistrySigned(ILogger logger, string serial, DateTimeOffset notAfter, string root);
 }
