@@ -1,7 +1,10 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Mesh.Client.Runtime;
 using Mesh.Registry;
+using Mesh.Registry.Ca;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -27,7 +30,9 @@ internal sealed class ServiceHost(string name, string instanceId, WebApplication
 /// <summary>
 /// The whole Bookinfo mesh in one process: a registry on an embedded SQLite file in a temporary folder, and every
 /// service as its own Kestrel host on 127.0.0.1 with <c>AddMesh()</c>, configured by its own
-/// <c>services/&lt;name&gt;/appsettings.json</c> and joined to the registry with its own join token.
+/// <c>services/&lt;name&gt;/appsettings.json</c> and joined to the registry with its own join token. The registry serves
+/// HTTPS with a certificate from its own CA, which every service pins (<c>Mesh:Registry:CaFile</c>); the dashboard, for
+/// a browser on this machine, is also on a plain http loopback port.
 /// </summary>
 internal sealed class BookinfoMesh : IAsyncDisposable
 {
@@ -45,10 +50,45 @@ internal sealed class BookinfoMesh : IAsyncDisposable
 
     public string AdminToken { get; }
 
+    /// <summary>The registry's HTTPS address, the one services use.</summary>
     public Uri RegistryAddress { get; private set; } = null!;
 
-    /// <summary>The dashboard with the admin token in the fragment: the browser keeps it, no server ever sees it in a URL.</summary>
-    public Uri DashboardUrl => new(RegistryAddress, $"/#token={AdminToken}");
+    /// <summary>The registry's CA root (PEM), which services pin.</summary>
+    public string RegistryCaFile { get; private set; } = null!;
+
+    /// <summary>The same root's fingerprint, as the registry prints it.</summary>
+    public string RegistryCaFingerprint { get; private set; } = null!;
+
+    /// <summary>
+    /// The dashboard with the admin token in the fragment: the browser keeps it, no server ever sees it in a URL. It is
+    /// on the loopback http port, which a browser opens without a warning about the mesh's own CA.
+    /// </summary>
+    public Uri DashboardUrl => new(_dashboardAddress, $"/#token={AdminToken}");
+
+    private Uri _dashboardAddress = null!;
+
+    /// <summary>An admin client of the registry over HTTPS that trusts the registry's CA and nothing else.</summary>
+    public HttpClient CreateAdminClient()
+    {
+        var root = X509CertificateLoader.LoadCertificateFromFile(RegistryCaFile);
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            if (certificate is not X509Certificate2 leaf)
+            {
+                return false;
+            }
+
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.CustomTrustStore.Add(root);
+            return chain.Build(leaf);
+        };
+        var client = new HttpClient(handler) { BaseAddress = RegistryAddress };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        return client;
+    }
 
     public IReadOnlyList<ServiceHost> Services => _services;
 
@@ -160,13 +200,22 @@ internal sealed class BookinfoMesh : IAsyncDisposable
         }
 
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps());
+            k.Listen(IPAddress.Loopback, 0);
+        });
         builder.Services.AddSingleton(new RegistryConsole(TextWriter.Null));
         builder.Services.AddMeshRegistry();
         _registry = builder.Build();
         _registry.MapMeshRegistry();
         await _registry.StartAsync();
-        RegistryAddress = new Uri(_registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var addresses = _registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        RegistryAddress = addresses.First(a => a.Scheme == Uri.UriSchemeHttps);
+        _dashboardAddress = addresses.First(a => a.Scheme == Uri.UriSchemeHttp);
+        var ca = _registry.Services.GetRequiredService<CertificateAuthority>();
+        RegistryCaFile = ca.ActiveRootFile;
+        RegistryCaFingerprint = ca.ActiveRootFingerprint;
     }
 
     private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map)
@@ -175,12 +224,13 @@ internal sealed class BookinfoMesh : IAsyncDisposable
         Quiet(builder);
 
         // The service's own appsettings.json holds its identity, policies, security mode and listening address
-        // (http://127.0.0.1:0, a free port); only what exists at run time (the registry's address, this run's join
-        // token, the instance id) is added here.
+        // (http://127.0.0.1:0, a free port); only what exists at run time (the registry's address and CA file, this
+        // run's join token, the instance id) is added here.
         builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "services", folder, "appsettings.json"), optional: false);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Mesh:Registry:Url"] = RegistryAddress.ToString(),
+            ["Mesh:Registry:CaFile"] = RegistryCaFile,
             ["Mesh:Registry:Token"] = _joinTokens[service],
             ["Mesh:Registry:InstanceId"] = instanceId,
         });

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Spectre.Console;
 
@@ -13,8 +12,7 @@ internal static class LiveView
 {
     public static async Task RunAsync(BookinfoMesh mesh, double rate, CancellationToken cancellationToken)
     {
-        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
-        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var registry = mesh.CreateAdminClient();
         var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
         if (!interactive)
         {

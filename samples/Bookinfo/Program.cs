@@ -24,6 +24,7 @@ int exitCode;
 await using (var mesh = await BookinfoMesh.StartAsync())
 {
     Console.WriteLine($"registry: {mesh.RegistryAddress}");
+    Console.WriteLine($"registry CA: {mesh.RegistryCaFingerprint} ({mesh.RegistryCaFile}); every service pins it");
     foreach (var service in mesh.Services)
     {
         Console.WriteLine($"{service.InstanceId,-14} {service.Address}");

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
@@ -53,12 +52,11 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
-        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var registry = mesh.CreateAdminClient();
         _registry = registry;
 
         output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3) -> ratings, all on 127.0.0.1");
-        output.WriteLine($"registry and dashboard: {mesh.RegistryAddress} (admin token in the fragment: {mesh.DashboardUrl})");
+        output.WriteLine($"registry: {mesh.RegistryAddress} (HTTPS, CA {mesh.RegistryCaFingerprint}); dashboard: {mesh.DashboardUrl}");
         output.WriteLine($"{requestsPerStep} requests per step; every 4th user is jason");
         output.WriteLine();
 
@@ -153,8 +151,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
     /// <summary>The live mode's starting point: a 90/10 canary of reviews v3, for the dashboard to show and edit.</summary>
     public static async Task StartCanaryAsync(BookinfoMesh mesh, CancellationToken cancellationToken)
     {
-        using var registry = new HttpClient { BaseAddress = mesh.RegistryAddress };
-        registry.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var registry = mesh.CreateAdminClient();
         using var response = await registry.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Json(Canary), cancellationToken);
         await EnsureAsync(response, "put the reviews policy", cancellationToken);
         await mesh.WaitForRouteAsync(ProductPage, "reviews", "canary-v3", cancellationToken);

@@ -56,6 +56,7 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton<MeshTelemetry>();
             services.TryAddSingleton<PrometheusExporter>();
             services.TryAddSingleton<MeshRuntime>();
+            services.TryAddSingleton<RegistryTransport>();
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());

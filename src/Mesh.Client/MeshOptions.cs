@@ -51,8 +51,28 @@ public sealed class ServiceIdentityOptions
 /// <summary>Where the registry is and the token this app joins with.</summary>
 public sealed class MeshRegistryOptions
 {
-    /// <summary>The registry's base URL, e.g. <c>http://127.0.0.1:7400</c>.</summary>
+    /// <summary>
+    /// The registry's base URL, e.g. <c>https://registry.example:7400</c>. An https URL needs <see cref="CaFingerprint"/>
+    /// or <see cref="CaFile"/>. Plain http is accepted for loopback addresses only (127.0.0.0/8, ::1, localhost) unless
+    /// <see cref="AllowInsecure"/> is set.
+    /// </summary>
     public Uri? Url { get; set; }
+
+    /// <summary>
+    /// The registry CA's root fingerprint as the registry prints it at start, <c>sha256:</c> and 64 hex digits. The
+    /// registry is accepted only with a certificate for <c>spiffe://&lt;trust domain&gt;/registry</c> that chains to this
+    /// root (or to a root learned from it later, so root rotations keep working).
+    /// </summary>
+    public string? CaFingerprint { get; set; }
+
+    /// <summary>A PEM file with the registry CA's root certificate(s), an alternative to <see cref="CaFingerprint"/>.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>
+    /// Allows a plain http <see cref="Url"/> to a host that is not a loopback address. Join tokens, certificate requests
+    /// and the trust bundle then cross the network in the clear: for isolated test networks only. False by default.
+    /// </summary>
+    public bool AllowInsecure { get; set; }
 
     /// <summary>The join token for this service. Never logged.</summary>
     public string? Token { get; set; }

@@ -25,6 +25,8 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
     builder.WebHost.UseUrls(RegistryDefaults.Url);
 }
 
+// https:// URLs are served with the registry's own CA-issued certificate (the slim builder leaves HTTPS URLs out).
+builder.WebHost.UseKestrelHttpsConfiguration();
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = RegistryDefaults.MaxRequestBodyBytes);
 builder.Services.AddMeshRegistry();
 var app = builder.Build();

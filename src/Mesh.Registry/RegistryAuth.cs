@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using Mesh.Registry.Ca;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
@@ -77,6 +78,13 @@ internal sealed class RegistryAuth
         known = false;
         presented = false;
         var header = request.Headers.Authorization;
+        if (header.Count == 0 && request.HttpContext.Connection.ClientCertificate is not null)
+        {
+            // Without a token, a workload's mesh certificate (mTLS to the registry) speaks for its service.
+            presented = true;
+            return request.HttpContext.RequestServices.GetRequiredService<RegistryCertificateAuth>().Authenticate(request.HttpContext);
+        }
+
         if (header.Count != 1 || header[0] is not { } value)
         {
             presented = header.Count > 1;

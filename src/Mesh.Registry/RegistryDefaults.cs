@@ -2,7 +2,8 @@ namespace Mesh.Registry;
 
 internal static class RegistryDefaults
 {
-    public const string Url = "http://127.0.0.1:7400";
+    /// <summary>HTTPS with the registry's own CA; clients pin it by the fingerprint printed at start.</summary>
+    public const string Url = "https://127.0.0.1:7400";
 
     /// <summary>Policy documents are small; anything larger is a mistake or an attack.</summary>
     public const int MaxPolicyBytes = 256 * 1024;

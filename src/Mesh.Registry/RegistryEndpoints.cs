@@ -30,6 +30,10 @@ internal static class RegistryEndpoints
         services.TryAddSingleton<AuthFailureLimiter>();
         services.TryAddSingleton<RegistryAuth>();
         services.TryAddSingleton<CertificateAuthority>();
+        services.TryAddSingleton<RegistryServerCertificate>();
+        services.TryAddSingleton<RegistryCertificateAuth>();
+        RegistryKestrelSetup.Add(services);
+        services.AddHostedService<CaFingerprintAnnouncer>();
         services.TryAddSingleton<TrafficStatsStore>();
         services.AddHostedService<RegistryStartup>();
         return services;

@@ -25,6 +25,12 @@ internal sealed class RegistryOptions
     public string TrustDomain { get; set; } = "mesh.local";
 
     /// <summary>
+    /// Host names and IP addresses the registry's HTTPS certificate names besides <c>localhost</c>, 127.0.0.1, ::1 and
+    /// the machine's name (clients check its SPIFFE ID, but other tools such as curl check these).
+    /// </summary>
+    public List<string> ServerNames { get; set; } = [];
+
+    /// <summary>
     /// When more than this share of a service's instances would expire within one lease window, they are held instead
     /// (a network blip at the registry must not empty the mesh). 0.5 by default; 1 turns the guard off.
     /// </summary>
@@ -124,6 +130,15 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         if (string.IsNullOrWhiteSpace(options.TrustDomain) || Uri.CheckHostName(options.TrustDomain) != UriHostNameType.Dns)
         {
             errors.Add($"{root}:TrustDomain: '{options.TrustDomain}' must be a DNS name such as mesh.local");
+        }
+
+        for (var i = 0; i < options.ServerNames.Count; i++)
+        {
+            var serverName = options.ServerNames[i];
+            if (!System.Net.IPAddress.TryParse(serverName, out _) && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
+            {
+                errors.Add($"{root}:ServerNames:{i}: '{serverName}' is neither a DNS name nor an IP address");
+            }
         }
 
         if (options.CertificateLifetime < TimeSpan.FromMinutes(1) || options.CertificateLifetime > TimeSpan.FromDays(30))

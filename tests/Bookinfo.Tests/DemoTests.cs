@@ -60,6 +60,6 @@ public sealed partial class DemoTests(ITestOutputHelper output)
         }
     }
 
-    [GeneratedRegex(@"^(?:registry:|\S+)\s+http://127\.0\.0\.1:(\d+)/$")]
+    [GeneratedRegex(@"^(?:registry:|\S+)\s+https?://127\.0\.0\.1:(\d+)/$")]
     private static partial Regex Listening();
 }

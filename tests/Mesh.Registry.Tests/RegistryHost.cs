@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -25,16 +27,21 @@ internal sealed class RegistryHost : IAsyncDisposable
 
     private readonly TimeProvider? _time;
     private readonly Dictionary<string, string?> _settings;
+    private readonly bool _https;
     private readonly List<HttpClient> _clients = [];
 
-    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings)
+    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https)
     {
         Directory = directory;
         _time = time;
         _settings = settings;
+        _https = https;
     }
 
     public string Directory { get; }
+
+    /// <summary>The configuration the next start (or <see cref="RestartAsync"/>) uses.</summary>
+    public Dictionary<string, string?> Settings => _settings;
 
     public string DataPath => Path.Combine(Directory, "registry.db");
 
@@ -48,7 +55,8 @@ internal sealed class RegistryHost : IAsyncDisposable
 
     internal RegistryState State => App.Services.GetRequiredService<RegistryState>();
 
-    public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null)
+    /// <summary>Starts the registry; with <paramref name="https"/> it listens on HTTPS with its CA-issued certificate.</summary>
+    public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false)
     {
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -60,7 +68,7 @@ internal sealed class RegistryHost : IAsyncDisposable
             ["MeshRegistry:JoinTokens:ratings"] = RatingsToken,
         };
         configure?.Invoke(settings);
-        var host = new RegistryHost(directory, time, settings);
+        var host = new RegistryHost(directory, time, settings, https);
         try
         {
             await host.StartAppAsync();
@@ -75,7 +83,7 @@ internal sealed class RegistryHost : IAsyncDisposable
     }
 
     public static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
-        ILoggerProvider? logs)
+        ILoggerProvider? logs, bool https = false)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot });
         builder.Configuration.AddInMemoryCollection(settings);
@@ -86,7 +94,13 @@ internal sealed class RegistryHost : IAsyncDisposable
             builder.Logging.AddProvider(logs);
         }
 
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (https)
+            {
+                listen.UseHttps();
+            }
+        }));
         if (time is not null)
         {
             builder.Services.AddSingleton(time);
@@ -105,9 +119,28 @@ internal sealed class RegistryHost : IAsyncDisposable
         await StartAppAsync();
     }
 
-    public HttpClient Client(string? token)
+    public HttpClient Client(string? token) => Client(token, clientCertificate: null);
+
+    /// <summary>
+    /// A client of this registry. Over HTTPS it trusts the registry's CA only (at the registry's clock) and presents
+    /// <paramref name="clientCertificate"/> when given.
+    /// </summary>
+    public HttpClient Client(string? token, X509Certificate2? clientCertificate)
     {
-        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
+        var handler = new SocketsHttpHandler();
+        if (Address.Scheme == Uri.UriSchemeHttps)
+        {
+            var ca = App.Services.GetRequiredService<Ca.CertificateAuthority>();
+            var time = _time ?? TimeProvider.System;
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                    certificate is X509Certificate2 leaf && ChainsTo(leaf, ca.TrustedRoots().Roots, time.GetUtcNow()),
+                LocalCertificateSelectionCallback = (_, _, _, _, _) => clientCertificate!,
+            };
+        }
+
+        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -118,6 +151,17 @@ internal sealed class RegistryHost : IAsyncDisposable
     }
 
     public HttpClient Admin => Client(AdminToken);
+
+    /// <summary>Whether <paramref name="leaf"/> chains to one of <paramref name="roots"/> (and nothing else) at <paramref name="at"/>.</summary>
+    public static bool ChainsTo(X509Certificate2 leaf, X509Certificate2Collection roots, DateTimeOffset at)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.VerificationTime = at.UtcDateTime;
+        return chain.Build(leaf);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -148,7 +192,7 @@ internal sealed class RegistryHost : IAsyncDisposable
     private async Task StartAppAsync()
     {
         Console = new StringWriter();
-        App = Build(Directory, _settings, _time, Console, Logs);
+        App = Build(Directory, _settings, _time, Console, Logs, _https);
         await App.StartAsync();
         Address = new Uri(App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
     }

@@ -6,11 +6,15 @@ using System.Net.Sockets;
 
 namespace Mesh.Registry.Tests;
 
-/// <summary>The built registry run as its own process: <c>dotnet Mesh.Registry.dll --urls http://127.0.0.1:&lt;port&gt;</c>.</summary>
+/// <summary>
+/// The built registry run as its own process: <c>dotnet Mesh.Registry.dll --urls http(s)://127.0.0.1:&lt;port&gt;</c>. Over
+/// https it is probed through a client pinned by the fingerprint the process prints at start.
+/// </summary>
 internal sealed class RegistryProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly ConcurrentBag<IDisposable> _transports = [];
 
     private RegistryProcess(Process process, Uri address)
     {
@@ -19,6 +23,18 @@ internal sealed class RegistryProcess : IAsyncDisposable
     }
 
     public Uri Address { get; }
+
+    /// <summary>The CA fingerprint the process printed (over https; null until printed).</summary>
+    public string? Fingerprint
+    {
+        get
+        {
+            var line = _output.FirstOrDefault(l => l.Contains(FingerprintMarker, StringComparison.Ordinal));
+            return line?[(line.IndexOf(FingerprintMarker, StringComparison.Ordinal) + FingerprintMarker.Length)..].Split(' ')[0];
+        }
+    }
+
+    private const string FingerprintMarker = "CA fingerprint: ";
 
     public string Output => string.Join('\n', _output);
 
@@ -43,10 +59,10 @@ internal sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment)
+    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false)
     {
         var port = FreePort();
-        var address = new Uri($"http://127.0.0.1:{port}");
+        var address = new Uri($"{(https ? "https" : "http")}://127.0.0.1:{port}");
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -91,20 +107,28 @@ internal sealed class RegistryProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+        HttpClient? probe = https ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
             if (process.HasExited)
             {
+                probe?.Dispose();
                 throw new InvalidOperationException($"The registry exited with {process.ExitCode}:\n{registry.Output}");
+            }
+
+            if (probe is null && registry.Fingerprint is { } fingerprint)
+            {
+                probe = registry.PinnedClient(null, fingerprint);
+                probe.Timeout = TimeSpan.FromSeconds(2);
             }
 
             try
             {
-                using var response = await probe.GetAsync(new Uri("/healthz", UriKind.Relative));
-                if (response.StatusCode == HttpStatusCode.OK)
+                using var response = probe is null ? null : await probe.GetAsync(new Uri("/healthz", UriKind.Relative));
+                if (response?.StatusCode == HttpStatusCode.OK)
                 {
+                    probe!.Dispose();
                     return registry;
                 }
             }
@@ -119,6 +143,7 @@ internal sealed class RegistryProcess : IAsyncDisposable
 
             if (DateTime.UtcNow > deadline)
             {
+                probe?.Dispose();
                 registry.Kill();
                 throw new TimeoutException($"The registry did not start:\n{registry.Output}");
             }
@@ -138,6 +163,19 @@ internal sealed class RegistryProcess : IAsyncDisposable
         return client;
     }
 
+    /// <summary>A client through the workloads' own transport, pinned by <paramref name="fingerprint"/>, sending <paramref name="token"/>.</summary>
+    public HttpClient PinnedClient(string? token, string fingerprint)
+    {
+        var options = new Mesh.Client.MeshOptions();
+        options.Registry.Url = Address;
+        options.Registry.Token = token;
+        options.Registry.CaFingerprint = fingerprint;
+        var transport = new Mesh.Client.Registry.RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Mesh.Client.Registry.RegistryTransport>.Instance);
+        _transports.Add(transport);
+        return new HttpClient(transport.CreateHandler()) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
     /// <summary>SIGKILL: no shutdown code runs.</summary>
     public void Kill()
     {
@@ -151,6 +189,11 @@ internal sealed class RegistryProcess : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        foreach (var transport in _transports)
+        {
+            transport.Dispose();
+        }
+
         Kill();
         _process.Dispose();
         return ValueTask.CompletedTask;

@@ -17,6 +17,7 @@ namespace Mesh.AspNetCore.Inbound;
 /// </summary>
 internal sealed partial class MeshRegistration(
     IOptions<MeshOptions> options,
+    RegistryTransport transport,
     IServer server,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -34,12 +35,12 @@ internal sealed partial class MeshRegistration(
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var mesh = options.Value;
-        if (mesh.Registry.Url is not { } url || !mesh.Registry.Register || mesh.Service.Name is null)
+        if (mesh.Registry.Url is null || !mesh.Registry.Register || mesh.Service.Name is null)
         {
             return Task.CompletedTask;
         }
 
-        _client = new RegistryClient(url, mesh.Registry.Token);
+        _client = transport.CreateClient();
         _service = mesh.Service.Name;
         stats.Start();
         lifetime.ApplicationStarted.Register(() => _loop = Task.Run(() => RunAsync(mesh, _stopping.Token)));

@@ -30,7 +30,8 @@ internal static class MeshConfigurationReader
         }
 
         var registry = new ConfigurationSectionReader(r.Section("Registry"), errors,
-            "Url", "Token", "InstanceId", "AdvertiseAddress", "TtlSeconds", "DrainDelay", "CacheDirectory", "Register");
+            "Url", "Token", "InstanceId", "AdvertiseAddress", "TtlSeconds", "DrainDelay", "CacheDirectory", "Register",
+            "CaFingerprint", "CaFile", "AllowInsecure");
         var reg = options.Registry;
         reg.Url = registry.AbsoluteUri("Url") ?? reg.Url;
         reg.Token = registry.String("Token") ?? reg.Token;
@@ -40,6 +41,9 @@ internal static class MeshConfigurationReader
         reg.DrainDelay = registry.Duration("DrainDelay") ?? reg.DrainDelay;
         reg.CacheDirectory = registry.Section("CacheDirectory").Value ?? reg.CacheDirectory;
         reg.Register = registry.Bool("Register") ?? reg.Register;
+        reg.CaFingerprint = registry.String("CaFingerprint") ?? reg.CaFingerprint;
+        reg.CaFile = registry.String("CaFile") ?? reg.CaFile;
+        reg.AllowInsecure = registry.Bool("AllowInsecure") ?? reg.AllowInsecure;
 
         var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain", "AuthorizationDryRun");
         options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;

@@ -26,6 +26,8 @@ internal static class PolicyValidator
             errors.Add($"{root}:Registry:Url: '{url}' must be an absolute http or https URL");
         }
 
+        Registry.RegistryTransportValidator.Validate(options.Registry, root, errors);
+
         if (options.Registry.InstanceId is { } instanceId && !IsValidName(instanceId))
         {
             errors.Add($"{root}:Registry:InstanceId: '{instanceId}' is not a valid instance id (letters, digits, '-', '_' and '.', at most 63 characters)");

@@ -1,34 +1,25 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json.Serialization.Metadata;
 
 namespace Mesh.Client.Registry;
 
 /// <summary>
-/// Talks to the registry's HTTP API. It has its own transport, not an <c>IHttpClientFactory</c> client, so the mesh
-/// never routes, retries or meshes its own control traffic.
+/// Talks to the registry's HTTP API over the shared <see cref="RegistryTransport"/> (its own transport, not an
+/// <c>IHttpClientFactory</c> client, so the mesh never routes, retries or meshes its own control traffic). The
+/// transport decides how each request authenticates: the workload's certificate, or the join token.
 /// </summary>
 internal sealed class RegistryClient : IDisposable
 {
     private readonly HttpClient _http;
 
-    public RegistryClient(Uri baseAddress, string? token)
+    public RegistryClient(RegistryTransport transport)
     {
-        _http = new HttpClient(new SocketsHttpHandler
+        _http = new HttpClient(transport.CreateHandler())
         {
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-        })
-        {
-            BaseAddress = baseAddress,
+            BaseAddress = transport.BaseAddress,
             Timeout = Timeout.InfiniteTimeSpan, // long polls carry their own deadline
         };
-
-        if (!string.IsNullOrEmpty(token))
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
     }
 
     public Uri BaseAddress => _http.BaseAddress!;

@@ -192,6 +192,9 @@ internal sealed class CaRootRecord
 
     public string Sha256 { get; set; } = string.Empty;
 
+    /// <summary>The root's pin as clients write it in <c>Mesh:Registry:CaFingerprint</c>: <c>sha256:</c> and lower-case hex.</summary>
+    public string Fingerprint { get; set; } = string.Empty;
+
     public DateTimeOffset NotBefore { get; set; }
 
     public DateTimeOffset NotAfter { get; set; }

@@ -39,19 +39,19 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     private long _lastSync;      // timestamp of the last answer from the registry, or of the cache file
     private int _connected;      // 1 while the last call to the registry succeeded
 
-    public RegistryDiscoverySource(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, IMeterFactory meterFactory,
-        ILogger<RegistryDiscoverySource> logger)
+    public RegistryDiscoverySource(IOptions<MeshOptions> options, RegistryTransport transport, TimeProvider time, RandomSource random,
+        IMeterFactory meterFactory, ILogger<RegistryDiscoverySource> logger)
     {
         _time = time;
         _random = random;
         _logger = logger;
         var mesh = options.Value;
-        if (mesh.Registry.Url is not { } url)
+        if (mesh.Registry.Url is null)
         {
             return; // configuration-only mesh: this source knows nothing
         }
 
-        _client = new RegistryClient(url, mesh.Registry.Token);
+        _client = transport.CreateClient();
         _cacheFile = CachePath(mesh);
         LoadCache();
 

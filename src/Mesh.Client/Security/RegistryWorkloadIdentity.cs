@@ -23,6 +23,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     private readonly MeshOptions _options;
+    private readonly RegistryTransport _transport;
     private readonly TimeProvider _time;
     private readonly RandomSource _random;
     private readonly ILogger _logger;
@@ -39,9 +40,11 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     private bool _started;
     private bool _disposed;
 
-    public RegistryWorkloadIdentity(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, ILogger<RegistryWorkloadIdentity> logger)
+    public RegistryWorkloadIdentity(IOptions<MeshOptions> options, RegistryTransport transport, TimeProvider time, RandomSource random,
+        ILogger<RegistryWorkloadIdentity> logger)
     {
         _options = options.Value;
+        _transport = transport;
         _time = time;
         _random = random;
         _logger = logger;
@@ -65,7 +68,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
             if (!_started)
             {
                 _started = true;
-                _client = new RegistryClient(_options.Registry.Url!, _options.Registry.Token);
+                _client = _transport.CreateClient();
                 _renewLoop = Task.Run(() => RenewLoopAsync(_stopping.Token), CancellationToken.None);
                 _bundleLoop = Task.Run(() => BundleLoopAsync(_stopping.Token), CancellationToken.None);
             }
@@ -219,6 +222,7 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
                         current = _current;
                     }
 
+                    _transport.TrustRoots(roots);
                     if (current is not null)
                     {
                         Publish(current.WithRoots(roots));
@@ -253,10 +257,15 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
     /// <summary>Publishes credentials, always with the latest known roots (a renewal and a bundle change may race).</summary>
     private void Publish(WorkloadCredentials credentials)
     {
+        WorkloadCredentials published;
         lock (_gate)
         {
-            _current = _roots is { } roots && !ReferenceEquals(roots, credentials.Roots) ? credentials.WithRoots(roots) : credentials;
+            published = _roots is { } roots && !ReferenceEquals(roots, credentials.Roots) ? credentials.WithRoots(roots) : credentials;
+            _current = published;
         }
+
+        // The registry connection presents the new certificate from its next connection on, and trusts the bundle's roots.
+        _transport.UseCredentials(published);
     }
 
     private static X509Certificate2Collection ParseRoots(List<string> pems)

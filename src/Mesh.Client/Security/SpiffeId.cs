@@ -19,6 +19,9 @@ internal static class SpiffeId
     public static string For(string trustDomain, string service) =>
         string.Concat(Prefix, trustDomain.ToLowerInvariant(), ServicePath, service.ToLowerInvariant());
 
+    /// <summary>The registry's own identity, outside <c>/svc/</c> so no workload certificate can carry it.</summary>
+    public static string ForRegistry(string trustDomain) => string.Concat(Prefix, trustDomain.ToLowerInvariant(), "/registry");
+
     /// <summary>Parses a mesh SPIFFE ID; false for anything else (other paths, query, port, user info, bad names).</summary>
     public static bool TryParse(string? id, out string trustDomain, out string service)
     {

@@ -24,6 +24,7 @@ internal static class CaEndpoints
         v1.MapPost("/ca/roots", AddRoot);
         v1.MapPost("/ca/roots/{id}/activate", Activate);
         v1.MapDelete("/ca/roots/{id}", Remove);
+        CaBundleEndpoint.Map(v1);
     }
 
     internal static async Task<IResult> SignAsync(HttpContext context, CertificateAuthority ca, RegistryAuth auth, JoinTokenStore joinTokens)

@@ -331,6 +331,7 @@ internal sealed partial class CertificateAuthority : IDisposable
         Active = root == _active,
         Subject = root.Certificate.Subject,
         Sha256 = root.Certificate.GetCertHashString(HashAlgorithmName.SHA256),
+        Fingerprint = CaFingerprint.Of(root.Certificate),
         NotBefore = root.Certificate.NotBefore.ToUniversalTime(),
         NotAfter = root.Certificate.NotAfter.ToUniversalTime(),
         Certificate = root.Pem,

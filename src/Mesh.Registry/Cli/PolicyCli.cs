@@ -38,6 +38,12 @@ internal static class PolicyCli
             Description = $"The registry's URL (default: ${RegistryVariable}, else {RegistryDefaults.Url})",
         };
         var token = new Option<string?>("--token") { Description = $"The admin token (default: ${TokenVariable})" };
+        var caFingerprint = new Option<string?>("--ca-fingerprint")
+        {
+            Description = $"An https registry's CA fingerprint, 'sha256:...' as it prints at start (default: ${RegistryConnection.FingerprintVariable})",
+        };
+        var caFile = new Option<string?>("--ca-file") { Description = $"An https registry's CA root certificate, PEM (default: ${RegistryConnection.FileVariable})" };
+        var allowInsecure = new Option<bool>("--allow-insecure") { Description = "Allow a plain http registry URL that is not a loopback address" };
         var file = new Argument<FileInfo>("file") { Description = "The policy document: the JSON of Mesh:Services:<name> without Endpoints" };
         var version = new Option<long>("--version") { Description = "The policy version to go back to", Required = true };
 
@@ -46,6 +52,9 @@ internal static class PolicyCli
             command.Options.Add(service);
             command.Options.Add(registry);
             command.Options.Add(token);
+            command.Options.Add(caFingerprint);
+            command.Options.Add(caFile);
+            command.Options.Add(allowInsecure);
             return command;
         }
 
@@ -56,7 +65,9 @@ internal static class PolicyCli
         var rollback = WithCommon(new Command("rollback", "Make an earlier version current again (as a new version)") { version });
 
         Session Open(ParseResult parse) => new(parse.GetValue(service)!, parse.GetValue(registry) ?? environment(RegistryVariable) ?? RegistryDefaults.Url,
-            parse.GetValue(token) ?? environment(TokenVariable), output, error, handler);
+            parse.GetValue(token) ?? environment(TokenVariable), output, error, handler,
+            new RegistryConnection(parse.GetValue(caFingerprint) ?? environment(RegistryConnection.FingerprintVariable),
+                parse.GetValue(caFile) ?? environment(RegistryConnection.FileVariable), parse.GetValue(allowInsecure)));
 
         apply.SetAction((parse, ct) => Open(parse).ApplyAsync(parse.GetValue(file)!, store: true, ct));
         validate.SetAction((parse, ct) => Open(parse).ApplyAsync(parse.GetValue(file)!, store: false, ct));
@@ -83,7 +94,8 @@ internal static class PolicyCli
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
     }
 
-    private sealed class Session(string service, string registry, string? token, TextWriter output, TextWriter error, HttpMessageHandler? handler)
+    private sealed class Session(string service, string registry, string? token, TextWriter output, TextWriter error, HttpMessageHandler? handler,
+        RegistryConnection connection)
     {
         public async Task<int> ApplyAsync(FileInfo file, bool store, CancellationToken cancellationToken)
         {
@@ -199,6 +211,12 @@ internal static class PolicyCli
                 return Usage;
             }
 
+            if (connection.Check(uri) is { } problem)
+            {
+                error.WriteLine(problem);
+                return Usage;
+            }
+
             return null;
         }
 
@@ -215,10 +233,8 @@ internal static class PolicyCli
                 return Unauthorized;
             }
 
-            using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-            http.BaseAddress = new Uri(registry);
-            http.Timeout = TimeSpan.FromSeconds(30);
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var http = connection.CreateClient(new Uri(registry), token, handler, out var transport);
+            using var owned = transport;
 
             try
             {

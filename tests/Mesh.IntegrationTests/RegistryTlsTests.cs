@@ -1,0 +1,456 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Mesh.Client.Registry;
+using Mesh.Client.Security;
+using Mesh.Registry;
+using Mesh.Registry.Ca;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.IntegrationTests;
+
+/// <summary>
+/// Workloads and the registry over HTTPS: the registry is pinned by its CA, nothing secret reaches any other server,
+/// and once bootstrapped a workload renews its certificate and its lease with the certificate alone.
+/// </summary>
+[Collection(nameof(ControlPlaneTests))]
+public sealed class RegistryTlsTests
+{
+    private const string AdminToken = "tls-admin-token-0123456789";
+
+    private static string JoinToken(string service) => $"tls-join-{service}-0123456789";
+
+    [Fact]
+    public async Task Apps_pinned_by_fingerprint_or_ca_file_register_get_certificates_and_call_each_other()
+    {
+        await using var registry = await TlsRegistry.StartAsync(null, ["reviews", "productpage"]);
+        await using var reviews = await StartAppAsync(registry, "reviews", null, pin: ("CaFingerprint", registry.Fingerprint));
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "productpage" },
+            Registry = new { Url = registry.Address, Token = JoinToken("productpage"), CaFile = registry.RootFile, Register = false, CacheDirectory = string.Empty },
+        });
+
+        using var admin = registry.Client(AdminToken);
+        await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
+            because: "reviews registers over https");
+        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+            because: "the client discovers reviews over https");
+        (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews spiffe://mesh.local/svc/productpage");
+        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_server_with_another_CA_never_receives_the_token()
+    {
+        // The genuine registry, whose CA the clients pin, and an impostor with a certificate of the same name from another CA.
+        await using var registry = await TlsRegistry.StartAsync(null, ["reviews"]);
+        await using var impostor = await Impostor.StartAsync(registry);
+
+        // Pinned by fingerprint: the impostor may relay the genuine roots, but its own certificate does not chain to them.
+        await using (var byFingerprint = Client(impostor.Address, ("CaFingerprint", registry.Fingerprint)))
+        {
+            await Poll.UntilAsync(() => Refusals(byFingerprint) > 0, because: "the impostor is refused");
+            byFingerprint.GetService<RegistryTransport>().Anchors.Count.ShouldBe(0);
+        }
+
+        // Pinned by file: refused in the handshake, before any request.
+        var requestsBefore = impostor.Requests.Count;
+        await using (var byFile = Client(impostor.Address, ("CaFile", registry.RootFile)))
+        {
+            await Poll.UntilAsync(() => Refusals(byFile) > 0, because: "the impostor is refused");
+        }
+
+        impostor.Requests.Count.ShouldBe(requestsBefore, "a CaFile client sends nothing to a server it does not trust");
+        impostor.Requests.ShouldNotBeEmpty("the fingerprint client asked for the roots");
+        impostor.Requests.ShouldAllBe(r => r.Path == "/v1/ca/bundle.pem" && r.Authorization == null);
+
+        // The same clients against the genuine registry: accepted, and there the token does its work.
+        await using var genuine = Client(registry.Address, ("CaFingerprint", registry.Fingerprint));
+        var identity = (RegistryWorkloadIdentity)genuine.GetService<MeshSecurity>().Identity!;
+        await Poll.UntilAsync(() => identity.Current is not null, because: "the genuine registry issues a certificate");
+        Refusals(genuine).ShouldBe(0);
+
+        static MeshTestClient Client(Uri url, (string Key, string Value) pin) => MeshTestClient.Create(
+            $$"""{ "Service": { "Name": "reviews" }, "Registry": { "Url": "{{url}}", "Token": "{{JoinToken("reviews")}}", "{{pin.Key}}": "{{pin.Value}}", "Register": false, "CacheDirectory": "" } }""");
+    }
+
+    [Fact]
+    public async Task After_bootstrap_the_certificate_alone_renews_itself_and_the_lease()
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        var registry = await TlsRegistry.StartAsync(time, ["reviews"]);
+        try
+        {
+            await using var reviews = await StartAppAsync(registry, "reviews", time, pin: ("CaFingerprint", registry.Fingerprint));
+            var identity = (RegistryWorkloadIdentity)reviews.Services.GetRequiredService<MeshSecurity>().Identity!;
+            await Poll.UntilAsync(() => identity.Current is not null, because: "the first certificate, with the join token");
+            using (var admin = registry.Client(AdminToken))
+            {
+                await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"id\"", StringComparison.Ordinal),
+                    because: "reviews registers");
+            }
+
+            // The join token is taken away: the registry restarts (same store, same CA, same port) without it.
+            registry = await registry.RestartAsync(services: []);
+            using (var withToken = registry.Client(JoinToken("reviews")))
+            {
+                using var refused = await withToken.GetAsync(new Uri("/v1/services", UriKind.Relative));
+                refused.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, "the token is gone");
+            }
+
+            // Past the certificate's half-life and many lease periods: both renewed with the certificate.
+            var first = identity.Current!.Certificate;
+            await Poll.UntilAsync(() =>
+            {
+                time.Advance(TimeSpan.FromMilliseconds(500));
+                return identity.Renewals >= 1;
+            }, TimeSpan.FromSeconds(60), "the certificate renews without the token");
+            identity.Current!.Certificate.SerialNumber.ShouldNotBe(first.SerialNumber);
+            SpiffeId.ServiceOf(identity.Current.Certificate, "mesh.local").ShouldBe("reviews");
+
+            using var admin2 = registry.Client(AdminToken);
+            await Poll.UntilAsync(async () =>
+            {
+                time.Advance(TimeSpan.FromMilliseconds(500));
+                var answer = await admin2.GetFromJsonAsync<InstancesAnswer>(new Uri("/v1/services/reviews/instances", UriKind.Relative));
+                return answer!.Instances.Count == 1 && answer.Instances[0].ExpiresAt > time.GetUtcNow() + TimeSpan.FromSeconds(1);
+            }, TimeSpan.FromSeconds(30), "the lease keeps being renewed without the token");
+            reviews.Services.GetRequiredService<TestLogs>().Text.ShouldNotContain(JoinToken("reviews"));
+        }
+        finally
+        {
+            await registry.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_root_rotation_keeps_the_registry_connection_of_a_fingerprint_pinned_client()
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var registry = await TlsRegistry.StartAsync(time, ["reviews"]);
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Service = new { Name = "reviews" },
+            Registry = new { Url = registry.Address, Token = JoinToken("reviews"), CaFingerprint = registry.Fingerprint, Register = false, CacheDirectory = string.Empty },
+        }, time);
+        var identity = (RegistryWorkloadIdentity)mesh.GetService<MeshSecurity>().Identity!;
+        var transport = mesh.GetService<RegistryTransport>();
+        await Poll.UntilAsync(() => identity.Current is not null, because: "the first certificate");
+
+        // A new root: the client learns it from the trust bundle, over the pinned connection.
+        using var admin = registry.Client(AdminToken);
+        using var added = await admin.PostAsync(new Uri("/v1/ca/roots", UriKind.Relative), null);
+        added.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var id = System.Text.Json.JsonDocument.Parse(await added.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        await Poll.UntilAsync(() => transport.Anchors.Count == 2, because: "the new root is learned");
+
+        // It signs from now on, the registry's own certificate included; the client's next connections still verify.
+        using var activated = await admin.PostAsync(new Uri($"/v1/ca/roots/{id}/activate", UriKind.Relative), null);
+        activated.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Poll.UntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(500));
+            return identity.Renewals >= 2;
+        }, TimeSpan.FromSeconds(60), "renewals continue on new connections after the rotation");
+        identity.Current!.Certificate.Issuer.ShouldContain(id);
+        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Plain_http_to_a_registry_that_is_not_loopback_fails_the_start_unless_allowed()
+    {
+        var refused = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => StartAsync(allowInsecure: false));
+        refused.Message.ShouldContain("Mesh:Registry:Url: 'http://registry.invalid:7400/' is plain http to a host that is not a loopback address");
+
+        await using var allowed = await StartAsync(allowInsecure: true);
+        await allowed.StopAsync();
+
+        static async Task<WebApplication> StartAsync(bool allowInsecure)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Mesh:Service:Name"] = "reviews",
+                ["Mesh:Registry:Url"] = "http://registry.invalid:7400",
+                ["Mesh:Registry:AllowInsecure"] = allowInsecure ? "true" : "false",
+                ["Mesh:Registry:Register"] = "false",
+                ["Mesh:Registry:CacheDirectory"] = string.Empty,
+                ["Mesh:Security:Mode"] = "Disabled",
+            });
+            builder.Services.AddMesh();
+            var app = builder.Build();
+            try
+            {
+                await app.StartAsync();
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                throw;
+            }
+
+            return app;
+        }
+    }
+
+    private static int Refusals(MeshTestClient client) =>
+        client.Logs.Entries.Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+
+    /// <summary>A meshed app that answers its service name and its caller's SPIFFE ID, pinning the registry as given.</summary>
+    private static async Task<WebApplication> StartAppAsync(TlsRegistry registry, string service, TimeProvider? time, (string Key, string Value) pin)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var logs = new TestLogs();
+        builder.Logging.AddProvider(logs);
+        builder.Services.AddSingleton(logs);
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = service,
+            ["Mesh:Registry:Url"] = registry.Address.ToString(),
+            ["Mesh:Registry:Token"] = JoinToken(service),
+            [$"Mesh:Registry:{pin.Key}"] = pin.Value,
+            ["Mesh:Registry:TtlSeconds"] = "3",
+            ["Mesh:Registry:CacheDirectory"] = string.Empty,
+            ["Mesh:Registry:DrainDelay"] = "00:00:00",
+        });
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        builder.Services.AddMesh();
+        var app = builder.Build();
+        app.UseMesh();
+        app.MapMeshEndpoints();
+        app.MapGet("/", (HttpContext context) => $"{service} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}");
+        await app.StartAsync();
+        return app;
+    }
+
+    private sealed class InstancesAnswer
+    {
+        public List<InstanceAnswer> Instances { get; set; } = [];
+    }
+
+    private sealed class InstanceAnswer
+    {
+        public DateTimeOffset ExpiresAt { get; set; }
+    }
+
+    /// <summary>Log lines of an app, to check that secrets never appear.</summary>
+    private sealed class TestLogs : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<string> _lines = new();
+
+        public string Text => string.Join('\n', _lines);
+
+        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Enqueue(formatter(state, exception));
+        }
+    }
+}
+
+/// <summary>The registry in-process on HTTPS (127.0.0.1), with a store and CA in a temporary folder removed on dispose.</summary>
+internal sealed class TlsRegistry : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly string _directory;
+    private readonly TimeProvider? _time;
+
+    private TlsRegistry(WebApplication app, string directory, TimeProvider? time)
+    {
+        _app = app;
+        _directory = directory;
+        _time = time;
+        Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        Ca = app.Services.GetRequiredService<CertificateAuthority>();
+    }
+
+    public Uri Address { get; }
+
+    public CertificateAuthority Ca { get; }
+
+    public string Fingerprint => Ca.ActiveRootFingerprint;
+
+    public string RootFile => Ca.ActiveRootFile;
+
+    public static async Task<TlsRegistry> StartAsync(TimeProvider? time, string[] services, string? directory = null, int port = 0)
+    {
+        directory ??= Directory.CreateTempSubdirectory("mesh-registry-tls-").FullName;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, listen => listen.UseHttps()));
+        var config = new Dictionary<string, string?>
+        {
+            ["MeshRegistry:DataPath"] = Path.Combine(directory, "registry.db"),
+            ["MeshRegistry:AdminToken"] = "tls-admin-token-0123456789",
+            ["MeshRegistry:CertificateLifetime"] = "00:01:00",
+        };
+        foreach (var s in services)
+        {
+            config[$"MeshRegistry:JoinTokens:{s}"] = $"tls-join-{s}-0123456789";
+        }
+
+        builder.Configuration.AddInMemoryCollection(config);
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        builder.Services.AddSingleton(new RegistryConsole(TextWriter.Null));
+        builder.Services.AddMeshRegistry();
+        var app = builder.Build();
+        app.MapMeshRegistry();
+        await app.StartAsync();
+        return new TlsRegistry(app, directory, time);
+    }
+
+    /// <summary>Stops this registry and starts another on the same store, CA and port, with these join tokens.</summary>
+    public async Task<TlsRegistry> RestartAsync(string[] services)
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        return await StartAsync(_time, services, _directory, Address.Port);
+    }
+
+    /// <summary>A client that trusts this registry's CA (and nothing else) on the registry's clock.</summary>
+    public HttpClient Client(string? token)
+    {
+        var ca = Ca;
+        var time = _time ?? TimeProvider.System;
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            if (certificate is not X509Certificate2 leaf)
+            {
+                return false;
+            }
+
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.CustomTrustStore.AddRange(ca.TrustedRoots().Roots);
+            chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
+            return chain.Build(leaf);
+        };
+        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already stopped by a restart that then failed.
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A handle closing on another thread; the temporary folder is left behind.
+        }
+    }
+}
+
+/// <summary>
+/// A Kestrel HTTPS server posing as the registry: a certificate for <c>spiffe://mesh.local/registry</c> from another CA,
+/// relaying the genuine registry's roots at <c>/v1/ca/bundle.pem</c>, and recording every request it receives.
+/// </summary>
+internal sealed class Impostor : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly X509Certificate2 _certificate;
+
+    private Impostor(WebApplication app, X509Certificate2 certificate)
+    {
+        _app = app;
+        _certificate = certificate;
+        Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public Uri Address { get; }
+
+    public ConcurrentQueue<(string Path, string? Authorization)> Requests { get; } = new();
+
+    public static async Task<Impostor> StartAsync(TlsRegistry genuine)
+    {
+        var bundle = string.Concat(genuine.Ca.ListRoots().Roots.Select(r => r.Certificate));
+        using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var rootRequest = new CertificateRequest("CN=Impostor root", rootKey, HashAlgorithmName.SHA256);
+        rootRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var root = rootRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=MeshLib registry", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri("spiffe://mesh.local/registry"));
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var signed = request.Create(root, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4]);
+        var certificate = signed.CopyWithPrivateKey(key);
+
+        Impostor? impostor = null;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            impostor!.Requests.Enqueue((context.Request.Path.Value ?? string.Empty, context.Request.Headers.Authorization.FirstOrDefault()));
+            await next(context);
+        });
+        app.MapGet("/v1/ca/bundle.pem", () => Results.Text(bundle, "application/x-pem-file"));
+        await app.StartAsync();
+        impostor = new Impostor(app, certificate);
+        return impostor;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _certificate.Dispose();
+    }
+}
