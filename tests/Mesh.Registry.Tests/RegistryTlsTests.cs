@@ -91,6 +91,41 @@ public sealed class RegistryTlsTests
     }
 
     [Fact]
+    public async Task A_renewal_by_certificate_keeps_its_version_and_spends_no_use_of_the_token()
+    {
+        await using var host = await RegistryHost.StartAsync(https: true);
+        var made = await JoinTokenTests.CreateAsync(host.Admin, """{ "service": "reviews", "version": "v2", "ttl": "01:00:00", "uses": 1 }""");
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        X509Certificate2 first;
+        using (var bootstrap = host.Client(made.GetProperty("token").GetString()!))
+        {
+            var answer = await CertificateAuthorityTests.SignAsync(bootstrap, CertificateVersionTests.Csr(key, "CN=reviews, OU=v2"));
+            answer.StatusCode.ShouldBe(HttpStatusCode.OK, answer.Body);
+            using var issued = X509Certificate2.CreateFromPem(answer.Json.GetProperty("certificate").GetString()!);
+            first = issued.CopyWithPrivateKey(key);
+        }
+
+        using var client = host.Client(null, first);
+        using var next = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        // The certificate vouches for v2 only: a renewal asking for another version is refused.
+        var other = await CertificateAuthorityTests.SignAsync(client, CertificateVersionTests.Csr(next, "CN=reviews, OU=v3"));
+        other.StatusCode.ShouldBe(HttpStatusCode.Forbidden, other.Body);
+
+        // The token's only use went to the bootstrap; renewals by certificate keep working, at v2, and cost none.
+        for (var i = 0; i < 2; i++)
+        {
+            var renewed = await CertificateAuthorityTests.SignAsync(client, CertificateVersionTests.Csr(next, "CN=reviews"));
+            renewed.StatusCode.ShouldBe(HttpStatusCode.OK, renewed.Body);
+            using var certificate = X509Certificate2.CreateFromPem(renewed.Json.GetProperty("certificate").GetString()!);
+            Mesh.Client.Security.WorkloadVersion.Of(certificate).ShouldBe("v2");
+        }
+
+        (await host.Admin.GetJsonAsync("/v1/join-tokens")).GetProperty("tokens")[0].GetProperty("used").GetInt32().ShouldBe(1);
+        first.Dispose();
+    }
+
+    [Fact]
     public async Task A_certificate_for_one_service_cannot_act_for_another_nor_as_admin()
     {
         await using var host = await RegistryHost.StartAsync(https: true);

@@ -68,7 +68,9 @@ internal sealed class RegistryCertificateAuth(CertificateAuthority ca, TimeProvi
             return null;
         }
 
-        return SpiffeId.ServiceOf(certificate, ca.TrustDomain) is { } service ? new RegistryCaller(false, RegistryNames.Service(service)) : null;
+        return SpiffeId.ServiceOf(certificate, ca.TrustDomain) is { } service
+            ? new RegistryCaller(false, RegistryNames.Service(service), BoundVersion: WorkloadVersion.Of(certificate), ByCertificate: true)
+            : null;
     }
 
     private sealed record Verdict(long Index, RegistryCaller? Caller);

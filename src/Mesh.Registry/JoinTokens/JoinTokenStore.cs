@@ -114,12 +114,18 @@ internal sealed partial class JoinTokenStore
     }
 
     /// <summary>
-    /// Signs a CSR for <paramref name="caller"/>: with a token made through the API, the signing is one of its uses
-    /// (refused once they are spent, given back if the CA refuses the request) and the certificate's version is the
-    /// token's when it names one; otherwise the CSR's version, as for configured tokens and the admin.
+    /// Signs a CSR for <paramref name="caller"/>. A renewal by certificate keeps that certificate's version and uses no
+    /// token. With a token made through the API, the signing is one of its uses (refused once they are spent, given back
+    /// if the CA refuses the request) and the certificate's version is the token's when it names one; otherwise the
+    /// CSR's version, as for configured tokens and the admin.
     /// </summary>
     public CertificateResponse Sign(CertificateAuthority ca, RegistryCaller caller, string csr, string service)
     {
+        if (caller.ByCertificate)
+        {
+            return ca.Sign(csr, service, caller.BoundVersion);
+        }
+
         if (caller.JoinTokenId is not { } id)
         {
             return ca.Sign(csr, service);
