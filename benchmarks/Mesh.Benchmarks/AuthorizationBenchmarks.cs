@@ -24,13 +24,13 @@ public class AuthorizationBenchmarks
     ], null, dryRun: false);
 
     [Benchmark(Baseline = true)]
-    public bool MatchOnly() => _table.IsAllowed("productpage", CanonicalPath, null, "GET");
+    public bool MatchOnly() => _table.IsAllowed("productpage", new AuthorizationTarget(CanonicalPath), "GET");
 
     [Benchmark]
     public bool CanonicalPathChecked() =>
-        AuthorizationPath.TryCanonicalize(CanonicalPath, out var path) && _table.IsAllowed("productpage", path, null, "GET");
+        AuthorizationPath.TryCanonicalize(CanonicalPath, out var path) && _table.IsAllowed("productpage", new AuthorizationTarget(path), "GET");
 
     [Benchmark]
     public bool PathRewritten() =>
-        AuthorizationPath.TryCanonicalize(RewrittenPath, out var path) && _table.IsAllowed("productpage", path, null, "GET");
+        AuthorizationPath.TryCanonicalize(RewrittenPath, out var path) && _table.IsAllowed("productpage", new AuthorizationTarget(path), "GET");
 }

@@ -108,6 +108,44 @@ public sealed class AuthorizationPathTests : IDisposable
         app.DeniedEndpointCalls.ShouldBe(0);
     }
 
+    [Theory]
+    [InlineData(MeshSecurityMode.Strict)]
+    [InlineData(MeshSecurityMode.Permissive)]
+    public async Task WithAPathBaseRulesWrittenAsTheRoutesHoldWithAndWithoutTheBase(MeshSecurityMode mode)
+    {
+        // UsePathBase("/api") routes "/api/admin/x" and "/admin/x" to the same endpoint; rules name the route's path.
+        await using var app = await RoutedApp.StartAsync(_ca, mode, RuleShape.DenyList, pathBase: "/api");
+        using var http = CreateCaller(mode);
+
+        foreach (var target in new[] { "/api/admin/x", "/admin/x", "/API/Admin/x", "/api/ADMIN/secret", "/api/config", "/config/", "/Api/config" })
+        {
+            (await SendAsync(http, app.BaseAddress, Raw("GET", target))).Status.ShouldBe(403, target);
+        }
+
+        (await SendAsync(http, app.BaseAddress, Raw("DELETE", "/api/items/3"))).Status.ShouldBe(403);
+        (await SendAsync(http, app.BaseAddress, Raw("GET", "/api/items/3"))).Body.ShouldBe("allowed:items/3");
+        (await SendAsync(http, app.BaseAddress, Raw("GET", "/public/info"))).Body.ShouldBe("allowed:public/info");
+        app.DeniedEndpointCalls.ShouldBe(0);
+    }
+
+    [Theory]
+    [InlineData(MeshSecurityMode.Strict)]
+    [InlineData(MeshSecurityMode.Permissive)]
+    public async Task AnExactDenyCoversAShorterPathThatARouteDefaultLeadsToIt(MeshSecurityMode mode)
+    {
+        // "/reports/{kind=summary}" serves the summary at "/reports" too.
+        await using var app = await RoutedApp.StartAsync(_ca, mode, RuleShape.DenyList);
+        using var http = CreateCaller(mode);
+
+        foreach (var target in new[] { "/reports", "/reports/", "/Reports/summary", "/reports/SUMMARY" })
+        {
+            (await SendAsync(http, app.BaseAddress, Raw("GET", target))).Status.ShouldBe(403, target);
+        }
+
+        (await SendAsync(http, app.BaseAddress, Raw("GET", "/reports/daily"))).Body.ShouldBe("allowed:reports/daily");
+        app.DeniedEndpointCalls.ShouldBe(0);
+    }
+
     private static string? Judge(Spelling request, int status, string body)
     {
         if (body.StartsWith("denied-endpoint", StringComparison.Ordinal))
@@ -241,7 +279,7 @@ public sealed class AuthorizationPathTests : IDisposable
 
         public int DeniedEndpointCalls => Volatile.Read(ref _deniedCalls);
 
-        public static async Task<RoutedApp> StartAsync(TestCertificateAuthority ca, MeshSecurityMode mode, RuleShape shape)
+        public static async Task<RoutedApp> StartAsync(TestCertificateAuthority ca, MeshSecurityMode mode, RuleShape shape, string? pathBase = null)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -254,7 +292,7 @@ public sealed class AuthorizationPathTests : IDisposable
                 {
                     o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] });
                     o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/admin/*"] });
-                    o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/config"] });
+                    o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/config", "/reports/summary"] });
                     o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/items/*"], Methods = ["DELETE"] });
                 }
                 else
@@ -270,6 +308,13 @@ public sealed class AuthorizationPathTests : IDisposable
             builder.Services.AddTestCertificateAuthority(ca, "reviews");
             var app = builder.Build();
             var routed = new RoutedApp(app);
+            if (pathBase is not null)
+            {
+                // The documented order: the path base, then routing, then the mesh.
+                app.UsePathBase(pathBase);
+                app.UseRouting();
+            }
+
             app.UseMesh();
             Task<string> Denied(string name)
             {
@@ -285,6 +330,7 @@ public sealed class AuthorizationPathTests : IDisposable
             app.MapGet("/items/{id}", (string id) => "allowed:items/" + id);
             app.MapGet("/public/{name}", (string name) => "allowed:public/" + name);
             app.MapGet("/configuration", () => "allowed:configuration");
+            app.MapGet("/reports/{kind=summary}", (string kind) => kind == "summary" ? Denied("reports/summary") : Task.FromResult("allowed:reports/" + kind));
             app.MapFallback(() => "catch-all");
             await app.StartAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -67,12 +67,14 @@ internal sealed class AuthorizationRule
     }
 
     /// <summary>
-    /// Whether the rule matches. <paramref name="route"/>, when routing chose an endpoint, is also tried against the
-    /// rule's paths (see <see cref="RouteLiteralPrefix"/>); DENY rules pass it, ALLOW rules pass null, so the endpoint
-    /// can only add a denial, never an allowance.
+    /// Whether the rule matches. A DENY rule (<paramref name="deny"/>) is also tried against the endpoint routing chose
+    /// (see <see cref="EndpointRoute"/>), so whatever the path's spelling a request routed to a covered endpoint is
+    /// denied; an ALLOW rule reads the request's path alone, so the endpoint never adds an allowance.
     /// </summary>
-    public bool Matches(string? caller, string path, RouteLiteralPrefix? route, string method) =>
-        MatchesFrom(caller) && MatchesMethod(method) && (MatchesPath(path) || (route is not null && MatchesRoute(route)));
+    public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
+        MatchesFrom(caller) && MatchesMethod(method) &&
+        (MatchesPath(target.Path) || (target.FullPath is { } full && MatchesPath(full)) ||
+         (deny && ((target.Route is { } route && MatchesRoute(route)) || (target.RoutedPath is { } routed && MatchesPath(routed)))));
 
     private bool MatchesFrom(string? caller)
     {
@@ -133,18 +135,18 @@ internal sealed class AuthorizationRule
     /// and equal to it; a prefix rule <c>/x/*</c> covers a route whose literal start lies under <c>/x/</c>, or is
     /// <c>/x</c> followed by more segments.
     /// </summary>
-    private bool MatchesRoute(RouteLiteralPrefix route)
+    private bool MatchesRoute(EndpointRoute route)
     {
         if (!HasPaths)
         {
-            return false; // already matched by MatchesPath
+            return false; // a rule without paths matched on the request's path already
         }
 
         if (!route.HasMore)
         {
             foreach (var e in _exact)
             {
-                if (string.Equals(e, route.Path, StringComparison.OrdinalIgnoreCase))
+                if (string.Equals(e, route.LiteralPath, StringComparison.OrdinalIgnoreCase))
                 {
                     return true;
                 }
@@ -153,8 +155,8 @@ internal sealed class AuthorizationRule
 
         foreach (var p in _prefixes)
         {
-            if (route.Path.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
-                (route.HasMore && p.Length == route.Path.Length + 1 && p.StartsWith(route.Path, StringComparison.OrdinalIgnoreCase)))
+            if (route.LiteralPath.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
+                (route.HasMore && p.Length == route.LiteralPath.Length + 1 && p.StartsWith(route.LiteralPath, StringComparison.OrdinalIgnoreCase)))
             {
                 return true;
             }

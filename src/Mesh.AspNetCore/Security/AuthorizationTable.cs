@@ -56,15 +56,14 @@ internal sealed class AuthorizationTable
     }
 
     /// <summary>
-    /// Whether <paramref name="caller"/> (null: unauthenticated) may send <paramref name="method"/> to the canonical
-    /// <paramref name="path"/>. <paramref name="route"/> is the literal start of the endpoint routing chose, if any: a
-    /// DENY rule that covers it denies whatever the path's spelling.
+    /// Whether <paramref name="caller"/> (null: unauthenticated) may send <paramref name="method"/> to
+    /// <paramref name="target"/>.
     /// </summary>
-    public bool IsAllowed(string? caller, string path, RouteLiteralPrefix? route, string method)
+    public bool IsAllowed(string? caller, in AuthorizationTarget target, string method)
     {
         foreach (var rule in _deny)
         {
-            if (rule.Matches(caller, path, route, method))
+            if (rule.Matches(caller, target, method, deny: true))
             {
                 return false;
             }
@@ -77,7 +76,7 @@ internal sealed class AuthorizationTable
 
         foreach (var rule in _allow)
         {
-            if (rule.Matches(caller, path, null, method))
+            if (rule.Matches(caller, target, method, deny: false))
             {
                 return true;
             }

@@ -54,24 +54,13 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
         var caller = peer?.Service;
         var request = context.Request;
-        var path = "/";
-        RouteLiteralPrefix? route = null;
-        if (table.HasPathRules)
+        var target = new AuthorizationTarget("/");
+        if (table.HasPathRules && !TryReadTarget(context, out target))
         {
-            var requested = request.PathBase.HasValue ? request.PathBase.Add(request.Path).Value! : request.Path.Value ?? "/";
-            if (!AuthorizationPath.TryCanonicalize(requested, out path))
-            {
-                return RefuseAmbiguous(context, next, table, caller);
-            }
-
-            route = RouteLiteralPrefix.Of(context.GetEndpoint());
-            if (route is not null && request.PathBase.HasValue)
-            {
-                route = null; // the route is relative to the path base; the canonical full path decides alone
-            }
+            return RefuseAmbiguous(context, next, table, caller);
         }
 
-        if (table.IsAllowed(caller, path, route, request.Method))
+        if (table.IsAllowed(caller, target, request.Method))
         {
             return next(context);
         }
@@ -85,6 +74,32 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
         LogDenied(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
         return WriteDeniedAsync(context, caller);
+    }
+
+    /// <summary>
+    /// The request's target in the spellings rules are tried against; false when the path has no single reading.
+    /// <c>Request.Path</c> is what routing routes; with a path base the full path is tried too, and a route whose
+    /// parameters have defaults adds the path its endpoint serves.
+    /// </summary>
+    private static bool TryReadTarget(HttpContext context, out AuthorizationTarget target)
+    {
+        target = default;
+        var request = context.Request;
+        if (!AuthorizationPath.TryCanonicalize(request.Path.Value ?? "/", out var path))
+        {
+            return false;
+        }
+
+        string? full = null;
+        if (request.PathBase.HasValue && !AuthorizationPath.TryCanonicalize(request.PathBase.Add(request.Path).Value!, out full))
+        {
+            return false;
+        }
+
+        var route = EndpointRoute.Of(context.GetEndpoint());
+        var routed = route is { HasDefaults: true } ? route.RoutedPath(request.RouteValues) : null;
+        target = new AuthorizationTarget(path, full, route, routed);
+        return true;
     }
 
     /// <summary>Local rules, plus this service's own policy's: from the registry when it has one, else from configuration.</summary>

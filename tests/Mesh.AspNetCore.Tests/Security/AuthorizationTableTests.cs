@@ -23,7 +23,7 @@ public sealed class AuthorizationTableTests
     [InlineData("/items/1", "DELETE")]
     [InlineData("/ITEMS/1", "delete")]
     public void DenyRulesIgnoreCase(string path, string method) =>
-        DenyList.IsAllowed(null, path, null, method).ShouldBeFalse();
+        DenyList.IsAllowed(null, new AuthorizationTarget(path), method).ShouldBeFalse();
 
     [Theory]
     [InlineData("/admin", "GET")] // "/admin/*" is what is under /admin, as in Istio
@@ -31,7 +31,7 @@ public sealed class AuthorizationTableTests
     [InlineData("/config/x", "GET")]
     [InlineData("/items/1", "GET")]
     public void WhatNoDenyRuleCoversIsAllowed(string path, string method) =>
-        DenyList.IsAllowed(null, path, null, method).ShouldBeTrue();
+        DenyList.IsAllowed(null, new AuthorizationTarget(path), method).ShouldBeTrue();
 
     [Theory]
     [InlineData("/admin/{id}", "GET")]
@@ -41,7 +41,7 @@ public sealed class AuthorizationTableTests
     [InlineData("/config", "GET")]
     [InlineData("/items/{id}", "DELETE")]
     public void ADenyRuleCoversTheEndpointWhoseRouteItCoversWhateverThePath(string pattern, string method) =>
-        DenyList.IsAllowed(null, "/read/differently", RouteLiteralPrefix.Of(Endpoint(pattern)), method).ShouldBeFalse();
+        DenyList.IsAllowed(null, new AuthorizationTarget("/read/differently", Route: EndpointRoute.Of(Endpoint(pattern))), method).ShouldBeFalse();
 
     [Theory]
     [InlineData("/admin", "GET")]
@@ -51,7 +51,46 @@ public sealed class AuthorizationTableTests
     [InlineData("/items/{id}", "GET")]
     [InlineData("/{**rest}", "GET")]
     public void ARouteTheRulesDoNotCoverLeavesThePathToDecide(string pattern, string method) =>
-        DenyList.IsAllowed(null, "/elsewhere", RouteLiteralPrefix.Of(Endpoint(pattern)), method).ShouldBeTrue();
+        DenyList.IsAllowed(null, new AuthorizationTarget("/elsewhere", Route: EndpointRoute.Of(Endpoint(pattern))), method).ShouldBeTrue();
+
+    [Theory]
+    [InlineData("/reports/{kind=summary}", "/reports/summary")]
+    [InlineData("/reports/{kind=summary}/{format?}", "/reports/summary")]
+    [InlineData("/files/{name=index}.{ext=html}", "/files/index.html")]
+    public void ARouteWithDefaultsServesThePathItsDefaultsName(string pattern, string routed)
+    {
+        var route = EndpointRoute.Of(Endpoint(pattern))!;
+        route.HasDefaults.ShouldBeTrue();
+        route.RoutedPath(new RouteValueDictionary()).ShouldBe(routed);
+    }
+
+    [Fact]
+    public void AnExactDenyCoversTheShorterPathARouteDefaultLeadsToIt()
+    {
+        var table = AuthorizationTable.Build(
+        [
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/reports/summary"] },
+        ], null, dryRun: false);
+        var route = EndpointRoute.Of(Endpoint("/reports/{kind=summary}"))!;
+
+        table.IsAllowed(null, new AuthorizationTarget("/reports", Route: route, RoutedPath: route.RoutedPath(new RouteValueDictionary())), "GET")
+            .ShouldBeFalse();
+        table.IsAllowed(null, new AuthorizationTarget("/reports/daily", Route: route,
+            RoutedPath: route.RoutedPath(new RouteValueDictionary { ["kind"] = "daily" })), "GET").ShouldBeTrue();
+    }
+
+    [Fact]
+    public void WithAPathBaseEitherSpellingOfARuleMatches()
+    {
+        DenyList.IsAllowed(null, new AuthorizationTarget("/admin/x", FullPath: "/api/admin/x"), "GET").ShouldBeFalse();
+        var withBase = AuthorizationTable.Build(
+        [
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/api/admin/*"] },
+        ], null, dryRun: false);
+        withBase.IsAllowed(null, new AuthorizationTarget("/admin/x", FullPath: "/api/admin/x"), "GET").ShouldBeFalse();
+    }
 
     [Fact]
     public void AnEndpointNeverAddsAnAllowance()
@@ -59,8 +98,8 @@ public sealed class AuthorizationTableTests
         var allowList = AuthorizationTable.Build(
             [new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/public/*"] }], null, dryRun: false);
 
-        allowList.IsAllowed(null, "/admin/x", RouteLiteralPrefix.Of(Endpoint("/public/{name}")), "GET").ShouldBeFalse();
-        allowList.IsAllowed(null, "/PUBLIC/x", null, "GET").ShouldBeTrue();
+        allowList.IsAllowed(null, new AuthorizationTarget("/admin/x", Route: EndpointRoute.Of(Endpoint("/public/{name}"))), "GET").ShouldBeFalse();
+        allowList.IsAllowed(null, new AuthorizationTarget("/PUBLIC/x"), "GET").ShouldBeTrue();
     }
 
     [Fact]
