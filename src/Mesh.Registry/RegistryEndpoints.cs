@@ -83,7 +83,7 @@ internal static class RegistryEndpoints
     internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth,
         TrafficStatsStore traffic)
     {
-        if (Refuse(context, auth, Access.Register, service) is { } refusal)
+        if (Refuse(context, auth, Access.Register, service, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -106,6 +106,11 @@ internal static class RegistryEndpoints
         if (registration is null)
         {
             return errors.Problem("Invalid registration");
+        }
+
+        if (VersionRefusal(caller!, registration) is { } versionRefusal)
+        {
+            return versionRefusal;
         }
 
         var (record, created, index) = await state.RegisterAsync(RegistryNames.Service(service), id, registration);
@@ -320,9 +325,46 @@ internal static class RegistryEndpoints
     }
 
     /// <summary>401 without a valid token, 403 when the token may not do this; null when the call may go ahead.</summary>
-    private static IResult? Refuse(HttpContext context, RegistryAuth auth, Access access, string? service)
+    /// <summary>
+    /// A caller whose version is fixed (a certificate, or a join token made for one version) registers instances at
+    /// that version only: the registered version picks the subsets that route to the instance and labels every
+    /// caller's metrics for it, so it must not be a workload's own choice where its identity already says.
+    /// </summary>
+    private static IResult? VersionRefusal(RegistryCaller caller, Registration registration)
     {
-        var caller = auth.Authenticate(context.Request, out var presented);
+        if (caller.IsAdmin || (!caller.ByCertificate && caller.BoundVersion is null))
+        {
+            return null;
+        }
+
+        var bound = caller.BoundVersion;
+        var claimed = registration.Version;
+        foreach (var (key, value) in registration.Labels)
+        {
+            if (string.Equals(key, "version", StringComparison.OrdinalIgnoreCase) && !string.Equals(value, bound, StringComparison.Ordinal))
+            {
+                claimed = value;
+            }
+        }
+
+        if (claimed is null || string.Equals(claimed, bound, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var authority = caller.ByCertificate ? "This certificate" : "This join token";
+        return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+            detail: bound is null
+                ? $"{authority} carries no version; register without one, not '{Truncate(claimed)}'."
+                : $"{authority} is for version '{bound}' of '{caller.Service}'; it cannot register version '{Truncate(claimed)}'.");
+    }
+
+    private static IResult? Refuse(HttpContext context, RegistryAuth auth, Access access, string? service) =>
+        Refuse(context, auth, access, service, out _);
+
+    private static IResult? Refuse(HttpContext context, RegistryAuth auth, Access access, string? service, out RegistryCaller? caller)
+    {
+        caller = auth.Authenticate(context.Request, out var presented);
         if (caller is null)
         {
             context.Response.Headers.WWWAuthenticate = presented ? "Bearer error=\"invalid_token\"" : "Bearer";

@@ -30,7 +30,9 @@ public sealed class JoinTokenTests
 
         // Like a configured join token for reviews: registers reviews, reads, and nothing else.
         var client = host.Client(token);
-        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001", version: "v2")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await (await client.RegisterAsync("reviews", "r9", "http://127.0.0.1:5009", version: "v1")).ProblemAsync(HttpStatusCode.Forbidden))
+            .ShouldContain("'v2'");
         (await client.GetJsonAsync("/v1/services")).GetProperty("services").GetRawText().ShouldContain("reviews");
         await (await client.RegisterAsync("ratings", "x1", "http://127.0.0.1:6001")).ProblemAsync(HttpStatusCode.Forbidden);
         await (await client.PostAsync(Tokens, Api.Json("""{ "service": "reviews" }"""))).ProblemAsync(HttpStatusCode.Forbidden);
@@ -47,7 +49,7 @@ public sealed class JoinTokenTests
         spent.Body.ShouldContain("spent");
 
         // Spent, it still keeps its instances registered until it expires; the list shows it without the secret.
-        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001", version: "v2")).StatusCode.ShouldBe(HttpStatusCode.OK);
         var listed = await host.Admin.GetJsonAsync("/v1/join-tokens");
         listed.GetRawText().ShouldNotContain(token);
         var entry = listed.GetProperty("tokens").EnumerateArray().Single();

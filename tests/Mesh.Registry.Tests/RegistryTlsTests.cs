@@ -62,13 +62,14 @@ public sealed class RegistryTlsTests
             gone.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, "the join token no longer exists");
         }
 
+        // The certificate carries no version, so its instances register without one.
         using var client = host.Client(null, first);
-        using (var registered = await client.RegisterAsync("reviews", "r1", "http://10.0.0.1:80"))
+        using (var registered = await client.RegisterAsync("reviews", "r1", "http://10.0.0.1:80", version: null))
         {
             registered.StatusCode.ShouldBe(HttpStatusCode.Created, await registered.Content.ReadAsStringAsync());
         }
 
-        using (var renewed = await client.RegisterAsync("reviews", "r1", "http://10.0.0.1:80"))
+        using (var renewed = await client.RegisterAsync("reviews", "r1", "http://10.0.0.1:80", version: null))
         {
             renewed.StatusCode.ShouldBe(HttpStatusCode.OK);
         }
@@ -122,6 +123,17 @@ public sealed class RegistryTlsTests
         }
 
         (await host.Admin.GetJsonAsync("/v1/join-tokens")).GetProperty("tokens")[0].GetProperty("used").GetInt32().ShouldBe(1);
+
+        // Its instances register at its version only: neither as another version nor through a "version" label.
+        (await client.RegisterAsync("reviews", "r1", "http://10.0.0.1:80", version: "v2")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        await (await client.RegisterAsync("reviews", "r2", "http://10.0.0.2:80", version: "canary")).ProblemAsync(HttpStatusCode.Forbidden);
+        using (var labelled = await client.PutAsync(new Uri("/v1/services/reviews/instances/r3", UriKind.Relative),
+                   Api.Json("""{ "address": "http://10.0.0.3:80", "ttlSeconds": 30, "labels": { "Version": "canary" } }""")))
+        {
+            await labelled.ProblemAsync(HttpStatusCode.Forbidden);
+        }
+
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["r1"]);
         first.Dispose();
     }
 
