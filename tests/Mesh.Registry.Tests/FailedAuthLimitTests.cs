@@ -61,6 +61,31 @@ public sealed class FailedAuthLimitTests
     }
 
     [Fact]
+    public async Task A_workload_certificate_keeps_working_from_an_address_a_guesser_has_limited()
+    {
+        // A guesser and an honest workload behind one address (a NAT, a node): the guesser must not stop renewals.
+        await using var host = await RegistryHost.StartAsync(https: true);
+        var certificate = await RegistryTlsTests.BootstrapAsync(host, RegistryHost.ReviewsToken);
+        using var guesser = host.Client(null);
+        for (var i = 0; i < 60; i++)
+        {
+            (await SendAsync(guesser, $"guess-{i}")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        }
+
+        (await SendAsync(guesser, RegistryHost.ReviewsToken)).StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+
+        using var workload = host.Client(null, certificate);
+        (await workload.RegisterAsync("reviews", "r1", "http://10.0.0.1:80", version: null)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await workload.GetJsonAsync("/v1/services")).GetProperty("services").GetRawText().ShouldContain("reviews");
+
+        // A certificate the registry does not trust is no way around the limit.
+        using var other = new TestCertificateAuthority(name: "other");
+        using var foreign = host.Client(null, other.IssueWorkload("reviews"));
+        (await foreign.GetAsync(new Uri("/v1/services", UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        certificate.Dispose();
+    }
+
+    [Fact]
     public async Task Honest_traffic_is_never_limited_and_does_not_use_up_the_allowance()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);

@@ -1,17 +1,21 @@
 using System.Globalization;
+using Mesh.Registry.Ca;
 
 namespace Mesh.Registry;
 
 /// <summary>
 /// Refuses API calls (<c>/v1/...</c>) from an address that used up its failed authentications with 429 and
-/// <c>Retry-After</c>, before any token is looked at (see <see cref="AuthFailureLimiter"/>).
+/// <c>Retry-After</c>, before any token is looked at (see <see cref="AuthFailureLimiter"/>). A request that
+/// authenticates with a mesh client certificate instead of a token passes: the TLS handshake proved the key, which no
+/// one guesses, and workloads behind the same address (a NAT, a node) must keep renewing while a neighbour guesses.
 /// </summary>
-internal sealed class AuthFailureLimitMiddleware(RequestDelegate next, AuthFailureLimiter limiter)
+internal sealed class AuthFailureLimitMiddleware(RequestDelegate next, AuthFailureLimiter limiter, RegistryCertificateAuth certificates)
 {
     public Task InvokeAsync(HttpContext context)
     {
         if (!context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase) ||
-            !limiter.IsLimited(context.Connection.RemoteIpAddress, out var retryAfter))
+            !limiter.IsLimited(context.Connection.RemoteIpAddress, out var retryAfter) ||
+            (context.Request.Headers.Authorization.Count == 0 && certificates.Authenticate(context) is not null))
         {
             return next(context);
         }
