@@ -67,11 +67,11 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
             {
                 var activity = Activity.Current;
                 LogAccess(_accessLog, startTime.ToString("O", CultureInfo.InvariantCulture), context.Request.Method,
-                    context.Request.Path.Value ?? "/", context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
+                    AccessLogText.Escape(context.Request.Path.Value ?? "/"), context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
                     ResponseFlags(context, failed), requestBytes, responseBytes, Math.Round(seconds * 1000, 3),
                     telemetry.SourceService, telemetry.SourceVersion, sourceService, sourceVersion, peer?.SpiffeId ?? "-",
                     mutualTls ? "mutual_tls" : "none", route, Header(context, "x-request-id"), Header(context, "user-agent"),
-                    context.Request.Host.Value ?? "-", context.Connection.RemoteIpAddress?.ToString() ?? "-",
+                    AccessLogText.Escape(context.Request.Host.Value ?? "-"), context.Connection.RemoteIpAddress?.ToString() ?? "-",
                     activity?.TraceId.ToHexString() ?? "-", activity?.SpanId.ToHexString() ?? "-");
             }
         }
@@ -102,7 +102,7 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
         context.RequestAborted.IsCancellationRequested ? "DC" : failed ? "EX" : "-";
 
     private static string Header(HttpContext context, string name) =>
-        context.Request.Headers.TryGetValue(name, out var v) && v.Count > 0 ? v.ToString() : "-";
+        context.Request.Headers.TryGetValue(name, out var v) && v.Count > 0 ? AccessLogText.Escape(v.ToString()) : "-";
 
     [LoggerMessage(100, LogLevel.Information,
         "[{StartTime}] \"{Method} {Path} {Protocol}\" {ResponseCode} {GrpcStatus} {ResponseFlags} {BytesReceived} {BytesSent} {DurationMs} " +

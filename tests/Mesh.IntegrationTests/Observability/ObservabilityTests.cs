@@ -221,6 +221,35 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Caller_written_values_cannot_forge_an_access_log_line_or_drive_a_terminal()
+    {
+        var logs = new TestLogSink();
+        await using var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "details",
+            ["Mesh:Telemetry:AccessLog"] = "true",
+        }, a => a.MapGet("/{**rest}", () => "ok"), logs: logs);
+
+        // The path decodes to a newline and a forged line; the user agent closes its quotes and adds a field.
+        var target = new Uri("/fake%0A[2026-01-01T00:00:00Z]%20%22GET%20/admin%20HTTP/1.1%22%20200%1B[31m", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri(app.Client.BaseAddress!, target.OriginalString)))
+        {
+            request.Headers.TryAddWithoutValidation("user-agent", "curl\" route=\"/admin");
+            request.Headers.TryAddWithoutValidation("x-request-id", "a\u001b[2Jb");
+            await app.Client.SendAsync(request);
+        }
+
+        await Poll.UntilAsync(() => logs.Entries.Any(e => e.Category == "Mesh.AccessLog"));
+        var line = logs.Entries.Single(e => e.Category == "Mesh.AccessLog").Message;
+        output.WriteLine(line);
+        line.ShouldNotContain("\n");
+        line.ShouldNotContain("\u001b");
+        line.ShouldContain("/fake\\x0a[2026-01-01T00:00:00Z] \\x22GET /admin HTTP/1.1\\x22 200\\x1b[31m");
+        line.ShouldContain("user_agent=\"curl\\x22 route=\\x22/admin\"");
+        line.ShouldContain("request_id=a\\x1b[2Jb");
+    }
+
+    [Fact]
     public async Task The_access_log_is_off_by_default()
     {
         var logs = new TestLogSink();
