@@ -17,7 +17,8 @@ namespace Mesh.AspNetCore.Telemetry;
 /// everyone else is <c>unknown</c>. The <c>x-mesh-source-*</c> headers are never read: anyone can write them, and a label
 /// a caller chooses could poison per-version metrics or push real callers out of the exporter's series cap.
 /// </summary>
-internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeProvider timeProvider, ILoggerFactory loggerFactory) : IMiddleware
+internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeProvider timeProvider, SourceVersionLabels versionLabels,
+    ILoggerFactory loggerFactory) : IMiddleware
 {
     private const string Unknown = "unknown";
 
@@ -57,7 +58,7 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
             var peer = context.Features.Get<MeshPeerFeature>();
             var mutualTls = peer is not null;
             var sourceService = peer?.Service ?? Unknown;
-            var sourceVersion = peer?.Version ?? Unknown;
+            var sourceVersion = peer?.Version is { } version ? versionLabels.Label(peer.Service, version) : Unknown;
             var route = RouteOf(context);
             var grpcStatus = GrpcStatus(context);
             var requestBytes = context.Request.ContentLength ?? 0;

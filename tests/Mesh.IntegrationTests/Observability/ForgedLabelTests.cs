@@ -1,5 +1,9 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Mesh.AspNetCore.Telemetry;
 using Mesh.Client.Security;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -83,6 +87,47 @@ public sealed class ForgedLabelTests(ITestOutputHelper output)
         metrics.ShouldNotContain("mesh_metrics_series_dropped_total{");
         var (exitCode, lint) = await Promtool.CheckMetricsAsync(metrics);
         exitCode.ShouldBe(0, lint);
+    }
+
+    [Fact]
+    public async Task A_workload_minting_certificates_for_many_versions_brings_at_most_ten_version_labels()
+    {
+        // A configured join token names no version, so its holder can get a certificate for any version it likes.
+        await using var registry = await RegistryHost.StartAsync(services: ["reviews", "ratings"]);
+        await using var reviews = await StartAppAsync(registry, "reviews", "v1");
+        var reviewsAddress = new Uri(reviews.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        using var registryClient = new HttpClient { BaseAddress = registry.Address };
+        registryClient.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", RegistryHost.JoinToken("ratings"));
+
+        const int minted = SourceVersionLabels.MaxVersionsPerService + 5;
+        for (var i = 0; i < minted; i++)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var csr = new CertificateRequest(
+                WorkloadVersion.Subject("ratings", $"mint-{i}"), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+            using var signed = await registryClient.PostAsJsonAsync(new Uri("/v1/certificates", UriKind.Relative), new { csr });
+            signed.StatusCode.ShouldBe(HttpStatusCode.OK, await signed.Content.ReadAsStringAsync());
+            var pem = (await signed.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("certificate").GetString()!;
+            using var issued = X509Certificate2.CreateFromPem(pem);
+            using var certificate = issued.CopyWithPrivateKey(key);
+            using var mtls = new HttpClient(TestCertificateAuthority.CreateUncheckedHandler(certificate))
+            {
+                BaseAddress = new UriBuilder(reviewsAddress) { Scheme = Uri.UriSchemeHttps }.Uri,
+            };
+            (await mtls.GetStringAsync(new Uri("/r", UriKind.Relative))).ShouldBe("5 stars");
+        }
+
+        using var scraper = new HttpClient();
+        var metrics = await scraper.GetStringAsync(new Uri(reviewsAddress, "/metrics"));
+        var requests = metrics.Split('\n').Where(l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal) &&
+            l.Contains("reporter=\"destination\"", StringComparison.Ordinal) && l.Contains("source_service=\"ratings\"", StringComparison.Ordinal)).ToList();
+        requests.Count.ShouldBe(SourceVersionLabels.MaxVersionsPerService + 1);
+        for (var i = 0; i < SourceVersionLabels.MaxVersionsPerService; i++)
+        {
+            Count(requests, "mutual_tls", "ratings", $"mint-{i}").ShouldBe(1);
+        }
+
+        Count(requests, "mutual_tls", "ratings", SourceVersionLabels.Other).ShouldBe(5);
     }
 
     private static string Forged(string what, int i) => string.Create(CultureInfo.InvariantCulture, $"forged-{what}-{i}");
