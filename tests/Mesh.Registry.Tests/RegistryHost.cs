@@ -82,6 +82,28 @@ internal sealed class RegistryHost : IAsyncDisposable
         return host;
     }
 
+    /// <summary>
+    /// Starts a registry with <paramref name="settings"/> (on a fresh data folder, with the admin token) that must
+    /// fail its options validation, and gives the message listing the errors.
+    /// </summary>
+    public static async Task<string> StartupErrorsAsync(Dictionary<string, string?> settings)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        try
+        {
+            settings["MeshRegistry:DataPath"] = Path.Combine(directory, "r.db");
+            settings["MeshRegistry:AdminToken"] = AdminToken;
+            await using var app = Build(directory, settings, null, new StringWriter(), null);
+            var ex = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
+            return ex.Message;
+        }
+        finally
+        {
+            DeleteDirectory(directory);
+        }
+    }
+
     public static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
         ILoggerProvider? logs, bool https = false)
     {
