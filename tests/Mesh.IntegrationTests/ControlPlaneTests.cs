@@ -61,6 +61,33 @@ internal sealed class RegistryHost : IAsyncDisposable
         return new RegistryHost(app, address, dataPath);
     }
 
+    /// <summary>
+    /// A meshed app (<c>AddMesh()</c>, <c>UseMesh()</c>, <c>/metrics</c>) on a free loopback port that joins this
+    /// registry with its service's join token; <paramref name="map"/> adds its endpoints.
+    /// </summary>
+    public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = service,
+            ["Mesh:Service:Version"] = version,
+            ["Mesh:Registry:Url"] = Address.ToString(),
+            ["Mesh:Registry:Token"] = JoinToken(service),
+            ["Mesh:Registry:CacheDirectory"] = string.Empty,
+            ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.Zero).ToString(),
+        });
+        builder.Services.AddMesh();
+        var app = builder.Build();
+        app.UseMesh();
+        app.MapMeshEndpoints();
+        map(app);
+        await app.StartAsync();
+        return app;
+    }
+
     public HttpClient AdminClient()
     {
         var client = new HttpClient { BaseAddress = Address };
@@ -83,28 +110,8 @@ public sealed class ControlPlaneTests
     private static readonly string[] Services = ["details", "reviews", "ratings", "productpage"];
 
     /// <summary>A meshed app that answers its name and version, registered with the registry.</summary>
-    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, string version, TimeSpan? drain = null)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mesh:Service:Name"] = service,
-            ["Mesh:Service:Version"] = version,
-            ["Mesh:Registry:Url"] = registry.Address.ToString(),
-            ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
-            ["Mesh:Registry:CacheDirectory"] = string.Empty,
-            ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.FromSeconds(1)).ToString(),
-        });
-        builder.Services.AddMesh();
-        var app = builder.Build();
-        app.UseMesh();
-        app.MapMeshEndpoints();
-        app.MapGet("/", () => $"{service}:{version}");
-        await app.StartAsync();
-        return app;
-    }
+    private static Task<WebApplication> StartAppAsync(RegistryHost registry, string service, string version, TimeSpan? drain = null) =>
+        registry.StartAppAsync(service, version, app => app.MapGet("/", () => $"{service}:{version}"), drain ?? TimeSpan.FromSeconds(1));
 
     private static MeshTestClient Client(RegistryHost registry, string? cacheDirectory = null) => MeshTestClient.Create(new
     {

@@ -3,12 +3,9 @@ using System.Text.Json;
 using Mesh.Client.Security;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Mesh.IntegrationTests;
 
@@ -23,24 +20,8 @@ public sealed class JoinTokenIdentityTests
         using var admin = registry.AdminClient();
         var token = await MakeTokenAsync(admin, """{ "service": "reviews", "version": "v2", "uses": 1, "ttl": "01:00:00" }""");
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mesh:Service:Name"] = "ratings",
-            ["Mesh:Registry:Url"] = registry.Address.ToString(),
-            ["Mesh:Registry:Token"] = RegistryHost.JoinToken("ratings"),
-            ["Mesh:Registry:CacheDirectory"] = string.Empty,
-            ["Mesh:Registry:DrainDelay"] = "00:00:00",
-        });
-        builder.Services.AddMesh();
-        await using var ratings = builder.Build();
-        ratings.UseMesh();
-        ratings.MapMeshEndpoints();
-        ratings.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
-            context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.Version)?.Value ?? "-");
-        await ratings.StartAsync();
+        await using var ratings = await registry.StartAppAsync("ratings", null, app => app.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
+            context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.Version)?.Value ?? "-"));
 
         await using var reviews = MeshTestClient.Create(new
         {

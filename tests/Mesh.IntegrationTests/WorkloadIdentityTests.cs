@@ -106,24 +106,8 @@ public sealed class RegistryMutualTlsTests
     public async Task Apps_with_registry_identities_register_as_https_and_call_each_other_over_mutual_tls()
     {
         await using var registry = await RegistryHost.StartAsync(services: ["reviews", "productpage"]);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mesh:Service:Name"] = "reviews",
-            ["Mesh:Registry:Url"] = registry.Address.ToString(),
-            ["Mesh:Registry:Token"] = RegistryHost.JoinToken("reviews"),
-            ["Mesh:Registry:CacheDirectory"] = string.Empty,
-            ["Mesh:Registry:DrainDelay"] = "00:00:00",
-        });
-        builder.Services.AddMesh();
-        await using var reviews = builder.Build();
-        reviews.UseMesh();
-        reviews.MapMeshEndpoints();
-        reviews.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
-            $"{context.User.Identity?.AuthenticationType ?? "-"} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}");
-        await reviews.StartAsync();
+        await using var reviews = await registry.StartAppAsync("reviews", null, app => app.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>
+            $"{context.User.Identity?.AuthenticationType ?? "-"} {context.User.FindFirst(Mesh.AspNetCore.Security.MeshClaims.SpiffeId)?.Value ?? "-"}"));
 
         await using var mesh = MeshTestClient.Create(new
         {

@@ -7,12 +7,9 @@ using Mesh.AspNetCore.Telemetry;
 using Mesh.Client.Security;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Mesh.IntegrationTests.Observability;
@@ -158,26 +155,6 @@ public sealed class ForgedLabelTests(ITestOutputHelper output)
         await Task.WhenAll(workers);
     }
 
-    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, string version)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mesh:Service:Name"] = service,
-            ["Mesh:Service:Version"] = version,
-            ["Mesh:Registry:Url"] = registry.Address.ToString(),
-            ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
-            ["Mesh:Registry:CacheDirectory"] = string.Empty,
-            ["Mesh:Registry:DrainDelay"] = "00:00:00",
-        });
-        builder.Services.AddMesh();
-        var app = builder.Build();
-        app.UseMesh();
-        app.MapMeshEndpoints();
-        app.MapGet("/r", () => "5 stars");
-        await app.StartAsync();
-        return app;
-    }
+    private static Task<WebApplication> StartAppAsync(RegistryHost registry, string service, string version) =>
+        registry.StartAppAsync(service, version, app => app.MapGet("/r", () => "5 stars"));
 }
