@@ -34,7 +34,6 @@ namespace Mesh.Client.Registry;
 internal sealed partial class RegistryTransport : IDisposable
 {
     private const int MaxBundleBytes = 256 * 1024;
-    private static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
 
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -177,12 +176,8 @@ internal sealed partial class RegistryTransport : IDisposable
         }
 
         var leaf = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        using var chain = new X509Chain();
+        using var chain = MeshChain.Create(anchors, _time.GetUtcNow(), MeshChain.ServerAuth);
         var policy = chain.ChainPolicy;
-        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        policy.RevocationMode = X509RevocationMode.NoCheck;
-        policy.CustomTrustStore.AddRange(anchors);
-        policy.ApplicationPolicy.Add(ServerAuth);
         if (presented is not null)
         {
             foreach (var extra in presented)
@@ -194,8 +189,6 @@ internal sealed partial class RegistryTransport : IDisposable
             }
         }
 
-        policy.VerificationTime = _time.GetUtcNow().UtcDateTime;
-        policy.VerificationTimeIgnored = false;
         if (!chain.Build(leaf))
         {
             reason = "its certificate does not chain to the pinned CA (" +

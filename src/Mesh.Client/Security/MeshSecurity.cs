@@ -133,11 +133,8 @@ internal sealed partial class MeshSecurity : IDisposable
         }
 
         var peer = certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        using var chain = new X509Chain();
+        using var chain = MeshChain.Create(credentials.Roots, _time.GetUtcNow());
         var policy = chain.ChainPolicy;
-        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        policy.RevocationMode = X509RevocationMode.NoCheck;
-        policy.CustomTrustStore.AddRange(credentials.Roots);
         policy.ExtraStore.AddRange(credentials.Intermediates);
         if (presented is not null)
         {
@@ -150,8 +147,6 @@ internal sealed partial class MeshSecurity : IDisposable
             }
         }
 
-        policy.VerificationTime = _time.GetUtcNow().UtcDateTime;
-        policy.VerificationTimeIgnored = false;
         if (!chain.Build(peer))
         {
             reason = "untrusted";

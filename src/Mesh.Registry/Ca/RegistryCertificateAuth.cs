@@ -18,7 +18,6 @@ namespace Mesh.Registry.Ca;
 /// </remarks>
 internal sealed class RegistryCertificateAuth(CertificateAuthority ca, TimeProvider time)
 {
-    private static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
     private readonly ConditionalWeakTable<X509Certificate2, Verdict> _verdicts = [];
 
     /// <summary>The service the connection's client certificate proves, or null (no certificate, or one the mesh does not trust).</summary>
@@ -48,14 +47,7 @@ internal sealed class RegistryCertificateAuth(CertificateAuthority ca, TimeProvi
 
     private RegistryCaller? Verify(X509Certificate2 certificate, X509Certificate2Collection roots, DateTimeOffset now)
     {
-        using var chain = new X509Chain();
-        var policy = chain.ChainPolicy;
-        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        policy.RevocationMode = X509RevocationMode.NoCheck;
-        policy.CustomTrustStore.AddRange(roots);
-        policy.ApplicationPolicy.Add(ClientAuth);
-        policy.VerificationTime = now.UtcDateTime;
-        policy.VerificationTimeIgnored = false;
+        using var chain = MeshChain.Create(roots, now, MeshChain.ClientAuth);
         try
         {
             if (!chain.Build(certificate))
