@@ -515,7 +515,9 @@ internal static class RegistryEndpoints
             errors.Add("zone", $"'{Truncate(r.Zone)}' is not a valid zone (letters, digits, '-', '_' and '.', at most 63 characters)");
         }
 
-        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Subset selectors match label keys ignoring case, so two keys that differ only by case would be one label
+        // read two ways: refused here.
+        var labels = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (r.Labels is not null)
         {
             if (r.Labels.Count > RegistryDefaults.MaxLabels)
@@ -534,9 +536,9 @@ internal static class RegistryEndpoints
                     {
                         errors.Add($"labels.{key}", $"must be a string of at most {RegistryDefaults.MaxLabelValueLength} characters without control characters");
                     }
-                    else
+                    else if (!labels.TryAdd(key, value))
                     {
-                        labels[key] = value;
+                        errors.Add($"labels.{key}", "the same key as another label but for letter case; label keys ignore case");
                     }
                 }
             }

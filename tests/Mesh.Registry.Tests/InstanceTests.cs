@@ -93,6 +93,16 @@ public sealed class InstanceTests : IAsyncLifetime
         (await admin.InstanceIdsAsync("reviews")).ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task Label_keys_that_differ_only_by_case_are_refused()
+    {
+        // Subsets match label keys ignoring case; two such keys would be one label read two ways by clients.
+        using var response = await _host.Client(RegistryHost.ReviewsToken).PutAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative),
+            Api.Json("""{ "address": "http://127.0.0.1:5001", "labels": { "zone": "a", "ZONE": "b" }, "ttlSeconds": 30 }"""));
+        (await response.ProblemAsync(HttpStatusCode.BadRequest)).ShouldContain("letter case");
+        (await _host.Admin.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+    }
+
     [Theory]
     [InlineData("ftp://127.0.0.1:21", "address")]
     [InlineData("127.0.0.1:5001", "address")]

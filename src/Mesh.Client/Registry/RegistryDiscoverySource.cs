@@ -172,7 +172,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
                 index = catalog.Index;
             }
-            catch (Exception ex) when (IsTransient(ex, cancellationToken))
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 await OnFailureAsync("catalog", ex, ++failures, cancellationToken);
             }
@@ -211,7 +211,8 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     /// <summary>
     /// One long-poll loop: ask with the last index seen, apply an answer whose index moved, back off on failure.
-    /// Runs until this source is disposed.
+    /// Runs until this source is disposed: any failure, not only a network one (an answer this client cannot apply,
+    /// say), is logged, shows as disconnected, and is retried, rather than silently ending the watch.
     /// </summary>
     private async Task WatchAsync<T>(string what, Func<long, CancellationToken, Task<T?>> fetch, Func<T, long> indexOf,
         Action<T> apply, CancellationToken cancellationToken)
@@ -231,7 +232,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
                     index = indexOf(answer);
                 }
             }
-            catch (Exception ex) when (IsTransient(ex, cancellationToken))
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 await OnFailureAsync(what, ex, ++failures, cancellationToken);
             }
@@ -309,17 +310,21 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
     }
 
-    private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>
-        !cancellationToken.IsCancellationRequested && ex is HttpRequestException or JsonException or IOException or OperationCanceledException;
-
-    private static List<DiscoveredEndpoint> ToEndpoints(List<InstanceRecord> instances)
+    internal static List<DiscoveredEndpoint> ToEndpoints(List<InstanceRecord> instances)
     {
         var list = new List<DiscoveredEndpoint>(instances.Count);
         foreach (var i in instances)
         {
             if (Uri.TryCreate(i.Address, UriKind.Absolute, out var address) && (address.Scheme == Uri.UriSchemeHttp || address.Scheme == Uri.UriSchemeHttps))
             {
-                var labels = new Dictionary<string, string>(i.Labels ?? [], StringComparer.OrdinalIgnoreCase);
+                // Keys that differ only by case (a registry that did not refuse them, or a tampered cache) keep the
+                // first; they must not throw and end the watch.
+                var labels = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+                foreach (var (key, value) in i.Labels ?? [])
+                {
+                    labels.TryAdd(key, value);
+                }
+
                 if (i.Version is { } version)
                 {
                     labels.TryAdd("version", version);
