@@ -128,6 +128,23 @@ public sealed class AuthorizationPathTests : IDisposable
         app.DeniedEndpointCalls.ShouldBe(0);
     }
 
+    [Fact]
+    public async Task RulesWrittenWithThePathBaseHoldForRequestsThatCarryIt()
+    {
+        // Against the documented convention, but it must fail closed for requests with the base: the route, and the
+        // path a route default leads to, are tried with the base in front.
+        await using var app = await RoutedApp.StartAsync(_ca, MeshSecurityMode.Permissive, RuleShape.DenyList, pathBase: "/api",
+            rules: ["/api/admin/*", "/api/config", "/api/reports/summary"]);
+        using var http = CreateCaller(MeshSecurityMode.Permissive);
+
+        foreach (var target in new[] { "/api/admin/x", "/API/admin/secret", "/api/config/", "/api/reports", "/api/reports/summary" })
+        {
+            (await SendAsync(http, app.BaseAddress, Raw("GET", target))).Status.ShouldBe(403, target);
+        }
+
+        app.DeniedEndpointCalls.ShouldBe(0);
+    }
+
     [Theory]
     [InlineData(MeshSecurityMode.Strict)]
     [InlineData(MeshSecurityMode.Permissive)]
@@ -279,7 +296,8 @@ public sealed class AuthorizationPathTests : IDisposable
 
         public int DeniedEndpointCalls => Volatile.Read(ref _deniedCalls);
 
-        public static async Task<RoutedApp> StartAsync(TestCertificateAuthority ca, MeshSecurityMode mode, RuleShape shape, string? pathBase = null)
+        public static async Task<RoutedApp> StartAsync(TestCertificateAuthority ca, MeshSecurityMode mode, RuleShape shape, string? pathBase = null,
+            string[]? rules = null)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -291,8 +309,7 @@ public sealed class AuthorizationPathTests : IDisposable
                 if (shape == RuleShape.DenyList)
                 {
                     o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] });
-                    o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/admin/*"] });
-                    o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/config", "/reports/summary"] });
+                    o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = rules ?? ["/admin/*", "/config", "/reports/summary"] });
                     o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/items/*"], Methods = ["DELETE"] });
                 }
                 else

@@ -73,8 +73,8 @@ internal sealed class AuthorizationRule
     /// </summary>
     public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
         MatchesFrom(caller) && MatchesMethod(method) &&
-        (MatchesPath(target.Path) || (target.FullPath is { } full && MatchesPath(full)) ||
-         (deny && ((target.Route is { } route && MatchesRoute(route)) || (target.RoutedPath is { } routed && MatchesPath(routed)))));
+        (MatchesPath(target.Path) || MatchesPath(target.FullPath) ||
+         (deny && (MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
 
     private bool MatchesFrom(string? caller)
     {
@@ -104,8 +104,13 @@ internal sealed class AuthorizationRule
         return false;
     }
 
-    private bool MatchesPath(string path)
+    private bool MatchesPath(string? path)
     {
+        if (path is null)
+        {
+            return false;
+        }
+
         if (!HasPaths)
         {
             return true;
@@ -135,18 +140,22 @@ internal sealed class AuthorizationRule
     /// and equal to it; a prefix rule <c>/x/*</c> covers a route whose literal start lies under <c>/x/</c>, or is
     /// <c>/x</c> followed by more segments.
     /// </summary>
-    private bool MatchesRoute(EndpointRoute route)
+    private bool MatchesRoute(in AuthorizationTarget target) =>
+        target.Route is { } route && (MatchesRoute(route.LiteralPath, route.HasMore) ||
+            (target.FullRouteLiteral is { } full && MatchesRoute(full, route.HasMore)));
+
+    private bool MatchesRoute(string literalPath, bool hasMore)
     {
         if (!HasPaths)
         {
             return false; // a rule without paths matched on the request's path already
         }
 
-        if (!route.HasMore)
+        if (!hasMore)
         {
             foreach (var e in _exact)
             {
-                if (string.Equals(e, route.LiteralPath, StringComparison.OrdinalIgnoreCase))
+                if (string.Equals(e, literalPath, StringComparison.OrdinalIgnoreCase))
                 {
                     return true;
                 }
@@ -155,8 +164,8 @@ internal sealed class AuthorizationRule
 
         foreach (var p in _prefixes)
         {
-            if (route.LiteralPath.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
-                (route.HasMore && p.Length == route.LiteralPath.Length + 1 && p.StartsWith(route.LiteralPath, StringComparison.OrdinalIgnoreCase)))
+            if (literalPath.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
+                (hasMore && p.Length == literalPath.Length + 1 && p.StartsWith(literalPath, StringComparison.OrdinalIgnoreCase)))
             {
                 return true;
             }

@@ -2,9 +2,33 @@ namespace Mesh.AspNetCore.Security;
 
 /// <summary>
 /// The spellings of one request's target that authorization rules are tried against, each canonical
-/// (<see cref="AuthorizationPath"/>). <see cref="Path"/> is what the router routes (after <c>UsePathBase</c>);
-/// <see cref="FullPath"/> the same with the path base in front, when there is one, so rules may be written either way.
-/// DENY rules are also tried against the endpoint routing chose (<see cref="Route"/>, and <see cref="RoutedPath"/>
-/// for a route with defaults): those can add a denial, never an allowance.
+/// (<see cref="AuthorizationPath"/>). <see cref="Path"/> is what the router routes (after <c>UsePathBase</c>); when the
+/// request has a path base, each spelling is tried with the base in front as well (<see cref="FullPath"/> and the
+/// like), so a rule written with the base holds for requests that carry it. DENY rules are also tried against the
+/// endpoint routing chose (<see cref="Route"/>, and <see cref="RoutedPath"/> for a route with defaults): those can add
+/// a denial, never an allowance.
 /// </summary>
-internal readonly record struct AuthorizationTarget(string Path, string? FullPath = null, EndpointRoute? Route = null, string? RoutedPath = null);
+internal readonly record struct AuthorizationTarget(string Path, EndpointRoute? Route = null, string? RoutedPath = null)
+{
+    /// <summary><see cref="Path"/> with the path base in front; null without a base.</summary>
+    public string? FullPath { get; private init; }
+
+    /// <summary>The route's literal start with the path base in front; null without a base or a route.</summary>
+    public string? FullRouteLiteral { get; private init; }
+
+    /// <summary><see cref="RoutedPath"/> with the path base in front; null without either.</summary>
+    public string? FullRoutedPath { get; private init; }
+
+    /// <summary>The spellings of a request whose canonical path base is <paramref name="pathBase"/> (null: none).</summary>
+    public static AuthorizationTarget Create(string path, string? pathBase, EndpointRoute? route, string? routed) =>
+        pathBase is null
+            ? new AuthorizationTarget(path, route, routed)
+            : new AuthorizationTarget(path, route, routed)
+            {
+                FullPath = Join(pathBase, path),
+                FullRouteLiteral = route is null ? null : Join(pathBase, route.LiteralPath),
+                FullRoutedPath = routed is null ? null : Join(pathBase, routed),
+            };
+
+    private static string Join(string pathBase, string path) => path == "/" ? pathBase : pathBase + path;
+}

@@ -78,7 +78,7 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
     /// <summary>
     /// The request's target in the spellings rules are tried against; false when the path has no single reading.
-    /// <c>Request.Path</c> is what routing routes; with a path base the full path is tried too, and a route whose
+    /// <c>Request.Path</c> is what routing routes; a path base is tried in front of it too, and a route whose
     /// parameters have defaults adds the path its endpoint serves.
     /// </summary>
     private static bool TryReadTarget(HttpContext context, out AuthorizationTarget target)
@@ -90,15 +90,20 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
             return false;
         }
 
-        string? full = null;
-        if (request.PathBase.HasValue && !AuthorizationPath.TryCanonicalize(request.PathBase.Add(request.Path).Value!, out full))
+        string? pathBase = null;
+        if (request.PathBase.HasValue && (!AuthorizationPath.TryCanonicalize(request.PathBase.Value!, out pathBase) || pathBase == "/"))
         {
-            return false;
+            if (pathBase is null)
+            {
+                return false;
+            }
+
+            pathBase = null;
         }
 
         var route = EndpointRoute.Of(context.GetEndpoint());
         var routed = route is { HasDefaults: true } ? route.RoutedPath(request.RouteValues) : null;
-        target = new AuthorizationTarget(path, full, route, routed);
+        target = AuthorizationTarget.Create(path, pathBase, route, routed);
         return true;
     }
 

@@ -83,13 +83,25 @@ public sealed class AuthorizationTableTests
     [Fact]
     public void WithAPathBaseEitherSpellingOfARuleMatches()
     {
-        DenyList.IsAllowed(null, new AuthorizationTarget("/admin/x", FullPath: "/api/admin/x"), "GET").ShouldBeFalse();
+        DenyList.IsAllowed(null, AuthorizationTarget.Create("/admin/x", "/api", null, null), "GET").ShouldBeFalse();
         var withBase = AuthorizationTable.Build(
         [
             new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
             new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/api/admin/*"] },
         ], null, dryRun: false);
-        withBase.IsAllowed(null, new AuthorizationTarget("/admin/x", FullPath: "/api/admin/x"), "GET").ShouldBeFalse();
+        withBase.IsAllowed(null, AuthorizationTarget.Create("/admin/x", "/api", null, null), "GET").ShouldBeFalse();
+
+        // The endpoint's route and the path its defaults lead to are tried with the base in front too.
+        withBase.IsAllowed(null, AuthorizationTarget.Create("/elsewhere", "/api", EndpointRoute.Of(Endpoint("/admin/{id}")), null), "GET")
+            .ShouldBeFalse();
+        var reports = AuthorizationTable.Build(
+        [
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
+            new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/api/reports/summary"] },
+        ], null, dryRun: false);
+        var route = EndpointRoute.Of(Endpoint("/reports/{kind=summary}"))!;
+        reports.IsAllowed(null, AuthorizationTarget.Create("/reports", "/api", route, route.RoutedPath(new RouteValueDictionary())), "GET")
+            .ShouldBeFalse();
     }
 
     [Fact]
