@@ -14,14 +14,17 @@ internal abstract class RandomSource
     /// <summary>A value in [0, maxExclusive).</summary>
     public abstract int Next(int maxExclusive);
 
+#pragma warning disable RS0030 // This is the one place that wraps System.Random; everything else goes through it.
     private sealed class SharedRandomSource : RandomSource
     {
         public override double NextDouble() => Random.Shared.NextDouble();
 
         public override int Next(int maxExclusive) => Random.Shared.Next(maxExclusive);
     }
+#pragma warning restore RS0030
 }
 
+#pragma warning disable RS0030 // The seeded source wraps System.Random, like the shared one above.
 /// <summary>A deterministic source for tests and benchmarks; thread-safe.</summary>
 internal sealed class SeededRandomSource(int seed) : RandomSource
 {
@@ -44,3 +47,4 @@ internal sealed class SeededRandomSource(int seed) : RandomSource
         }
     }
 }
+#pragma warning restore RS0030
