@@ -7,19 +7,6 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Registry;
 
 /// <summary>
-/// Who is calling: the admin, a workload holding one service's join token, or a workload presenting its mesh
-/// certificate (<paramref name="ByCertificate"/>). <paramref name="JoinTokenId"/> names a token made through the API (its
-/// uses are counted); <paramref name="BoundVersion"/> is the only version its certificates may carry: the token's when it
-/// names one, and for a certificate always the version that certificate carries (null: none), so a renewal cannot
-/// change what the workload joined as.
-/// </summary>
-internal sealed record RegistryCaller(bool IsAdmin, string? Service, string? JoinTokenId = null, string? BoundVersion = null, bool ByCertificate = false)
-{
-    /// <summary>Whether the caller may register, renew and deregister instances of <paramref name="service"/>.</summary>
-    public bool MayRegister(string service) => IsAdmin || string.Equals(Service, service, StringComparison.Ordinal);
-}
-
-/// <summary>
 /// Bearer tokens. Only SHA-256 hashes are kept. A presented token is hashed; the hash is compared with the admin
 /// token's in constant time, and looked up among the join tokens' hashes, the entry found being confirmed in constant
 /// time too. Tokens are never logged.
@@ -141,21 +128,5 @@ internal sealed class RegistryAuth
             BinaryPrimitives.ReadUInt64LittleEndian(hash[8..]),
             BinaryPrimitives.ReadUInt64LittleEndian(hash[16..]),
             BinaryPrimitives.ReadUInt64LittleEndian(hash[24..]));
-    }
-}
-
-internal static class RegistryNames
-{
-    /// <summary>Service names are case-insensitive, like the host names clients call them by, and kept in lower case.</summary>
-    public static string Service(string name)
-    {
-        // Valid names are ASCII; lower-casing them is culture-free.
-        return string.Create(name.Length, name, static (span, n) =>
-        {
-            for (var i = 0; i < n.Length; i++)
-            {
-                span[i] = char.IsAsciiLetterUpper(n[i]) ? (char)(n[i] | 0x20) : n[i];
-            }
-        });
     }
 }

@@ -7,54 +7,6 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
 
-/// <summary>One service as the registry knows it: its instances, its policy, its indexes and its watchers.</summary>
-internal sealed class ServiceEntry(string name)
-{
-    public string Name { get; } = name;
-
-    /// <summary>The global index of the last change to the service's instance set (registration, change, deregistration, expiry).</summary>
-    public long InstancesIndex { get; set; }
-
-    /// <summary>The global index of the last change to the service's policy.</summary>
-    public long PolicyIndex { get; set; }
-
-    public Dictionary<string, InstanceEntry> Instances { get; } = new(StringComparer.Ordinal);
-
-    /// <summary>The latest policy version; its document is null after a deletion.</summary>
-    public StoredPolicyVersion? Policy { get; set; }
-
-    /// <summary>Set while the mass-expiry guard holds instances of this service.</summary>
-    public DateTimeOffset? HeldSince { get; set; }
-
-    public int HeldCount { get; set; }
-
-    /// <summary>When this service's recent expirations happened, for the guard's window.</summary>
-    public Queue<DateTimeOffset> RecentExpirations { get; } = new();
-
-    public TaskCompletionSource InstancesChanged { get; set; } = RegistryState.NewSignal();
-
-    public TaskCompletionSource PolicyChanged { get; set; } = RegistryState.NewSignal();
-
-    public bool IsListed => Instances.Count > 0 || Policy?.Document is not null;
-}
-
-/// <summary>The validated content of a registration.</summary>
-internal sealed record Registration(string Address, string? Version, string? Zone, Dictionary<string, string> Labels, int TtlSeconds);
-
-internal enum PolicyOutcome
-{
-    Changed,
-    Unchanged,
-    NotFound,
-    IsDeletion,
-}
-
-/// <summary>Where the registry prints the generated admin token: standard output, replaceable in tests.</summary>
-internal sealed class RegistryConsole(TextWriter writer)
-{
-    public TextWriter Out { get; } = writer;
-}
-
 /// <summary>
 /// The registry's state: every service's instances with their leases and its versioned policy, kept in memory for reads
 /// and watches and written through to <see cref="RegistryStore"/> before a change is acknowledged.

@@ -3,39 +3,6 @@ using Microsoft.Data.Sqlite;
 
 namespace Mesh.Registry;
 
-/// <summary>An instance's registration and lease, as kept in memory and in the store.</summary>
-internal sealed class InstanceEntry
-{
-    public required string Service { get; init; }
-
-    public required string Id { get; init; }
-
-    public required string Address { get; set; }
-
-    public string? Version { get; set; }
-
-    public string? Zone { get; set; }
-
-    public required Dictionary<string, string> Labels { get; set; }
-
-    public int TtlSeconds { get; set; }
-
-    public DateTimeOffset RenewedAt { get; set; }
-
-    /// <summary>The lease deadline: <see cref="RenewedAt"/> + <see cref="TtlSeconds"/>. At this instant the lease has passed.</summary>
-    public DateTimeOffset ExpiresAt { get; set; }
-}
-
-/// <summary>A stored policy version; <see cref="Document"/> is null for a deletion.</summary>
-internal sealed record StoredPolicyVersion(long Version, string? Document, DateTimeOffset CreatedAt, long? RollbackOf);
-
-/// <summary>What <see cref="RegistryStore.Load"/> finds in the file.</summary>
-internal sealed record StoredState(
-    long Index,
-    Dictionary<string, (long InstancesIndex, long PolicyIndex)> Services,
-    List<InstanceEntry> Instances,
-    Dictionary<string, StoredPolicyVersion> CurrentPolicies);
-
 /// <summary>
 /// The embedded SQLite store: one connection, WAL journal, <c>synchronous=NORMAL</c>, so a committed write is in the
 /// write-ahead log before the registry answers and survives the process being killed. One transaction per change, one
@@ -439,16 +406,3 @@ internal sealed class RegistryStore : IDisposable
         return cmd;
     }
 }
-
-/// <summary>Instance labels as a compact JSON object in the store.</summary>
-internal static class LabelsJson
-{
-    public static string Write(Dictionary<string, string> labels) =>
-        System.Text.Json.JsonSerializer.Serialize(labels, RegistryStoreJsonContext.Default.DictionaryStringString);
-
-    public static Dictionary<string, string> Parse(string json) =>
-        new(System.Text.Json.JsonSerializer.Deserialize(json, RegistryStoreJsonContext.Default.DictionaryStringString) ?? [], StringComparer.Ordinal);
-}
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
-internal sealed partial class RegistryStoreJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,7 +1,6 @@
 using Mesh.Client.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -30,12 +29,4 @@ internal sealed class MeshKestrelSetup(IServiceProvider services) : IConfigureOp
             return new MeshTlsConnectionMiddleware(next, security, listen.Protocols, logger).OnConnectionAsync;
         }));
     }
-}
-
-/// <summary>Gets the workload's first certificate before the server starts taking connections (bounded wait).</summary>
-internal sealed class MeshIdentityStartup(MeshSecurity security) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => security.Identity?.StartAsync(cancellationToken) ?? Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -15,9 +15,3 @@ internal sealed class MeshOptionsValidator : IValidateOptions<MeshOptions>
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
-
-/// <summary>Reads the <c>Mesh</c> section with <see cref="MeshConfigurationReader"/>.</summary>
-internal sealed class MeshConfigurationSetup(Microsoft.Extensions.Configuration.IConfigurationSection section) : IConfigureOptions<MeshOptions>
-{
-    public void Configure(MeshOptions options) => MeshConfigurationReader.Read(section, options);
-}

@@ -456,21 +456,3 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     [LoggerMessage(14, LogLevel.Warning, "Mesh registry cache {File} could not be used: {Reason}")]
     private static partial void LogCacheFailed(ILogger logger, string file, string reason);
 }
-
-internal sealed class RegistryCache
-{
-    public DateTimeOffset SavedAt { get; set; }
-
-    public Dictionary<string, RegistryCacheEntry> Services { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-}
-
-internal sealed class RegistryCacheEntry
-{
-    public List<InstanceRecord>? Instances { get; set; }
-
-    public JsonElement? Policy { get; set; }
-}
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(RegistryCache))]
-internal sealed partial class RegistryCacheJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -25,38 +25,3 @@ public sealed class RetryOptions
     /// <summary>The largest backoff. 250 ms by default.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 }
-
-/// <summary>
-/// A retry budget: retries to a service may be at most <see cref="RetryRatio"/> of its requests plus
-/// <see cref="MinRetriesPerSecond"/>, counted over the last <see cref="Ttl"/>.
-/// </summary>
-public sealed class RetryBudgetOptions
-{
-    /// <summary>Retries allowed per request, 0.2 by default.</summary>
-    public double RetryRatio { get; set; } = 0.2;
-
-    /// <summary>Retries allowed each second whatever the request rate, 10 by default.</summary>
-    public int MinRetriesPerSecond { get; set; } = 10;
-
-    /// <summary>The window requests and retries are counted over, 10 s by default.</summary>
-    public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(10);
-}
-
-/// <summary>The circuit breaker each endpoint has per client.</summary>
-public sealed class CircuitBreakerOptions
-{
-    /// <summary>Whether the breaker is on. True by default.</summary>
-    public bool Enabled { get; set; } = true;
-
-    /// <summary>The failure share over <see cref="SamplingDuration"/> that opens the circuit, 0 to 1. 0.5 by default.</summary>
-    public double FailureRatio { get; set; } = 0.5;
-
-    /// <summary>The attempts needed in a sampling window before the ratio counts. 20 by default.</summary>
-    public int MinimumThroughput { get; set; } = 20;
-
-    /// <summary>The window failures are counted over. 10 s by default.</summary>
-    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long an open circuit rejects attempts before it lets one through. 5 s by default.</summary>
-    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
-}

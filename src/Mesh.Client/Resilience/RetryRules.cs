@@ -163,22 +163,3 @@ internal static class RetryRules
         }
     }
 }
-
-internal enum FailureKind
-{
-    Other,
-    NotSent,
-    ConnectFailure,
-    RefusedStream,
-    Reset,
-    PerTryTimeout,
-}
-
-/// <summary>No endpoint of the destination could be picked: the request was never sent.</summary>
-internal sealed class NoEndpointException(string message) : HttpRequestException(HttpRequestError.ConnectionError, message);
-
-/// <summary>The circuit breaker of the picked endpoint refused the attempt: the request was never sent.</summary>
-internal sealed class CircuitOpenException(string message) : HttpRequestException(HttpRequestError.ConnectionError, message);
-
-/// <summary>An attempt ran past the route's per-try timeout while the call still had time.</summary>
-internal sealed class AttemptTimeoutException(string message, Exception? inner) : TimeoutException(message, inner);

@@ -1,12 +1,8 @@
 using Mesh.Client.Faults;
 using Mesh.Client.Internal;
-using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
 
 namespace Mesh.Client.Routing;
-
-/// <summary>A weighted destination of a route, resolved to the picker of its subset.</summary>
-internal sealed record RouteDestination(string Subset, EndpointPicker Picker, int CumulativeWeight);
 
 /// <summary>A route of the immutable runtime model: its match, its destinations, its timeout, retries and faults.</summary>
 internal sealed class RouteRuntime

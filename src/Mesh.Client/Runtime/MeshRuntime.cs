@@ -8,16 +8,6 @@ using Microsoft.Extensions.Primitives;
 
 namespace Mesh.Client.Runtime;
 
-/// <summary>Everything the mesh knows at one moment; replaced whole, never changed.</summary>
-internal sealed class MeshSnapshot(FrozenDictionary<string, ServiceSnapshot> services, MeshOptions options)
-{
-    public static readonly MeshSnapshot Empty = new(FrozenDictionary<string, ServiceSnapshot>.Empty, new MeshOptions());
-
-    public FrozenDictionary<string, ServiceSnapshot> Services { get; } = services;
-
-    public MeshOptions Options { get; } = options;
-}
-
 /// <summary>
 /// Owns the current <see cref="MeshSnapshot"/>. Configuration reloads and discovery changes build a new snapshot
 /// under a lock and publish it with one reference swap; requests read the reference and never wait. A reload that

@@ -7,26 +7,6 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;
 
-/// <summary>One CA root: its certificate with the private key (kept in memory and in a 0600 file, never sent).</summary>
-internal sealed class CaRoot(string id, X509Certificate2 certificate) : IDisposable
-{
-    public string Id { get; } = id;
-
-    public X509Certificate2 Certificate { get; } = certificate;
-
-    public string Pem { get; } = certificate.ExportCertificatePem();
-
-    public void Dispose() => Certificate.Dispose();
-}
-
-/// <summary>Why a certificate request was refused: the status to answer and a message safe to show the caller.</summary>
-internal sealed class CertificateRequestException(int status, string field, string message) : Exception(message)
-{
-    public int Status { get; } = status;
-
-    public string Field { get; } = field;
-}
-
 /// <summary>
 /// The mesh CA. Roots are ECDSA P-256, self-signed, made on the first start and kept in <c>MeshRegistry:CaPath</c>:
 /// <c>&lt;id&gt;.crt.pem</c> and <c>&lt;id&gt;.key.pem</c> (mode 0600, in a 0700 folder) and <c>ca.json</c> (which roots are
@@ -504,17 +484,3 @@ internal sealed partial class CertificateAuthority : IDisposable
     [LoggerMessage(45, LogLevel.Warning, "Mesh CA: root {Id} removed; certificates it signed are no longer trusted")]
     private static partial void LogRootRemoved(ILogger logger, string id);
 }
-
-/// <summary>The contents of <c>ca.json</c>.</summary>
-internal sealed class CaState
-{
-    public long Index { get; set; }
-
-    public string Active { get; set; } = string.Empty;
-
-    public List<string> Roots { get; set; } = [];
-}
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(CaState))]
-internal sealed partial class CaJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

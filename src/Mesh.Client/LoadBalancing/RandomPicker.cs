@@ -1,0 +1,14 @@
+using Mesh.Client.Internal;
+using Mesh.Client.OutlierDetection;
+
+namespace Mesh.Client.LoadBalancing;
+
+internal sealed class RandomPicker(EndpointState[] endpoints, EjectionTracker ejections, RandomSource random)
+    : EndpointPicker(endpoints, ejections, random)
+{
+    protected override EndpointState? Pick(HttpRequestMessage request, in PickFilter filter)
+    {
+        var start = Random.Next(Endpoints.Length);
+        return filter.IsAll ? Endpoints[start] : Scan(start, filter);
+    }
+}

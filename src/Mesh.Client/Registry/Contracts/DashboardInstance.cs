@@ -1,0 +1,22 @@
+namespace Mesh.Client.Registry;
+
+internal sealed class DashboardInstance
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Address { get; set; } = string.Empty;
+
+    public string? Version { get; set; }
+
+    public string? Zone { get; set; }
+
+    /// <summary><c>healthy</c>, or <c>held</c> when the lease has passed and the mass-expiry guard keeps it listed.</summary>
+    public string Health { get; set; } = "healthy";
+
+    /// <summary>Seconds since the last renewal.</summary>
+    public double LeaseAgeSeconds { get; set; }
+
+    public int TtlSeconds { get; set; }
+
+    public DateTimeOffset? CertificateExpiresAt { get; set; }
+}

@@ -1,0 +1,6 @@
+using Mesh.Client.LoadBalancing;
+
+namespace Mesh.Client.Routing;
+
+/// <summary>A weighted destination of a route, resolved to the picker of its subset.</summary>
+internal sealed record RouteDestination(string Subset, EndpointPicker Picker, int CumulativeWeight);

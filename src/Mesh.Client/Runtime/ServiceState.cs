@@ -1,0 +1,100 @@
+using Mesh.Client.Discovery;
+using Mesh.Client.LoadBalancing;
+using Mesh.Client.OutlierDetection;
+using Mesh.Client.Resilience;
+
+namespace Mesh.Client.Runtime;
+
+/// <summary>
+/// What outlives snapshots for one service: endpoint records (latency, ejections), the ejection tracker and the
+/// retry budget. Only the snapshot builder touches it, under the runtime's build lock.
+/// </summary>
+internal sealed class ServiceState(string name, TimeProvider timeProvider)
+{
+    private readonly Dictionary<string, EndpointState> _endpoints = new(StringComparer.OrdinalIgnoreCase);
+    private RetryBudgetOptions? _budgetOptions;
+    private CircuitBreakerOptions? _breakerOptions;
+
+    public string Name { get; } = name;
+
+    public EjectionTracker Ejections { get; } = new(timeProvider);
+
+    public RetryBudget? Budget { get; private set; }
+
+    public EndpointState[] ResolveEndpoints(IReadOnlyList<DiscoveredEndpoint> discovered)
+    {
+        var result = new EndpointState[discovered.Count];
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var n = 0;
+        foreach (var d in discovered)
+        {
+            var authority = d.Address.GetLeftPart(UriPartial.Authority);
+            if (!seen.Add(authority))
+            {
+                continue;
+            }
+
+            // Keep what was learnt about an endpoint across reloads, unless its identity (labels, zone) changed.
+            if (!_endpoints.TryGetValue(authority, out var state) || !SameLabels(state, d))
+            {
+                state = new EndpointState(new Uri(authority), d.Labels, d.Zone);
+                _endpoints[authority] = state;
+            }
+
+            result[n++] = state;
+        }
+
+        foreach (var stale in _endpoints.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            _endpoints.Remove(stale);
+        }
+
+        return n == result.Length ? result : result[..n];
+    }
+
+    public RetryBudget ResolveBudget(RetryBudgetOptions options)
+    {
+        if (Budget is null || _budgetOptions is null || _budgetOptions.RetryRatio != options.RetryRatio ||
+            _budgetOptions.MinRetriesPerSecond != options.MinRetriesPerSecond || _budgetOptions.Ttl != options.Ttl)
+        {
+            Budget = new RetryBudget(options, timeProvider);
+            _budgetOptions = options;
+        }
+
+        return Budget;
+    }
+
+    /// <summary>Breakers are built from the options in force when first used; changed options start them afresh.</summary>
+    public void ResolveBreakers(CircuitBreakerOptions options, EndpointState[] endpoints)
+    {
+        var changed = _breakerOptions is not null && (_breakerOptions.Enabled != options.Enabled ||
+            _breakerOptions.FailureRatio != options.FailureRatio || _breakerOptions.MinimumThroughput != options.MinimumThroughput ||
+            _breakerOptions.SamplingDuration != options.SamplingDuration || _breakerOptions.BreakDuration != options.BreakDuration);
+        _breakerOptions = options;
+        if (changed)
+        {
+            foreach (var e in endpoints)
+            {
+                e.Breakers.Clear();
+            }
+        }
+    }
+
+    private static bool SameLabels(EndpointState state, DiscoveredEndpoint d)
+    {
+        if (state.Zone != d.Zone || state.Labels.Count != d.Labels.Count)
+        {
+            return false;
+        }
+
+        foreach (var (k, v) in d.Labels)
+        {
+            if (!state.Labels.TryGetValue(k, out var existing) || existing != v)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,9 @@
+namespace Mesh.Registry;
+
+internal enum PolicyOutcome
+{
+    Changed,
+    Unchanged,
+    NotFound,
+    IsDeletion,
+}

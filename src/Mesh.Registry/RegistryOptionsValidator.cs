@@ -1,0 +1,105 @@
+using System.Globalization;
+using Mesh.Client.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Registry;
+
+/// <summary>Checks the <c>MeshRegistry</c> section at start, reporting every error with its path.</summary>
+internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RegistryOptions options)
+    {
+        const string root = RegistryOptions.SectionName;
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.DataPath))
+        {
+            errors.Add($"{root}:DataPath: required");
+        }
+
+        if (options.AdminToken is { Length: > 0 } admin && string.IsNullOrWhiteSpace(admin))
+        {
+            errors.Add($"{root}:AdminToken: must not be blank");
+        }
+
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!string.IsNullOrEmpty(options.AdminToken))
+        {
+            seen[options.AdminToken] = $"{root}:AdminToken";
+        }
+
+        foreach (var (service, token) in options.JoinTokens)
+        {
+            var path = $"{root}:JoinTokens:{service}";
+            if (!PolicyValidator.IsValidName(service))
+            {
+                errors.Add($"{path}: '{service}' is not a valid service name (letters, digits, '-', '_' and '.', at most 63 characters)");
+            }
+
+            if (string.IsNullOrWhiteSpace(token))
+            {
+                errors.Add($"{path}: the token must not be empty");
+            }
+            else if (!seen.TryAdd(token, path))
+            {
+                // Never name the token itself.
+                errors.Add($"{path}: the same token as {seen[token]}; every token must be distinct");
+            }
+        }
+
+        if (double.IsNaN(options.MassExpiryThreshold) || options.MassExpiryThreshold is <= 0 or > 1)
+        {
+            errors.Add($"{root}:MassExpiryThreshold: {options.MassExpiryThreshold.ToString(CultureInfo.InvariantCulture)} must be greater than 0 and at most 1");
+        }
+
+        if (options.MassExpiryMaxHold <= TimeSpan.Zero || options.MassExpiryMaxHold > TimeSpan.FromDays(7))
+        {
+            errors.Add($"{root}:MassExpiryMaxHold: {options.MassExpiryMaxHold} must be between 00:00:00 (exclusive) and 7.00:00:00");
+        }
+
+        if (options.MaxWatchWait <= TimeSpan.Zero || options.MaxWatchWait > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:MaxWatchWait: {options.MaxWatchWait} must be between 00:00:00 (exclusive) and 01:00:00");
+        }
+
+        if (options.DefaultWatchWait <= TimeSpan.Zero || options.DefaultWatchWait > options.MaxWatchWait)
+        {
+            errors.Add($"{root}:DefaultWatchWait: {options.DefaultWatchWait} must be positive and at most MaxWatchWait");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.TrustDomain) || Uri.CheckHostName(options.TrustDomain) != UriHostNameType.Dns)
+        {
+            errors.Add($"{root}:TrustDomain: '{options.TrustDomain}' must be a DNS name such as mesh.local");
+        }
+
+        for (var i = 0; i < options.ServerNames.Count; i++)
+        {
+            var serverName = options.ServerNames[i];
+            if (!System.Net.IPAddress.TryParse(serverName, out _) && Uri.CheckHostName(serverName) != UriHostNameType.Dns)
+            {
+                errors.Add($"{root}:ServerNames:{i}: '{serverName}' is neither a DNS name nor an IP address");
+            }
+        }
+
+        if (options.CertificateLifetime < TimeSpan.FromMinutes(1) || options.CertificateLifetime > TimeSpan.FromDays(30))
+        {
+            errors.Add($"{root}:CertificateLifetime: {options.CertificateLifetime} must be between 00:01:00 and 30.00:00:00");
+        }
+
+        if (options.CaPath is { } caPath && string.IsNullOrWhiteSpace(caPath))
+        {
+            errors.Add($"{root}:CaPath: must not be blank");
+        }
+
+        if (options.FailedAuthLimit is < 0 or > 1_000_000)
+        {
+            errors.Add($"{root}:FailedAuthLimit: {options.FailedAuthLimit} must be from 0 (no limit) to 1000000");
+        }
+
+        if (options.FailedAuthWindow < TimeSpan.FromSeconds(1) || options.FailedAuthWindow > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:FailedAuthWindow: {options.FailedAuthWindow} must be between 00:00:01 and 01:00:00");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

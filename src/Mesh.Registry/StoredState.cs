@@ -1,0 +1,8 @@
+namespace Mesh.Registry;
+
+/// <summary>What <see cref="RegistryStore.Load"/> finds in the file.</summary>
+internal sealed record StoredState(
+    long Index,
+    Dictionary<string, (long InstancesIndex, long PolicyIndex)> Services,
+    List<InstanceEntry> Instances,
+    Dictionary<string, StoredPolicyVersion> CurrentPolicies);
