@@ -133,7 +133,7 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
         metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(1);
         metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(0);
 
-        var errors = mesh.Logs.Entries.Where(e => e.Level == LogLevel.Error).ToList();
+        var errors = mesh.Logs.GetSnapshot().Where(e => e.Level == LogLevel.Error).ToList();
         errors.Count.ShouldBe(1, "the rejection is logged once");
         foreach (var error in errors)
         {
@@ -152,7 +152,7 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
         metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(1);
         await AllGoToAsync(mesh, service, "v2");
         metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(rejected);
-        mesh.Logs.Entries.Count(e => e.Level == LogLevel.Error).ShouldBe(rejected);
+        mesh.Logs.GetSnapshot().Count(e => e.Level == LogLevel.Error).ShouldBe(rejected);
     }
 
     [Fact]

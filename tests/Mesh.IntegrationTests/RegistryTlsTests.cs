@@ -48,7 +48,7 @@ public sealed class RegistryTlsTests
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews over https");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews spiffe://mesh.local/svc/productpage");
-        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -165,7 +165,7 @@ public sealed class RegistryTlsTests
             return identity.Renewals >= 2;
         }, TimeSpan.FromSeconds(60), "renewals continue on new connections after the rotation");
         identity.Current!.Certificate.Issuer.ShouldContain(id);
-        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -208,7 +208,7 @@ public sealed class RegistryTlsTests
     }
 
     private static int Refusals(MeshTestClient client) =>
-        client.Logs.Entries.Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        client.Logs.GetSnapshot().Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
 
     /// <summary>A meshed app that answers its service name and its caller's SPIFFE ID, pinning the registry as given.</summary>
     private static async Task<WebApplication> StartAppAsync(TlsRegistry registry, string service, TimeProvider? time, (string Key, string Value) pin)

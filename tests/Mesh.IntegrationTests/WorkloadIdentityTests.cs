@@ -58,7 +58,7 @@ public sealed class WorkloadIdentityTests
         // its lifetime every failure is a warning.
         await registry.StopAsync();
         await registry.DisposeAsync();
-        var warned = () => mesh.Logs.Entries.Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
+        var warned = () => mesh.Logs.GetSnapshot().Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
         await Poll.UntilAsync(() =>
         {
             if (!warned())
@@ -72,7 +72,7 @@ public sealed class WorkloadIdentityTests
         (time.GetUtcNow() - identity.IssuedAt).ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(48));
 
         // Nothing secret in the log.
-        var text = string.Join('\n', mesh.Logs.Entries.Select(e => e.Message));
+        var text = string.Join('\n', mesh.Logs.GetSnapshot().Select(e => e.Message));
         text.ShouldNotContain("PRIVATE KEY");
         text.ShouldNotContain(Token);
         Directory.Delete(directory, recursive: true);
