@@ -109,7 +109,7 @@ public sealed class LeaseTests : IAsyncLifetime
         (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d", "e"]);
         expired.GetMeasurementSnapshot().Sum(m => m.Value).ShouldBe(2);
         activations.GetMeasurementSnapshot().Count.ShouldBe(0);
-        _host.Logs.Entries.ShouldNotContain(e => e.Level == LogLevel.Warning);
+        _host.Logs.GetSnapshot().ShouldNotContain(e => e.Level == LogLevel.Warning);
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class LeaseTests : IAsyncLifetime
 
         activations.GetMeasurementSnapshot().Count(m => m.ContainsTags(new KeyValuePair<string, object?>("service", "reviews"))).ShouldBe(1);
         expired.GetMeasurementSnapshot().Sum(m => m.Value).ShouldBe(0);
-        _host.Logs.Entries.ShouldContain(e => e.Level == LogLevel.Warning && e.Message.Contains("Mass-expiry guard", StringComparison.Ordinal) &&
+        _host.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Warning && e.Message.Contains("Mass-expiry guard", StringComparison.Ordinal) &&
                                               e.Message.Contains("reviews", StringComparison.Ordinal));
         Gauges(_host)["mesh.registry.expiry_guard.held_services"].ShouldBe(1);
         Gauges(_host)["mesh.registry.expiry_guard.held_instances"].ShouldBe(4);
