@@ -84,28 +84,3 @@ public sealed class MeshTestClient : IAsyncDisposable
         }
     }
 }
-
-/// <summary>Collects log lines so tests can assert on what was logged.</summary>
-public sealed class TestLogSink : ILoggerProvider
-{
-    public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, string Message)> Entries { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(TestLogSink sink, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            sink.Entries.Enqueue((logLevel, category, formatter(state, exception)));
-        }
-    }
-}
