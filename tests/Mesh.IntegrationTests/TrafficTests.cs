@@ -520,11 +520,4 @@ public sealed class TrafficTests(ITestOutputHelper output)
     /// <summary>One of the mesh's counters, of this client only: the meter factory (the meter's scope) is per service provider.</summary>
     internal static MetricCollector<long> Counter(MeshTestClient mesh, string instrument) =>
         new(mesh.GetService<IMeterFactory>(), MeshMeter, instrument);
-
-    /// <summary>The mesh's instruments of this client only: the meter factory is per service provider.</summary>
-    internal static MetricCollector Collect(MeshTestClient mesh)
-    {
-        var factory = mesh.GetService<IMeterFactory>();
-        return new MetricCollector(m => m.Name == MeshMeter && ReferenceEquals(m.Scope, factory));
-    }
 }
