@@ -14,6 +14,10 @@ public static class CounterReadings
     public static int Count(this MetricCollector<long> collector, Func<Dictionary<string, string?>, bool>? where = null) =>
         Matching(collector, where).Count();
 
+    /// <summary>The last matching measurement's value, or null: a gauge's reading after RecordObservableInstruments.</summary>
+    public static long? Last(this MetricCollector<long> collector, Func<Dictionary<string, string?>, bool>? where = null) =>
+        Matching(collector, where).Select(m => (long?)m.Value).LastOrDefault();
+
     private static IEnumerable<CollectedMeasurement<long>> Matching(MetricCollector<long> collector, Func<Dictionary<string, string?>, bool>? where) =>
         collector.GetMeasurementSnapshot().Where(m => where is null || where(Text(m.Tags)));
 
