@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of MeshLib: `./test.sh`. Extra arguments go to `dotnet test` (e.g. --filter ...).
+# Runs the tests of MeshLib: `./test.sh`. Extra arguments go to `dotnet test` (e.g. --filter ...).
+# Soak tests ([Trait("Category", "Soak")], minutes of real time each) are left out unless the caller passes
+# `--soak` or MESH_SOAK=1 (everything, soaks included) or a --filter of their own (which then decides alone);
+# .ci/run runs them in a step of their own.
 # Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape test, chromium for
 # the dashboard test); the .NET SDK it only checks for.
 set -euo pipefail
@@ -30,6 +33,20 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+soak="${MESH_SOAK:-0}"
+own_filter=0
+args=()
+for arg in "$@"; do
+  case "$arg" in
+    --soak) soak=1 ;;
+    --filter | --filter=* | --filter:*) own_filter=1; args+=("$arg") ;;
+    *) args+=("$arg") ;;
+  esac
+done
+if [ "$soak" != "1" ] && [ "$own_filter" -eq 0 ]; then
+  args+=(--filter "Category!=Soak")
+fi
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
@@ -41,7 +58,7 @@ fi
 # Test assemblies run one after another (-m:1): several of them start real servers and measure load balancing
 # shares, and on a 2-core machine they would otherwise disturb each other. --blame-hang-timeout turns a hung test into
 # a failure with a dump instead of a stuck CI run.
-dotnet test MeshLib.sln --no-build -m:1 --blame-hang-timeout 5m "$@" 2>&1 | tee "$log" || status=$?
+dotnet test MeshLib.sln --no-build -m:1 --blame-hang-timeout 5m ${args[@]+"${args[@]}"} 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run, summed over the test assemblies.
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

@@ -122,18 +122,18 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
         };
 
         await using var mesh = MeshTestClient.Create(Config([new { Subset = "v1", Weight = 100 }]));
-        using var metrics = TrafficTests.Collect(mesh);
+        using var reloads = TrafficTests.Counter(mesh, "mesh.config.reloads");
         await AllGoToAsync(mesh, service, "v1");
 
         // Would send 60% to v2 if it were taken; it has three mistakes.
         mesh.Reload(Config([new { Subset = "v2", Weight = 60 }, new { Subset = "v1", Weight = 50 }], policy: "Fastest", mirrorPercentage: 150));
         // IConfigurationRoot.Reload() raises its change token once per file provider and once itself, so the mesh sees
         // one edit twice; it reports it once.
-        await Poll.UntilAsync(() => metrics.Count("mesh.config.reloads", t => t["result"] == "rejected") >= 1, because: "the reload is rejected");
-        metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(1);
-        metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(0);
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "rejected") >= 1, because: "the reload is rejected");
+        reloads.Count(t => t["result"] == "rejected").ShouldBe(1);
+        reloads.Count(t => t["result"] == "accepted").ShouldBe(0);
 
-        var errors = mesh.Logs.Entries.Where(e => e.Level == LogLevel.Error).ToList();
+        var errors = mesh.Logs.GetSnapshot().Where(e => e.Level == LogLevel.Error).ToList();
         errors.Count.ShouldBe(1, "the rejection is logged once");
         foreach (var error in errors)
         {
@@ -147,12 +147,12 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
 
         // A valid reload afterwards takes effect.
         mesh.Reload(Config([new { Subset = "v2", Weight = 100 }]));
-        var rejected = metrics.Count("mesh.config.reloads", t => t["result"] == "rejected");
-        await Poll.UntilAsync(() => metrics.Count("mesh.config.reloads", t => t["result"] == "accepted") >= 1, because: "the reload is accepted");
-        metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(1);
+        var rejected = reloads.Count(t => t["result"] == "rejected");
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "accepted") >= 1, because: "the reload is accepted");
+        reloads.Count(t => t["result"] == "accepted").ShouldBe(1);
         await AllGoToAsync(mesh, service, "v2");
-        metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(rejected);
-        mesh.Logs.Entries.Count(e => e.Level == LogLevel.Error).ShouldBe(rejected);
+        reloads.Count(t => t["result"] == "rejected").ShouldBe(rejected);
+        mesh.Logs.GetSnapshot().Count(e => e.Level == LogLevel.Error).ShouldBe(rejected);
     }
 
     [Fact]
@@ -192,7 +192,7 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
             var b = Config([backends[1]], [backends[2], backends[3]], 30, "PeakEwma");
 
             await using var mesh = MeshTestClient.Create(a);
-            using var metrics = TrafficTests.Collect(mesh);
+            using var reloadCounter = TrafficTests.Counter(mesh, "mesh.config.reloads");
 
             const int total = 4_000;
             var completed = 0;
@@ -233,8 +233,8 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
             failures.ShouldBeEmpty();
             completed.ShouldBe(total);
             reloads.ShouldBeGreaterThan(50);
-            metrics.Count("mesh.config.reloads", t => t["result"] == "accepted").ShouldBe(reloads, "each reload changed the configuration once");
-            metrics.Count("mesh.config.reloads", t => t["result"] == "rejected").ShouldBe(0);
+            reloadCounter.Count(t => t["result"] == "accepted").ShouldBe(reloads, "each reload changed the configuration once");
+            reloadCounter.Count(t => t["result"] == "rejected").ShouldBe(0);
             backends.ShouldAllBe(x => x.Requests > 0, "both configurations served traffic");
             backends.Sum(x => x.Requests).ShouldBe(total, "each request was sent exactly once");
             var runtime = mesh.GetService<MeshRuntime>();

@@ -50,7 +50,7 @@ public sealed class JoinTokenIdentityTests
             Registry = new { Url = registry.Address, Token = other, Register = false, CacheDirectory = string.Empty },
         });
         _ = liar.GetService<MeshSecurity>();
-        await Poll.UntilAsync(() => liar.Logs.Entries.Any(e => e.Message.Contains("403", StringComparison.Ordinal) && e.Message.Contains("'v2'", StringComparison.Ordinal)),
+        await Poll.UntilAsync(() => liar.Logs.GetSnapshot().Any(e => e.Message.Contains("403", StringComparison.Ordinal) && e.Message.Contains("'v2'", StringComparison.Ordinal)),
             because: "the CA refuses the other version");
         liar.GetService<MeshSecurity>().Identity!.Current.ShouldBeNull();
     }

@@ -48,7 +48,7 @@ public sealed class RegistryTlsTests
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews over https");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews spiffe://mesh.local/svc/productpage");
-        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -127,7 +127,7 @@ public sealed class RegistryTlsTests
                 var answer = await admin2.GetFromJsonAsync<InstancesAnswer>(new Uri("/v1/services/reviews/instances", UriKind.Relative));
                 return answer!.Instances.Count == 1 && answer.Instances[0].ExpiresAt > time.GetUtcNow() + TimeSpan.FromSeconds(1);
             }, TimeSpan.FromSeconds(30), "the lease keeps being renewed without the token");
-            reviews.Services.GetRequiredService<TestLogs>().Text.ShouldNotContain(JoinToken("reviews"));
+            string.Join('\n', reviews.Services.GetFakeLogCollector().GetSnapshot().Select(r => r.Message)).ShouldNotContain(JoinToken("reviews"));
         }
         finally
         {
@@ -165,7 +165,7 @@ public sealed class RegistryTlsTests
             return identity.Renewals >= 2;
         }, TimeSpan.FromSeconds(60), "renewals continue on new connections after the rotation");
         identity.Current!.Certificate.Issuer.ShouldContain(id);
-        mesh.Logs.Entries.ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -208,16 +208,14 @@ public sealed class RegistryTlsTests
     }
 
     private static int Refusals(MeshTestClient client) =>
-        client.Logs.Entries.Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+        client.Logs.GetSnapshot().Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
 
     /// <summary>A meshed app that answers its service name and its caller's SPIFFE ID, pinning the registry as given.</summary>
     private static async Task<WebApplication> StartAppAsync(TlsRegistry registry, string service, TimeProvider? time, (string Key, string Value) pin)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        var logs = new TestLogs();
-        builder.Logging.AddProvider(logs);
-        builder.Services.AddSingleton(logs);
+        builder.Logging.AddFakeLogging();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -251,31 +249,6 @@ public sealed class RegistryTlsTests
     private sealed class InstanceAnswer
     {
         public DateTimeOffset ExpiresAt { get; set; }
-    }
-
-    /// <summary>Log lines of an app, to check that secrets never appear.</summary>
-    private sealed class TestLogs : ILoggerProvider
-    {
-        private readonly ConcurrentQueue<string> _lines = new();
-
-        public string Text => string.Join('\n', _lines);
-
-        public ILogger CreateLogger(string categoryName) => new Logger(_lines);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ConcurrentQueue<string> lines) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                lines.Enqueue(formatter(state, exception));
-        }
     }
 }
 

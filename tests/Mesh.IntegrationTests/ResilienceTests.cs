@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using Mesh.Client.Runtime;
@@ -11,6 +12,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.IntegrationTests;
@@ -28,6 +30,10 @@ public sealed class ResilienceTests
     {
         Services = new Dictionary<string, object> { [name] = policy },
     };
+
+    /// <summary>One of the mesh's instruments, of this client only (its meter factory is the meter's scope).</summary>
+    private static MetricCollector<long> Collect(MeshTestClient mesh, string instrument) =>
+        new(mesh.GetService<IMeterFactory>(), "Mesh.Client", instrument);
 
     private static bool For(Dictionary<string, string?> tags, string service) =>
         tags.GetValueOrDefault("destination_service") == service;
@@ -240,7 +246,6 @@ public sealed class ResilienceTests
     {
         const string service = "res-eject";
         var time = new ManualTimeProvider();
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Client");
         await using var good1 = await TestBackend.StartAsync("good1");
         await using var good2 = await TestBackend.StartAsync("good2");
         await using var bad = await TestBackend.StartAsync("bad", context =>
@@ -256,8 +261,9 @@ public sealed class ResilienceTests
             OutlierDetection = new { Consecutive5xxErrors = 3, BaseEjectionTime = "00:00:30", MaxEjectionPercent = 50 },
             CircuitBreaker = new { Enabled = false },
         }), time);
+        using var ejections = Collect(mesh, "mesh.outlier.ejections");
         var badAuthority = bad.Address.GetLeftPart(UriPartial.Authority);
-        int Ejections() => metrics.Count("mesh.outlier.ejections", t => For(t, service) && t.GetValueOrDefault("endpoint") == badAuthority);
+        int Ejections() => ejections.Count(t => For(t, service) && t.GetValueOrDefault("endpoint") == badAuthority);
 
         var sent = 0;
         async Task<int> SendAsync(int count)
@@ -308,7 +314,6 @@ public sealed class ResilienceTests
     {
         const string service = "res-breaker";
         var time = new ManualTimeProvider();
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Client");
         var failing = true;
         await using var good = await TestBackend.StartAsync("good");
         await using var flaky = await TestBackend.StartAsync("flaky", context =>
@@ -324,6 +329,7 @@ public sealed class ResilienceTests
             OutlierDetection = new { Consecutive5xxErrors = 0 },
             CircuitBreaker = new { FailureRatio = 0.5, MinimumThroughput = 4, SamplingDuration = "00:00:10", BreakDuration = "00:00:05" },
         }), time);
+        using var breakers = Collect(mesh, "mesh.circuit_breaker.open");
 
         async Task<int> FailuresAsync(int count)
         {
@@ -342,9 +348,9 @@ public sealed class ResilienceTests
 
         double OpenBreakers()
         {
-            metrics.Measurements.Clear();
-            metrics.Collect();
-            return metrics.Measurements.Where(m => m.Instrument == "mesh.circuit_breaker.open" && For(m.Tags, service)).Select(m => m.Value).LastOrDefault();
+            breakers.Clear();
+            breakers.RecordObservableInstruments();
+            return breakers.Last(t => For(t, service)) ?? 0;
         }
 
         // Round robin: every other call goes to the flaky endpoint; its fourth failure in four attempts opens its breaker.
@@ -454,7 +460,6 @@ public sealed class ResilienceTests
         const int perBatch = 20;
         var step = TimeSpan.FromMilliseconds(100);
         var time = new ManualTimeProvider();
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Client");
         await using var down = await TestBackend.StartAsync("down", context =>
         {
             context.Response.StatusCode = 503;
@@ -490,6 +495,8 @@ public sealed class ResilienceTests
                 },
             },
         }, time);
+        using var exhausted = Collect(mesh, "mesh.retry_budget.exhausted");
+        using var retries = Collect(mesh, "mesh.retries");
 
         var start = time.GetTimestamp();
         for (var b = 0; b < batches; b++)
@@ -520,16 +527,15 @@ public sealed class ResilienceTests
         var attempts = down.Requests;
         attempts.ShouldBeLessThanOrEqualTo((int)((1.2 * requests) + (10 * seconds)));
         attempts.ShouldBeGreaterThan(requests); // retries did happen while there was budget
-        metrics.Sum("mesh.retry_budget.exhausted", t => For(t, service)).ShouldBeGreaterThan(0);
-        metrics.Sum("mesh.retries", t => For(t, service)).ShouldBe(attempts - requests);
-        metrics.Sum("mesh.retry_budget.exhausted", t => For(t, control)).ShouldBe(0);
+        exhausted.Sum(t => For(t, service)).ShouldBeGreaterThan(0);
+        retries.Sum(t => For(t, service)).ShouldBe(attempts - requests);
+        exhausted.Sum(t => For(t, control)).ShouldBe(0);
     }
 
     [Fact]
     public async Task Total_timeout_ends_the_call_with_a_timeout_and_tells_the_backend_its_budget()
     {
         const string service = "res-timeout";
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Client");
         var budgets = new ConcurrentQueue<string>();
         var slowRequests = 0;
         var aborted = 0;
@@ -565,6 +571,8 @@ public sealed class ResilienceTests
                 },
             },
         }));
+        using var requests = Collect(mesh, "mesh.requests");
+        using var retries = Collect(mesh, "mesh.retries");
 
         // Opens the connection and runs the pipeline once, without a timeout, so that the timed call measures the
         // backend and not a cold start.
@@ -594,8 +602,8 @@ public sealed class ResilienceTests
         await Poll.UntilAsync(() => Volatile.Read(ref aborted) == 1, because: "the backend sees the timed-out request aborted");
 
         // A total timeout is not retried: one attempt, and the backend saw no more than that.
-        metrics.Count("mesh.requests", t => For(t, service) && t.GetValueOrDefault("route") == "default").ShouldBe(1);
-        metrics.Sum("mesh.retries", t => For(t, service)).ShouldBe(0);
+        requests.Count(t => For(t, service) && t.GetValueOrDefault("route") == "default").ShouldBe(1);
+        retries.Sum(t => For(t, service)).ShouldBe(0);
         Volatile.Read(ref slowRequests).ShouldBeLessThanOrEqualTo(1);
 
         budgets.Count.ShouldBe(1);

@@ -1,10 +1,13 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using Mesh.AspNetCore.Security;
 using Mesh.Client;
+using Mesh.Client.Security;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace Mesh.IntegrationTests;
 
@@ -32,67 +35,72 @@ public sealed class SecurityTests : IDisposable
     [Fact]
     public async Task StrictServerRefusesAClientWithoutCertificate()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp);
+        using var rejected = Collect(server!, "mesh.tls.peer_rejected");
         using var http = new HttpClient(TestCertificateAuthority.CreateUncheckedHandler(null));
 
         await Should.ThrowAsync<HttpRequestException>(() => http.GetStringAsync(Https(reviews)));
 
-        await Poll.UntilAsync(() => Rejected(metrics, "server", "no-certificate") > 0, because: "the server counts the refusal");
+        await Poll.UntilAsync(() => Rejected(rejected, "server", "no-certificate") > 0, because: "the server counts the refusal");
         reviews.Requests.ShouldBe(0);
     }
 
     [Fact]
     public async Task ServerRefusesACertificateFromAnotherCa()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
         using var other = new TestCertificateAuthority(name: "other");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp);
+        using var rejected = Collect(server!, "mesh.tls.peer_rejected");
         using var certificate = other.IssueWorkload("productpage");
         using var http = new HttpClient(TestCertificateAuthority.CreateUncheckedHandler(certificate));
 
         await Should.ThrowAsync<HttpRequestException>(() => http.GetStringAsync(Https(reviews)));
 
-        await Poll.UntilAsync(() => Rejected(metrics, "server", "untrusted") > 0, because: "the server counts the refusal");
+        await Poll.UntilAsync(() => Rejected(rejected, "server", "untrusted") > 0, because: "the server counts the refusal");
         reviews.Requests.ShouldBe(0);
     }
 
     [Fact]
     public async Task ServerRefusesAnExpiredCertificate()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp);
+        using var rejected = Collect(server!, "mesh.tls.peer_rejected");
         using var certificate = _ca.IssueExpired("productpage");
         using var http = new HttpClient(TestCertificateAuthority.CreateUncheckedHandler(certificate));
 
         await Should.ThrowAsync<HttpRequestException>(() => http.GetStringAsync(Https(reviews)));
 
-        await Poll.UntilAsync(() => Rejected(metrics, "server", "expired") > 0, because: "the server counts the refusal");
+        await Poll.UntilAsync(() => Rejected(rejected, "server", "expired") > 0, because: "the server counts the refusal");
         reviews.Requests.ShouldBe(0);
     }
 
     [Fact]
     public async Task StrictServerRefusesPlaintext()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp);
+        using var rejected = Collect(server!, "mesh.tls.peer_rejected");
         using var http = new HttpClient();
 
         await Should.ThrowAsync<HttpRequestException>(() => http.GetStringAsync(reviews.Address));
 
-        await Poll.UntilAsync(() => Rejected(metrics, "server", "plaintext") > 0, because: "the server counts the refusal");
+        await Poll.UntilAsync(() => Rejected(rejected, "server", "plaintext") > 0, because: "the server counts the refusal");
         reviews.Requests.ShouldBe(0);
     }
 
     [Fact]
     public async Task AnIdentityADenyRuleNamesGetsA403Problem()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, o =>
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp, configure: o =>
         {
             o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, From = ["*"] });
             o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, From = ["productpage"], Paths = ["/admin/*"] });
         });
+        using var deniedCounter = Collect(server!, "mesh.authz.denied");
         await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
 
         using var denied = await client.Client.GetAsync(new Uri("http://reviews/admin/users"));
@@ -103,7 +111,7 @@ public sealed class SecurityTests : IDisposable
         // DENY wins over the ALLOW that also matches; other paths stay allowed.
         using var allowed = await client.Client.GetAsync(new Uri("http://reviews/reviews/1"));
         allowed.StatusCode.ShouldBe(HttpStatusCode.OK);
-        metrics.Sum("mesh.authz.denied", t => t["source_service"] == "productpage").ShouldBe(1);
+        deniedCounter.Sum(t => t["source_service"] == "productpage").ShouldBe(1);
     }
 
     [Fact]
@@ -146,16 +154,15 @@ public sealed class SecurityTests : IDisposable
     [Fact]
     public async Task ClientRefusesAServerWithAValidCertificateForAnotherService()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-
         // A genuine mesh server, but it is ratings, listed as an endpoint of reviews.
         await using var ratings = await StartServiceAsync("ratings", MeshSecurityMode.Strict);
         await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", ratings));
+        using var rejected = Collect(client.Services, "mesh.tls.peer_rejected");
 
         var ex = await Should.ThrowAsync<HttpRequestException>(() => client.Client.GetStringAsync(new Uri("http://reviews/reviews/1")));
 
         ex.ToString().ShouldContain("RemoteCertificateValidationCallback");
-        Rejected(metrics, "client", "wrong-service").ShouldBeGreaterThan(0);
+        Rejected(rejected, "client", "wrong-service").ShouldBeGreaterThan(0);
         ratings.Requests.ShouldBe(0);
     }
 
@@ -173,18 +180,19 @@ public sealed class SecurityTests : IDisposable
     [Fact]
     public async Task DryRunLogsWhatItWouldDenyAndServesIt()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, o =>
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp, configure: o =>
         {
             o.Security.AuthorizationDryRun = true;
             o.Authorization.Add(new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, From = ["productpage"] });
         });
+        using var deniedCounter = Collect(server!, "mesh.authz.denied");
         await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
 
         using var response = await client.Client.GetAsync(new Uri("http://reviews/reviews/1"));
 
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
-        metrics.Sum("mesh.authz.denied", t => t["source_service"] == "productpage" && t["dry_run"] == "True").ShouldBe(1);
+        deniedCounter.Sum(t => t["source_service"] == "productpage" && t["dry_run"] == "True").ShouldBe(1);
     }
 
     [Fact]
@@ -220,8 +228,9 @@ public sealed class SecurityTests : IDisposable
     [Fact]
     public async Task AMalformedHandshakeIsRefusedAndTheServerKeepsServing()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Security");
-        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict);
+        IServiceProvider? server = null;
+        await using var reviews = await StartServiceAsync("reviews", MeshSecurityMode.Strict, capture: sp => server = sp);
+        using var rejected = Collect(server!, "mesh.tls.peer_rejected");
         using (var socket = new System.Net.Sockets.TcpClient())
         {
             await socket.ConnectAsync(IPAddress.Loopback, reviews.Address.Port);
@@ -243,7 +252,7 @@ public sealed class SecurityTests : IDisposable
             }
         }
 
-        await Poll.UntilAsync(() => Rejected(metrics, "server", "handshake-failed") > 0, because: "the server refuses the garbage");
+        await Poll.UntilAsync(() => Rejected(rejected, "server", "handshake-failed") > 0, because: "the server refuses the garbage");
         await using var client = CreateClient("productpage", MeshSecurityMode.Strict, ("reviews", reviews));
         (await client.Client.GetStringAsync(new Uri("http://reviews/who"))).ShouldStartWith("reviews: productpage");
     }
@@ -280,8 +289,12 @@ public sealed class SecurityTests : IDisposable
         return serial!;
     }
 
-    private static double Rejected(MetricCollector metrics, string side, string reason) =>
-        metrics.Sum("mesh.tls.peer_rejected", t => t["side"] == side && t["reason"] == reason);
+    private static long Rejected(MetricCollector<long> rejected, string side, string reason) =>
+        rejected.Sum(t => t["side"] == side && t["reason"] == reason);
+
+    /// <summary>One of the security instruments of one host or client only (its meter factory is the meter's scope).</summary>
+    private static MetricCollector<long> Collect(IServiceProvider services, string instrument) =>
+        new(services.GetRequiredService<IMeterFactory>(), MeshSecurity.MeterName, instrument);
 
     private static Uri Https(TestBackend backend) => new($"https://127.0.0.1:{backend.Address.Port}/");
 

@@ -5,6 +5,7 @@ using System.Net;
 using Mesh.Client.Runtime;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Xunit.Abstractions;
 
 namespace Mesh.IntegrationTests;
@@ -57,7 +58,8 @@ public sealed class TrafficTests(ITestOutputHelper output)
                 }),
             },
         });
-        using var metrics = Collect(mesh);
+        using var faults = Counter(mesh, "mesh.faults.injected");
+        using var requests = Counter(mesh, "mesh.requests");
 
         // Abort: 30% answered 503 by the mesh itself, the rest by the backend.
         const int total = 5_000;
@@ -87,11 +89,11 @@ public sealed class TrafficTests(ITestOutputHelper output)
         output.WriteLine($"aborted {aborted} of {total}");
         (aborted / (double)total).ShouldBeInRange(0.27, 0.33);
         abortBackend.Requests.ShouldBe(succeeded, "aborted requests must never reach the backend");
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == abortService && t["fault"] == "abort").ShouldBe(aborted);
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == abortService && t["fault"] == "delay").ShouldBe(0);
-        metrics.Sum("mesh.requests", t => t["destination_service"] == abortService).ShouldBe(total);
-        metrics.Sum("mesh.requests", t => t["destination_service"] == abortService && t["response_code"] == "503").ShouldBe(aborted);
-        metrics.Sum("mesh.requests", t => t["destination_service"] == abortService && t["response_code"] == "200").ShouldBe(succeeded);
+        faults.Sum(t => t["destination_service"] == abortService && t["fault"] == "abort").ShouldBe(aborted);
+        faults.Sum(t => t["destination_service"] == abortService && t["fault"] == "delay").ShouldBe(0);
+        requests.Sum(t => t["destination_service"] == abortService).ShouldBe(total);
+        requests.Sum(t => t["destination_service"] == abortService && t["response_code"] == "503").ShouldBe(aborted);
+        requests.Sum(t => t["destination_service"] == abortService && t["response_code"] == "200").ShouldBe(succeeded);
 
         // Delay: 20% of the attempts wait a millisecond first; every request still reaches the backend.
         await RunAsync(total, 8, async (_, ct) =>
@@ -101,11 +103,11 @@ public sealed class TrafficTests(ITestOutputHelper output)
         });
 
         delayBackend.Requests.ShouldBe(total);
-        var delayed = metrics.Sum("mesh.faults.injected", t => t["destination_service"] == delayService && t["fault"] == "delay");
+        double delayed = faults.Sum(t => t["destination_service"] == delayService && t["fault"] == "delay");
         output.WriteLine($"delayed {delayed} of {total}");
         (delayed / total).ShouldBeInRange(0.17, 0.23);
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == delayService && t["fault"] == "abort").ShouldBe(0);
-        metrics.Sum("mesh.requests", t => t["destination_service"] == delayService && t["response_code"] == "200").ShouldBe(total);
+        faults.Sum(t => t["destination_service"] == delayService && t["fault"] == "abort").ShouldBe(0);
+        requests.Sum(t => t["destination_service"] == delayService && t["response_code"] == "200").ShouldBe(total);
 
         // A gRPC abort is HTTP 200 carrying the gRPC status, as a trailers-only gRPC response is.
         const int grpcCalls = 50;
@@ -124,7 +126,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
         }
 
         grpcBackend.Requests.ShouldBe(0, "aborted gRPC calls must never reach the backend");
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == grpcService && t["fault"] == "abort").ShouldBe(grpcCalls);
+        faults.Sum(t => t["destination_service"] == grpcService && t["fault"] == "abort").ShouldBe(grpcCalls);
     }
 
     [Fact]
@@ -158,7 +160,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
                 },
             },
         });
-        using var metrics = Collect(mesh);
+        using var faults = Counter(mesh, "mesh.faults.injected");
 
         const int perRoute = 300;
         var faultyStatuses = new ConcurrentBag<HttpStatusCode>();
@@ -177,8 +179,8 @@ public sealed class TrafficTests(ITestOutputHelper output)
         healthyStatuses.ShouldAllBe(s => s == HttpStatusCode.OK);
         backend.Requests.ShouldBe(perRoute);
         paths.ShouldAllBe(p => p.StartsWith("/api/", StringComparison.Ordinal));
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == service && t["route"] == "faulty").ShouldBe(perRoute);
-        metrics.Sum("mesh.faults.injected", t => t["destination_service"] == service && t["route"] == "healthy").ShouldBe(0);
+        faults.Sum(t => t["destination_service"] == service && t["route"] == "faulty").ShouldBe(perRoute);
+        faults.Sum(t => t["destination_service"] == service && t["route"] == "healthy").ShouldBe(0);
     }
 
     [Fact]
@@ -316,7 +318,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
         await using var v2 = await TestBackend.StartAsync("v2");
         var service = UniqueName("mirror");
         await using var mesh = MeshTestClient.Create(MirrorMesh(service, v1, v2));
-        using var metrics = Collect(mesh);
+        using var mirrors = Counter(mesh, "mesh.mirror.requests");
 
         const int total = 2_000;
         await RunAsync(total, 8, async (_, ct) =>
@@ -329,7 +331,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
         await Poll.UntilAsync(() =>
         {
             var arrived = v2.Requests;
-            var finished = (int)metrics.Sum("mesh.mirror.requests", t => t["destination_service"] == service);
+            var finished = (int)mirrors.Sum(t => t["destination_service"] == service);
             stableFor = arrived == last && arrived == finished ? stableFor + 1 : 0;
             last = arrived;
             return stableFor >= 20;
@@ -340,7 +342,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
         v2.AllRequestHeaders.Count.ShouldBe(v2.Requests);
         v2.AllRequestHeaders.ShouldAllBe(h => h.Host == $"{service}-shadow");
         v1.AllRequestHeaders.ShouldAllBe(h => h.Host != $"{service}-shadow");
-        metrics.Sum("mesh.mirror.requests", t => t["destination_service"] == service && t["result"] == "sent").ShouldBe(v2.Requests);
+        mirrors.Sum(t => t["destination_service"] == service && t["result"] == "sent").ShouldBe(v2.Requests);
 
         // A mirror that never answers costs the caller nothing: with copies stuck at the mirror, every call completes.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -355,7 +357,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
         {
             var stuckService = UniqueName("mirror-stuck");
             await using var stuckMesh = MeshTestClient.Create(MirrorMesh(stuckService, v1, stuck));
-            using var stuckMetrics = Collect(stuckMesh);
+            using var stuckMirrors = Counter(stuckMesh, "mesh.mirror.requests");
 
             // First make sure a copy is held at the mirror: call until one arrives (half the calls are mirrored).
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -373,11 +375,11 @@ public sealed class TrafficTests(ITestOutputHelper output)
             (v1.Requests - v1Before).ShouldBe(calls);
             output.WriteLine($"{stuck.Requests} mirror copies held while {calls} calls completed");
             Volatile.Read(ref mirrorCompleted).ShouldBe(0);
-            stuckMetrics.Count("mesh.mirror.requests", t => t["destination_service"] == stuckService).ShouldBe(0);
+            stuckMirrors.Count(t => t["destination_service"] == stuckService).ShouldBe(0);
 
             gate.SetResult();
             await Poll.UntilAsync(() =>
-                stuckMetrics.Sum("mesh.mirror.requests", t => t["destination_service"] == stuckService) == stuck.Requests &&
+                stuckMirrors.Sum(t => t["destination_service"] == stuckService) == stuck.Requests &&
                 Volatile.Read(ref mirrorCompleted) == stuck.Requests, because: "released copies complete");
             stuck.Requests.ShouldBeGreaterThan(1);
         }
@@ -515,10 +517,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
 
     internal static string UniqueName(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
-    /// <summary>The mesh's instruments of this client only: the meter factory is per service provider.</summary>
-    internal static MetricCollector Collect(MeshTestClient mesh)
-    {
-        var factory = mesh.GetService<IMeterFactory>();
-        return new MetricCollector(m => m.Name == MeshMeter && ReferenceEquals(m.Scope, factory));
-    }
+    /// <summary>One of the mesh's counters, of this client only: the meter factory (the meter's scope) is per service provider.</summary>
+    internal static MetricCollector<long> Counter(MeshTestClient mesh, string instrument) =>
+        new(mesh.GetService<IMeterFactory>(), MeshMeter, instrument);
 }

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.IntegrationTests;
@@ -30,7 +31,7 @@ public sealed class WorkloadIdentityTests
             Registry = new { Url = address, Token, Register = false, CacheDirectory = string.Empty },
         }, time);
         var meters = mesh.GetService<System.Diagnostics.Metrics.IMeterFactory>();
-        using var metrics = new MetricCollector(m => m.Name == MeshSecurity.MeterName && ReferenceEquals(m.Scope, meters));
+        using var expiry = new MetricCollector<double>(meters, MeshSecurity.MeterName, "mesh.certificate.expiry");
         var identity = (RegistryWorkloadIdentity)mesh.GetService<MeshSecurity>().Identity!;
 
         // The first certificate, for the token's service, with the renewal timer armed at 30 s ± 10%.
@@ -40,8 +41,8 @@ public sealed class WorkloadIdentityTests
         first.Certificate.HasPrivateKey.ShouldBeTrue();
         var due = identity.NextAttemptAt!.Value - identity.IssuedAt;
         due.ShouldBeInRange(TimeSpan.FromSeconds(27), TimeSpan.FromSeconds(33));
-        metrics.Collect();
-        metrics.Measurements.Last(m => m.Instrument == "mesh.certificate.expiry").Value.ShouldBe(60, tolerance: 1);
+        expiry.RecordObservableInstruments();
+        expiry.LastMeasurement.ShouldNotBeNull().Value.ShouldBe(60, tolerance: 1);
 
         // Not a moment early; then renewed, and the new certificate replaces the old one.
         time.Advance(due - TimeSpan.FromSeconds(1));
@@ -57,7 +58,7 @@ public sealed class WorkloadIdentityTests
         // its lifetime every failure is a warning.
         await registry.StopAsync();
         await registry.DisposeAsync();
-        var warned = () => mesh.Logs.Entries.Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
+        var warned = () => mesh.Logs.GetSnapshot().Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
         await Poll.UntilAsync(() =>
         {
             if (!warned())
@@ -71,7 +72,7 @@ public sealed class WorkloadIdentityTests
         (time.GetUtcNow() - identity.IssuedAt).ShouldBeGreaterThanOrEqualTo(TimeSpan.FromSeconds(48));
 
         // Nothing secret in the log.
-        var text = string.Join('\n', mesh.Logs.Entries.Select(e => e.Message));
+        var text = string.Join('\n', mesh.Logs.GetSnapshot().Select(e => e.Message));
         text.ShouldNotContain("PRIVATE KEY");
         text.ShouldNotContain(Token);
         Directory.Delete(directory, recursive: true);

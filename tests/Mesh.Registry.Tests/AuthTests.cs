@@ -175,7 +175,7 @@ public sealed class AuthTests : IAsyncLifetime
         (await SendAsync("PUT", "/v1/services/reviews/instances/r3", Api.Registration("http://127.0.0.1:5003"), Bearer(RegistryHost.ReviewsToken))).Dispose();
         await _host.App.StopAsync();
 
-        var logs = _host.Logs.AllText;
+        var logs = _host.Logs.AllText();
         logs.ShouldNotBeEmpty();
         foreach (var secret in new[] { RegistryHost.AdminToken, RegistryHost.ReviewsToken, RegistryHost.RatingsToken, "a-wrong-token-that-must-not-be-logged" })
         {

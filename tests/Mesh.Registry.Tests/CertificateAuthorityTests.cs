@@ -136,7 +136,7 @@ public sealed class CertificateAuthorityTests
 
         // Nothing secret reached the log: no key, no token.
         (await SignAsync(reviews, Csr(key, null))).StatusCode.ShouldBe(HttpStatusCode.OK);
-        var logs = host.Logs.AllText + host.Console;
+        var logs = host.Logs.AllText() + host.Console;
         logs.ShouldNotContain("PRIVATE KEY");
         logs.ShouldNotContain(RegistryHost.ReviewsToken);
         logs.ShouldNotContain(RegistryHost.AdminToken);

@@ -56,8 +56,8 @@ public sealed class FailedAuthLimitTests
         (await SendAsync(guesser, "guess-62")).StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
         time.Advance(TimeSpan.FromMinutes(1));
         (await SendAsync(guesser, RegistryHost.AdminToken)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        host.Logs.AllText.ShouldContain("failed authentications");
-        host.Logs.AllText.ShouldNotContain("guess-");
+        host.Logs.AllText().ShouldContain("failed authentications");
+        host.Logs.AllText().ShouldNotContain("guess-");
     }
 
     [Fact]

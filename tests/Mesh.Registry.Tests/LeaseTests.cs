@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace Mesh.Registry.Tests;
@@ -91,7 +92,8 @@ public sealed class LeaseTests : IAsyncLifetime
     [Fact]
     public async Task The_guard_lets_a_minority_expire()
     {
-        using var expired = new MetricCollector(m => m.Name == "Mesh.Registry" && m.Scope == _host.App.Services.GetRequiredService<IMeterFactory>());
+        using var expired = RegistryCounter("mesh.registry.instances.expired");
+        using var activations = RegistryCounter("mesh.registry.expiry_guard.activations");
         foreach (var id in new[] { "a", "b", "c", "d", "e" })
         {
             await RegisterAsync(id);
@@ -105,15 +107,16 @@ public sealed class LeaseTests : IAsyncLifetime
 
         _time.Advance(TimeSpan.FromSeconds(5));
         (await _client.InstanceIdsAsync("reviews")).ShouldBe(["c", "d", "e"]);
-        expired.Sum("mesh.registry.instances.expired").ShouldBe(2);
-        expired.Count("mesh.registry.expiry_guard.activations").ShouldBe(0);
-        _host.Logs.Entries.ShouldNotContain(e => e.Level == LogLevel.Warning);
+        expired.GetMeasurementSnapshot().Sum(m => m.Value).ShouldBe(2);
+        activations.GetMeasurementSnapshot().Count.ShouldBe(0);
+        _host.Logs.GetSnapshot().ShouldNotContain(e => e.Level == LogLevel.Warning);
     }
 
     [Fact]
     public async Task The_guard_holds_a_majority_logs_a_warning_and_counts_it()
     {
-        using var metrics = new MetricCollector(m => m.Name == "Mesh.Registry" && m.Scope == _host.App.Services.GetRequiredService<IMeterFactory>());
+        using var expired = RegistryCounter("mesh.registry.instances.expired");
+        using var activations = RegistryCounter("mesh.registry.expiry_guard.activations");
         foreach (var id in new[] { "a", "b", "c", "d", "e" })
         {
             await RegisterAsync(id);
@@ -131,9 +134,9 @@ public sealed class LeaseTests : IAsyncLifetime
         summary.GetProperty("instances").GetInt32().ShouldBe(5);
         summary.GetProperty("heldInstances").GetInt32().ShouldBe(4);
 
-        metrics.Count("mesh.registry.expiry_guard.activations", t => t["service"] == "reviews").ShouldBe(1);
-        metrics.Sum("mesh.registry.instances.expired").ShouldBe(0);
-        _host.Logs.Entries.ShouldContain(e => e.Level == LogLevel.Warning && e.Message.Contains("Mass-expiry guard", StringComparison.Ordinal) &&
+        activations.GetMeasurementSnapshot().Count(m => m.ContainsTags(new KeyValuePair<string, object?>("service", "reviews"))).ShouldBe(1);
+        expired.GetMeasurementSnapshot().Sum(m => m.Value).ShouldBe(0);
+        _host.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Warning && e.Message.Contains("Mass-expiry guard", StringComparison.Ordinal) &&
                                               e.Message.Contains("reviews", StringComparison.Ordinal));
         Gauges(_host)["mesh.registry.expiry_guard.held_services"].ShouldBe(1);
         Gauges(_host)["mesh.registry.expiry_guard.held_instances"].ShouldBe(4);
@@ -147,7 +150,7 @@ public sealed class LeaseTests : IAsyncLifetime
         await RegisterAsync("b");
         (await _client.InstanceIdsAsync("reviews")).ShouldBe(["a", "b", "e"]);
         (await _client.GetJsonAsync("/v1/services")).GetProperty("services")[0].GetProperty("heldInstances").GetInt32().ShouldBe(0);
-        metrics.Sum("mesh.registry.instances.expired").ShouldBe(2);
+        expired.GetMeasurementSnapshot().Sum(m => m.Value).ShouldBe(2);
         Gauges(_host)["mesh.registry.expiry_guard.held_services"].ShouldBe(0);
     }
 
@@ -208,6 +211,10 @@ public sealed class LeaseTests : IAsyncLifetime
         _time.Advance(Tick);
         (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
     }
+
+    /// <summary>Collects one counter of this test's registry only (its meter factory is the meter's scope).</summary>
+    private MetricCollector<long> RegistryCounter(string instrument) =>
+        new(_host.App.Services.GetRequiredService<IMeterFactory>(), "Mesh.Registry", instrument);
 
     private static Dictionary<string, double> Gauges(RegistryHost host)
     {

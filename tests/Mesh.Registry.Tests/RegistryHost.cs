@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Security;
@@ -12,6 +11,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Mesh.Registry.Tests;
 
@@ -51,7 +51,7 @@ internal sealed class RegistryHost : IAsyncDisposable
 
     public StringWriter Console { get; private set; } = new();
 
-    public TestLoggerProvider Logs { get; } = new();
+    public FakeLogCollector Logs { get; } = new();
 
     internal RegistryState State => App.Services.GetRequiredService<RegistryState>();
 
@@ -214,7 +214,7 @@ internal sealed class RegistryHost : IAsyncDisposable
     private async Task StartAppAsync()
     {
         Console = new StringWriter();
-        App = Build(Directory, _settings, _time, Console, Logs, _https);
+        App = Build(Directory, _settings, _time, Console, new FakeLoggerProvider(Logs), _https);
         await App.StartAsync();
         Address = new Uri(App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
     }
@@ -236,29 +236,13 @@ internal sealed class RegistryHost : IAsyncDisposable
     }
 }
 
-/// <summary>Keeps every log line, so tests can look for warnings and check that secrets never appear.</summary>
-internal sealed class TestLoggerProvider : ILoggerProvider
+/// <summary>The registry's log records as one text, so tests can check that secrets never appear.</summary>
+internal static class LogText
 {
-    public ConcurrentQueue<(LogLevel Level, string Category, string Message)> Entries { get; } = new();
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    public string AllText => string.Join('\n', Entries.Select(e => $"{e.Level} {e.Category} {e.Message}"));
-
-    private sealed class Logger(TestLoggerProvider owner, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Entries.Enqueue((logLevel, category, formatter(state, exception) + (exception is null ? string.Empty : " " + exception)));
-    }
+    /// <summary>Level, category and message of every record, with its exception, so a secret in an exception is found too.</summary>
+    public static string AllText(this FakeLogCollector logs) =>
+        string.Join('\n', logs.GetSnapshot().Select(e =>
+            $"{e.Level} {e.Category} {e.Message}" + (e.Exception is null ? string.Empty : " " + e.Exception)));
 }
 
 /// <summary>Small helpers for the registry's JSON API.</summary>

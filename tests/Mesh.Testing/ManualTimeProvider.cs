@@ -2,7 +2,8 @@ namespace Mesh.Testing;
 
 /// <summary>
 /// A clock that moves only when a test says so. Timers fire, in due order, as <see cref="Advance"/> passes them.
-/// (Microsoft.Extensions.TimeProvider.Testing is not restorable here, so the tests carry their own.)
+/// Not FakeTimeProvider: that one moves the clock to the target before firing, so a timer sees the target instead of
+/// its due time, and an Advance made while another thread fires timers returns before its own timers have fired.
 /// </summary>
 public sealed class ManualTimeProvider : TimeProvider
 {

@@ -3,6 +3,7 @@ using Mesh.Client.Internal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Mesh.Testing;
 
@@ -15,8 +16,9 @@ public sealed class MeshTestClient : IAsyncDisposable
     private readonly string _directory;
     private readonly IConfigurationRoot _configuration;
 
-    private MeshTestClient(string directory, IConfigurationRoot configuration, ServiceProvider services)
+    private MeshTestClient(string directory, IConfigurationRoot configuration, ServiceProvider services, FakeLogCollector logs)
     {
+        Logs = logs;
         _directory = directory;
         _configuration = configuration;
         Services = services;
@@ -30,7 +32,7 @@ public sealed class MeshTestClient : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public TestLogSink Logs { get; } = new();
+    public FakeLogCollector Logs { get; }
 
     /// <summary>Builds a client; <paramref name="mesh"/> is the <c>Mesh</c> section as an object that serialises to JSON, or a JSON string.</summary>
     public static MeshTestClient Create(object mesh, TimeProvider? timeProvider = null, int seed = 1234, Action<IServiceCollection>? configure = null)
@@ -41,18 +43,16 @@ public sealed class MeshTestClient : IAsyncDisposable
             .SetBasePath(directory)
             .AddJsonFile("appsettings.json", optional: false, reloadOnChange: false)
             .Build();
-        var sink = new TestLogSink();
+        var logs = new FakeLogCollector();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging(b => b.AddProvider(sink));
+        services.AddLogging(b => b.AddProvider(new FakeLoggerProvider(logs)));
         services.AddSingleton(timeProvider ?? TimeProvider.System);
         services.AddSingleton<RandomSource>(new SeededRandomSource(seed));
         services.AddMeshClient();
         configure?.Invoke(services);
         var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
-        var client = new MeshTestClient(directory, configuration, provider);
-        client.Logs.CopyFrom(sink);
-        return client;
+        return new MeshTestClient(directory, configuration, provider, logs);
     }
 
     /// <summary>Rewrites the configuration file and reloads it, as a deployment tool editing appsettings.json would.</summary>
@@ -81,37 +81,6 @@ public sealed class MeshTestClient : IAsyncDisposable
         }
         catch (IOException)
         {
-        }
-    }
-}
-
-/// <summary>Collects log lines so tests can assert on what was logged.</summary>
-public sealed class TestLogSink : ILoggerProvider
-{
-    private TestLogSink? _target;
-
-    public System.Collections.Concurrent.ConcurrentQueue<(LogLevel Level, string Category, string Message)> Entries { get; } = new();
-
-    internal void CopyFrom(TestLogSink sink) => sink._target = this;
-
-    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class Logger(TestLogSink sink, string category) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            var entry = (logLevel, category, formatter(state, exception));
-            sink.Entries.Enqueue(entry);
-            sink._target?.Entries.Enqueue(entry);
         }
     }
 }

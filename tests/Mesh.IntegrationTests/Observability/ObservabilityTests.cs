@@ -6,6 +6,7 @@ using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
 using Xunit.Abstractions;
 
 namespace Mesh.IntegrationTests.Observability;
@@ -192,13 +193,13 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task The_access_log_writes_one_structured_line_per_request_when_turned_on()
     {
-        var logs = new TestLogSink();
+        var logs = new FakeLogCollector();
         await using var app = await MeshApp.StartAsync(new()
         {
             ["Mesh:Service:Name"] = "details",
             ["Mesh:Service:Version"] = "v3",
             ["Mesh:Telemetry:AccessLog"] = "true",
-        }, a => a.MapGet("/details/{id}", (string id) => Results.Text("book " + id)), logs: logs);
+        }, a => a.MapGet("/details/{id}", (string id) => Results.Text("book " + id)), logs: new FakeLoggerProvider(logs));
 
         using (var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/details/7?x=1", UriKind.Relative)))
         {
@@ -208,8 +209,8 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
             (await app.Client.SendAsync(request)).EnsureSuccessStatusCode();
         }
 
-        await Poll.UntilAsync(() => logs.Entries.Any(e => e.Category == "Mesh.AccessLog"));
-        var line = logs.Entries.Single(e => e.Category == "Mesh.AccessLog").Message;
+        await Poll.UntilAsync(() => logs.GetSnapshot().Any(e => e.Category == "Mesh.AccessLog"));
+        var line = logs.GetSnapshot().Single(e => e.Category == "Mesh.AccessLog").Message;
         output.WriteLine(line);
         line.ShouldContain("\"GET /details/7 HTTP/1.1\" 200");
         line.ShouldContain("upstream=details/v3");
@@ -223,12 +224,12 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task Caller_written_values_cannot_forge_an_access_log_line_or_drive_a_terminal()
     {
-        var logs = new TestLogSink();
+        var logs = new FakeLogCollector();
         await using var app = await MeshApp.StartAsync(new()
         {
             ["Mesh:Service:Name"] = "details",
             ["Mesh:Telemetry:AccessLog"] = "true",
-        }, a => a.MapGet("/{**rest}", () => "ok"), logs: logs);
+        }, a => a.MapGet("/{**rest}", () => "ok"), logs: new FakeLoggerProvider(logs));
 
         // The path decodes to a newline and a forged line; the user agent closes its quotes and adds a field.
         var target = new Uri("/fake%0A[2026-01-01T00:00:00Z]%20%22GET%20/admin%20HTTP/1.1%22%20200%1B[31m", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
@@ -239,8 +240,8 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
             await app.Client.SendAsync(request);
         }
 
-        await Poll.UntilAsync(() => logs.Entries.Any(e => e.Category == "Mesh.AccessLog"));
-        var line = logs.Entries.Single(e => e.Category == "Mesh.AccessLog").Message;
+        await Poll.UntilAsync(() => logs.GetSnapshot().Any(e => e.Category == "Mesh.AccessLog"));
+        var line = logs.GetSnapshot().Single(e => e.Category == "Mesh.AccessLog").Message;
         output.WriteLine(line);
         line.ShouldNotContain("\n");
         line.ShouldNotContain("\u001b");
@@ -252,10 +253,10 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task The_access_log_is_off_by_default()
     {
-        var logs = new TestLogSink();
-        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details" }, a => a.MapGet("/d", () => "ok"), logs: logs);
+        var logs = new FakeLogCollector();
+        await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details" }, a => a.MapGet("/d", () => "ok"), logs: new FakeLoggerProvider(logs));
         (await app.Client.GetStringAsync(new Uri("/d", UriKind.Relative))).ShouldBe("ok");
-        logs.Entries.ShouldNotContain(e => e.Category == "Mesh.AccessLog");
+        logs.GetSnapshot().ShouldNotContain(e => e.Category == "Mesh.AccessLog");
     }
 
     [Fact]
