@@ -10,22 +10,6 @@ public sealed class MeshRegistryOptions
     /// </summary>
     public Uri? Url { get; set; }
 
-    /// <summary>
-    /// The registry CA's root fingerprint as the registry prints it at start, <c>sha256:</c> and 64 hex digits. The
-    /// registry is accepted only with a certificate for <c>spiffe://&lt;trust domain&gt;/registry</c> that chains to this
-    /// root (or to a root learned from it later, so root rotations keep working).
-    /// </summary>
-    public string? CaFingerprint { get; set; }
-
-    /// <summary>A PEM file with the registry CA's root certificate(s), an alternative to <see cref="CaFingerprint"/>.</summary>
-    public string? CaFile { get; set; }
-
-    /// <summary>
-    /// Allows a plain http <see cref="Url"/> to a host that is not a loopback address. Join tokens, certificate requests
-    /// and the trust bundle then cross the network in the clear: for isolated test networks only. False by default.
-    /// </summary>
-    public bool AllowInsecure { get; set; }
-
     /// <summary>The join token for this service. Never logged.</summary>
     public string? Token { get; set; }
 
@@ -52,4 +36,20 @@ public sealed class MeshRegistryOptions
 
     /// <summary>Whether to register this app with the registry. True by default when <see cref="Url"/> is set.</summary>
     public bool Register { get; set; } = true;
+
+    /// <summary>
+    /// The registry CA's root fingerprint as the registry prints it at start, <c>sha256:</c> and 64 hex digits. The
+    /// registry is accepted only with a certificate for <c>spiffe://&lt;trust domain&gt;/registry</c> that chains to this
+    /// root (or to a root learned from it later, so root rotations keep working).
+    /// </summary>
+    public string? CaFingerprint { get; set; }
+
+    /// <summary>A PEM file with the registry CA's root certificate(s), an alternative to <see cref="CaFingerprint"/>.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>
+    /// Allows a plain http <see cref="Url"/> to a host that is not a loopback address. Join tokens, certificate requests
+    /// and the trust bundle then cross the network in the clear: for isolated test networks only. False by default.
+    /// </summary>
+    public bool AllowInsecure { get; set; }
 }

@@ -8,19 +8,15 @@ namespace Mesh.Client.Configuration;
 /// </summary>
 internal static class MeshConfigurationReader
 {
-    private static readonly string[] RootKeys = ["Service", "Registry", "Security", "Services", "Authorization", "Telemetry"];
-    private static readonly string[] PolicyKeys = ["Subsets", "LoadBalancer", "Routes", "OutlierDetection", "RetryBudget", "CircuitBreaker", "Authorization"];
-    private static readonly string[] ServiceKeys = ["Endpoints", .. PolicyKeys];
-
     public static void Read(IConfiguration mesh, MeshOptions options)
     {
         ArgumentNullException.ThrowIfNull(mesh);
         ArgumentNullException.ThrowIfNull(options);
         var errors = options.ReadErrors;
         var root = mesh as IConfigurationSection ?? throw new ArgumentException("Expected a configuration section.", nameof(mesh));
-        var r = new ConfigurationSectionReader(root, errors, RootKeys);
+        var r = new ConfigurationSectionReader(root, errors, OptionKeys.Root);
 
-        var service = new ConfigurationSectionReader(r.Section("Service"), errors, "Name", "Version", "Zone", "Labels");
+        var service = new ConfigurationSectionReader(r.Section("Service"), errors, OptionKeys.Service);
         options.Service.Name = service.String("Name") ?? options.Service.Name;
         options.Service.Version = service.String("Version") ?? options.Service.Version;
         options.Service.Zone = service.String("Zone") ?? options.Service.Zone;
@@ -29,9 +25,7 @@ internal static class MeshConfigurationReader
             options.Service.Labels[k] = v;
         }
 
-        var registry = new ConfigurationSectionReader(r.Section("Registry"), errors,
-            "Url", "Token", "InstanceId", "AdvertiseAddress", "TtlSeconds", "DrainDelay", "CacheDirectory", "Register",
-            "CaFingerprint", "CaFile", "AllowInsecure");
+        var registry = new ConfigurationSectionReader(r.Section("Registry"), errors, OptionKeys.Registry);
         var reg = options.Registry;
         reg.Url = registry.AbsoluteUri("Url") ?? reg.Url;
         reg.Token = registry.String("Token") ?? reg.Token;
@@ -45,7 +39,7 @@ internal static class MeshConfigurationReader
         reg.CaFile = registry.String("CaFile") ?? reg.CaFile;
         reg.AllowInsecure = registry.Bool("AllowInsecure") ?? reg.AllowInsecure;
 
-        var security = new ConfigurationSectionReader(r.Section("Security"), errors, "Mode", "TrustDomain", "AuthorizationDryRun");
+        var security = new ConfigurationSectionReader(r.Section("Security"), errors, OptionKeys.Security);
         options.Security.Mode = security.Enum<MeshSecurityMode>("Mode") ?? options.Security.Mode;
         options.Security.TrustDomain = security.String("TrustDomain") ?? options.Security.TrustDomain;
         options.Security.AuthorizationDryRun = security.Bool("AuthorizationDryRun") ?? options.Security.AuthorizationDryRun;
@@ -65,7 +59,7 @@ internal static class MeshConfigurationReader
     {
         foreach (var rule in section.GetChildren())
         {
-            var rr = new ConfigurationSectionReader(rule, errors, "Action", "From", "Paths", "Methods");
+            var rr = new ConfigurationSectionReader(rule, errors, OptionKeys.AuthorizationRule);
             rules.Add(new AuthorizationRuleOptions
             {
                 Action = rr.Enum<AuthorizationAction>("Action") ?? AuthorizationAction.Allow,
@@ -78,7 +72,7 @@ internal static class MeshConfigurationReader
 
     private static void ReadTelemetry(ConfigurationSectionReader root, MeshOptions options, List<string> errors)
     {
-        var t = new ConfigurationSectionReader(root.Section("Telemetry"), errors, "Meters", "AccessLog", "MaxSeriesPerMetric", "Otlp");
+        var t = new ConfigurationSectionReader(root.Section("Telemetry"), errors, OptionKeys.Telemetry);
         var telemetry = options.Telemetry;
         if (t.Has("Meters"))
         {
@@ -87,7 +81,7 @@ internal static class MeshConfigurationReader
 
         telemetry.AccessLog = t.Bool("AccessLog") ?? telemetry.AccessLog;
         telemetry.MaxSeriesPerMetric = t.Int("MaxSeriesPerMetric") ?? telemetry.MaxSeriesPerMetric;
-        var o = new ConfigurationSectionReader(t.Section("Otlp"), errors, "Endpoint", "Protocol", "MetricsInterval", "Timeout");
+        var o = new ConfigurationSectionReader(t.Section("Otlp"), errors, OptionKeys.Otlp);
         var otlp = telemetry.Otlp;
         otlp.Endpoint = o.AbsoluteUri("Endpoint") ?? otlp.Endpoint;
         otlp.Protocol = o.String("Protocol") ?? otlp.Protocol;
@@ -105,14 +99,14 @@ internal static class MeshConfigurationReader
 
     public static void ReadServicePolicy(IConfigurationSection section, ServicePolicyOptions policy, List<string> errors, bool allowEndpoints)
     {
-        var r = new ConfigurationSectionReader(section, errors, allowEndpoints ? ServiceKeys : PolicyKeys);
+        var r = new ConfigurationSectionReader(section, errors, allowEndpoints ? OptionKeys.ServicePolicy : OptionKeys.PolicyDocument);
 
         if (allowEndpoints && r.Has("Endpoints"))
         {
             policy.Endpoints.Clear();
             foreach (var ep in r.Section("Endpoints").GetChildren())
             {
-                var er = new ConfigurationSectionReader(ep, errors, "Address", "Labels", "Zone");
+                var er = new ConfigurationSectionReader(ep, errors, OptionKeys.Endpoint);
                 var address = er.AbsoluteUri("Address");
                 if (address is null && !er.Has("Address"))
                 {
@@ -141,7 +135,7 @@ internal static class MeshConfigurationReader
             policy.Subsets[subset.Key] = selector;
         }
 
-        var lb = new ConfigurationSectionReader(r.Section("LoadBalancer"), errors, "Policy", "HashHeader", "MinHealthPercent");
+        var lb = new ConfigurationSectionReader(r.Section("LoadBalancer"), errors, OptionKeys.LoadBalancer);
         policy.LoadBalancer.Policy = lb.Enum<LoadBalancerPolicy>("Policy") ?? policy.LoadBalancer.Policy;
         policy.LoadBalancer.HashHeader = lb.String("HashHeader") ?? policy.LoadBalancer.HashHeader;
         policy.LoadBalancer.MinHealthPercent = lb.Double("MinHealthPercent") ?? policy.LoadBalancer.MinHealthPercent;
@@ -155,8 +149,7 @@ internal static class MeshConfigurationReader
             }
         }
 
-        var od = new ConfigurationSectionReader(r.Section("OutlierDetection"), errors,
-            "Consecutive5xxErrors", "ConsecutiveGatewayErrors", "Interval", "BaseEjectionTime", "MaxEjectionPercent");
+        var od = new ConfigurationSectionReader(r.Section("OutlierDetection"), errors, OptionKeys.OutlierDetection);
         var o = policy.OutlierDetection;
         o.Consecutive5xxErrors = od.Int("Consecutive5xxErrors") ?? o.Consecutive5xxErrors;
         o.ConsecutiveGatewayErrors = od.Int("ConsecutiveGatewayErrors") ?? o.ConsecutiveGatewayErrors;
@@ -164,14 +157,13 @@ internal static class MeshConfigurationReader
         o.BaseEjectionTime = od.Duration("BaseEjectionTime") ?? o.BaseEjectionTime;
         o.MaxEjectionPercent = od.Double("MaxEjectionPercent") ?? o.MaxEjectionPercent;
 
-        var rb = new ConfigurationSectionReader(r.Section("RetryBudget"), errors, "RetryRatio", "MinRetriesPerSecond", "Ttl");
+        var rb = new ConfigurationSectionReader(r.Section("RetryBudget"), errors, OptionKeys.RetryBudget);
         var b = policy.RetryBudget;
         b.RetryRatio = rb.Double("RetryRatio") ?? b.RetryRatio;
         b.MinRetriesPerSecond = rb.Int("MinRetriesPerSecond") ?? b.MinRetriesPerSecond;
         b.Ttl = rb.Duration("Ttl") ?? b.Ttl;
 
-        var cb = new ConfigurationSectionReader(r.Section("CircuitBreaker"), errors,
-            "Enabled", "FailureRatio", "MinimumThroughput", "SamplingDuration", "BreakDuration");
+        var cb = new ConfigurationSectionReader(r.Section("CircuitBreaker"), errors, OptionKeys.CircuitBreaker);
         var c = policy.CircuitBreaker;
         c.Enabled = cb.Bool("Enabled") ?? c.Enabled;
         c.FailureRatio = cb.Double("FailureRatio") ?? c.FailureRatio;
@@ -188,12 +180,12 @@ internal static class MeshConfigurationReader
 
     private static RouteOptions ReadRoute(IConfigurationSection section, List<string> errors)
     {
-        var r = new ConfigurationSectionReader(section, errors, "Name", "Match", "Destinations", "Timeout", "Retry", "Fault", "Mirror");
+        var r = new ConfigurationSectionReader(section, errors, OptionKeys.Route);
         var route = new RouteOptions { Name = r.String("Name"), Timeout = r.Duration("Timeout") };
 
         if (r.Has("Match"))
         {
-            var m = new ConfigurationSectionReader(r.Section("Match"), errors, "Headers", "Path", "PathPrefix", "Methods");
+            var m = new ConfigurationSectionReader(r.Section("Match"), errors, OptionKeys.RouteMatch);
             route.Match = new RouteMatchOptions
             {
                 Headers = m.StringMap("Headers"),
@@ -205,14 +197,13 @@ internal static class MeshConfigurationReader
 
         foreach (var d in r.Section("Destinations").GetChildren())
         {
-            var dr = new ConfigurationSectionReader(d, errors, "Subset", "Weight");
+            var dr = new ConfigurationSectionReader(d, errors, OptionKeys.RouteDestination);
             route.Destinations.Add(new RouteDestinationOptions { Subset = dr.String("Subset"), Weight = dr.Int("Weight") ?? 100 });
         }
 
         if (r.Has("Retry"))
         {
-            var rr = new ConfigurationSectionReader(r.Section("Retry"), errors,
-                "Attempts", "PerTryTimeout", "RetryOn", "RetryNonIdempotent", "BaseDelay", "MaxDelay");
+            var rr = new ConfigurationSectionReader(r.Section("Retry"), errors, OptionKeys.Retry);
             var retry = new RetryOptions();
             retry.Attempts = rr.Int("Attempts") ?? retry.Attempts;
             retry.PerTryTimeout = rr.Duration("PerTryTimeout");
@@ -225,11 +216,11 @@ internal static class MeshConfigurationReader
 
         if (r.Has("Fault"))
         {
-            var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, "Delay", "Abort");
+            var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, OptionKeys.Fault);
             route.Fault = new FaultOptions();
             if (fr.Has("Delay"))
             {
-                var dr = new ConfigurationSectionReader(fr.Section("Delay"), errors, "Percentage", "FixedDelay");
+                var dr = new ConfigurationSectionReader(fr.Section("Delay"), errors, OptionKeys.DelayFault);
                 route.Fault.Delay = new DelayFaultOptions
                 {
                     Percentage = dr.Double("Percentage") ?? 0,
@@ -239,7 +230,7 @@ internal static class MeshConfigurationReader
 
             if (fr.Has("Abort"))
             {
-                var ar = new ConfigurationSectionReader(fr.Section("Abort"), errors, "Percentage", "HttpStatus", "GrpcStatus");
+                var ar = new ConfigurationSectionReader(fr.Section("Abort"), errors, OptionKeys.AbortFault);
                 route.Fault.Abort = new AbortFaultOptions
                 {
                     Percentage = ar.Double("Percentage") ?? 0,
@@ -251,7 +242,7 @@ internal static class MeshConfigurationReader
 
         if (r.Has("Mirror"))
         {
-            var mr = new ConfigurationSectionReader(r.Section("Mirror"), errors, "Subset", "Percentage");
+            var mr = new ConfigurationSectionReader(r.Section("Mirror"), errors, OptionKeys.Mirror);
             route.Mirror = new MirrorOptions { Subset = mr.String("Subset"), Percentage = mr.Double("Percentage") ?? 100 };
         }
 
