@@ -10,7 +10,7 @@ namespace Mesh.IntegrationTests.Observability;
 
 /// <summary>
 /// An app that sets up OpenTelemetry itself adds the mesh with <c>AddMeshInstrumentation()</c> and keeps one tracer
-/// and one meter provider.
+/// and one meter provider, whether or not the mesh exports over OTLP as well.
 /// </summary>
 [Collection(TracesRunAlone.Name)]
 public sealed class OpenTelemetryTests
@@ -70,6 +70,72 @@ public sealed class OpenTelemetryTests
             requests.ShouldBe(3);
             metrics.ShouldContain(m => m.Name == "mesh.request.duration");
             metrics.Where(m => m.Name == "app.orders" && m.MeterName == appMeter).SelectMany(m => m.MetricPoints).Sum(p => p.GetSumLong()).ShouldBe(2);
+        }
+    }
+
+    [Theory]
+    [InlineData("grpc")]
+    [InlineData("http/protobuf")]
+    public async Task Otlp_export_joins_the_app_s_own_providers_instead_of_building_more(string protocol)
+    {
+        var spans = new List<Activity>();
+        var metrics = new List<MetricSnapshot>();
+        var (service, backend, app, services) = await StartAsync(new()
+        {
+            ["Mesh:Telemetry:Otlp:Endpoint"] = TestBackend.ClosedPortAddress().ToString(),
+            ["Mesh:Telemetry:Otlp:Protocol"] = protocol,
+            ["Mesh:Telemetry:Otlp:MetricsInterval"] = "00:00:00.2",
+            ["Mesh:Telemetry:Otlp:Timeout"] = "00:00:00.5",
+        }, s => s.AddOpenTelemetry()
+            .WithTracing(t => t.AddMeshInstrumentation().AddInMemoryExporter(spans))
+            .WithMetrics(m => m.AddMeshInstrumentation().AddInMemoryExporter(metrics)));
+        await using (backend)
+        await using (app)
+        {
+            app.Services.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().IsExporting.ShouldBeTrue();
+            await CallAsync(app, 5);
+
+            services.Count(d => d.ServiceType == typeof(TracerProvider)).ShouldBe(1);
+            services.Count(d => d.ServiceType == typeof(MeterProvider)).ShouldBe(1);
+            app.Services.GetServices<TracerProvider>().Count().ShouldBe(1);
+            app.Services.GetServices<MeterProvider>().Count().ShouldBe(1);
+
+            // The app's exporter and the mesh's OTLP exporter hang off the same provider: each span is made once.
+            Calls(spans, service).Count.ShouldBe(5);
+            backend.Requests.ShouldBe(5);
+        }
+    }
+
+    [Fact]
+    public async Task Otlp_over_http_protobuf_reaches_a_receiver_from_the_shared_providers()
+    {
+        // A stand-in collector: it keeps each OTLP body by path (protobuf keeps strings as UTF-8, so names show).
+        var received = new System.Collections.Concurrent.ConcurrentQueue<(string Path, string Body)>();
+        await using var collector = await TestBackend.StartAsync("collector", async c =>
+        {
+            using var body = new MemoryStream();
+            await c.Request.Body.CopyToAsync(body);
+            received.Enqueue((c.Request.Path.Value ?? string.Empty, System.Text.Encoding.UTF8.GetString(body.ToArray())));
+            c.Response.ContentType = "application/x-protobuf";
+        });
+        var spans = new List<Activity>();
+        var (service, backend, app, services) = await StartAsync(new()
+        {
+            ["Mesh:Telemetry:Otlp:Endpoint"] = collector.Address.ToString(),
+            ["Mesh:Telemetry:Otlp:Protocol"] = "http/protobuf",
+            ["Mesh:Telemetry:Otlp:MetricsInterval"] = "00:00:00.2",
+        }, s => s.AddOpenTelemetry().WithTracing(t => t.AddMeshInstrumentation().AddInMemoryExporter(spans)));
+        await using (backend)
+        await using (app)
+        {
+            await CallAsync(app, 2);
+            app.Services.GetRequiredService<TracerProvider>().ForceFlush().ShouldBeTrue();
+
+            services.Count(d => d.ServiceType == typeof(TracerProvider)).ShouldBe(1);
+            Calls(spans, service).Count.ShouldBe(2);
+            await Poll.UntilAsync(() => received.Any(r => r.Path == "/v1/traces" && r.Body.Contains(service, StringComparison.Ordinal)), because: "spans over OTLP");
+            await Poll.UntilAsync(() => received.Any(r => r.Path == "/v1/metrics" && r.Body.Contains("mesh.requests", StringComparison.Ordinal)), because: "metrics over OTLP");
+            received.First(r => r.Path == "/v1/traces").Body.ShouldContain("frontend"); // the resource's service.name
         }
     }
 
