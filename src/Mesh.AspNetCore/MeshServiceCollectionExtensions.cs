@@ -3,6 +3,8 @@ using Mesh.AspNetCore.Security;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -11,7 +13,8 @@ public static class MeshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the mesh: binds the <c>Mesh</c> configuration section (validated at host start), meshes every
-    /// <c>IHttpClientFactory</c> client, and registers what <c>UseMesh()</c> and <c>MapMeshEndpoints()</c> need.
+    /// <c>IHttpClientFactory</c> client, and registers what <c>UseMesh()</c> and <c>MapMeshEndpoints()</c> need. OTLP
+    /// export (<c>Mesh:Telemetry:Otlp:Endpoint</c>) goes through <c>AddOpenTelemetry()</c>, the app's own providers.
     /// </summary>
     public static IServiceCollection AddMesh(this IServiceCollection services, Action<MeshOptions>? configure = null)
     {
@@ -23,9 +26,16 @@ public static class MeshServiceCollectionExtensions
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>(
             sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>()));
-        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>(
-            sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>()));
+        if (!services.Any(d => d.ServiceType == typeof(Mesh.AspNetCore.Telemetry.MeshOpenTelemetry)))
+        {
+            // The same builder as the app's own AddOpenTelemetry(): one tracer and one meter provider per app, to which
+            // the mesh adds OTLP export only when Mesh:Telemetry:Otlp:Endpoint is set.
+            services.AddSingleton<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>();
+            services.AddOpenTelemetry()
+                .WithTracing(t => ((IDeferredTracerProviderBuilder)t).Configure((sp, b) => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().ConfigureTracing(b)))
+                .WithMetrics(m => ((IDeferredMeterProviderBuilder)m).Configure((sp, b) => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().ConfigureMetrics(b)));
+        }
+
         services.TryAddSingleton<MeshAuthorizationMiddleware>();
         if (!services.Any(d => d.ImplementationType == typeof(MeshKestrelSetup)))
         {

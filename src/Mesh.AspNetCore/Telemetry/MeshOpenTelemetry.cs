@@ -1,6 +1,4 @@
 using Mesh.Client;
-using Mesh.Client.Telemetry;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
@@ -12,105 +10,91 @@ using OpenTelemetry.Trace;
 namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
-/// When <c>Mesh:Telemetry:Otlp:Endpoint</c> is set, runs the OpenTelemetry SDK for the app's lifetime: a tracer provider
-/// for the mesh's and ASP.NET Core's spans and a meter provider for the exported meters, both pushing over OTLP. The
-/// host wiring is done here because the SDK's hosting package cannot be restored. Spans leave through a batch
-/// processor and metrics through a periodic reader, on their own threads with a bounded timeout: a collector that is
-/// down costs a dropped batch, never a request.
+/// When <c>Mesh:Telemetry:Otlp:Endpoint</c> is set, adds OTLP export to the app's OpenTelemetry providers (the ones
+/// <c>AddOpenTelemetry()</c> builds, shared with the app's own configuration): the mesh's and ASP.NET Core's spans and
+/// the exported meters. Spans leave through a batch processor and metrics through a periodic reader, on their own
+/// threads with a bounded timeout: a collector that is down costs a dropped batch, never a request.
 /// </summary>
-internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, ILogger<MeshOpenTelemetry> logger) : IHostedService, IDisposable
+internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, ILogger<MeshOpenTelemetry> logger)
 {
-    private TracerProvider? _tracerProvider;
-    private MeterProvider? _meterProvider;
+    private volatile bool _exporting;
 
-    /// <summary>Whether the providers run (OTLP configured and built).</summary>
-    public bool IsExporting => _tracerProvider is not null;
+    /// <summary>Whether OTLP export runs (configured, and the exporters were built).</summary>
+    public bool IsExporting => _exporting;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Called while the tracer provider is built.</summary>
+    public void ConfigureTracing(TracerProviderBuilder tracing)
     {
         var mesh = options.Value;
-        var otlp = mesh.Telemetry.Otlp;
-        if (otlp.Endpoint is not { } endpoint)
+        if (mesh.Telemetry.Otlp.Endpoint is not { } endpoint)
         {
-            return Task.CompletedTask;
+            return;
         }
 
         try
         {
-            var protocol = otlp.Protocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
-            var timeout = (int)Math.Clamp(otlp.Timeout.TotalMilliseconds, 1, int.MaxValue);
-            var resource = ResourceBuilder.CreateDefault().AddService(mesh.Service.Name ?? "unknown", serviceVersion: mesh.Service.Version);
-            void Configure(OtlpExporterOptions o)
-            {
-                // With http/protobuf the endpoint is the full signal path; a bare collector address gets the standard one.
-                o.Endpoint = endpoint;
-                o.Protocol = protocol;
-                o.TimeoutMilliseconds = timeout;
-            }
-
-            _tracerProvider = Sdk.CreateTracerProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddSource(MeshTelemetry.ActivitySourceName, "Microsoft.AspNetCore")
-                .AddOtlpExporter(o =>
-                {
-                    Configure(o);
-                    if (protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/")
-                    {
-                        o.Endpoint = new Uri(endpoint, "v1/traces");
-                    }
-
-                    o.ExportProcessorType = ExportProcessorType.Batch;
-                })
-                .Build();
-
-            var meters = new List<string>(PrometheusExporter.MeshMeters);
-            meters.AddRange(mesh.Telemetry.Meters);
-            _meterProvider = Sdk.CreateMeterProviderBuilder()
-                .SetResourceBuilder(resource)
-                .AddMeter([.. meters])
-                .AddOtlpExporter((o, reader) =>
-                {
-                    Configure(o);
-                    if (protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/")
-                    {
-                        o.Endpoint = new Uri(endpoint, "v1/metrics");
-                    }
-
-                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)otlp.MetricsInterval.TotalMilliseconds;
-                    reader.PeriodicExportingMetricReaderOptions.ExportTimeoutMilliseconds = timeout;
-                })
-                .Build();
-            LogStarted(logger, endpoint, otlp.Protocol);
+            // The exporter is made here, not with AddOtlpExporter: that one registers services, which the container,
+            // already built when this runs, no longer takes.
+            var exporter = new OtlpTraceExporter(ExporterOptions(mesh, endpoint, "v1/traces"));
+            tracing
+                .ConfigureResource(r => Describe(r, mesh))
+                .AddMeshInstrumentation()
+                .AddSource("Microsoft.AspNetCore")
+                .AddProcessor(new BatchActivityExportProcessor(exporter));
+            _exporting = true;
+            LogStarted(logger, endpoint, mesh.Telemetry.Otlp.Protocol);
         }
 #pragma warning disable CA1031 // Telemetry export must never stop the app; the failure is logged.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             LogFailed(logger, ex);
-            Dispose();
+        }
+    }
+
+    /// <summary>Called while the meter provider is built.</summary>
+    public void ConfigureMetrics(MeterProviderBuilder metrics)
+    {
+        var mesh = options.Value;
+        var otlp = mesh.Telemetry.Otlp;
+        if (otlp.Endpoint is not { } endpoint)
+        {
+            return;
         }
 
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken)
-    {
-        // Shut down (a last flush, bounded by the export timeout) on a worker thread: stopping never hangs on a collector.
-        var timeout = (int)Math.Clamp(options.Value.Telemetry.Otlp.Timeout.TotalMilliseconds, 1, int.MaxValue);
-        var tracer = _tracerProvider;
-        var meter = _meterProvider;
-        return Task.Run(() =>
+        try
         {
-            tracer?.Shutdown(timeout);
-            meter?.Shutdown(timeout);
-            Dispose();
-        }, CancellationToken.None);
+            var exporter = new OtlpMetricExporter(ExporterOptions(mesh, endpoint, "v1/metrics"));
+            var reader = new PeriodicExportingMetricReader(exporter, (int)otlp.MetricsInterval.TotalMilliseconds, TimeoutMilliseconds(mesh));
+            metrics
+                .ConfigureResource(r => Describe(r, mesh))
+                .AddMeter([.. MeshInstrumentation.Meters, .. mesh.Telemetry.Meters])
+                .AddReader(reader);
+        }
+#pragma warning disable CA1031 // Telemetry export must never stop the app; the failure is logged.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogFailed(logger, ex);
+        }
     }
 
-    public void Dispose()
+    private static void Describe(ResourceBuilder resource, MeshOptions mesh) =>
+        resource.AddService(mesh.Service.Name ?? "unknown", serviceVersion: mesh.Service.Version);
+
+    private static int TimeoutMilliseconds(MeshOptions mesh) =>
+        (int)Math.Clamp(mesh.Telemetry.Otlp.Timeout.TotalMilliseconds, 1, int.MaxValue);
+
+    private static OtlpExporterOptions ExporterOptions(MeshOptions mesh, Uri endpoint, string signalPath)
     {
-        Interlocked.Exchange(ref _tracerProvider, null)?.Dispose();
-        Interlocked.Exchange(ref _meterProvider, null)?.Dispose();
+        var protocol = mesh.Telemetry.Otlp.Protocol == "http/protobuf" ? OtlpExportProtocol.HttpProtobuf : OtlpExportProtocol.Grpc;
+        return new OtlpExporterOptions
+        {
+            // With http/protobuf the endpoint is the full signal path; a bare collector address gets the standard one.
+            Endpoint = protocol == OtlpExportProtocol.HttpProtobuf && endpoint.AbsolutePath == "/" ? new Uri(endpoint, signalPath) : endpoint,
+            Protocol = protocol,
+            TimeoutMilliseconds = TimeoutMilliseconds(mesh),
+        };
     }
 
     [LoggerMessage(30, LogLevel.Information, "OpenTelemetry export to {Endpoint} over {Protocol} started")]
