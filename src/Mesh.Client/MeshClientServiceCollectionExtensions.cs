@@ -1,6 +1,7 @@
 using Mesh.Client;
 using Mesh.Client.Configuration;
 using Mesh.Client.Discovery;
+using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
@@ -82,6 +83,7 @@ public static class MeshClientServiceCollectionExtensions
             // Make the runtime at start-up so the first request does not pay for it, and so that bad configuration
             // fails the start even where ValidateOnStart does not run (no generic host).
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHttpMessageHandlerBuilderFilter, MeshRuntimeWarmup>());
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHttpMessageHandlerBuilderFilter, MeshTransportFilter>());
         }
 
         if (configure is not null)

@@ -30,11 +30,17 @@ public sealed class MeshHandlerFactory
     public HttpMessageHandler CreateHandler(string name = "default") =>
         CreateHandler(_security?.CreateTransport() ?? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) }, name);
 
-    /// <summary>A mesh handler over the given transport handler, which it takes ownership of.</summary>
+    /// <summary>
+    /// A mesh handler over the given transport handler, which it takes ownership of. The transport is not reachable
+    /// through the returned handler's <see cref="DelegatingHandler.InnerHandler"/> chain, so that gRPC's own load
+    /// balancer cannot take it over from the mesh.
+    /// </summary>
     public DelegatingHandler CreateHandler(HttpMessageHandler innerHandler, string name = "default")
     {
         ArgumentNullException.ThrowIfNull(innerHandler);
         ArgumentNullException.ThrowIfNull(name);
-        return new MeshHandler(_runtime, name) { InnerHandler = innerHandler };
+        // The transport is hidden from GrpcChannel, which would otherwise replace its connections with its own
+        // balancer's (see OpaqueTransport).
+        return new MeshHandler(_runtime, name) { InnerHandler = OpaqueTransport.Wrap(innerHandler) };
     }
 }

@@ -30,7 +30,8 @@ public static class MeshHttpClientBuilderExtensions
             handlerBuilder.AdditionalHandlers.Add(new MeshHandler(runtime, handlerBuilder.Name ?? string.Empty));
 
             // With mesh TLS on, the transport presents this workload's certificate and verifies mesh servers. A primary
-            // handler the client configures itself later (ConfigurePrimaryHttpMessageHandler) still wins.
+            // handler the client configures itself later (ConfigurePrimaryHttpMessageHandler) still wins. Whichever it
+            // is, MeshTransportFilter hides it from GrpcChannel's balancer once the client is configured.
             var security = handlerBuilder.Services.GetRequiredService<MeshSecurity>();
             if (security.Enabled || security.NeedsPlaintextFallback)
             {

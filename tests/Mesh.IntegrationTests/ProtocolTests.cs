@@ -9,8 +9,9 @@ using Microsoft.AspNetCore.Http;
 namespace Mesh.IntegrationTests;
 
 /// <summary>
-/// The mesh under protocols other than plain HTTP/1.1 request-response: gRPC over HTTP/2 cleartext (Grpc.Net.Client
-/// is not restorable here, so the test speaks gRPC's wire shape itself) and WebSockets through the handler factory.
+/// The mesh under protocols other than plain HTTP/1.1 request-response: gRPC over HTTP/2 cleartext (these tests speak
+/// gRPC's wire shape themselves, to answer exact statuses; Grpc/ runs the real Grpc.Net.Client) and WebSockets through
+/// the handler factory.
 /// </summary>
 public sealed class ProtocolTests
 {
