@@ -5,6 +5,7 @@ using Mesh.Testing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Mesh.AspNetCore.Tests.Security;
 
@@ -14,7 +15,8 @@ public sealed class MeshTlsTimeoutTests
     [Fact]
     public async Task A_connection_that_sends_nothing_is_closed_when_the_injected_clock_passes_the_timeout()
     {
-        var time = new ManualTimeProvider();
+        // FakeTimeProvider will do: one thread moves the clock, and nothing reads it inside a callback.
+        var time = new FakeTimeProvider();
         await using var mesh = MeshTestClient.Create(new { Service = new { Name = "reviews" } }, time);
         var nextCalled = false;
         var middleware = new MeshTlsConnectionMiddleware(_ =>
