@@ -80,8 +80,8 @@ public sealed class ManualTimeProvider : TimeProvider
                 }
 
                 // Never backwards: another thread may have advanced past this call's target (or this timer's due
-                // time) while a callback ran outside the lock. The backend of a test moving the clock while the test
-                // itself moves it put the clock back, and a round trip measured across that came out as zero.
+                // time) while a callback ran outside the lock. A test's backend may move the clock while the test
+                // moves it too, and going back would make a round trip measured across both come out as zero.
                 if (due is null)
                 {
                     if (target > _now)
