@@ -85,7 +85,7 @@ internal static class Backend
         }
 
         // Kestrel picks each port (port 0) and says which afterwards: choosing them here first (bind, close, hand
-        // over) could give two listeners the same port, and then the backend failed to start now and then.
+        // over) could give two listeners the same port, and then the backend would fail to start.
         var listens = new ListenOptions[specs.Count];
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -5,9 +5,9 @@ namespace Mesh.LoadBenchmarks;
 /// <summary>
 /// A log-linear latency histogram in nanoseconds: exact below 512 ns, above that 256 buckets per power of two, so a
 /// percentile (a bucket's middle) is within 1/512 (0.2 %) of a recorded value: 2 µs at the 1 ms of a loaded cell.
-/// Before ddbf247 it had 64 buckets per power of two (within 0.8 %), which made every added latency there a multiple
-/// of 8 µs, a third of the 25 µs target. Values up to 2^41 ns (36 minutes) have their own bucket, longer ones share
-/// the last. One per worker, merged at the end: recording takes no lock. 68 KB, below the large object heap.
+/// Fewer would blur the targets: with 64 buckets per power of two (within 0.8 %) every added latency there would be
+/// a multiple of 8 µs, a third of the 25 µs target. Values up to 2^41 ns (36 minutes) have their own bucket, longer
+/// ones share the last. One per worker, merged at the end: recording takes no lock. 68 KB, below the large object heap.
 /// </summary>
 internal sealed class LatencyHistogram
 {

@@ -117,7 +117,7 @@ internal sealed class Report(Settings settings, Machine machine)
         }
     }
 
-    /// <summary>Checks the targets against what was measured.</summary>
+    /// <summary>Checks the run's targets against what was measured.</summary>
     public void Finish()
     {
         Machine.LoadAverageEnd = Machine.LoadAverage();

@@ -63,8 +63,8 @@ internal static class Variants
             (ctx, _) => Task.FromResult(new PreparedVariant { NewClient = () => BenchClient.Mesh([ctx.PlainUri]) })),
 
         // direct-rewrite does only what a naive client-side router does per request (a new URI to the endpoint, the
-        // Host header, one async layer), in every run: the mesh keeps rewritten URIs for repeated paths and now
-        // spends less than it. mesh-lean (the profile's) is the mesh with its resilience off (no retries, circuit
+        // Host header, one async layer), in every run: the mesh keeps rewritten URIs for repeated paths, so it should
+        // spend less than it. mesh-lean (the profile's) is the mesh with its resilience off (no retries, circuit
         // breaker or outlier detection, round robin): mesh − mesh-lean is what resilience costs, mesh-lean −
         // direct-rewrite the rest of the pipeline.
         new("direct-rewrite", "direct", "HttpClient → a handler that only rewrites the URI and sets Host → backend",

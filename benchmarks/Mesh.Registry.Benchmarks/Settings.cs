@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace Mesh.Registry.Benchmarks;
 
-/// <summary>What one run does. <see cref="Full"/> is issue 3's load; <see cref="Smoke"/> is a few seconds for CI.</summary>
+/// <summary>
+/// What one run does. <see cref="Full"/> is the load the registry is sized for; <see cref="Smoke"/> is a few seconds
+/// for CI.
+/// </summary>
 internal sealed record Settings
 {
     public string Mode { get; init; } = "full";

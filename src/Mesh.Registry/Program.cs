@@ -11,8 +11,8 @@ if (PolicyCli.IsCommand(args))
 var builder = WebApplication.CreateSlimBuilder(args);
 
 // ASP.NET Core logs every request at Information: six console lines per call (request starting, endpoint, status,
-// result, endpoint done, request finished). Under heartbeat load that cost more CPU than the requests themselves (the
-// registry load benchmark measured ~280 µs of registry CPU per renewal with it, most of it in logging). The ASP.NET
+// result, endpoint done, request finished). Under heartbeat load that costs more CPU than the requests themselves (the
+// registry load benchmark shows most of a renewal's registry CPU going to those lines). The ASP.NET
 // Core templates turn it down in appsettings.json; the registry ships none and may be started from any folder, so the
 // default is set here, as the lowest-precedence source: appsettings.json, environment variables
 // (Logging__LogLevel__Microsoft.AspNetCore=Information) and the command line still override it.

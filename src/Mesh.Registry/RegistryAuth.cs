@@ -13,8 +13,8 @@ namespace Mesh.Registry;
 /// </summary>
 /// <remarks>
 /// A join token is found by a dictionary lookup on its hash, not by comparing the presented hash with every known hash
-/// with <see cref="CryptographicOperations.FixedTimeEquals"/>: that is O(services) per request, and with 500 services
-/// it was a third of the registry's CPU under heartbeat load (the registry load benchmark). The lookup is
+/// with <see cref="CryptographicOperations.FixedTimeEquals"/>: that is O(services) per request, and with hundreds of
+/// services a large share of the registry's CPU under heartbeat load (the registry load benchmark). The lookup is
 /// as safe: what its timing could reveal is something about the stored hashes (whether one shares hash-code bits or a
 /// prefix with the presented hash), and nothing that brings an attacker closer to a token, since turning bits of a
 /// SHA-256 back into a token is a preimage attack. The tokens are high-entropy secrets, not passwords.

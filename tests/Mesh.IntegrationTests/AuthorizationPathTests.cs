@@ -86,7 +86,8 @@ public sealed class AuthorizationPathTests : IDisposable
         await using var app = await RoutedApp.StartAsync(_ca, mode, RuleShape.DenyList);
         using var http = CreateCaller(mode);
 
-        // The spellings that reached denied endpoints before paths were canonicalized.
+        // Spellings of denied paths that differ from the rule's (case, percent-encoding, a trailing slash): only a
+        // canonical path makes each of them meet the deny rule.
         (await SendAsync(http, app.BaseAddress, Raw("GET", "/ADMIN/SECRET"))).Status.ShouldBe(403);
         (await SendAsync(http, app.BaseAddress, Raw("GET", "/%41DMIN/secret"))).Status.ShouldBe(403);
         (await SendAsync(http, app.BaseAddress, Raw("GET", "/config/"))).Status.ShouldBe(403);

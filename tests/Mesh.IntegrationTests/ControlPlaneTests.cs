@@ -1,106 +1,13 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
-using Mesh.Registry;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Mesh.IntegrationTests;
-
-/// <summary>A real registry on 127.0.0.1 with a real SQLite file, hosted in-process.</summary>
-internal sealed class RegistryHost : IAsyncDisposable
-{
-    public const string AdminToken = "admin-secret-token";
-    private readonly WebApplication _app;
-
-    private RegistryHost(WebApplication app, Uri address, string dataPath)
-    {
-        _app = app;
-        Address = address;
-        DataPath = dataPath;
-    }
-
-    public Uri Address { get; }
-
-    public string DataPath { get; }
-
-    public static string JoinToken(string service) => $"join-{service}-token";
-
-    public static async Task<RegistryHost> StartAsync(string? dataPath = null, int port = 0, params string[] services)
-    {
-        dataPath ??= Path.Combine(Directory.CreateTempSubdirectory("mesh-registry-").FullName, "registry.db");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port));
-        var config = new Dictionary<string, string?>
-        {
-            ["MeshRegistry:DataPath"] = dataPath,
-            ["MeshRegistry:AdminToken"] = AdminToken,
-        };
-        foreach (var s in services)
-        {
-            config[$"MeshRegistry:JoinTokens:{s}"] = JoinToken(s);
-        }
-
-        builder.Configuration.AddInMemoryCollection(config);
-        builder.Services.AddMeshRegistry();
-        var app = builder.Build();
-        app.MapMeshRegistry();
-        await app.StartAsync();
-        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        return new RegistryHost(app, address, dataPath);
-    }
-
-    /// <summary>
-    /// A meshed app (<c>AddMesh()</c>, <c>UseMesh()</c>, <c>/metrics</c>) on a free loopback port that joins this
-    /// registry with its service's join token; <paramref name="map"/> adds its endpoints.
-    /// </summary>
-    public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Mesh:Service:Name"] = service,
-            ["Mesh:Service:Version"] = version,
-            ["Mesh:Registry:Url"] = Address.ToString(),
-            ["Mesh:Registry:Token"] = JoinToken(service),
-            ["Mesh:Registry:CacheDirectory"] = string.Empty,
-            ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.Zero).ToString(),
-        });
-        builder.Services.AddMesh();
-        var app = builder.Build();
-        app.UseMesh();
-        app.MapMeshEndpoints();
-        map(app);
-        await app.StartAsync();
-        return app;
-    }
-
-    public HttpClient AdminClient()
-    {
-        var client = new HttpClient { BaseAddress = Address };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
-        return client;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
-}
 
 /// <summary>Apps that register with the registry and find each other through it.</summary>
 [Collection(nameof(ControlPlaneTests))]
@@ -193,7 +100,7 @@ public sealed class ControlPlaneTests
         await using var v1 = await StartAppAsync(registry, "reviews", "v1");
         await using var v2 = await StartAppAsync(registry, "reviews", "v2");
         await using var mesh = Client(registry);
-        using var admin = registry.AdminClient();
+        var admin = registry.Admin;
         await Poll.UntilAsync(() => Endpoints(mesh, "reviews") == 2);
 
         async Task<Dictionary<string, int>> SplitAsync(int n)

@@ -17,7 +17,7 @@ public sealed class JoinTokenIdentityTests
     public async Task A_version_bound_token_gives_its_workload_that_version_which_the_destination_reports_and_refuses_any_other()
     {
         await using var registry = await RegistryHost.StartAsync(services: ["ratings"]);
-        using var admin = registry.AdminClient();
+        var admin = registry.Admin;
         var token = await MakeTokenAsync(admin, """{ "service": "reviews", "version": "v2", "uses": 1, "ttl": "01:00:00" }""");
 
         await using var ratings = await registry.StartAppAsync("ratings", null, app => app.MapGet("/", (Microsoft.AspNetCore.Http.HttpContext context) =>

@@ -1,13 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.Client.Registry;
 using Mesh.Client.Security;
-using Mesh.Registry;
-using Mesh.Registry.Ca;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -27,22 +24,18 @@ namespace Mesh.IntegrationTests;
 [Collection(nameof(ControlPlaneTests))]
 public sealed class RegistryTlsTests
 {
-    private const string AdminToken = "tls-admin-token-0123456789";
-
-    private static string JoinToken(string service) => $"tls-join-{service}-0123456789";
-
     [Fact]
     public async Task Apps_pinned_by_fingerprint_or_ca_file_register_get_certificates_and_call_each_other()
     {
-        await using var registry = await TlsRegistry.StartAsync(null, ["reviews", "productpage"]);
+        await using var registry = await StartRegistryAsync(null, ["reviews", "productpage"]);
         await using var reviews = await StartAppAsync(registry, "reviews", null, pin: ("CaFingerprint", registry.Fingerprint));
         await using var mesh = MeshTestClient.Create(new
         {
             Service = new { Name = "productpage" },
-            Registry = new { Url = registry.Address, Token = JoinToken("productpage"), CaFile = registry.RootFile, Register = false, CacheDirectory = string.Empty },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), CaFile = registry.RootFile, Register = false, CacheDirectory = string.Empty },
         });
 
-        using var admin = registry.Client(AdminToken);
+        using var admin = registry.Client(RegistryHost.AdminToken);
         await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
             because: "reviews registers over https");
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
@@ -55,7 +48,7 @@ public sealed class RegistryTlsTests
     public async Task A_server_with_another_CA_never_receives_the_token()
     {
         // The genuine registry, whose CA the clients pin, and an impostor with a certificate of the same name from another CA.
-        await using var registry = await TlsRegistry.StartAsync(null, ["reviews"]);
+        await using var registry = await StartRegistryAsync(null, ["reviews"]);
         await using var impostor = await Impostor.StartAsync(registry);
 
         // Pinned by fingerprint: the impostor may relay the genuine roots, but its own certificate does not chain to them.
@@ -83,28 +76,29 @@ public sealed class RegistryTlsTests
         Refusals(genuine).ShouldBe(0);
 
         static MeshTestClient Client(Uri url, (string Key, string Value) pin) => MeshTestClient.Create(
-            $$"""{ "Service": { "Name": "reviews" }, "Registry": { "Url": "{{url}}", "Token": "{{JoinToken("reviews")}}", "{{pin.Key}}": "{{pin.Value}}", "Register": false, "CacheDirectory": "" } }""");
+            $$"""{ "Service": { "Name": "reviews" }, "Registry": { "Url": "{{url}}", "Token": "{{RegistryHost.JoinToken("reviews")}}", "{{pin.Key}}": "{{pin.Value}}", "Register": false, "CacheDirectory": "" } }""");
     }
 
     [Fact]
     public async Task After_bootstrap_the_certificate_alone_renews_itself_and_the_lease()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        var registry = await TlsRegistry.StartAsync(time, ["reviews"]);
+        var registry = await StartRegistryAsync(time, ["reviews"]);
         try
         {
             await using var reviews = await StartAppAsync(registry, "reviews", time, pin: ("CaFingerprint", registry.Fingerprint));
             var identity = (RegistryWorkloadIdentity)reviews.Services.GetRequiredService<MeshSecurity>().Identity!;
             await Poll.UntilAsync(() => identity.Current is not null, because: "the first certificate, with the join token");
-            using (var admin = registry.Client(AdminToken))
+            using (var admin = registry.Client(RegistryHost.AdminToken))
             {
                 await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"id\"", StringComparison.Ordinal),
                     because: "reviews registers");
             }
 
             // The join token is taken away: the registry restarts (same store, same CA, same port) without it.
-            registry = await registry.RestartAsync(services: []);
-            using (var withToken = registry.Client(JoinToken("reviews")))
+            registry.Settings.Remove("MeshRegistry:JoinTokens:reviews");
+            await registry.RestartAsync();
+            using (var withToken = registry.Client(RegistryHost.JoinToken("reviews")))
             {
                 using var refused = await withToken.GetAsync(new Uri("/v1/services", UriKind.Relative));
                 refused.StatusCode.ShouldBe(HttpStatusCode.Unauthorized, "the token is gone");
@@ -120,14 +114,14 @@ public sealed class RegistryTlsTests
             identity.Current!.Certificate.SerialNumber.ShouldNotBe(first.SerialNumber);
             SpiffeId.ServiceOf(identity.Current.Certificate, "mesh.local").ShouldBe("reviews");
 
-            using var admin2 = registry.Client(AdminToken);
+            using var admin2 = registry.Client(RegistryHost.AdminToken);
             await Poll.UntilAsync(async () =>
             {
                 time.Advance(TimeSpan.FromMilliseconds(500));
                 var answer = await admin2.GetFromJsonAsync<InstancesAnswer>(new Uri("/v1/services/reviews/instances", UriKind.Relative));
                 return answer!.Instances.Count == 1 && answer.Instances[0].ExpiresAt > time.GetUtcNow() + TimeSpan.FromSeconds(1);
             }, TimeSpan.FromSeconds(30), "the lease keeps being renewed without the token");
-            string.Join('\n', reviews.Services.GetFakeLogCollector().GetSnapshot().Select(r => r.Message)).ShouldNotContain(JoinToken("reviews"));
+            string.Join('\n', reviews.Services.GetFakeLogCollector().GetSnapshot().Select(r => r.Message)).ShouldNotContain(RegistryHost.JoinToken("reviews"));
         }
         finally
         {
@@ -139,18 +133,18 @@ public sealed class RegistryTlsTests
     public async Task A_root_rotation_keeps_the_registry_connection_of_a_fingerprint_pinned_client()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        await using var registry = await TlsRegistry.StartAsync(time, ["reviews"]);
+        await using var registry = await StartRegistryAsync(time, ["reviews"]);
         await using var mesh = MeshTestClient.Create(new
         {
             Service = new { Name = "reviews" },
-            Registry = new { Url = registry.Address, Token = JoinToken("reviews"), CaFingerprint = registry.Fingerprint, Register = false, CacheDirectory = string.Empty },
+            Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("reviews"), CaFingerprint = registry.Fingerprint, Register = false, CacheDirectory = string.Empty },
         }, time);
         var identity = (RegistryWorkloadIdentity)mesh.GetService<MeshSecurity>().Identity!;
         var transport = mesh.GetService<RegistryTransport>();
         await Poll.UntilAsync(() => identity.Current is not null, because: "the first certificate");
 
         // A new root: the client learns it from the trust bundle, over the pinned connection.
-        using var admin = registry.Client(AdminToken);
+        using var admin = registry.Client(RegistryHost.AdminToken);
         using var added = await admin.PostAsync(new Uri("/v1/ca/roots", UriKind.Relative), null);
         added.StatusCode.ShouldBe(HttpStatusCode.Created);
         var id = System.Text.Json.JsonDocument.Parse(await added.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
@@ -207,11 +201,15 @@ public sealed class RegistryTlsTests
         }
     }
 
+    /// <summary>The registry on HTTPS with one-minute certificates and a join token for each of <paramref name="services"/>.</summary>
+    private static Task<RegistryHost> StartRegistryAsync(TimeProvider? time, string[] services) =>
+        RegistryHost.StartAsync(time, s => s["MeshRegistry:CertificateLifetime"] = "00:01:00", https: true, services: services);
+
     private static int Refusals(MeshTestClient client) =>
         client.Logs.GetSnapshot().Count(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
 
     /// <summary>A meshed app that answers its service name and its caller's SPIFFE ID, pinning the registry as given.</summary>
-    private static async Task<WebApplication> StartAppAsync(TlsRegistry registry, string service, TimeProvider? time, (string Key, string Value) pin)
+    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, TimeProvider? time, (string Key, string Value) pin)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -221,7 +219,7 @@ public sealed class RegistryTlsTests
         {
             ["Mesh:Service:Name"] = service,
             ["Mesh:Registry:Url"] = registry.Address.ToString(),
-            ["Mesh:Registry:Token"] = JoinToken(service),
+            ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
             [$"Mesh:Registry:{pin.Key}"] = pin.Value,
             ["Mesh:Registry:TtlSeconds"] = "3",
             ["Mesh:Registry:CacheDirectory"] = string.Empty,
@@ -252,121 +250,6 @@ public sealed class RegistryTlsTests
     }
 }
 
-/// <summary>The registry in-process on HTTPS (127.0.0.1), with a store and CA in a temporary folder removed on dispose.</summary>
-internal sealed class TlsRegistry : IAsyncDisposable
-{
-    private readonly WebApplication _app;
-    private readonly string _directory;
-    private readonly TimeProvider? _time;
-
-    private TlsRegistry(WebApplication app, string directory, TimeProvider? time)
-    {
-        _app = app;
-        _directory = directory;
-        _time = time;
-        Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        Ca = app.Services.GetRequiredService<CertificateAuthority>();
-    }
-
-    public Uri Address { get; }
-
-    public CertificateAuthority Ca { get; }
-
-    public string Fingerprint => Ca.ActiveRootFingerprint;
-
-    public string RootFile => Ca.ActiveRootFile;
-
-    public static async Task<TlsRegistry> StartAsync(TimeProvider? time, string[] services, string? directory = null, int port = 0)
-    {
-        directory ??= Directory.CreateTempSubdirectory("mesh-registry-tls-").FullName;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, listen => listen.UseHttps()));
-        var config = new Dictionary<string, string?>
-        {
-            ["MeshRegistry:DataPath"] = Path.Combine(directory, "registry.db"),
-            ["MeshRegistry:AdminToken"] = "tls-admin-token-0123456789",
-            ["MeshRegistry:CertificateLifetime"] = "00:01:00",
-        };
-        foreach (var s in services)
-        {
-            config[$"MeshRegistry:JoinTokens:{s}"] = $"tls-join-{s}-0123456789";
-        }
-
-        builder.Configuration.AddInMemoryCollection(config);
-        if (time is not null)
-        {
-            builder.Services.AddSingleton(time);
-        }
-
-        builder.Services.AddSingleton(new RegistryConsole(TextWriter.Null));
-        builder.Services.AddMeshRegistry();
-        var app = builder.Build();
-        app.MapMeshRegistry();
-        await app.StartAsync();
-        return new TlsRegistry(app, directory, time);
-    }
-
-    /// <summary>Stops this registry and starts another on the same store, CA and port, with these join tokens.</summary>
-    public async Task<TlsRegistry> RestartAsync(string[] services)
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        return await StartAsync(_time, services, _directory, Address.Port);
-    }
-
-    /// <summary>A client that trusts this registry's CA (and nothing else) on the registry's clock.</summary>
-    public HttpClient Client(string? token)
-    {
-        var ca = Ca;
-        var time = _time ?? TimeProvider.System;
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            if (certificate is not X509Certificate2 leaf)
-            {
-                return false;
-            }
-
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.AddRange(ca.TrustedRoots().Roots);
-            chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
-            return chain.Build(leaf);
-        };
-        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
-        if (token is not null)
-        {
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        return client;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Already stopped by a restart that then failed.
-        }
-
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A handle closing on another thread; the temporary folder is left behind.
-        }
-    }
-}
-
 /// <summary>
 /// A Kestrel HTTPS server posing as the registry: a certificate for <c>spiffe://mesh.local/registry</c> from another CA,
 /// relaying the genuine registry's roots at <c>/v1/ca/bundle.pem</c>, and recording every request it receives.
@@ -387,7 +270,7 @@ internal sealed class Impostor : IAsyncDisposable
 
     public ConcurrentQueue<(string Path, string? Authorization)> Requests { get; } = new();
 
-    public static async Task<Impostor> StartAsync(TlsRegistry genuine)
+    public static async Task<Impostor> StartAsync(RegistryHost genuine)
     {
         var bundle = string.Concat(genuine.Ca.ListRoots().Roots.Select(r => r.Certificate));
         using var rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Mesh.Client.Security;
-using Mesh.Registry;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -29,7 +27,6 @@ namespace Mesh.IntegrationTests;
 [CollectionDefinition(nameof(SecurityRotationTests), DisableParallelization = true)]
 public sealed class SecurityRotationTests(ITestOutputHelper output)
 {
-    private const string AdminToken = "rotation-admin-token-0123456789";
     private const int RequestsPerSecond = 200;
 
     // Three minutes of real time: left out of ./test.sh by default, run by .ci/run (see README, Development).
@@ -56,8 +53,9 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
         var logs = string.Join('\n', mesh.Logs.GetSnapshot().Select(e => e.Message));
         logs.ShouldContain("spiffe://mesh.local/svc/reviews");
         logs.ShouldNotContain("PRIVATE KEY");
-        logs.ShouldNotContain("rotation-join-");
-        logs.ShouldNotContain(AdminToken);
+        logs.ShouldNotContain(RegistryHost.JoinToken("reviews"));
+        logs.ShouldNotContain(RegistryHost.JoinToken("productpage"));
+        logs.ShouldNotContain(RegistryHost.AdminToken);
     }
 
     [Fact]
@@ -99,20 +97,17 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
     /// <summary>A registry with a one-minute CA, a Strict reviews server and a Strict productpage client, each identified by the registry's CA.</summary>
     private sealed class MeshPair : IAsyncDisposable
     {
-        private readonly string _directory;
         private readonly ITestOutputHelper _output;
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly List<HttpClient> _clients = [];
 
-        private MeshPair(string directory, ITestOutputHelper output)
+        private MeshPair(ITestOutputHelper output)
         {
-            _directory = directory;
             _output = output;
         }
 
-        public WebApplication Registry { get; private set; } = null!;
+        public RegistryHost Registry { get; private set; } = null!;
 
-        public Uri RegistryAddress { get; private set; } = null!;
+        public Uri RegistryAddress => Registry.Address;
 
         public WebApplication Server { get; private set; } = null!;
 
@@ -126,20 +121,11 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
 
         public RegistryWorkloadIdentity ClientIdentity => (RegistryWorkloadIdentity)Client.GetService<MeshSecurity>().Identity!;
 
-        public HttpClient Admin
-        {
-            get
-            {
-                var client = new HttpClient { BaseAddress = RegistryAddress };
-                client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
-                _clients.Add(client);
-                return client;
-            }
-        }
+        public HttpClient Admin => Registry.Admin;
 
         public static async Task<MeshPair> StartAsync(ITestOutputHelper output)
         {
-            var pair = new MeshPair(Directory.CreateTempSubdirectory("mesh-rotation-").FullName, output);
+            var pair = new MeshPair(output);
             try
             {
                 await pair.StartRegistryAsync();
@@ -177,26 +163,9 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
             }
         }
 
-        private async Task StartRegistryAsync()
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.Logging.AddProvider(new FakeLoggerProvider(Logs));
-            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["MeshRegistry:DataPath"] = Path.Combine(_directory, "registry.db"),
-                ["MeshRegistry:AdminToken"] = AdminToken,
-                ["MeshRegistry:JoinTokens:reviews"] = "rotation-join-reviews-0123456789",
-                ["MeshRegistry:JoinTokens:productpage"] = "rotation-join-productpage-0123456789",
-                ["MeshRegistry:CertificateLifetime"] = "00:01:00",
-            });
-            builder.Services.AddMeshRegistry();
-            Registry = builder.Build();
-            Registry.MapMeshRegistry();
-            await Registry.StartAsync();
-            RegistryAddress = new Uri(Registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        }
+        private async Task StartRegistryAsync() =>
+            Registry = await RegistryHost.StartAsync(configure: s => s["MeshRegistry:CertificateLifetime"] = "00:01:00", services: ["reviews", "productpage"],
+                logs: Logs);
 
         private async Task StartServerAsync()
         {
@@ -208,7 +177,7 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
             {
                 ["Mesh:Service:Name"] = "reviews",
                 ["Mesh:Registry:Url"] = RegistryAddress.ToString(),
-                ["Mesh:Registry:Token"] = "rotation-join-reviews-0123456789",
+                ["Mesh:Registry:Token"] = RegistryHost.JoinToken("reviews"),
                 ["Mesh:Registry:Register"] = "false",
                 ["Mesh:Registry:CacheDirectory"] = string.Empty,
                 ["Mesh:Security:Mode"] = "Strict",
@@ -226,7 +195,7 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
             Client = MeshTestClient.Create(new
             {
                 Service = new { Name = "productpage" },
-                Registry = new { Url = RegistryAddress, Token = "rotation-join-productpage-0123456789", Register = false, CacheDirectory = string.Empty },
+                Registry = new { Url = RegistryAddress, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
                 Security = new { Mode = "Strict" },
                 // Retries off: a failed handshake must show as a failed request, not be hidden by a retry.
                 Services = new Dictionary<string, object>
@@ -242,31 +211,20 @@ public sealed class SecurityRotationTests(ITestOutputHelper output)
 
         public async ValueTask DisposeAsync()
         {
-            foreach (var c in _clients)
-            {
-                c.Dispose();
-            }
-
             if (Client is not null)
             {
                 await Client.DisposeAsync();
             }
 
-            foreach (var app in new[] { Server, Registry })
+            if (Server is not null)
             {
-                if (app is not null)
-                {
-                    await app.StopAsync();
-                    await app.DisposeAsync();
-                }
+                await Server.StopAsync();
+                await Server.DisposeAsync();
             }
 
-            try
+            if (Registry is not null)
             {
-                Directory.Delete(_directory, recursive: true);
-            }
-            catch (IOException)
-            {
+                await Registry.DisposeAsync();
             }
         }
     }

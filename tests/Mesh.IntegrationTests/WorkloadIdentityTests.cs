@@ -1,12 +1,8 @@
-using System.Net;
 using Mesh.Client.Security;
-using Mesh.Registry;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
@@ -16,15 +12,14 @@ namespace Mesh.IntegrationTests;
 /// <summary>A workload's certificate life cycle against the real registry CA, on a manual clock.</summary>
 public sealed class WorkloadIdentityTests
 {
-    private const string Token = "identity-join-productpage-0123456789";
+    private static readonly string Token = RegistryHost.JoinToken("productpage");
 
     [Fact]
     public async Task Renews_at_half_life_with_jitter_keeps_the_old_certificate_meanwhile_and_warns_past_80_percent()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
-        var directory = Directory.CreateTempSubdirectory("mesh-identity-").FullName;
-        var registry = await StartRegistryAsync(directory, time);
-        var address = new Uri(registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        await using var registry = await RegistryHost.StartAsync(time, s => s["MeshRegistry:CertificateLifetime"] = "00:01:00", services: ["productpage"]);
+        var address = registry.Address;
         await using var mesh = MeshTestClient.Create(new
         {
             Service = new { Name = "productpage" },
@@ -56,7 +51,6 @@ public sealed class WorkloadIdentityTests
 
         // The registry goes away: renewals fail and are retried, the certificate in hand keeps serving, and past 80% of
         // its lifetime every failure is a warning.
-        await registry.StopAsync();
         await registry.DisposeAsync();
         var warned = () => mesh.Logs.GetSnapshot().Any(e => e.Level == LogLevel.Warning && e.Message.Contains("past 80%", StringComparison.Ordinal));
         await Poll.UntilAsync(() =>
@@ -75,27 +69,6 @@ public sealed class WorkloadIdentityTests
         var text = string.Join('\n', mesh.Logs.GetSnapshot().Select(e => e.Message));
         text.ShouldNotContain("PRIVATE KEY");
         text.ShouldNotContain(Token);
-        Directory.Delete(directory, recursive: true);
-    }
-
-    private static async Task<WebApplication> StartRegistryAsync(string directory, TimeProvider time)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["MeshRegistry:DataPath"] = Path.Combine(directory, "registry.db"),
-            ["MeshRegistry:AdminToken"] = "identity-admin-token-0123456789",
-            ["MeshRegistry:JoinTokens:productpage"] = Token,
-            ["MeshRegistry:CertificateLifetime"] = "00:01:00",
-        });
-        builder.Services.AddSingleton(time);
-        builder.Services.AddMeshRegistry();
-        var app = builder.Build();
-        app.MapMeshRegistry();
-        await app.StartAsync();
-        return app;
     }
 }
 
@@ -117,7 +90,7 @@ public sealed class RegistryMutualTlsTests
         });
 
         // Registered as https: it serves mesh TLS (and, Permissive, plaintext on the same port).
-        using var admin = registry.AdminClient();
+        var admin = registry.Admin;
         await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
             because: "reviews registers its https address");
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.Client.Security;
+using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 

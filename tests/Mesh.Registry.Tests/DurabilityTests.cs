@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 

@@ -1,4 +1,5 @@
 using Mesh.Registry.Cli;
+using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 

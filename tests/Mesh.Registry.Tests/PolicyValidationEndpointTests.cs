@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 

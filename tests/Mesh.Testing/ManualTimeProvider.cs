@@ -1,10 +1,18 @@
 namespace Mesh.Testing;
 
 /// <summary>
-/// A clock that moves only when a test says so. Timers fire, in due order, as <see cref="Advance"/> passes them.
-/// Not FakeTimeProvider: that one moves the clock to the target before firing, so a timer sees the target instead of
-/// its due time, and an Advance made while another thread fires timers returns before its own timers have fired.
+/// A clock that moves only when a test says so. Timers fire, in due order, as <see cref="Advance"/> passes them: the
+/// clock steps to each timer's due time before its callback runs, and every Advance fires the timers it passes on
+/// its own thread before it returns, even while another thread is inside a callback.
 /// </summary>
+/// <remarks>
+/// FakeTimeProvider (Microsoft.Extensions.TimeProvider.Testing 11.0.0) differs on both counts, which the tests that
+/// measure elapsed time across a timer, or advance the clock from a backend while the test advances it too, rely on:
+/// its <c>Advance</c> sets the clock to the target first and then fires what is due, so a callback reads the target
+/// instead of its due time; and its <c>WakeWaiters</c> lets one thread at a time fire timers, so an Advance made while
+/// another thread is in a callback returns at once and leaves its due timers to that other thread.
+/// ManualTimeProviderTests pins both differences. Where neither matters, a test can use FakeTimeProvider.
+/// </remarks>
 public sealed class ManualTimeProvider : TimeProvider
 {
     private readonly Lock _lock = new();
@@ -72,8 +80,8 @@ public sealed class ManualTimeProvider : TimeProvider
                 }
 
                 // Never backwards: another thread may have advanced past this call's target (or this timer's due
-                // time) while a callback ran outside the lock. The backend of a test moving the clock while the test
-                // itself moves it put the clock back, and a round trip measured across that came out as zero.
+                // time) while a callback ran outside the lock. A test's backend may move the clock while the test
+                // moves it too, and going back would make a round trip measured across both come out as zero.
                 if (due is null)
                 {
                     if (target > _now)

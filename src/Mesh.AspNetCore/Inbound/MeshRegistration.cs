@@ -58,8 +58,8 @@ internal sealed partial class MeshRegistration(
 
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var deregisterTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deregisterTimeout.Token);
             await _client.DeregisterAsync(_service!, _instanceId!, timeout.Token);
             _registered = false;
             LogDeregistered(logger, _service!, _instanceId!);

@@ -26,7 +26,8 @@ internal sealed class MeshKestrelSetup(IServiceProvider services) : IConfigureOp
             }
 
             var logger = services.GetRequiredService<ILogger<MeshTlsConnectionMiddleware>>();
-            return new MeshTlsConnectionMiddleware(next, security, listen.Protocols, logger).OnConnectionAsync;
+            var time = services.GetRequiredService<TimeProvider>();
+            return new MeshTlsConnectionMiddleware(next, security, listen.Protocols, time, logger).OnConnectionAsync;
         }));
     }
 }

@@ -23,19 +23,20 @@ namespace Mesh.AspNetCore.Security;
 /// <see cref="MeshSecurityMode.Strict"/>. This is how one port serves both during a migration, which Kestrel's own
 /// HTTPS middleware cannot do.
 /// </summary>
-internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate next, MeshSecurity security, HttpProtocols protocols, ILogger logger)
+internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate next, MeshSecurity security, HttpProtocols protocols, TimeProvider time,
+    ILogger logger)
 {
     private const byte TlsHandshakeRecord = 0x16;
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    internal static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
     public async Task OnConnectionAsync(ConnectionContext context)
     {
         var input = context.Transport.Input;
         ReadResult read;
-        using (var firstByte = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed))
+        // A connection that sends nothing must not hold its slot forever (Kestrel's own timeouts start with HTTP).
+        using (var firstByteTimeout = new CancellationTokenSource(HandshakeTimeout, time))
+        using (var firstByte = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, firstByteTimeout.Token))
         {
-            // A connection that sends nothing must not hold its slot forever (Kestrel's own timeouts start with HTTP).
-            firstByte.CancelAfter(HandshakeTimeout);
             try
             {
                 read = await input.ReadAsync(firstByte.Token);
@@ -106,8 +107,8 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
 
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed);
-            timeout.CancelAfter(HandshakeTimeout);
+            using var handshakeTimeout = new CancellationTokenSource(HandshakeTimeout, time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.ConnectionClosed, handshakeTimeout.Token);
             await ssl.AuthenticateAsServerAsync(options, timeout.Token);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)

@@ -34,7 +34,7 @@ internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, I
         try
         {
             // The exporter is made here, not with AddOtlpExporter: that one registers services, which the container,
-            // already built when this runs, no longer takes.
+            // already built when this runs, does not take.
             var exporter = new OtlpTraceExporter(ExporterOptions(mesh, endpoint, "v1/traces"));
             tracing
                 .ConfigureResource(r => Describe(r, mesh))

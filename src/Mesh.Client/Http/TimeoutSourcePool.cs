@@ -54,7 +54,10 @@ internal sealed class TimeoutSourcePool(TimeProvider timeProvider)
                     continue;
                 }
 
+                // The source was made with the pool's TimeProvider, so CancelAfter runs on that clock, not the system's.
+#pragma warning disable RS0030
                 candidate.CancelAfter(delay);
+#pragma warning restore RS0030
                 return candidate;
             }
         }

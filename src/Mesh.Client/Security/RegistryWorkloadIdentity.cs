@@ -74,8 +74,8 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
             }
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(StartWait);
+        using var startWait = new CancellationTokenSource(StartWait, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, startWait.Token);
         try
         {
             await _first.Task.WaitAsync(timeout.Token);

@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
-using System.Text.Json;
+using Mesh.Registry;
+using Mesh.Registry.Ca;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -12,51 +12,67 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Options;
 
-namespace Mesh.Registry.Tests;
+namespace Mesh.Testing;
 
 /// <summary>
-/// The registry hosted in-process on real Kestrel (127.0.0.1:0) over a real SQLite file in a temporary folder, which
-/// is removed on dispose. <see cref="RestartAsync"/> stops it and starts a new one on the same file.
+/// The registry hosted in-process on real Kestrel (127.0.0.1, port 0 unless given) over a real SQLite file and CA in
+/// a temporary folder, which is removed on dispose. <see cref="RestartAsync"/> stops it and starts a new one on the
+/// same store, CA and port, with <see cref="Settings"/> as they are then.
 /// </summary>
-internal sealed class RegistryHost : IAsyncDisposable
+public sealed class RegistryHost : IAsyncDisposable
 {
     public const string AdminToken = "test-admin-token-0123456789";
     public const string ReviewsToken = "test-join-reviews-0123456789";
     public const string RatingsToken = "test-join-ratings-0123456789";
 
+    private static readonly string[] DefaultServices = ["reviews", "ratings"];
+
     private readonly TimeProvider? _time;
-    private readonly Dictionary<string, string?> _settings;
     private readonly bool _https;
     private readonly List<HttpClient> _clients = [];
+    private int _port;
 
-    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https)
+    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs)
     {
         Directory = directory;
         _time = time;
-        _settings = settings;
+        Settings = settings;
         _https = https;
+        _port = port;
+        Logs = logs ?? new FakeLogCollector();
     }
 
     public string Directory { get; }
 
     /// <summary>The configuration the next start (or <see cref="RestartAsync"/>) uses.</summary>
-    public Dictionary<string, string?> Settings => _settings;
+    public Dictionary<string, string?> Settings { get; }
 
     public string DataPath => Path.Combine(Directory, "registry.db");
 
     public WebApplication App { get; private set; } = null!;
 
+    /// <summary>Where it listens; still readable after dispose, for clients that must find it gone.</summary>
     public Uri Address { get; private set; } = null!;
 
+    /// <summary>What the registry wrote to its console (the CA fingerprint, warnings) since it last started.</summary>
     public StringWriter Console { get; private set; } = new();
 
-    public FakeLogCollector Logs { get; } = new();
+    /// <summary>The registry's log records from Debug up, across restarts.</summary>
+    public FakeLogCollector Logs { get; }
 
-    internal RegistryState State => App.Services.GetRequiredService<RegistryState>();
+    /// <summary>The join token of <paramref name="service"/>, as <see cref="StartAsync"/> configures it.</summary>
+    public static string JoinToken(string service) => $"test-join-{service}-0123456789";
 
-    /// <summary>Starts the registry; with <paramref name="https"/> it listens on HTTPS with its CA-issued certificate.</summary>
-    public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false)
+    /// <summary>
+    /// Starts the registry with the admin token and a join token (<see cref="JoinToken"/>) for each of
+    /// <paramref name="services"/> (by default reviews and ratings); <paramref name="configure"/> edits the settings
+    /// before the start. With <paramref name="https"/> it listens on HTTPS with its CA-issued certificate. Records go
+    /// to <paramref name="logs"/> when given, so a test can read them with its apps' records.
+    /// </summary>
+    public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false,
+        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -64,11 +80,14 @@ internal sealed class RegistryHost : IAsyncDisposable
         {
             ["MeshRegistry:DataPath"] = Path.Combine(directory, "registry.db"),
             ["MeshRegistry:AdminToken"] = AdminToken,
-            ["MeshRegistry:JoinTokens:reviews"] = ReviewsToken,
-            ["MeshRegistry:JoinTokens:ratings"] = RatingsToken,
         };
+        foreach (var service in services ?? DefaultServices)
+        {
+            settings[$"MeshRegistry:JoinTokens:{service}"] = JoinToken(service);
+        }
+
         configure?.Invoke(settings);
-        var host = new RegistryHost(directory, time, settings, https);
+        var host = new RegistryHost(directory, time, settings, https, port, logs);
         try
         {
             await host.StartAppAsync();
@@ -88,51 +107,30 @@ internal sealed class RegistryHost : IAsyncDisposable
     /// </summary>
     public static async Task<string> StartupErrorsAsync(Dictionary<string, string?> settings)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         try
         {
             settings["MeshRegistry:DataPath"] = Path.Combine(directory, "r.db");
             settings["MeshRegistry:AdminToken"] = AdminToken;
-            await using var app = Build(directory, settings, null, new StringWriter(), null);
-            var ex = await Should.ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => app.StartAsync());
-            return ex.Message;
+            await using var app = Build(directory, settings, null, new StringWriter(), null, https: false, port: 0);
+            try
+            {
+                await app.StartAsync();
+            }
+            catch (OptionsValidationException ex)
+            {
+                return ex.Message;
+            }
+
+            await app.StopAsync();
+            throw new InvalidOperationException("The registry started: its options passed validation.");
         }
         finally
         {
             DeleteDirectory(directory);
         }
-    }
-
-    public static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
-        ILoggerProvider? logs, bool https = false)
-    {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Logging.ClearProviders();
-        builder.Logging.SetMinimumLevel(LogLevel.Debug);
-        if (logs is not null)
-        {
-            builder.Logging.AddProvider(logs);
-        }
-
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
-        {
-            if (https)
-            {
-                listen.UseHttps();
-            }
-        }));
-        if (time is not null)
-        {
-            builder.Services.AddSingleton(time);
-        }
-
-        builder.Services.AddSingleton(new RegistryConsole(console));
-        builder.Services.AddMeshRegistry();
-        var app = builder.Build();
-        app.MapMeshRegistry();
-        return app;
     }
 
     public async Task RestartAsync()
@@ -144,15 +142,15 @@ internal sealed class RegistryHost : IAsyncDisposable
     public HttpClient Client(string? token) => Client(token, clientCertificate: null);
 
     /// <summary>
-    /// A client of this registry. Over HTTPS it trusts the registry's CA only (at the registry's clock) and presents
-    /// <paramref name="clientCertificate"/> when given.
+    /// A client of this registry, disposed with it. Over HTTPS it trusts the registry's CA only (at the registry's
+    /// clock) and presents <paramref name="clientCertificate"/> when given.
     /// </summary>
     public HttpClient Client(string? token, X509Certificate2? clientCertificate)
     {
         var handler = new SocketsHttpHandler();
         if (Address.Scheme == Uri.UriSchemeHttps)
         {
-            var ca = App.Services.GetRequiredService<Ca.CertificateAuthority>();
+            var ca = App.Services.GetRequiredService<CertificateAuthority>();
             var time = _time ?? TimeProvider.System;
             handler.SslOptions = new SslClientAuthenticationOptions
             {
@@ -172,6 +170,7 @@ internal sealed class RegistryHost : IAsyncDisposable
         return client;
     }
 
+    /// <summary>A client with the admin token, disposed with the host.</summary>
     public HttpClient Admin => Client(AdminToken);
 
     /// <summary>Whether <paramref name="leaf"/> chains to one of <paramref name="roots"/> (and nothing else) at <paramref name="at"/>.</summary>
@@ -211,12 +210,56 @@ internal sealed class RegistryHost : IAsyncDisposable
         }
     }
 
+    private static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
+        ILoggerProvider? logs, bool https, int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port, listen =>
+        {
+            if (https)
+            {
+                listen.UseHttps();
+            }
+        }));
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
+        builder.Services.AddSingleton(new RegistryConsole(console));
+        builder.Services.AddMeshRegistry();
+        var app = builder.Build();
+        app.MapMeshRegistry();
+        return app;
+    }
+
     private async Task StartAppAsync()
     {
         Console = new StringWriter();
-        App = Build(Directory, _settings, _time, Console, new FakeLoggerProvider(Logs), _https);
-        await App.StartAsync();
+        App = Build(Directory, Settings, _time, Console, new FakeLoggerProvider(Logs), _https, _port);
+        try
+        {
+            await App.StartAsync();
+        }
+        catch
+        {
+            await App.DisposeAsync();
+            App = null!;
+            throw;
+        }
+
         Address = new Uri(App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+        // A restart keeps the address, as a registry restarted in place does, so clients configured with it reconnect.
+        _port = Address.Port;
     }
 
     private async Task StopAppAsync()
@@ -233,57 +276,5 @@ internal sealed class RegistryHost : IAsyncDisposable
             await App.DisposeAsync();
             App = null!;
         }
-    }
-}
-
-/// <summary>The registry's log records as one text, so tests can check that secrets never appear.</summary>
-internal static class LogText
-{
-    /// <summary>Level, category and message of every record, with its exception, so a secret in an exception is found too.</summary>
-    public static string AllText(this FakeLogCollector logs) =>
-        string.Join('\n', logs.GetSnapshot().Select(e =>
-            $"{e.Level} {e.Category} {e.Message}" + (e.Exception is null ? string.Empty : " " + e.Exception)));
-}
-
-/// <summary>Small helpers for the registry's JSON API.</summary>
-internal static class Api
-{
-    public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    public static string Registration(string address, int ttl = 30, string? version = "v1", string? zone = null, string labels = "{}") =>
-        $$"""{ "address": "{{address}}", "version": {{(version is null ? "null" : $"\"{version}\"")}}, "zone": {{(zone is null ? "null" : $"\"{zone}\"")}}, "labels": {{labels}}, "ttlSeconds": {{ttl}} }""";
-
-    public static async Task<HttpResponseMessage> RegisterAsync(this HttpClient client, string service, string id, string address, int ttl = 30,
-        string? version = "v1") =>
-        await client.PutAsync(new Uri($"/v1/services/{service}/instances/{id}", UriKind.Relative), Json(Registration(address, ttl, version)));
-
-    public static async Task<JsonElement> GetJsonAsync(this HttpClient client, string path, HttpStatusCode expected = HttpStatusCode.OK)
-    {
-        using var response = await client.GetAsync(new Uri(path, UriKind.Relative));
-        var body = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(expected, body);
-        using var doc = JsonDocument.Parse(body);
-        return doc.RootElement.Clone();
-    }
-
-    public static async Task<JsonElement> ReadJsonAsync(this HttpResponseMessage response)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        using var doc = JsonDocument.Parse(body);
-        return doc.RootElement.Clone();
-    }
-
-    public static async Task<List<string>> InstanceIdsAsync(this HttpClient client, string service)
-    {
-        var answer = await client.GetJsonAsync($"/v1/services/{service}/instances");
-        return [.. answer.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("id").GetString()!)];
-    }
-
-    public static async Task<string> ProblemAsync(this HttpResponseMessage response, HttpStatusCode expected)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        response.StatusCode.ShouldBe(expected, body);
-        response.Content.Headers.ContentType?.MediaType.ShouldBe("application/problem+json");
-        return body;
     }
 }

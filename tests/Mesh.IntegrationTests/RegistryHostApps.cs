@@ -1,0 +1,53 @@
+using System.Net;
+using Mesh.Registry.Ca;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Mesh.IntegrationTests;
+
+/// <summary>
+/// What the integration tests add to the shared registry host: meshed apps that join it, and its CA (an internal type
+/// the shared host cannot expose).
+/// </summary>
+internal static class RegistryHostApps
+{
+    extension(RegistryHost registry)
+    {
+        public CertificateAuthority Ca => registry.App.Services.GetRequiredService<CertificateAuthority>();
+
+        public string Fingerprint => registry.Ca.ActiveRootFingerprint;
+
+        public string RootFile => registry.Ca.ActiveRootFile;
+
+        /// <summary>
+        /// A meshed app (<c>AddMesh()</c>, <c>UseMesh()</c>, <c>/metrics</c>) on a free loopback port that joins this
+        /// registry with its service's join token; <paramref name="map"/> adds its endpoints.
+        /// </summary>
+        public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Mesh:Service:Name"] = service,
+                ["Mesh:Service:Version"] = version,
+                ["Mesh:Registry:Url"] = registry.Address.ToString(),
+                ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
+                ["Mesh:Registry:CacheDirectory"] = string.Empty,
+                ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.Zero).ToString(),
+            });
+            builder.Services.AddMesh();
+            var app = builder.Build();
+            app.UseMesh();
+            app.MapMeshEndpoints();
+            map(app);
+            await app.StartAsync();
+            return app;
+        }
+    }
+}
