@@ -157,9 +157,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         else
                         {
                             tracker.Picked(pick);
-                            request.RequestUri = EndpointUri.Rewrite(pick.Endpoint!, uri);
-                            attemptActivity = StartAttemptActivity(call, pick.Endpoint!);
-                            InjectTraceContext(request);
+                            attemptActivity = StartAttempt(request, uri, call, pick.Endpoint!);
 
                             // One clock read serves both the next hop's budget and the attempt's round-trip time. The
                             // first attempt reuses the call's start unless a fault delay or a mirror's copy of the
@@ -189,9 +187,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
 
-                    error = ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
-                        ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
-                        : ex;
+                    error = AttemptError(ex, perTrySource, retry, callToken);
                 }
                 finally
                 {
@@ -332,6 +328,24 @@ internal sealed class MeshHandler : DelegatingHandler
         Runtime.Telemetry.RecordBudgetExhausted(call.Service.Name);
         return false;
     }
+
+    /// <summary>Points the request at the attempt's endpoint, under the attempt's span, with the trace context in it.</summary>
+    private static Activity? StartAttempt(HttpRequestMessage request, Uri uri, in MeshCall call, EndpointState endpoint)
+    {
+        request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
+        var activity = StartAttemptActivity(call, endpoint);
+        InjectTraceContext(request);
+        return activity;
+    }
+
+    /// <summary>
+    /// The attempt's failure for the retry rules: a cancellation by the per-try timer alone (the call still has time)
+    /// is a per-try timeout, anything else is what it is.
+    /// </summary>
+    private static Exception AttemptError(Exception ex, CancellationTokenSource? perTrySource, RetryPolicy retry, CancellationToken callToken) =>
+        ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
+            ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
+            : ex;
 
     private static Activity? StartAttemptActivity(in MeshCall call, EndpointState endpoint)
     {
