@@ -26,7 +26,7 @@ public sealed class LoadBalancingTests
         var counts = endpoints.ToDictionary(e => e, _ => 0);
         for (var i = 0; i < 400; i++)
         {
-            counts[picker.Pick(Request, null)!]++;
+            counts[picker.Pick(Request, null).Endpoint!]++;
         }
 
         counts.Values.ShouldAllBe(c => c == 100);
@@ -43,15 +43,15 @@ public sealed class LoadBalancingTests
         var picker = Picker(policy, endpoints);
         for (var i = 0; i < 100; i++)
         {
-            picker.Pick(Request, endpoints[1]).ShouldNotBe(endpoints[1]);
+            picker.Pick(Request, endpoints[1]).Endpoint.ShouldNotBe(endpoints[1]);
         }
 
         var single = Picker(policy, [endpoints[0]]);
-        single.Pick(Request, endpoints[0]).ShouldBe(endpoints[0]);
+        single.Pick(Request, endpoints[0]).Endpoint.ShouldBe(endpoints[0]);
     }
 
     [Fact]
-    public void An_empty_set_picks_nothing() => Picker(LoadBalancerPolicy.RoundRobin, []).Pick(Request, null).ShouldBeNull();
+    public void An_empty_set_picks_nothing() => Picker(LoadBalancerPolicy.RoundRobin, []).Pick(Request, null).Endpoint.ShouldBeNull();
 
     [Fact]
     public void Least_request_prefers_the_endpoint_with_fewer_requests_in_flight()
@@ -65,7 +65,7 @@ public sealed class LoadBalancingTests
         var picker = Picker(LoadBalancerPolicy.LeastRequest, endpoints);
         for (var i = 0; i < 50; i++)
         {
-            picker.Pick(Request, null).ShouldBe(endpoints[1]);
+            picker.Pick(Request, null).Endpoint.ShouldBe(endpoints[1]);
         }
     }
 
@@ -74,24 +74,24 @@ public sealed class LoadBalancingTests
     {
         var time = new ManualTimeProvider();
         var endpoints = Endpoints(2);
-        var decay = PeakEwmaPicker.DecayTicks(time);
+        var frequency = time.TimestampFrequency;
         var ms = time.TimestampFrequency / 1000;
         var now = time.GetTimestamp();
         endpoints[0].OnAttemptStarted();
-        endpoints[0].OnAttemptCompleted(now - (2 * ms), now, decay);
+        endpoints[0].OnAttemptCompleted(now - (2 * ms), now, frequency);
         endpoints[1].OnAttemptStarted();
-        endpoints[1].OnAttemptCompleted(now - (20 * ms), now, decay);
+        endpoints[1].OnAttemptCompleted(now - (20 * ms), now, frequency);
 
         var picker = Picker(LoadBalancerPolicy.PeakEwma, endpoints, time);
         for (var i = 0; i < 50; i++)
         {
-            picker.Pick(Request, null).ShouldBe(endpoints[0]);
+            picker.Pick(Request, null).Endpoint.ShouldBe(endpoints[0]);
         }
 
         // One slow response makes the fast endpoint's estimate jump (peak sensitivity).
         endpoints[0].OnAttemptStarted();
-        endpoints[0].OnAttemptCompleted(now - (100 * ms), now, decay);
-        picker.Pick(Request, null).ShouldBe(endpoints[1]);
+        endpoints[0].OnAttemptCompleted(now - (100 * ms), now, frequency);
+        picker.Pick(Request, null).Endpoint.ShouldBe(endpoints[1]);
     }
 
     [Fact]
@@ -106,9 +106,9 @@ public sealed class LoadBalancingTests
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
             request.Headers.Add("x-user", $"user-{k}");
-            var first = ring.Pick(request, null);
-            ring.Pick(request, null).ShouldBe(first);
-            var after = smaller.Pick(request, null);
+            var first = ring.Pick(request, null).Endpoint;
+            ring.Pick(request, null).Endpoint.ShouldBe(first);
+            var after = smaller.Pick(request, null).Endpoint;
             if (after != first)
             {
                 moved++;
@@ -209,7 +209,7 @@ public sealed class OutlierDetectionTests
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
         for (var i = 0; i < 40; i++)
         {
-            picker.Pick(request, null).ShouldNotBe(eps[0]);
+            picker.Pick(request, null).Endpoint.ShouldNotBe(eps[0]);
         }
 
         // Three of four ejected: 25% healthy is below the 50% panic threshold, so all take traffic again.
@@ -218,7 +218,7 @@ public sealed class OutlierDetectionTests
         var seen = new HashSet<EndpointState>();
         for (var i = 0; i < 40; i++)
         {
-            seen.Add(picker.Pick(request, null)!);
+            seen.Add(picker.Pick(request, null).Endpoint!);
         }
 
         seen.Count.ShouldBe(4);
@@ -258,7 +258,7 @@ public sealed class RoundRobinFairnessTests
         var counts = new Dictionary<EndpointState, int>();
         for (var i = 0; i < 1000; i++)
         {
-            var e = picker.Pick(request, null)!;
+            var e = picker.Pick(request, null).Endpoint!;
             counts[e] = counts.GetValueOrDefault(e) + 1;
         }
 
@@ -276,18 +276,18 @@ public sealed class PeakEwmaFailureTests
         var time = new ManualTimeProvider();
         var eps = Enumerable.Range(0, 2)
             .Select(i => new EndpointState(new Uri($"http://10.0.0.{i + 1}:80"), new Dictionary<string, string>(), null)).ToArray();
-        var decay = PeakEwmaPicker.DecayTicks(time);
+        var frequency = time.TimestampFrequency;
         var now = time.GetTimestamp();
         eps[0].OnAttemptStarted();
-        eps[0].OnAttemptCompleted(now - (time.TimestampFrequency / 500), now, decay); // a 2 ms answer
+        eps[0].OnAttemptCompleted(now - (time.TimestampFrequency / 500), now, frequency); // a 2 ms answer
         eps[1].OnAttemptStarted();
-        eps[1].OnAttemptFailed(now, now, decay, time.TimestampFrequency);             // refused at once
+        eps[1].OnAttemptFailed(now, now, frequency);             // refused at once
 
         var picker = EndpointPicker.Create(new LoadBalancerOptions(), eps, new EjectionTracker(time), new SeededRandomSource(3), time);
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
         for (var i = 0; i < 50; i++)
         {
-            picker.Pick(request, null).ShouldBe(eps[0]);
+            picker.Pick(request, null).Endpoint.ShouldBe(eps[0]);
         }
     }
 }

@@ -18,8 +18,10 @@ using Microsoft.Extensions.Logging;
 namespace Mesh.IntegrationTests;
 
 /// <summary>
-/// Retries, retry budget, outlier ejection, timeouts and deadline propagation against real Kestrel servers on
-/// loopback. Every test uses its own service names, because the metric listener hears every mesh in the process.
+/// Connect failures, outlier ejection, circuit breaking, round-trip accounting and deadline propagation across hops
+/// against real Kestrel servers on loopback. The call loop's own decisions (retry conditions, retry budget, per-try and
+/// total timeouts, cancellation, probe release) are unit-tested over a scripted transport in Mesh.Client.Tests.
+/// Every test uses its own service names, because the metric listener hears every mesh in the process.
 /// </summary>
 public sealed class ResilienceTests
 {
@@ -89,95 +91,6 @@ public sealed class ResilienceTests
 
         // Nothing listens on the closed port, so every call ended on the good endpoint, exactly once.
         good.Requests.ShouldBe(total);
-    }
-
-    [Fact]
-    public async Task Get_is_retried_on_5xx_post_only_when_the_route_allows_it()
-    {
-        var seen = new ConcurrentQueue<(string Method, string Path, string Body)>();
-        await using var failing = await TestBackend.StartAsync("failing", async context =>
-        {
-            using var reader = new StreamReader(context.Request.Body);
-            seen.Enqueue((context.Request.Method, context.Request.Path.Value ?? string.Empty, await reader.ReadToEndAsync(context.RequestAborted)));
-            context.Response.StatusCode = 500;
-        });
-        await using var twinA = await TestBackend.StartAsync("twin-a", context =>
-        {
-            context.Response.StatusCode = 500;
-            return Task.CompletedTask;
-        });
-        await using var twinB = await TestBackend.StartAsync("twin-b", context =>
-        {
-            context.Response.StatusCode = 500;
-            return Task.CompletedTask;
-        });
-
-        // Short backoff: this test is about which requests are repeated, not when.
-        var retry = new { Attempts = 2, RetryOn = new[] { "5xx" }, BaseDelay = "00:00:00.001", MaxDelay = "00:00:00.005" };
-        var retryPost = new { Attempts = 2, RetryOn = new[] { "5xx" }, BaseDelay = "00:00:00.001", MaxDelay = "00:00:00.005", RetryNonIdempotent = true };
-        await using var mesh = MeshTestClient.Create(new
-        {
-            Services = new Dictionary<string, object>
-            {
-                ["res-retry"] = new
-                {
-                    Endpoints = new object[] { new { Address = failing.Address } },
-                    Routes = new object[]
-                    {
-                        new { Name = "post-retry", Match = new { PathPrefix = "/retry-post" }, Retry = retryPost },
-                        new { Name = "default", Retry = retry },
-                    },
-                    OutlierDetection = new { Consecutive5xxErrors = 0 },
-                    CircuitBreaker = new { Enabled = false },
-                },
-                ["res-retry-two"] = new
-                {
-                    Endpoints = new object[] { new { Address = twinA.Address }, new { Address = twinB.Address } },
-                    LoadBalancer = new { Policy = "RoundRobin" },
-                    Routes = new object[] { new { Name = "default", Retry = retry } },
-                    OutlierDetection = new { Consecutive5xxErrors = 0 },
-                    CircuitBreaker = new { Enabled = false },
-                },
-            },
-        });
-
-        // GET to a single endpoint: 1 + Attempts requests, all to it, and the last answer comes back.
-        using (var response = await mesh.Client.GetAsync(new Uri("http://res-retry/items")))
-        {
-            response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
-        }
-
-        seen.Count.ShouldBe(3);
-        seen.ShouldAllBe(s => s.Method == "GET");
-
-        // POST is not idempotent: one request, the 500 is the answer.
-        seen.Clear();
-        using (var response = await mesh.Client.PostAsync(new Uri("http://res-retry/items"), new StringContent("order-1")))
-        {
-            response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
-        }
-
-        seen.Count.ShouldBe(1);
-        seen.Single().ShouldBe(("POST", "/items", "order-1"));
-
-        // A route that says so retries POST too, and every attempt carries the whole body.
-        seen.Clear();
-        using (var response = await mesh.Client.PostAsync(new Uri("http://res-retry/retry-post"), new StringContent("order-2")))
-        {
-            response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
-        }
-
-        seen.Count.ShouldBe(3);
-        seen.ShouldAllBe(s => s.Method == "POST" && s.Path == "/retry-post" && s.Body == "order-2");
-
-        // With two endpoints a retry goes to the other one: the attempts alternate, 2 + 1.
-        using (var response = await mesh.Client.GetAsync(new Uri("http://res-retry-two/items")))
-        {
-            response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
-        }
-
-        (twinA.Requests + twinB.Requests).ShouldBe(3);
-        new[] { twinA.Requests, twinB.Requests }.Order().ShouldBe([1, 2]);
     }
 
     [Fact]
@@ -381,32 +294,6 @@ public sealed class ResilienceTests
     }
 
     [Fact]
-    public async Task A_call_whose_caller_already_gave_up_sends_nothing_and_meets_no_fault()
-    {
-        const string service = "res-precancelled";
-        await using var backend = await TestBackend.StartAsync("only");
-        await using var mesh = MeshTestClient.Create(OneService(service, new
-        {
-            Endpoints = new object[] { new { Address = backend.Address } },
-            Routes = new object[]
-            {
-                new
-                {
-                    Name = "default",
-                    Timeout = "00:00:05",
-                    Fault = new { Abort = new { Percentage = 100, HttpStatus = 503 } },
-                },
-            },
-        }));
-        using var gone = new CancellationTokenSource();
-        await gone.CancelAsync();
-
-        // Not a fault-injected 503 and not an attempt: the caller's own cancellation, as HttpClient reports it.
-        await Should.ThrowAsync<OperationCanceledException>(() => mesh.Client.GetAsync(new Uri($"http://{service}/items"), gone.Token));
-        backend.Requests.ShouldBe(0);
-    }
-
-    [Fact]
     public async Task Ejection_time_grows_with_each_ejection()
     {
         const string service = "res-eject-grow";
@@ -449,166 +336,6 @@ public sealed class ResilienceTests
         time.Advance(TimeSpan.FromSeconds(30));
         await SendAsync(30);
         bad.Requests.ShouldBe(9); // past twice the base time it is back
-    }
-
-    [Fact]
-    public async Task Retry_budget_caps_retries_against_a_service_that_always_fails()
-    {
-        const string service = "res-budget";
-        const string control = "res-budget-control";
-        const int batches = 30;
-        const int perBatch = 20;
-        var step = TimeSpan.FromMilliseconds(100);
-        var time = new ManualTimeProvider();
-        await using var down = await TestBackend.StartAsync("down", context =>
-        {
-            context.Response.StatusCode = 503;
-            return Task.CompletedTask;
-        });
-        await using var controlDown = await TestBackend.StartAsync("control-down", context =>
-        {
-            context.Response.StatusCode = 503;
-            return Task.CompletedTask;
-        });
-        var retry = new { Attempts = 3, RetryOn = new[] { "5xx" }, BaseDelay = "00:00:00", MaxDelay = "00:00:00" };
-        await using var mesh = MeshTestClient.Create(new
-        {
-            Services = new Dictionary<string, object>
-            {
-                // The default budget: 20 % of requests plus 10 retries a second, over 10 s.
-                [service] = new
-                {
-                    Endpoints = new object[] { new { Address = down.Address } },
-                    Routes = new object[] { new { Name = "default", Retry = retry } },
-                    OutlierDetection = new { Consecutive5xxErrors = 0 },
-                    CircuitBreaker = new { Enabled = false },
-                },
-
-                // The same, with a budget too large to bite: what the retries alone would do.
-                [control] = new
-                {
-                    Endpoints = new object[] { new { Address = controlDown.Address } },
-                    Routes = new object[] { new { Name = "default", Retry = retry } },
-                    OutlierDetection = new { Consecutive5xxErrors = 0 },
-                    CircuitBreaker = new { Enabled = false },
-                    RetryBudget = new { RetryRatio = 10 },
-                },
-            },
-        }, time);
-        using var exhausted = Collect(mesh, "mesh.retry_budget.exhausted");
-        using var retries = Collect(mesh, "mesh.retries");
-
-        var start = time.GetTimestamp();
-        for (var b = 0; b < batches; b++)
-        {
-            if (b > 0)
-            {
-                time.Advance(step);
-            }
-
-            await Task.WhenAll(Enumerable.Range(0, perBatch).Select(async _ =>
-            {
-                using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/items"));
-                response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-                using var controlResponse = await mesh.Client.GetAsync(new Uri($"http://{control}/items"));
-                controlResponse.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
-            }));
-        }
-
-        const int requests = batches * perBatch;
-        var elapsed = time.GetElapsedTime(start);
-        elapsed.ShouldBe(step * (batches - 1)); // 2.9 s: the clock moved only when the test said so
-        var seconds = (int)Math.Ceiling(elapsed.TotalSeconds); // the budget's per-second allowance accrued over 3 seconds
-
-        // Without the budget every call makes 1 + Attempts = 4 requests.
-        controlDown.Requests.ShouldBe(4 * requests);
-
-        // With it: at most 20 % more requests plus 10 per second: 1.2 x 600 + 10 x 3 = 750, not 2,400.
-        var attempts = down.Requests;
-        attempts.ShouldBeLessThanOrEqualTo((int)((1.2 * requests) + (10 * seconds)));
-        attempts.ShouldBeGreaterThan(requests); // retries did happen while there was budget
-        exhausted.Sum(t => For(t, service)).ShouldBeGreaterThan(0);
-        retries.Sum(t => For(t, service)).ShouldBe(attempts - requests);
-        exhausted.Sum(t => For(t, control)).ShouldBe(0);
-    }
-
-    [Fact]
-    public async Task Total_timeout_ends_the_call_with_a_timeout_and_tells_the_backend_its_budget()
-    {
-        const string service = "res-timeout";
-        var budgets = new ConcurrentQueue<string>();
-        var slowRequests = 0;
-        var aborted = 0;
-        await using var slow = await TestBackend.StartAsync("slow", async context =>
-        {
-            if (context.Request.Path == "/warm")
-            {
-                await context.Response.WriteAsync("warm");
-                return;
-            }
-
-            Interlocked.Increment(ref slowRequests);
-            budgets.Enqueue(context.Request.Headers[TimeoutHeader].ToString());
-            if (await HangAsync(context))
-            {
-                Interlocked.Increment(ref aborted);
-                return;
-            }
-
-            await context.Response.WriteAsync("late");
-        });
-        await using var mesh = MeshTestClient.Create(OneService(service, new
-        {
-            Endpoints = new object[] { new { Address = slow.Address } },
-            Routes = new object[]
-            {
-                new { Name = "warm", Match = new { Path = "/warm" } },
-                new
-                {
-                    Name = "default",
-                    Timeout = "00:00:00.300",
-                    Retry = new { Attempts = 2, RetryOn = new[] { "5xx", "reset", "connect-failure" } },
-                },
-            },
-        }));
-        using var requests = Collect(mesh, "mesh.requests");
-        using var retries = Collect(mesh, "mesh.retries");
-
-        // Opens the connection and runs the pipeline once, without a timeout, so that the timed call measures the
-        // backend and not a cold start.
-        (await mesh.Client.GetStringAsync(new Uri($"http://{service}/warm"))).ShouldBe("warm");
-
-        var stopwatch = Stopwatch.StartNew();
-        Exception? thrown = null;
-        try
-        {
-            using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/slow"));
-        }
-        catch (Exception ex)
-        {
-            // Caught by hand: Should.ThrowAsync reports a cancelled task as a bare TaskCanceledException of its own.
-            thrown = ex;
-        }
-
-        stopwatch.Stop();
-
-        thrown.ShouldBeOfType<TaskCanceledException>();
-        thrown.InnerException.ShouldBeOfType<TimeoutException>(thrown.ToString());
-
-        // Far below the 10 s the backend would take, let alone 30 s for three attempts: the deadline ended the call.
-        stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
-
-        // The backend's request was cancelled with the call, not left running.
-        await Poll.UntilAsync(() => Volatile.Read(ref aborted) == 1, because: "the backend sees the timed-out request aborted");
-
-        // A total timeout is not retried: one attempt, and the backend saw no more than that.
-        requests.Count(t => For(t, service) && t.GetValueOrDefault("route") == "default").ShouldBe(1);
-        retries.Sum(t => For(t, service)).ShouldBe(0);
-        Volatile.Read(ref slowRequests).ShouldBeLessThanOrEqualTo(1);
-
-        budgets.Count.ShouldBe(1);
-        var budget = long.Parse(budgets.Single(), NumberStyles.None, CultureInfo.InvariantCulture);
-        budget.ShouldBeInRange(1, 300);
     }
 
     [Fact]
@@ -693,69 +420,6 @@ public sealed class ResilienceTests
         }
 
         LastBudget("/fast").ShouldBeInRange(501, 10_000);
-    }
-
-    [Fact]
-    public async Task Per_try_timeout_moves_a_hanging_attempt_to_the_other_endpoint()
-    {
-        const string service = "res-per-try";
-        var aborted = 0;
-        await using var hang = await TestBackend.StartAsync("hang", async context =>
-        {
-            if (context.Request.Path == "/warm")
-            {
-                await context.Response.WriteAsync("warm");
-                return;
-            }
-
-            if (await HangAsync(context))
-            {
-                Interlocked.Increment(ref aborted);
-                return;
-            }
-
-            await context.Response.WriteAsync("hang");
-        });
-        await using var good = await TestBackend.StartAsync("good");
-        await using var mesh = MeshTestClient.Create(OneService(service, new
-        {
-            Endpoints = new object[] { new { Address = hang.Address }, new { Address = good.Address } },
-            LoadBalancer = new { Policy = "RoundRobin" },
-            Routes = new object[]
-            {
-                new { Name = "warm", Match = new { Path = "/warm" }, Retry = new { Attempts = 0 } },
-                new { Name = "default", Retry = new { Attempts = 2, PerTryTimeout = "00:00:00.200", RetryOn = new[] { "5xx" } } },
-            },
-            OutlierDetection = new { Consecutive5xxErrors = 0 },
-            CircuitBreaker = new { Enabled = false },
-        }));
-
-        // Round robin: the two warm-up calls open a connection to each endpoint, so that no attempt below pays for a
-        // cold start within its 200 ms.
-        for (var i = 0; i < 2; i++)
-        {
-            await mesh.Client.GetStringAsync(new Uri($"http://{service}/warm"));
-        }
-
-        good.Requests.ShouldBe(1);
-        var hangWarm = hang.Requests;
-        hangWarm.ShouldBe(1);
-
-        const int calls = 6;
-        for (var i = 0; i < calls; i++)
-        {
-            var stopwatch = Stopwatch.StartNew();
-            (await mesh.Client.GetStringAsync(new Uri($"http://{service}/items"))).ShouldBe("good");
-
-            // Far below the 10 s the hanging endpoint would hold the call.
-            stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(5));
-        }
-
-        // Round robin sent some first attempts to the hanging endpoint; each was cut off and retried elsewhere.
-        good.Requests.ShouldBe(1 + calls);
-        var hung = hang.Requests - hangWarm;
-        hung.ShouldBeGreaterThanOrEqualTo(1);
-        await Poll.UntilAsync(() => Volatile.Read(ref aborted) == hung, because: "every hanging attempt is aborted");
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ namespace Mesh.Client.Http;
 internal static class EndpointUri
 {
     /// <summary>Slots per endpoint; a power of two.</summary>
-    internal const int CacheSlots = 16;
+    internal const int CacheSlots = EndpointState.RewriteCacheSlots;
 
     /// <summary>The longest path (in characters) an endpoint keeps a rewritten URI for.</summary>
     internal const int MaxCachedPathLength = 128;

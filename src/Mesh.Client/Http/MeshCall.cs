@@ -1,3 +1,4 @@
+using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Routing;
 using Mesh.Client.Runtime;
@@ -53,21 +54,8 @@ internal struct MeshCall
     /// <summary>The endpoint a retry should avoid.</summary>
     public EndpointState? PreviousEndpoint { get; set; }
 
-    /// <summary>
-    /// The time left, or <see cref="Timeout.InfiniteTimeSpan"/> without a deadline. Never zero or negative when there
-    /// is a deadline: a timer or a wait reads those as "no timeout" or "now", and a spent budget should end the call
-    /// through its own deadline timer, not a race.
-    /// </summary>
-    public readonly TimeSpan Remaining(TimeProvider timeProvider)
-    {
-        if (Deadline == 0)
-        {
-            return Timeout.InfiniteTimeSpan;
-        }
-
-        var left = timeProvider.GetElapsedTime(timeProvider.GetTimestamp(), Deadline);
-        return left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1);
-    }
+    /// <summary>The time left, or <see cref="Timeout.InfiniteTimeSpan"/> without a deadline; see <see cref="TimeLeft"/>.</summary>
+    public readonly TimeSpan Remaining(TimeProvider timeProvider) => TimeLeft.Until(Deadline, timeProvider);
 
     /// <summary>RFC 9110: safe methods plus PUT and DELETE may be repeated with the same effect.</summary>
     private static bool IsIdempotentMethod(HttpMethod method) =>

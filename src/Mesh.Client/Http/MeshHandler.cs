@@ -6,6 +6,7 @@ using System.Runtime.ExceptionServices;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
+using Mesh.Client.Routing;
 using Mesh.Client.Runtime;
 using Mesh.Client.Telemetry;
 
@@ -25,9 +26,6 @@ namespace Mesh.Client.Http;
 /// </remarks>
 internal sealed class MeshHandler : DelegatingHandler
 {
-    private static readonly Func<string, (CircuitBreakerOptions Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
-        static (_, arg) => new EndpointBreaker(arg.Options, arg.Time);
-
     private readonly string _clientName;
     private readonly TimeoutSourcePool _timeouts;
 
@@ -56,7 +54,8 @@ internal sealed class MeshHandler : DelegatingHandler
 
     // The state machine of this method is large (the call, its loop of attempts, timers and spans) and, over a real
     // transport, boxed on every call. A pooled box is reused across calls; only a small task wrapping it is new. The
-    // ValueTask must be consumed exactly once (SendAsync's AsTask): the box goes back to the pool after that.
+    // ValueTask must be consumed exactly once (SendAsync's AsTask): the box goes back to the pool after that. What an
+    // attempt does to its endpoint (load, breaker, outliers, probe) is AttemptTracker's, a struct inside this box.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceSnapshot service, CancellationToken cancellationToken)
     {
@@ -80,37 +79,9 @@ internal sealed class MeshHandler : DelegatingHandler
             mirrored = true;
         }
 
-        using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service.Name);
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
-            activity.SetTag("http.request.method", request.Method.Method);
-            activity.SetTag("url.full", uri.OriginalString);
-            activity.SetTag("server.address", uri.IdnHost);
-            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
-            activity.SetTag("mesh.destination.service", service.Name);
-            activity.SetTag("mesh.route", route.Name);
-        }
-
-        // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
-        // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
-        var setHost = request.Headers.Host is null;
-        if (setHost)
-        {
-            request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
-        }
-
-        // Who calls, for the destination's metrics (reporter="destination"); set once, kept by every attempt.
+        using var activity = StartCallActivity(request, uri, service, route);
         var telemetry = Runtime.Telemetry;
-        if (telemetry.RequestsEnabled)
-        {
-            var headers = request.Headers;
-            headers.Remove(MeshHeaders.SourceService);
-            headers.Remove(MeshHeaders.SourceVersion);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceService, telemetry.SourceService);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
-        }
-
+        var setHost = SetCallHeaders(request, uri, telemetry);
         var statusCode = 0;
         HttpResponseMessage? response = null;
         CancellationTokenSource? deadlineSource = null;
@@ -138,15 +109,10 @@ internal sealed class MeshHandler : DelegatingHandler
                 call.Attempts = attempt;
                 response = null;
                 Exception? error = null;
-                EndpointState? endpoint = null;
-                EndpointBreaker? breaker = null;
-                var probe = false;
+                var tracker = new AttemptTracker(service.Outliers, time);
                 Activity? attemptActivity = null;
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
-                var attemptStart = 0L;
-                var sent = false;
-                var delayed = false;
                 try
                 {
                     // A caller already gone or a deadline already passed (during the backoff, say): no attempt at all,
@@ -159,6 +125,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         attemptToken = perTrySource.Token;
                     }
 
+                    var delayed = false;
                     if (route.Fault is { } fault)
                     {
                         if (fault.ShouldDelay(random))
@@ -177,67 +144,50 @@ internal sealed class MeshHandler : DelegatingHandler
 
                     if (response is null)
                     {
-                        endpoint = PickEndpoint(ref call, out breaker, out probe, out error);
-                    }
-
-                    if (endpoint is not null)
-                    {
-                        call.CurrentEndpoint = endpoint;
-                        request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
-                        attemptActivity = StartAttemptActivity(call, endpoint);
-                        InjectTraceContext(request);
-
-                        // One clock read serves both the next hop's budget and the attempt's round-trip time. The first
-                        // attempt reuses the call's start unless a fault delay or a mirror's copy of the request came in
-                        // between: clock reads are a noticeable share of the mesh's cost under load (load-profile-cpu.sh),
-                        // and what is left in between (route match, pick, rewrite, spans when traced) is microseconds at
-                        // most and the same for every endpoint, so the latency average still compares endpoints fairly.
-                        attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
-                        if (deadline != 0 || retry.PerTryTimeout is not null)
+                        var pick = call.Destination.Picker.Pick(request, call.PreviousEndpoint, service.Breaker, _clientName);
+                        if (pick.Endpoint is { } endpoint)
                         {
-                            SetTimeoutHeader(request, call, attemptStart, time);
+                            call.CurrentEndpoint = endpoint;
                         }
 
-                        endpoint.OnAttemptStarted();
-                        sent = true; // from here on a failure is the endpoint's: OnAttemptFailed undoes OnAttemptStarted
-                        response = await base.SendAsync(request, attemptToken).ConfigureAwait(false);
-                        var end = time.GetTimestamp();
-                        endpoint.OnAttemptCompleted(attemptStart, end, DecayTicks(time));
-                        var status = (int)response.StatusCode;
-                        breaker?.Record(failure: status >= 500, end);
-                        service.Outliers.Report(endpoint, status);
-                        attemptActivity?.SetTag("http.response.status_code", MeshTelemetry.Box(status));
+                        if (!pick.Succeeded)
+                        {
+                            error = PickError(pick.Failure, call);
+                        }
+                        else
+                        {
+                            tracker.Picked(pick);
+                            attemptActivity = StartAttempt(request, uri, call, pick.Endpoint!);
+
+                            // One clock read serves both the next hop's budget and the attempt's round-trip time. The
+                            // first attempt reuses the call's start unless a fault delay or a mirror's copy of the
+                            // request came in between: clock reads are a noticeable share of the mesh's cost under load
+                            // (load-profile-cpu.sh), and what is left in between (route match, pick, rewrite, spans
+                            // when traced) is microseconds at most and the same for every endpoint, so the latency
+                            // average still compares endpoints fairly.
+                            var attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
+                            if (deadline != 0 || retry.PerTryTimeout is not null)
+                            {
+                                SetTimeoutHeader(request, call, attemptStart, time);
+                            }
+
+                            tracker.Sending(attemptStart);
+                            response = await base.SendAsync(request, attemptToken).ConfigureAwait(false);
+                            var status = (int)response.StatusCode;
+                            tracker.Completed(status);
+                            attemptActivity?.SetTag("http.response.status_code", MeshTelemetry.Box(status));
+                        }
                     }
                 }
                 catch (Exception ex)
                 {
-                    // Only an attempt that reached the endpoint judges it. The caller giving up says nothing about the
-                    // endpoint; a per-try or total timeout (the attempt's token cancelled while the caller's is not)
-                    // says it was too slow.
-                    var judged = sent && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
-                    if (sent)
+                    var callerGaveUp = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
+                    if (tracker.Failed(callerGaveUp))
                     {
-                        var end = time.GetTimestamp();
-                        endpoint!.OnAttemptFailed(attemptStart, end, DecayTicks(time), FailurePenaltyTicks(time));
-                        if (judged)
-                        {
-                            breaker?.Record(failure: true, end);
-                            service.Outliers.Report(endpoint, 0);
-                        }
-
                         attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
 
-                    if (!judged && probe)
-                    {
-                        // A half-open probe that will never report (its caller gave up, or it failed before it was
-                        // sent: the rewrite, a trace propagator): the next attempt may probe at once.
-                        breaker!.ReleaseProbe();
-                    }
-
-                    error = ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
-                        ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
-                        : ex;
+                    error = AttemptError(ex, perTrySource, retry, callToken);
                 }
                 finally
                 {
@@ -258,7 +208,7 @@ internal sealed class MeshHandler : DelegatingHandler
                     break;
                 }
 
-                var wait = RetryRules.Backoff(attempt - 1, response, call, retry, time, random);
+                var wait = RetryRules.Backoff(attempt - 1, response, call.Deadline, retry, time, random);
                 call.PreviousEndpoint = call.CurrentEndpoint;
                 telemetry.RecordRetry(service.Name, route.Name);
                 response?.Dispose();
@@ -289,6 +239,7 @@ internal sealed class MeshHandler : DelegatingHandler
             {
                 _timeouts.Return(deadlineSource, callerRegistration);
             }
+
             request.RequestUri = uri;
             if (setHost)
             {
@@ -298,79 +249,73 @@ internal sealed class MeshHandler : DelegatingHandler
             activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
             if (telemetry.RequestsEnabled)
             {
-                var endpoint = call.CurrentEndpoint;
-                var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
-                telemetry.RecordRequest(service.Name, version, route.Name, statusCode, GrpcStatus(response),
-                    mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(request),
-                    response?.Content.Headers.ContentLength ?? 0, time.GetElapsedTime(start).TotalSeconds);
+                RecordCall(telemetry, call, statusCode, response, time);
             }
         }
+    }
+
+    private static Activity? StartCallActivity(HttpRequestMessage request, Uri uri, ServiceSnapshot service, RouteRuntime route)
+    {
+        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service.Name);
+        if (activity is not null)
+        {
+            activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
+            activity.SetTag("http.request.method", request.Method.Method);
+            activity.SetTag("url.full", uri.OriginalString);
+            activity.SetTag("server.address", uri.IdnHost);
+            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
+            activity.SetTag("mesh.destination.service", service.Name);
+            activity.SetTag("mesh.route", route.Name);
+        }
+
+        return activity;
     }
 
     /// <summary>
-    /// The attempt's endpoint and its breaker, or null with the reason the attempt cannot be sent (no endpoint, or
-    /// the breaker refuses it). An endpoint whose breaker is open, or whose probe another call just took, is passed
-    /// over for another when there is one. <paramref name="probe"/>: this attempt is its breaker's half-open probe.
+    /// The headers every attempt keeps: the Host the caller used, and who calls. Returns whether Host was set here
+    /// (and must be removed again after the call).
     /// </summary>
-    private EndpointState? PickEndpoint(ref MeshCall call, out EndpointBreaker? breaker, out bool probe, out Exception? error)
+    private static bool SetCallHeaders(HttpRequestMessage request, Uri uri, MeshTelemetry telemetry)
     {
-        breaker = null;
-        probe = false;
-        error = null;
-        var picker = call.Destination.Picker;
-        var endpoint = picker.Pick(call.Request, call.PreviousEndpoint);
-        if (endpoint is null)
+        // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
+        // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
+        var setHost = request.Headers.Host is null;
+        if (setHost)
         {
-            error = new NoEndpointException(
-                $"Service '{call.Service.Name}' has no endpoint{(call.Destination.Subset.Length > 0 ? $" in subset '{call.Destination.Subset}'" : string.Empty)}.");
-            return null;
+            request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
         }
 
-        if (call.Service.Breaker is not { } breakerOptions)
+        // Who calls, for the destination's metrics (reporter="destination").
+        if (telemetry.RequestsEnabled)
         {
-            return endpoint;
+            var headers = request.Headers;
+            headers.Remove(MeshHeaders.SourceService);
+            headers.Remove(MeshHeaders.SourceVersion);
+            headers.TryAddWithoutValidation(MeshHeaders.SourceService, telemetry.SourceService);
+            headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
         }
 
-        breaker = BreakerOf(endpoint, breakerOptions);
-        var several = picker.Endpoints.Length > 1;
-        if (breaker.IsOpen && several && OtherThan(call, endpoint) is { } other)
-        {
-            // The breaker would refuse this attempt; another endpoint is a better use of it.
-            endpoint = other;
-            breaker = BreakerOf(endpoint, breakerOptions);
-        }
-
-        if (breaker.TryAcquire(out probe))
-        {
-            return endpoint;
-        }
-
-        // Refused, typically because another call took the probe the moment a break ended: one more endpoint.
-        if (several && OtherThan(call, endpoint) is { } fallback)
-        {
-            var fallbackBreaker = BreakerOf(fallback, breakerOptions);
-            if (fallbackBreaker.TryAcquire(out probe))
-            {
-                breaker = fallbackBreaker;
-                return fallback;
-            }
-        }
-
-        call.CurrentEndpoint = endpoint;
-        error = new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.");
-        breaker = null;
-        return null;
+        return setHost;
     }
 
-    private static EndpointState? OtherThan(in MeshCall call, EndpointState endpoint) =>
-        call.Destination.Picker.Pick(call.Request, endpoint) is { } other && other != endpoint ? other : null;
+    private static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, HttpResponseMessage? response, TimeProvider time)
+    {
+        var endpoint = call.CurrentEndpoint;
+        var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
+        telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, GrpcStatus(response),
+            mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(call.Request),
+            response?.Content.Headers.ContentLength ?? 0, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
+    }
 
-    private EndpointBreaker BreakerOf(EndpointState endpoint, CircuitBreakerOptions options) =>
-        endpoint.Breakers.GetOrAdd(_clientName, CreateBreaker, (options, Runtime.TimeProvider));
+    /// <summary>Why the attempt was not sent, as the caller sees it if no retry follows.</summary>
+    private static HttpRequestException PickError(PickFailure failure, in MeshCall call) => failure == PickFailure.CircuitOpen
+        ? new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.")
+        : new NoEndpointException(
+            $"Service '{call.Service.Name}' has no endpoint{(call.Destination.Subset.Length > 0 ? $" in subset '{call.Destination.Subset}'" : string.Empty)}.");
 
     private bool ShouldRetry(HttpResponseMessage? response, Exception? error, in MeshCall call, TimeProvider time, CancellationToken callToken)
     {
-        if (callToken.IsCancellationRequested || !RetryRules.IsRetriable(response, error, call, call.Route.Retry, time))
+        if (callToken.IsCancellationRequested || !RetryRules.IsRetriable(response, error, call.IsIdempotent, call.Deadline, call.Route.Retry, time))
         {
             return false;
         }
@@ -383,6 +328,24 @@ internal sealed class MeshHandler : DelegatingHandler
         Runtime.Telemetry.RecordBudgetExhausted(call.Service.Name);
         return false;
     }
+
+    /// <summary>Points the request at the attempt's endpoint, under the attempt's span, with the trace context in it.</summary>
+    private static Activity? StartAttempt(HttpRequestMessage request, Uri uri, in MeshCall call, EndpointState endpoint)
+    {
+        request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
+        var activity = StartAttemptActivity(call, endpoint);
+        InjectTraceContext(request);
+        return activity;
+    }
+
+    /// <summary>
+    /// The attempt's failure for the retry rules: a cancellation by the per-try timer alone (the call still has time)
+    /// is a per-try timeout, anything else is what it is.
+    /// </summary>
+    private static Exception AttemptError(Exception ex, CancellationTokenSource? perTrySource, RetryPolicy retry, CancellationToken callToken) =>
+        ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
+            ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
+            : ex;
 
     private static Activity? StartAttemptActivity(in MeshCall call, EndpointState endpoint)
     {
@@ -439,11 +402,6 @@ internal sealed class MeshHandler : DelegatingHandler
         response is not null && response.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcStatus, out var values) && values.Count == 1
             ? values.ToString()
             : string.Empty;
-
-    private static double DecayTicks(TimeProvider time) => PeakEwmaPicker.DecayTicks(time);
-
-    /// <summary>A failed attempt counts as a one-second round trip for latency-aware balancing.</summary>
-    private static double FailurePenaltyTicks(TimeProvider time) => time.TimestampFrequency;
 
     private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time)
     {

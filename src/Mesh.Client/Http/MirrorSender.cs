@@ -68,7 +68,7 @@ internal sealed class MirrorSender
         var telemetry = _handler.Runtime.Telemetry;
         try
         {
-            var endpoint = _destination.Picker.Pick(_copy, null);
+            var endpoint = _destination.Picker.Pick(_copy, null).Endpoint;
             if (endpoint is null)
             {
                 telemetry.RecordMirror(_service.Name, "failed");

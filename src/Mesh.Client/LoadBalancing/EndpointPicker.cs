@@ -1,5 +1,4 @@
 using Mesh.Client.Internal;
-using Mesh.Client.OutlierDetection;
 
 namespace Mesh.Client.LoadBalancing;
 
@@ -33,8 +32,61 @@ internal abstract class EndpointPicker
             _ => new PeakEwmaPicker(endpoints, ejections, random, timeProvider),
         };
 
+    /// <summary>Chooses an endpoint with no circuit breaker to ask (a mirrored copy, say).</summary>
+    public PickResult Pick(HttpRequestMessage request, EndpointState? avoid) =>
+        PickEndpoint(request, avoid) is { } endpoint ? PickResult.Picked(endpoint, breaker: null, isProbe: false) : PickResult.NoEndpoint;
+
+    /// <summary>
+    /// Chooses the endpoint of an attempt and, when the service has circuit breakers (<paramref name="breakers"/>),
+    /// asks the breaker of <paramref name="client"/> on it. An endpoint whose breaker is open, or whose probe another
+    /// call just took, is passed over for another when there is one.
+    /// </summary>
+    public PickResult Pick(HttpRequestMessage request, EndpointState? avoid, CircuitBreakerOptions? breakers, string client)
+    {
+        var endpoint = PickEndpoint(request, avoid);
+        if (endpoint is null)
+        {
+            return PickResult.NoEndpoint;
+        }
+
+        if (breakers is null)
+        {
+            return PickResult.Picked(endpoint, breaker: null, isProbe: false);
+        }
+
+        var time = Ejections.TimeProvider;
+        var breaker = endpoint.BreakerFor(client, breakers, time);
+        var several = Endpoints.Length > 1;
+        if (breaker.IsOpen && several && OtherThan(request, endpoint) is { } other)
+        {
+            // The breaker would refuse this attempt; another endpoint is a better use of it.
+            endpoint = other;
+            breaker = endpoint.BreakerFor(client, breakers, time);
+        }
+
+        if (breaker.TryAcquire(out var probe))
+        {
+            return PickResult.Picked(endpoint, breaker, probe);
+        }
+
+        // Refused, typically because another call took the probe the moment a break ended: one more endpoint.
+        if (several && OtherThan(request, endpoint) is { } fallback)
+        {
+            var fallbackBreaker = fallback.BreakerFor(client, breakers, time);
+            if (fallbackBreaker.TryAcquire(out probe))
+            {
+                return PickResult.Picked(fallback, fallbackBreaker, probe);
+            }
+        }
+
+        return PickResult.CircuitOpen(endpoint);
+    }
+
+    private EndpointState? OtherThan(HttpRequestMessage request, EndpointState endpoint) =>
+        PickEndpoint(request, endpoint) is { } other && other != endpoint ? other : null;
+
     /// <summary>Chooses an endpoint, or null when the set is empty.</summary>
-    public EndpointState? Pick(HttpRequestMessage request, EndpointState? avoid)
+    private EndpointState? PickEndpoint(HttpRequestMessage request, EndpointState? avoid)
     {
         var endpoints = Endpoints;
         if (endpoints.Length == 0)

@@ -44,14 +44,24 @@ internal sealed class EndpointState
     /// <summary>The port, boxed once for the <c>server.port</c> span tag rather than on every attempt.</summary>
     public object PortTag { get; }
 
+    /// <summary>Slots of <see cref="RewrittenUris"/>; a power of two.</summary>
+    internal const int RewriteCacheSlots = 16;
+
+    private static readonly Func<string, (CircuitBreakerOptions Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
+        static (_, arg) => new EndpointBreaker(arg.Options, arg.Time);
+
     /// <summary>URIs recently rewritten onto this endpoint, by path and query; see <c>EndpointUri</c>.</summary>
-    internal Uri?[] RewrittenUris { get; } = new Uri?[Http.EndpointUri.CacheSlots];
+    internal Uri?[] RewrittenUris { get; } = new Uri?[RewriteCacheSlots];
 
     /// <summary>Per slot of <see cref="RewrittenUris"/>, the hash of the last path that missed it.</summary>
-    internal int[] RewriteMisses { get; } = new int[Http.EndpointUri.CacheSlots];
+    internal int[] RewriteMisses { get; } = new int[RewriteCacheSlots];
 
     /// <summary>Circuit breakers of this endpoint, one per HTTP client, created on first use.</summary>
     public ConcurrentDictionary<string, EndpointBreaker> Breakers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The circuit breaker of this endpoint for the HTTP client <paramref name="client"/>.</summary>
+    public EndpointBreaker BreakerFor(string client, CircuitBreakerOptions options, TimeProvider timeProvider) =>
+        Breakers.GetOrAdd(client, CreateBreaker, (options, timeProvider));
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
@@ -65,19 +75,25 @@ internal sealed class EndpointState
         return until != 0 && now < until;
     }
 
+    /// <summary>Finagle's and Linkerd's decay time, 10 s: how long a latency sample keeps its weight.</summary>
+    public static double DecayTicks(long timestampFrequency) => timestampFrequency * 10.0;
+
     public void OnAttemptStarted() => Interlocked.Increment(ref _inFlight);
 
-    /// <summary>Records a finished attempt's round trip into the latency average.</summary>
-    public void OnAttemptCompleted(long startTimestamp, long endTimestamp, double decayTicks) =>
-        OnAttemptCompleted(startTimestamp, endTimestamp, decayTicks, minimumRttTicks: 0);
+    /// <summary>
+    /// Records a finished attempt's round trip into the latency average. <paramref name="timestampFrequency"/> is
+    /// that of the clock the timestamps come from.
+    /// </summary>
+    public void OnAttemptCompleted(long startTimestamp, long endTimestamp, long timestampFrequency) =>
+        OnAttemptCompleted(startTimestamp, endTimestamp, DecayTicks(timestampFrequency), minimumRttTicks: 0);
 
     /// <summary>
     /// Records an attempt that failed before a response (refused, reset, timed out). A refused connection is the
     /// fastest answer there is; counted as is, it would make a dead endpoint the cheapest one, so a failure counts
-    /// as at least <paramref name="penaltyTicks"/>.
+    /// as a round trip of at least one second.
     /// </summary>
-    public void OnAttemptFailed(long startTimestamp, long endTimestamp, double decayTicks, double penaltyTicks) =>
-        OnAttemptCompleted(startTimestamp, endTimestamp, decayTicks, penaltyTicks);
+    public void OnAttemptFailed(long startTimestamp, long endTimestamp, long timestampFrequency) =>
+        OnAttemptCompleted(startTimestamp, endTimestamp, DecayTicks(timestampFrequency), minimumRttTicks: timestampFrequency);
 
     private void OnAttemptCompleted(long startTimestamp, long endTimestamp, double decayTicks, double minimumRttTicks)
     {

@@ -1,5 +1,4 @@
 using Mesh.Client.Internal;
-using Mesh.Client.OutlierDetection;
 
 namespace Mesh.Client.LoadBalancing;
 
@@ -13,14 +12,11 @@ internal sealed class PeakEwmaPicker : TwoChoicesPicker
         : base(endpoints, ejections, random)
     {
         _timeProvider = timeProvider;
-        _decayTicks = DecayTicks(timeProvider);
+        _decayTicks = EndpointState.DecayTicks(timeProvider.TimestampFrequency);
 
         // An endpoint with no sample yet is assumed to take 10 ms: cheap enough to get traffic, not a magnet.
         _unknownLatencyTicks = timeProvider.TimestampFrequency / 100.0;
     }
-
-    /// <summary>Finagle's and Linkerd's decay time, 10 s: how long a latency sample keeps its weight.</summary>
-    public static double DecayTicks(TimeProvider timeProvider) => timeProvider.TimestampFrequency * 10.0;
 
     protected override long Now() => _timeProvider.GetTimestamp();
 

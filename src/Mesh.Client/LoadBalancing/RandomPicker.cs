@@ -1,5 +1,4 @@
 using Mesh.Client.Internal;
-using Mesh.Client.OutlierDetection;
 
 namespace Mesh.Client.LoadBalancing;
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using Mesh.Client.Http;
 using Mesh.Client.Internal;
 
 namespace Mesh.Client.Resilience;
@@ -8,7 +7,8 @@ namespace Mesh.Client.Resilience;
 /// <summary>
 /// The retry decisions of a call: whether an attempt's outcome may be retried (conditions, method, Retry-After), how
 /// long to wait first (exponential backoff with full jitter, or the server's Retry-After) and what a failure says
-/// about whether the request reached the server. The loop that applies them is <see cref="MeshHandler"/>'s.
+/// about whether the request reached the server. They take the call's facts as values (method idempotency, deadline),
+/// not the call: the loop that applies them, the mesh handler's, sits above this layer.
 /// </summary>
 internal static class RetryRules
 {
@@ -18,11 +18,16 @@ internal static class RetryRules
     /// <summary>Without a deadline, a server's Retry-After above this is not waited for.</summary>
     private static readonly TimeSpan MaxRetryAfterWithoutDeadline = TimeSpan.FromSeconds(10);
 
-    /// <summary>Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be retried.</summary>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, in MeshCall call, RetryPolicy retry, TimeProvider timeProvider)
+    /// <summary>
+    /// Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be
+    /// retried, for a call whose method is <paramref name="idempotent"/> or not and whose deadline timestamp is
+    /// <paramref name="deadline"/> (0 for none).
+    /// </summary>
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, long deadline, RetryPolicy retry,
+        TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
-        var mayRepeat = call.IsIdempotent || retry.RetryNonIdempotent;
+        var mayRepeat = idempotent || retry.RetryNonIdempotent;
         if (error is { } ex)
         {
             switch (Classify(ex))
@@ -74,7 +79,7 @@ internal static class RetryRules
         if (retriable && RetryAfter(response, timeProvider) is { } wait)
         {
             // Waiting longer than the caller has left only to time out is pointless: give the answer back now.
-            var remaining = call.Remaining(timeProvider);
+            var remaining = TimeLeft.Until(deadline, timeProvider);
             var limit = remaining == Timeout.InfiniteTimeSpan ? MaxRetryAfterWithoutDeadline : remaining;
             retriable = wait < limit;
         }
@@ -82,13 +87,16 @@ internal static class RetryRules
         return retriable;
     }
 
-    /// <summary>The wait before retry number <paramref name="retryNumber"/> (0 for the first).</summary>
-    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, in MeshCall call, RetryPolicy retry,
+    /// <summary>
+    /// The wait before retry number <paramref name="retryNumber"/> (0 for the first), never past the call's
+    /// <paramref name="deadline"/> when the server's Retry-After sets it.
+    /// </summary>
+    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, long deadline, RetryPolicy retry,
         TimeProvider timeProvider, RandomSource random)
     {
         if (response is not null && RetryAfter(response, timeProvider) is { } wait)
         {
-            var remaining = call.Remaining(timeProvider);
+            var remaining = TimeLeft.Until(deadline, timeProvider);
             return remaining == Timeout.InfiniteTimeSpan || wait < remaining ? wait : remaining;
         }
 

@@ -1,6 +1,5 @@
 using Mesh.Client.Discovery;
 using Mesh.Client.LoadBalancing;
-using Mesh.Client.OutlierDetection;
 using Mesh.Client.Resilience;
 
 namespace Mesh.Client.Runtime;

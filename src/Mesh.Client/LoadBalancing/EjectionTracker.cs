@@ -1,6 +1,4 @@
-using Mesh.Client.LoadBalancing;
-
-namespace Mesh.Client.OutlierDetection;
+namespace Mesh.Client.LoadBalancing;
 
 /// <summary>
 /// Whether any endpoint of a service is ejected right now. Pickers ask it first so that the common case, nothing
