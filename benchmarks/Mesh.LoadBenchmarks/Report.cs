@@ -266,9 +266,11 @@ internal sealed class Report(Settings settings, Machine machine)
 
         if (Cells.Exists(c => c.Variant.StartsWith("grpc-", StringComparison.Ordinal)))
         {
-            // The gRPC cell on its own: each variant against grpc-direct at the same concurrency, as ratios.
+            // The gRPC cell on its own: each variant against grpc-direct at the same concurrency, as ratios. CPU is what
+            // the processes a call passes spent (client, backend, nginx); the machine's figure in the table above also
+            // carries whatever else a shared machine was running.
             text.AppendLine();
-            text.AppendLine("| gRPC variant | c | req/s | p50 µs | p99 µs | client CPU ms/1k | backend ms/1k | proxy ms/1k | machine ms/1k | req/s ÷ direct | p50 ÷ direct | p99 ÷ direct | machine CPU ÷ direct | calls on its backend listener |");
+            text.AppendLine("| gRPC variant | c | req/s | p50 µs | p99 µs | client CPU ms/1k | backend ms/1k | nginx ms/1k | together ms/1k | req/s ÷ direct | p50 ÷ direct | p99 ÷ direct | CPU ÷ direct | calls on its backend listener |");
             text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             foreach (var cell in Cells)
             {
@@ -279,7 +281,7 @@ internal sealed class Report(Settings settings, Machine machine)
 
                 var floor = Find("grpc-direct", cell.Concurrency);
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {cell.Variant} | {cell.Concurrency} | {cell.RequestsPerSecond:N0} | {cell.P50Us:F0} | {cell.P99Us:F0} | {cell.ClientCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.MachineCpuMsPer1k:F1} | {Times(cell.RequestsPerSecond, floor?.RequestsPerSecond)} | {Times(cell.P50Us, floor?.P50Us)} | {Times(cell.P99Us, floor?.P99Us)} | {Times(cell.MachineCpuMsPer1k, floor?.MachineCpuMsPer1k)} | {(cell.BackendCallsPerEndpoint is { } calls ? string.Join(" / ", calls.Select(n => n.ToString("N0", CultureInfo.InvariantCulture))) : "–")} |");
+                    $"| {cell.Variant} | {cell.Concurrency} | {cell.RequestsPerSecond:N0} | {cell.P50Us:F0} | {cell.P99Us:F0} | {cell.ClientCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {CallCpu(cell):F1} | {Times(cell.RequestsPerSecond, floor?.RequestsPerSecond)} | {Times(cell.P50Us, floor?.P50Us)} | {Times(cell.P99Us, floor?.P99Us)} | {Times(CallCpu(cell), floor is null ? null : CallCpu(floor))} | {(cell.BackendCallsPerEndpoint is { } calls ? string.Join(" / ", calls.Select(n => n.ToString("N0", CultureInfo.InvariantCulture))) : "–")} |");
             }
         }
 
@@ -412,6 +414,8 @@ internal sealed class Report(Settings settings, Machine machine)
     private static string Us(double value) => value.ToString("F1", CultureInfo.InvariantCulture) + " µs";
 
     private static string Opt(double? value) => value is { } v ? v.ToString("F0", CultureInfo.InvariantCulture) : "–";
+
+    private static double CallCpu(CellResult cell) => cell.ClientCpuMsPer1k + cell.BackendCpuMsPer1k + cell.ProxyCpuMsPer1k;
 
     private static string Times(double value, double? floor) =>
         floor is { } f && f > 0 ? (value / f).ToString("F2", CultureInfo.InvariantCulture) + " ×" : "–";
