@@ -2,7 +2,8 @@
 # The loopback load benchmark: MeshLib beside nginx proxies (see benchmarks/README.md).
 #   benchmarks/load-benchmarks.sh            full run (about 8 minutes on 2 cores); JSON under benchmarks/Mesh.LoadBenchmarks/results/
 #   benchmarks/load-benchmarks.sh --smoke    every variant and scenario for a second or two; non-zero exit on any error (CI)
-# Other arguments go to the benchmark (--only mesh,nginx  --concurrency 1,8  --duration 5  --skip-balancer  --skip-retry  --out f.json).
+# Other arguments go to the benchmark (--only mesh,nginx  --concurrency 1,8  --duration 5  --skip-balancer  --skip-retry  --skip-grpc  --out f.json);
+# --only grpc runs the gRPC unary cell alone (grpc-direct, grpc-mesh, grpc-nginx).
 # Installs nginx from the Debian package when it is missing (as root, or through sudo; no prompts).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -20,16 +20,25 @@ internal sealed class BackendProcess : IDisposable
 
     public int Pid => _process.Id;
 
-    public static async Task<BackendProcess> StartAsync(IReadOnlyList<ListenerSpec> listeners, string tlsDirectory, CancellationToken cancellationToken)
+    public static Task<BackendProcess> StartAsync(IReadOnlyList<ListenerSpec> listeners, string tlsDirectory, CancellationToken cancellationToken)
     {
-        var start = SelfCommand();
-        start.ArgumentList.Add("backend");
-        start.ArgumentList.Add("--tls-dir");
-        start.ArgumentList.Add(tlsDirectory);
+        var arguments = new List<string> { "backend", "--tls-dir", tlsDirectory };
         foreach (var listener in listeners)
         {
-            start.ArgumentList.Add("--listen");
-            start.ArgumentList.Add(listener.ToString());
+            arguments.Add("--listen");
+            arguments.Add(listener.ToString());
+        }
+
+        return StartAsync(arguments, listeners.Count, cancellationToken);
+    }
+
+    /// <summary>This executable in one of its backend modes (<c>backend</c>, <c>grpc-backend</c>), once it printed <c>READY</c>.</summary>
+    public static async Task<BackendProcess> StartAsync(IReadOnlyList<string> arguments, int listenerCount, CancellationToken cancellationToken)
+    {
+        var start = SelfCommand();
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
         }
 
         start.RedirectStandardInput = true;
@@ -37,7 +46,7 @@ internal sealed class BackendProcess : IDisposable
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the backend process");
-        var ports = new int[listeners.Count];
+        var ports = new int[listenerCount];
         var backend = new BackendProcess(process, ports);
         process.ErrorDataReceived += (_, e) =>
         {

@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.Net.Security;
 using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Mesh.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,20 +16,36 @@ namespace Mesh.LoadBenchmarks;
 /// </summary>
 internal sealed class BenchClient : IDisposable
 {
+    private static readonly EchoRequest s_echo = new() { Id = 1 };
     private readonly ConnectionCounter _connections;
     private readonly IDisposable? _owner;
     private readonly IDisposable? _listener;
+    private readonly HttpClient? _http;
+    private readonly GrpcChannel? _channel;
+    private readonly BenchRpc.BenchRpcClient? _grpc;
 
     private BenchClient(HttpMessageHandler handler, Uri uri, ConnectionCounter connections, IDisposable? owner, IDisposable? listener = null)
     {
-        Http = new HttpClient(handler, disposeHandler: true) { Timeout = TimeSpan.FromSeconds(30) };
+        _http = new HttpClient(handler, disposeHandler: true) { Timeout = TimeSpan.FromSeconds(30) };
         Uri = uri;
         _connections = connections;
         _owner = owner;
         _listener = listener;
     }
 
-    public HttpClient Http { get; }
+    private BenchClient(GrpcChannel channel, Uri uri, ConnectionCounter connections, IDisposable? owner)
+    {
+        _channel = channel;
+        _grpc = new BenchRpc.BenchRpcClient(channel);
+        Uri = uri;
+        _connections = connections;
+        _owner = owner;
+    }
+
+    /// <summary>The HTTP client of an HTTP variant; a gRPC variant has none (see <see cref="IsGrpc"/>).</summary>
+    public HttpClient Http => _http ?? throw new InvalidOperationException("a gRPC variant's client sends through its channel");
+
+    public bool IsGrpc => _grpc is not null;
 
     public Uri Uri { get; }
 
@@ -149,6 +167,81 @@ internal sealed class BenchClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// A <see cref="GrpcChannel"/> straight to <paramref name="address"/> over the same transport as <see cref="Direct"/>.
+    /// Its connect callback (which counts connections) also makes the channel use the handler as it is, without
+    /// gRPC's own balancer in front of it: the same channel set-up the meshed channel gets, whose transport the
+    /// mesh hides from gRPC.
+    /// </summary>
+    public static BenchClient GrpcDirect(Uri address)
+    {
+        var connections = new ConnectionCounter();
+        var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = Transport(connections, tls: null),
+            ThrowOperationCanceledOnCancellation = true,
+        });
+        return new BenchClient(channel, address, connections, owner: null);
+    }
+
+    /// <summary>
+    /// A meshed <see cref="GrpcChannel"/> the way the README tells users to make one: the logical address
+    /// <c>http://grpc-backend</c> and <c>HttpHandler = MeshHandlerFactory.CreateHandler()</c>, the mesh built as in
+    /// <see cref="Mesh"/> (a <c>Mesh</c> section with the service on static endpoints, default policy,
+    /// <c>AddMeshClient()</c>). The transport is the one the mesh makes itself, so <see cref="ConnectionsOpened"/>
+    /// stays 0; the gRPC backend counts the connections it accepted instead.
+    /// </summary>
+    public static BenchClient GrpcMesh(IReadOnlyList<Uri> endpoints)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Mesh:Service:Name"] = TestPki.ClientName,
+        };
+        for (var i = 0; i < endpoints.Count; i++)
+        {
+            settings[$"Mesh:Services:grpc-backend:Endpoints:{i}:Address"] = endpoints[i].ToString();
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddMeshClient();
+        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        try
+        {
+            var mesh = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>();
+            var address = new Uri("http://grpc-backend");
+            var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+            {
+                HttpHandler = mesh.CreateHandler(),
+                ThrowOperationCanceledOnCancellation = true,
+            });
+            return new BenchClient(channel, address, new ConnectionCounter(), provider);
+        }
+        catch
+        {
+            provider.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One Echo call, as an HTTP variant's request is one <c>GET /</c>: null when it answered the 1,024 bytes, else
+    /// what went wrong. No deadline, as in a plain unary call; the run's own deadline bounds it.
+    /// </summary>
+    public async Task<string?> CallGrpcOnceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var reply = await _grpc!.EchoAsync(s_echo, cancellationToken: cancellationToken);
+            return reply.Payload.Length == Backend.ResponseBytes ? null : $"{reply.Payload.Length} bytes";
+        }
+        catch (RpcException e)
+        {
+            return $"{e.StatusCode}: {e.Status.Detail}";
+        }
+    }
+
     private static SocketsHttpHandler Transport(ConnectionCounter connections, SslClientAuthenticationOptions? tls)
     {
         var handler = new SocketsHttpHandler
@@ -184,7 +277,8 @@ internal sealed class BenchClient : IDisposable
 
     public void Dispose()
     {
-        Http.Dispose();
+        _http?.Dispose();
+        _channel?.Dispose();
         _listener?.Dispose();
         _owner?.Dispose();
     }

@@ -11,6 +11,7 @@ internal sealed class BenchContext : IDisposable
     // Control requests to the backend (between rounds), on a connection of their own, outside every variant's pool.
     private static readonly HttpClient s_control = new(new SocketsHttpHandler { UseProxy = false });
     private readonly List<NginxProcess> _nginx = [];
+    private GrpcBackendProcess? _grpc;
     private int _disposed;
 
     private BenchContext(string directory, TestPki pki, BackendProcess backend, int balancerEndpoints)
@@ -74,6 +75,10 @@ internal sealed class BenchContext : IDisposable
         }
     }
 
+    /// <summary>The gRPC cells' backend, started with the first of them (runs without gRPC cells never start it).</summary>
+    public async Task<GrpcBackendProcess> GrpcBackendAsync(CancellationToken cancellationToken) =>
+        _grpc ??= await GrpcBackendProcess.StartAsync(cancellationToken);
+
     public async Task<NginxProcess> StartNginxAsync(NginxProxySpec spec, CancellationToken cancellationToken)
     {
         var nginx = await NginxProcess.StartAsync(spec, Directory, Pki, cancellationToken);
@@ -104,6 +109,7 @@ internal sealed class BenchContext : IDisposable
         }
 
         Backend.Dispose();
+        _grpc?.Dispose();
         Pki.Dispose();
         try
         {

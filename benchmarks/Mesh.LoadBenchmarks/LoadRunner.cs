@@ -65,6 +65,15 @@ internal sealed record CellResult
     /// <c>-k mono</c> clock), so that a CPU profile of the run can be cut into cells (<c>cpu-report</c>).
     /// </summary>
     public IReadOnlyList<long[]> WindowsNs { get; init; } = [];
+
+    /// <summary>gRPC variants: Echo calls the backend served on each of the variant's listeners, warm-ups included.</summary>
+    public IReadOnlyList<long>? BackendCallsPerEndpoint { get; init; }
+
+    /// <summary>gRPC variants: connections the backend accepted on the variant's listeners (nginx's, behind nginx).</summary>
+    public long? BackendConnections { get; init; }
+
+    /// <summary>gRPC variants: set when the calls a round completed and the calls the backend served there differ.</summary>
+    public string? DeliveryError { get; init; }
 }
 
 /// <summary>What the rounds of one cell measured, summed.</summary>
@@ -104,6 +113,58 @@ internal sealed class CellAccumulator
 
     public List<long[]> WindowsNs { get; } = [];
 
+    public long[]? EndpointCalls { get; private set; }
+
+    public long? EndpointConnections { get; private set; }
+
+    public string? DeliveryError { get; private set; }
+
+    /// <summary>
+    /// Compares one round of a gRPC variant with the gRPC backend's counts before and after it: every call the round
+    /// completed must have been served on one of <paramref name="listeners"/>, and no call anywhere else. A meshed
+    /// call that skipped the mesh would arrive elsewhere, or nowhere.
+    /// </summary>
+    public void RecordDelivery(IReadOnlyList<int> listeners, StatsReply before, StatsReply after, long completed)
+    {
+        EndpointCalls ??= new long[listeners.Count];
+        long served = 0;
+        long elsewhere = 0;
+        long connections = 0;
+        for (var i = 0; i < after.Calls.Count; i++)
+        {
+            var calls = after.Calls[i] - before.Calls[i];
+            var k = IndexOf(listeners, i);
+            if (k < 0)
+            {
+                elsewhere += calls;
+                continue;
+            }
+
+            EndpointCalls[k] += calls;
+            served += calls;
+            connections += after.Connections[i] - before.Connections[i];
+        }
+
+        EndpointConnections = (EndpointConnections ?? 0) + connections;
+        if (served != completed || elsewhere != 0)
+        {
+            DeliveryError ??= $"a round completed {completed} calls; the backend served {served} on the variant's listeners and {elsewhere} on others";
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<int> list, int value)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (list[i] == value)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     public CellResult ToResult(string variant, int concurrency, long connections)
     {
         var requests = Histogram.Count;
@@ -136,6 +197,9 @@ internal sealed class CellAccumulator
             ClientConnections = connections,
             CellRequests = Completed,
             WindowsNs = WindowsNs,
+            BackendCallsPerEndpoint = EndpointCalls,
+            BackendConnections = EndpointConnections,
+            DeliveryError = DeliveryError,
         };
     }
 
@@ -263,7 +327,7 @@ internal static class LoadRunner
                 }
 
                 var start = Stopwatch.GetTimestamp();
-                var error = await SendOnceAsync(cancellationToken);
+                var error = client.IsGrpc ? await client.CallGrpcOnceAsync(cancellationToken) : await SendOnceAsync(cancellationToken);
                 var elapsed = Stopwatch.GetTimestamp() - start;
                 Completed++;
                 if (error is not null)

@@ -6,14 +6,12 @@ using System.Text;
 
 namespace Mesh.LoadBenchmarks;
 
-/// <summary>How one nginx proxy is set up: where it listens and forwards, and which legs speak mTLS.</summary>
-internal sealed record NginxProxySpec(string Name, int UpstreamPort, bool ListenMtls, bool UpstreamMtls);
-
 /// <summary>
 /// One nginx from the Debian package (<c>nginx -c &lt;conf&gt; -p &lt;dir&gt; -g 'daemon off;'</c>), one worker, with a
 /// configuration this class writes into its own folder: upstream keepalive (HTTP/1.1, <c>Connection ""</c>), no
-/// access log, TLS legs verified against the benchmark's CA. <c>stub_status</c> on a second port counts the
-/// connections it accepted (with TLS on the listener: the handshakes). Disposing it kills the process tree.
+/// access log, TLS legs verified against the benchmark's CA; for gRPC, an h2c listener and <c>grpc_pass</c> to an h2c
+/// upstream. <c>stub_status</c> on a second port counts the connections it accepted (with TLS on the listener: the
+/// handshakes). Disposing it kills the process tree.
 /// </summary>
 internal sealed class NginxProcess : IDisposable
 {
@@ -171,9 +169,33 @@ internal sealed class NginxProcess : IDisposable
                 keepalive_timeout 300s;
               }
               server {
-                listen 127.0.0.1:{{port}}{{(spec.ListenMtls ? " ssl" : string.Empty)}};
+                listen 127.0.0.1:{{port}}{{(spec.ListenMtls ? " ssl" : string.Empty)}}{{(spec.Grpc ? " http2" : string.Empty)}};
 
             """);
+        if (spec.Grpc)
+        {
+            if (spec.ListenMtls || spec.UpstreamMtls)
+            {
+                throw new ArgumentException("the gRPC proxy is cleartext (h2c) on both legs", nameof(spec));
+            }
+
+            // h2c in and out. grpc_pass sends one call per upstream connection at a time; the upstream's keepalive
+            // keeps those connections for the next calls, as it does for proxy_pass.
+            text.Append(CultureInfo.InvariantCulture, $$"""
+                    location / {
+                      grpc_pass grpc://next;
+                    }
+                  }
+                  server {
+                    listen 127.0.0.1:{{statusPort}};
+                    location / { stub_status; }
+                  }
+                }
+
+                """);
+            return text.ToString();
+        }
+
         if (spec.ListenMtls)
         {
             text.Append(CultureInfo.InvariantCulture, $"""

@@ -7,6 +7,11 @@ if (args.Length > 0 && args[0] == "backend")
     return await Backend.RunAsync(args);
 }
 
+if (args.Length > 0 && args[0] == "grpc-backend")
+{
+    return await GrpcBackend.RunAsync(args);
+}
+
 if (args.Length > 0 && args[0] == "cpu-report")
 {
     return await CpuReport.RunAsync(args, Console.Out, Console.Error);
@@ -34,10 +39,22 @@ AppDomain.CurrentDomain.ProcessExit += (_, _) => ctx.Dispose();
 
 // One measured round of a variant: the backend starts it on a collected heap, as the load generator does in
 // RunRoundAsync, and the variant's backend and proxies are read for CPU beside the client.
+// A gRPC variant's round is read against its own backend process, and checked against that backend's call counts.
 async Task MeasureRoundAsync(BenchClient client, int concurrency, PreparedVariant ready, CellAccumulator cell, AllocationSampler? sampler = null)
 {
-    await ctx.CollectBackendGarbageAsync(cancel.Token);
-    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
+    var grpc = ready.GrpcBackend;
+    if (grpc is null)
+    {
+        await ctx.CollectBackendGarbageAsync(cancel.Token);
+        await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(ctx.Backend.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
+        return;
+    }
+
+    await grpc.CollectGarbageAsync(cancel.Token);
+    var before = await grpc.StatsAsync(cancel.Token);
+    var completed = cell.Completed;
+    await LoadRunner.RunRoundAsync(client, concurrency, settings.Warmup, settings.Duration, new CpuProbe(grpc.Pid, ready.ProxyCpu), cell, cancel.Token, sampler);
+    cell.RecordDelivery(ready.GrpcListeners, before, await grpc.StatsAsync(cancel.Token), cell.Completed - completed);
 }
 
 try
@@ -107,7 +124,7 @@ try
 
                 report.Cells.Add(cell);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  backend {cell.BackendCpuMsPer1k,6:F1}  proxy {cell.ProxyCpuMsPer1k,6:F1}  machine {cell.MachineCpuMsPer1k,6:F1} ({cell.MachineBusyPercent:F0} % busy, {cell.StealPercent:F1} % steal)  work items/req {cell.WorkItemsPerRequest:F2}  conns {cell.ClientConnections}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
+                    $"{variant.Name,-16} c={concurrency,-3} {cell.RequestsPerSecond,8:F0} req/s  p50 {cell.P50Us,8:F1} µs  p90 {cell.P90Us,8:F1} µs  p99 {cell.P99Us,8:F1} µs  client CPU {cell.ClientCpuMsPer1k,6:F1} ms/1k  backend {cell.BackendCpuMsPer1k,6:F1}  proxy {cell.ProxyCpuMsPer1k,6:F1}  machine {cell.MachineCpuMsPer1k,6:F1} ({cell.MachineBusyPercent:F0} % busy, {cell.StealPercent:F1} % steal)  work items/req {cell.WorkItemsPerRequest:F2}  conns {cell.ClientConnections}{(cell.BackendConnections is { } accepted ? $" (backend accepted {accepted})" : string.Empty)}  errors {cell.Errors}{(cell.FirstError is null ? string.Empty : " (" + cell.FirstError + ")")}"));
             }
         }
         finally

@@ -165,6 +165,11 @@ internal sealed class Report(Settings settings, Machine machine)
             {
                 problems.Add($"{cell.Variant} c={cell.Concurrency}: {cell.Requests} requests, {cell.Errors} errors ({cell.FirstError})");
             }
+
+            if (cell.DeliveryError is not null)
+            {
+                problems.Add($"{cell.Variant} c={cell.Concurrency}: {cell.DeliveryError}");
+            }
         }
 
         foreach (var run in Balancer)
@@ -217,9 +222,13 @@ internal sealed class Report(Settings settings, Machine machine)
                 $"| {cell.Variant} | {cell.Concurrency} | {cell.ClientCpuMsPer1k - cell.ClientKernelCpuMsPer1k:F1} | {cell.ClientKernelCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {cell.MachineCpuMsPer1k:F1} | {(cell.AddedMachineCpuMsPer1k is { } m ? m.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) : "–")} | {cell.MachineBusyPercent:F0} | {cell.StealPercent:F1} | {cell.WorkItemsPerRequest:F2} | {cell.ThreadPoolThreads:F1} | {cell.LockContentionsPer1k:F2} |");
         }
 
-        text.AppendLine();
-        text.AppendLine("| c | mesh-added / nginx-added, p50 | p90 | p99 | mesh-added / nginx-pair-added, p50 | p99 |");
-        text.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        if (Cells.Exists(c => c.Variant == "mesh"))
+        {
+            text.AppendLine();
+            text.AppendLine("| c | mesh-added / nginx-added, p50 | p90 | p99 | mesh-added / nginx-pair-added, p50 | p99 |");
+            text.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+        }
+
         foreach (var concurrency in settings.Concurrency)
         {
             var mesh = Find("mesh", concurrency);
@@ -252,6 +261,27 @@ internal sealed class Report(Settings settings, Machine machine)
                             $"| {concurrency} | {name} | {Ratio(mesh.AddedP50Us, one?.AddedP50Us)} | {Ratio(mesh.AddedP99Us, one?.AddedP99Us)} | {Ratio(mesh.AddedP50Us, pair?.AddedP50Us)} | {Ratio(mesh.AddedP99Us, pair?.AddedP99Us)} |");
                     }
                 }
+            }
+        }
+
+        if (Cells.Exists(c => c.Variant.StartsWith("grpc-", StringComparison.Ordinal)))
+        {
+            // The gRPC cell on its own: each variant against grpc-direct at the same concurrency, as ratios. CPU is what
+            // the processes a call passes spent (client, backend, nginx); the machine's figure in the table above also
+            // carries whatever else a shared machine was running.
+            text.AppendLine();
+            text.AppendLine("| gRPC variant | c | req/s | p50 µs | p99 µs | client CPU ms/1k | backend ms/1k | nginx ms/1k | together ms/1k | req/s ÷ direct | p50 ÷ direct | p99 ÷ direct | CPU ÷ direct | calls on its backend listener |");
+            text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var cell in Cells)
+            {
+                if (!cell.Variant.StartsWith("grpc-", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var floor = Find("grpc-direct", cell.Concurrency);
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {cell.Variant} | {cell.Concurrency} | {cell.RequestsPerSecond:N0} | {cell.P50Us:F0} | {cell.P99Us:F0} | {cell.ClientCpuMsPer1k:F1} | {cell.BackendCpuMsPer1k:F1} | {(cell.ProxyCpuMsPer1k > 0 ? cell.ProxyCpuMsPer1k.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {CallCpu(cell):F1} | {Times(cell.RequestsPerSecond, floor?.RequestsPerSecond)} | {Times(cell.P50Us, floor?.P50Us)} | {Times(cell.P99Us, floor?.P99Us)} | {Times(CallCpu(cell), floor is null ? null : CallCpu(floor))} | {(cell.BackendCallsPerEndpoint is { } calls ? string.Join(" / ", calls.Select(n => n.ToString("N0", CultureInfo.InvariantCulture))) : "–")} |");
             }
         }
 
@@ -384,6 +414,11 @@ internal sealed class Report(Settings settings, Machine machine)
     private static string Us(double value) => value.ToString("F1", CultureInfo.InvariantCulture) + " µs";
 
     private static string Opt(double? value) => value is { } v ? v.ToString("F0", CultureInfo.InvariantCulture) : "–";
+
+    private static double CallCpu(CellResult cell) => cell.ClientCpuMsPer1k + cell.BackendCpuMsPer1k + cell.ProxyCpuMsPer1k;
+
+    private static string Times(double value, double? floor) =>
+        floor is { } f && f > 0 ? (value / f).ToString("F2", CultureInfo.InvariantCulture) + " ×" : "–";
 
     private static string Ratio(double? part, double? whole) =>
         part is { } p && whole is { } w && w > 0 ? (p / w).ToString("F3", CultureInfo.InvariantCulture) : "–";

@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace Mesh.LoadBenchmarks;
 
-/// <summary>Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--rounds n] [--skip-balancer] [--skip-retry] [--profile] [--rounds n] [--out file]</c>.</summary>
+/// <summary>
+/// Command line: <c>[--smoke] [--only a,b] [--concurrency 1,8,32] [--warmup s] [--duration s] [--rounds n] [--skip-balancer]
+/// [--skip-retry] [--skip-grpc] [--profile] [--out file]</c>. <c>--only grpc</c> names the three gRPC variants.
+/// </summary>
 internal sealed class Settings
 {
     public bool Smoke { get; private set; }
@@ -26,6 +29,9 @@ internal sealed class Settings
     public bool Balancer { get; private set; } = true;
 
     public bool Retry { get; private set; } = true;
+
+    /// <summary>Whether the gRPC variants run (they are in the full run and the smoke; <c>--skip-grpc</c> drops them).</summary>
+    public bool Grpc { get; private set; } = true;
 
     public int BalancerEndpoints => 10;
 
@@ -96,6 +102,9 @@ internal sealed class Settings
                     case "--skip-retry":
                         settings.Retry = false;
                         break;
+                    case "--skip-grpc":
+                        settings.Grpc = false;
+                        break;
                     case "--out":
                         settings.Output = Next();
                         break;
@@ -116,7 +125,7 @@ internal sealed class Settings
 
     public bool Includes(string name) => Only is null || Only.Contains(name);
 
-    public bool Includes(Variant variant) => Only is not null ? Only.Contains(variant.Name)
+    public bool Includes(Variant variant) => (!variant.Grpc || Grpc) && (Only is not null ? Only.Contains(variant.Name) || (variant.Grpc && Only.Contains("grpc"))
         : Smoke || Profile ? Smoke || variant.ProfileOnly || variant.Name is "direct" or "direct-rewrite" or "mesh"
-        : !variant.ProfileOnly;
+        : !variant.ProfileOnly);
 }

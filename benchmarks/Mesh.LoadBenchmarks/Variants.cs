@@ -5,6 +5,8 @@ namespace Mesh.LoadBenchmarks;
 /// plain floor is <c>direct</c>, the mTLS floor <c>direct-mtls</c>); a variant without <see cref="Prepare"/> is a
 /// slot still to be filled, reported as pending with <see cref="PendingReason"/>. <see cref="ProfileOnly"/> variants
 /// run with <c>--profile</c> (or when named with <c>--only</c>): they take the mesh apart to show where its cost is.
+/// <see cref="Grpc"/> variants make one unary gRPC call per request instead of <c>GET /</c>, to the gRPC backend;
+/// <c>--skip-grpc</c> leaves them out.
 /// </summary>
 internal sealed record Variant(
     string Name,
@@ -12,7 +14,8 @@ internal sealed record Variant(
     string Description,
     Func<BenchContext, CancellationToken, Task<PreparedVariant>>? Prepare,
     string? PendingReason = null,
-    bool ProfileOnly = false);
+    bool ProfileOnly = false,
+    bool Grpc = false);
 
 /// <summary>A variant ready to run: a new client per cell, and the proxies' CPU and TLS handshake counters if any.</summary>
 internal sealed class PreparedVariant
@@ -27,6 +30,15 @@ internal sealed class PreparedVariant
 
     /// <summary>The proxies that terminate TLS: each connection they accept is a handshake.</summary>
     public IReadOnlyList<NginxProcess> TlsListeners { get; init; } = [];
+
+    /// <summary>A gRPC variant's backend (its CPU, its garbage collection, its call counts); null for HTTP variants.</summary>
+    public GrpcBackendProcess? GrpcBackend { get; init; }
+
+    /// <summary>
+    /// The gRPC backend's listeners this variant's calls must arrive at (<see cref="GrpcBackendProcess"/>): every
+    /// call a round completes is counted on one of them, and none on any other, or the run fails.
+    /// </summary>
+    public IReadOnlyList<int> GrpcListeners { get; init; } = [];
 
     public TimeSpan ProxyCpu()
     {
@@ -151,6 +163,52 @@ internal static class Variants
                 NewClient = () => BenchClient.MeshMtls(TlsUri(ctx.MtlsPort), ctx.Pki),
                 ClientLegTls = true,
             })),
+
+        // The gRPC unary cell: the same Echo call (GrpcServices="Both" stubs of bench.proto) to a Grpc.AspNetCore
+        // backend over h2c, each variant on a backend listener of its own, so the backend's counts per listener show
+        // where every call went. grpc-mesh is the README's recipe over the mesh set up like the mesh variant's (one
+        // static endpoint, default policy); its logical address resolves nowhere but in the mesh.
+        new("grpc-direct", null, "GrpcChannel → gRPC backend (h2c): the gRPC floor",
+            async (ctx, ct) =>
+            {
+                var backend = await ctx.GrpcBackendAsync(ct);
+                return new PreparedVariant
+                {
+                    NewClient = () => BenchClient.GrpcDirect(backend.Uri(GrpcBackendProcess.DirectListener)),
+                    GrpcBackend = backend,
+                    GrpcListeners = [GrpcBackendProcess.DirectListener],
+                };
+            },
+            Grpc: true),
+
+        new("grpc-mesh", "grpc-direct", "GrpcChannel on http://grpc-backend with HttpHandler = MeshHandlerFactory.CreateHandler() (static endpoint, default policy) → gRPC backend",
+            async (ctx, ct) =>
+            {
+                var backend = await ctx.GrpcBackendAsync(ct);
+                return new PreparedVariant
+                {
+                    NewClient = () => BenchClient.GrpcMesh([backend.Uri(GrpcBackendProcess.MeshListener)]),
+                    GrpcBackend = backend,
+                    GrpcListeners = [GrpcBackendProcess.MeshListener],
+                };
+            },
+            Grpc: true),
+
+        new("grpc-nginx", "grpc-direct", "GrpcChannel → nginx (h2c listener, grpc_pass) → gRPC backend",
+            async (ctx, ct) =>
+            {
+                var backend = await ctx.GrpcBackendAsync(ct);
+                var proxy = await ctx.StartNginxAsync(
+                    new NginxProxySpec("grpc-hop", backend.Port(GrpcBackendProcess.NginxListener), ListenMtls: false, UpstreamMtls: false, Grpc: true), ct);
+                return new PreparedVariant
+                {
+                    NewClient = () => BenchClient.GrpcDirect(LocalUri(proxy.Port)),
+                    Proxies = [proxy],
+                    GrpcBackend = backend,
+                    GrpcListeners = [GrpcBackendProcess.NginxListener],
+                };
+            },
+            Grpc: true),
     ];
 
     public static Uri LocalUri(int port) => new($"http://127.0.0.1:{port}/");
