@@ -9,7 +9,7 @@ namespace Mesh.Client.Security;
 /// machine's store means nothing in the mesh), at the mesh clock's time rather than the machine's, with no revocation
 /// lookups (certificates are short-lived and renewed instead), and for the stated use when one is given.
 /// </summary>
-internal static class MeshChain
+public static class MeshChain
 {
     /// <summary>id-kp-serverAuth.</summary>
     public static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");

@@ -9,13 +9,15 @@ namespace Mesh.Client.Security;
 /// Mesh identities: <c>spiffe://&lt;trust domain&gt;/svc/&lt;service&gt;</c>, carried as the one URI in a certificate's
 /// subject alternative name. Service names are compared in lower case, as the registry keeps them.
 /// </summary>
-internal static class SpiffeId
+public static class SpiffeId
 {
+    /// <summary>The subject-alternative-name extension, where a mesh certificate carries its one SPIFFE ID.</summary>
     public const string SubjectAlternativeNameOid = "2.5.29.17";
 
     private const string Prefix = "spiffe://";
     private const string ServicePath = "/svc/";
 
+    /// <summary>A service's SPIFFE ID, in lower case: <c>spiffe://&lt;trust domain&gt;/svc/&lt;service&gt;</c>.</summary>
     public static string For(string trustDomain, string service) =>
         string.Concat(Prefix, trustDomain.ToLowerInvariant(), ServicePath, service.ToLowerInvariant());
 

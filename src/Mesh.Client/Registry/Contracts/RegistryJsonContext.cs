@@ -12,12 +12,7 @@ namespace Mesh.Client.Registry;
 [JsonSerializable(typeof(InstancesResponse))]
 [JsonSerializable(typeof(ServicesResponse))]
 [JsonSerializable(typeof(PolicyResponse))]
-[JsonSerializable(typeof(PolicyHistoryResponse))]
-[JsonSerializable(typeof(PolicyValidationResponse))]
 [JsonSerializable(typeof(CertificateSigningRequest))]
 [JsonSerializable(typeof(CertificateResponse))]
 [JsonSerializable(typeof(TrustBundleResponse))]
-[JsonSerializable(typeof(CaRootRecord))]
-[JsonSerializable(typeof(CaRootsResponse))]
-[JsonSerializable(typeof(DashboardResponse))]
 internal sealed partial class RegistryJsonContext : JsonSerializerContext;
