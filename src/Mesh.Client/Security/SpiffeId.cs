@@ -60,7 +60,7 @@ public static class SpiffeId
     }
 
     /// <summary>The URIs of a subject-alternative-name extension; a malformed extension throws <see cref="CryptographicException"/>.</summary>
-    public static List<string> UrisOf(X509Extension extension)
+    public static IReadOnlyList<string> UrisOf(X509Extension extension)
     {
         var uris = new List<string>();
         try
@@ -90,7 +90,7 @@ public static class SpiffeId
     }
 
     /// <summary>The URIs in a certificate's subject alternative names.</summary>
-    public static List<string> UrisOf(X509Certificate2 certificate)
+    public static IReadOnlyList<string> UrisOf(X509Certificate2 certificate)
     {
         foreach (var extension in certificate.Extensions)
         {
@@ -106,7 +106,7 @@ public static class SpiffeId
     /// <summary>The service a mesh certificate names: exactly one URI SAN, a SPIFFE ID in <paramref name="trustDomain"/>.</summary>
     public static string? ServiceOf(X509Certificate2 certificate, string trustDomain)
     {
-        List<string> uris;
+        IReadOnlyList<string> uris;
         try
         {
             uris = UrisOf(certificate);

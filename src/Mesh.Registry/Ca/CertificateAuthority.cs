@@ -137,7 +137,7 @@ internal sealed partial class CertificateAuthority : IDisposable
                 continue;
             }
 
-            List<string> uris;
+            IReadOnlyList<string> uris;
             try
             {
                 uris = SpiffeId.UrisOf(extension);
