@@ -14,15 +14,22 @@ namespace Mesh.Client;
 public static class MeshRegistryHttp
 {
     /// <summary>
-    /// A handler for calls to <paramref name="registry"/>'s <see cref="MeshRegistryOptions.Url"/> that checks the
-    /// registry's certificate against the pinned CA. Disposing the handler (or the <see cref="HttpClient"/> that owns it)
-    /// releases its connections.
+    /// A handler for calls to <paramref name="registry"/>'s <see cref="MeshRegistryOptions.Url"/> that accepts the
+    /// registry only with a certificate from the pinned CA naming the registry of <paramref name="trustDomain"/>
+    /// (<see cref="MeshSecurityOptions.TrustDomain"/>'s default when null), and sends
+    /// <see cref="MeshRegistryOptions.Token"/>, when set, as the bearer token. Disposing the handler (or the
+    /// <see cref="HttpClient"/> that owns it) releases its connections.
     /// </summary>
-    public static HttpMessageHandler CreateHandler(MeshRegistryOptions registry, TimeProvider? timeProvider = null)
+    public static HttpMessageHandler CreateHandler(MeshRegistryOptions registry, string? trustDomain = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
-        var transport = new RegistryTransport(Options.Create(new MeshOptions { Registry = registry }), timeProvider ?? TimeProvider.System,
-            NullLogger<RegistryTransport>.Instance);
+        var options = new MeshOptions { Registry = registry };
+        if (trustDomain is not null)
+        {
+            options.Security.TrustDomain = trustDomain;
+        }
+
+        var transport = new RegistryTransport(Options.Create(options), timeProvider ?? TimeProvider.System, NullLogger<RegistryTransport>.Instance);
         return new OwnedRegistryHandler(transport);
     }
 
