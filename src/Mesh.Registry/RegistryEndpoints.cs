@@ -80,7 +80,7 @@ internal static class RegistryEndpoints
         }
 
         var answer = await state.WatchServicesAsync(index, wait, context.RequestAborted);
-        return Json(context, answer, answer.Index, RegistryApiJsonContext.Default.ServicesResponse);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesResponse);
     }
 
     internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth,
@@ -122,7 +122,7 @@ internal static class RegistryEndpoints
             traffic.Record(RegistryNames.Service(service), id, stats);
         }
 
-        return Json(context, record, index, RegistryApiJsonContext.Default.InstanceRecord, created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+        return Json(context, record, index, RegistryJsonContext.Default.InstanceRecord, created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
     }
 
     internal static IResult Deregister(string service, string id, HttpContext context, RegistryState state, RegistryAuth auth, TrafficStatsStore traffic)
@@ -161,7 +161,7 @@ internal static class RegistryEndpoints
         }
 
         var answer = await state.WatchInstancesAsync(name, index, wait, context.RequestAborted);
-        return Json(context, answer, answer.Index, RegistryApiJsonContext.Default.InstancesResponse);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.InstancesResponse);
     }
 
     internal static async Task<IResult> WatchPolicyAsync(string service, HttpContext context, RegistryState state, RegistryAuth auth,
@@ -178,7 +178,7 @@ internal static class RegistryEndpoints
         }
 
         var answer = await state.WatchPolicyAsync(name, index, wait, context.RequestAborted);
-        return Json(context, answer, answer.Index, RegistryApiJsonContext.Default.PolicyResponse);
+        return Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
     internal static async Task<IResult> PutPolicyAsync(string service, HttpContext context, RegistryState state, RegistryAuth auth, ILogger<RegistryState> logger)
@@ -200,7 +200,7 @@ internal static class RegistryEndpoints
         }
 
         var (_, policy) = state.PutPolicy(name, document!);
-        return Json(context, policy, policy.Index, RegistryApiJsonContext.Default.PolicyResponse);
+        return Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
     internal static IResult DeletePolicy(string service, HttpContext context, RegistryState state, RegistryAuth auth)
@@ -218,7 +218,7 @@ internal static class RegistryEndpoints
         var (outcome, policy) = state.DeletePolicy(name);
         return outcome == PolicyOutcome.NotFound
             ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No policy", detail: $"Service '{name}' has no policy to delete.")
-            : Json(context, policy, policy.Index, RegistryApiJsonContext.Default.PolicyResponse);
+            : Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
     internal static async Task<IResult> ValidatePolicyAsync(string service, HttpContext context, RegistryAuth auth, ILogger<RegistryState> logger)
@@ -304,7 +304,7 @@ internal static class RegistryEndpoints
         }
 
         var (_, policy) = state.Rollback(name, target);
-        return Json(context, policy, policy.Index, RegistryApiJsonContext.Default.PolicyResponse);
+        return Json(context, policy, policy.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
     /// <summary>Services, instances, policy versions and the service graph in one read; admin only, as it maps the whole mesh.</summary>
@@ -478,7 +478,7 @@ internal static class RegistryEndpoints
         InstanceRegistration? r;
         try
         {
-            r = JsonSerializer.Deserialize(body, RegistryApiJsonContext.Default.InstanceRegistration);
+            r = JsonSerializer.Deserialize(body, RegistryJsonContext.Default.InstanceRegistration);
         }
         catch (JsonException ex)
         {

@@ -45,7 +45,7 @@ internal static class CaEndpoints
         string? error = null;
         try
         {
-            request = System.Text.Unicode.Utf8.IsValid(body) ? JsonSerializer.Deserialize(body!, RegistryApiJsonContext.Default.CertificateSigningRequest) : null;
+            request = System.Text.Unicode.Utf8.IsValid(body) ? JsonSerializer.Deserialize(body!, RegistryJsonContext.Default.CertificateSigningRequest) : null;
             error = request is null ? "expected a JSON object in UTF-8: { \"csr\": \"-----BEGIN CERTIFICATE REQUEST-----...\" }" : null;
         }
         catch (JsonException ex)
@@ -84,7 +84,7 @@ internal static class CaEndpoints
 
         try
         {
-            return Results.Json(joinTokens.Sign(ca, caller, request.Csr, service), RegistryApiJsonContext.Default.CertificateResponse);
+            return Results.Json(joinTokens.Sign(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
         }
         catch (CertificateRequestException ex) when (ex.Status == StatusCodes.Status403Forbidden)
         {
@@ -128,7 +128,7 @@ internal static class CaEndpoints
 
         var bundle = await ca.WatchTrustBundleAsync(index, wait, context.RequestAborted);
         context.Response.Headers[RegistryHeaders.Index] = bundle.Index.ToString(CultureInfo.InvariantCulture);
-        return Results.Json(bundle, RegistryApiJsonContext.Default.TrustBundleResponse);
+        return Results.Json(bundle, RegistryJsonContext.Default.TrustBundleResponse);
     }
 
     internal static IResult ListRoots(HttpContext context, CertificateAuthority ca, RegistryAuth auth) =>
