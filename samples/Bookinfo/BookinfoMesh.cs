@@ -2,15 +2,15 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Mesh.Client.Runtime;
+using Mesh.Client;
+using Mesh.Client.Security;
 using Mesh.Registry;
-using Mesh.Registry.Ca;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace Bookinfo;
 
-/// <summary>One running Bookinfo service: its host, address and mesh runtime.</summary>
+/// <summary>One running Bookinfo service: its host, address and mesh status.</summary>
 internal sealed class ServiceHost(string name, string instanceId, WebApplication app)
 {
     public string Name { get; } = name;
@@ -22,7 +22,7 @@ internal sealed class ServiceHost(string name, string instanceId, WebApplication
     public Uri Address { get; } = new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
     /// <summary>The mesh's current view in this app; the tour reads it to know when a policy change has arrived.</summary>
-    public MeshRuntime Runtime => App.Services.GetRequiredService<MeshRuntime>();
+    public IMeshStatus Status => App.Services.GetRequiredService<IMeshStatus>();
 
     public bool Stopped { get; set; }
 }
@@ -124,7 +124,7 @@ internal sealed class BookinfoMesh : IAsyncDisposable
     public async Task WaitForEndpointsAsync(string instanceId, string service, int count, CancellationToken cancellationToken)
     {
         var host = Service(instanceId);
-        await WaitAsync(() => host.Runtime.TryGetService(service, out var s) && s.Endpoints.Length == count,
+        await WaitAsync(() => host.Status.Services.TryGetValue(service, out var s) && s.Endpoints == count,
             $"{instanceId} to see {count} endpoint(s) of {service}", cancellationToken);
     }
 
@@ -133,7 +133,7 @@ internal sealed class BookinfoMesh : IAsyncDisposable
     {
         foreach (var host in _services.Where(s => callers.Contains(s.InstanceId) && !s.Stopped))
         {
-            await WaitAsync(() => host.Runtime.TryGetService(service, out var s) && s.Routes.Any(r => r.Name == route),
+            await WaitAsync(() => host.Status.Services.TryGetValue(service, out var s) && s.Routes.Contains(route),
                 $"{host.InstanceId} to route {service} by '{route}'", cancellationToken);
         }
     }
@@ -205,17 +205,22 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps());
             k.Listen(IPAddress.Loopback, 0);
         });
-        builder.Services.AddSingleton(new RegistryConsole(TextWriter.Null));
-        builder.Services.AddMeshRegistry();
+        builder.Services.AddMeshRegistry(output: TextWriter.Null);
         _registry = builder.Build();
         _registry.MapMeshRegistry();
         await _registry.StartAsync();
         var addresses = _registry.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
         RegistryAddress = addresses.First(a => a.Scheme == Uri.UriSchemeHttps);
         _dashboardAddress = addresses.First(a => a.Scheme == Uri.UriSchemeHttp);
-        var ca = _registry.Services.GetRequiredService<CertificateAuthority>();
-        RegistryCaFile = ca.ActiveRootFile;
-        RegistryCaFingerprint = ca.ActiveRootFingerprint;
+
+        // The CA's roots are public: anyone may fetch them, as an operator would with curl. Over this loopback port
+        // nothing can come between; across a network the fingerprint the registry prints is what proves the file.
+        using var http = new HttpClient { BaseAddress = _dashboardAddress };
+        var roots = await http.GetStringAsync(new Uri("/v1/ca/bundle.pem", UriKind.Relative));
+        RegistryCaFile = Path.Combine(DataDirectory, "registry-ca.pem");
+        await File.WriteAllTextAsync(RegistryCaFile, roots);
+        using var root = X509Certificate2.CreateFromPem(roots);
+        RegistryCaFingerprint = CaFingerprint.Of(root);
     }
 
     private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map)

@@ -6,6 +6,7 @@ using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
 using Mesh.Client.Security;
+using Mesh.Client.Status;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -65,6 +66,7 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>(), sp.GetRequiredService<MeshSecurity>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
             services.AddOptions<MeshOptions>().ValidateOnStart();
+            services.TryAddSingleton<IMeshStatus, MeshStatus>();
 
             if (section is null)
             {

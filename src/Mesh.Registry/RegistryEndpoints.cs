@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using Mesh.Client.Configuration;
+using Mesh.Client;
 using Mesh.Client.Registry;
 using Mesh.Registry.Ca;
+using Mesh.Registry.Contracts;
 using Mesh.Registry.Dashboard;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -16,7 +17,8 @@ namespace Mesh.Registry;
 /// </summary>
 internal static class RegistryEndpoints
 {
-    public static IServiceCollection AddMeshRegistry(this IServiceCollection services)
+    /// <summary>See <see cref="MeshRegistryHostingExtensions.AddMeshRegistry"/>.</summary>
+    public static IServiceCollection AddServices(IServiceCollection services)
     {
         services.AddProblemDetails();
         services.AddHealthChecks();
@@ -39,7 +41,8 @@ internal static class RegistryEndpoints
         return services;
     }
 
-    public static WebApplication MapMeshRegistry(this WebApplication app)
+    /// <summary>See <see cref="MeshRegistryHostingExtensions.MapMeshRegistry"/>.</summary>
+    public static WebApplication Map(WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -231,7 +234,7 @@ internal static class RegistryEndpoints
         }
 
         var (_, invalid) = await ReadPolicyAsync(context, logger);
-        return invalid ?? Results.Json(new PolicyValidationResponse { Valid = true }, RegistryJsonContext.Default.PolicyValidationResponse);
+        return invalid ?? Results.Json(new PolicyValidationResponse { Valid = true }, RegistryApiJsonContext.Default.PolicyValidationResponse);
     }
 
     internal static IResult History(string service, HttpContext context, RegistryState state, RegistryAuth auth)
@@ -253,7 +256,7 @@ internal static class RegistryEndpoints
             return errors.Problem("Invalid query");
         }
 
-        return Results.Json(state.History(name, (int)limit), RegistryJsonContext.Default.PolicyHistoryResponse);
+        return Results.Json(state.History(name, (int)limit), RegistryApiJsonContext.Default.PolicyHistoryResponse);
     }
 
     internal static IResult Rollback(string service, HttpContext context, RegistryState state, RegistryAuth auth, ILogger<RegistryState> logger)
@@ -314,7 +317,7 @@ internal static class RegistryEndpoints
 
         var answer = traffic.Complete(state.DashboardSnapshot());
         context.Response.Headers.CacheControl = "no-store";
-        return Json(context, answer, answer.Index, RegistryJsonContext.Default.DashboardResponse);
+        return Json(context, answer, answer.Index, RegistryApiJsonContext.Default.DashboardResponse);
     }
 
     private enum Access
@@ -407,7 +410,7 @@ internal static class RegistryEndpoints
 
     private static void CheckName(Errors errors, string field, string value, string what)
     {
-        if (!PolicyValidator.IsValidName(value))
+        if (!MeshPolicyValidation.IsValidName(value))
         {
             errors.Add(field, $"'{Truncate(value)}' is not a valid {what} (letters, digits, '-', '_' and '.', at most 63 characters)");
         }
@@ -505,12 +508,12 @@ internal static class RegistryEndpoints
             address = uri.GetLeftPart(UriPartial.Authority);
         }
 
-        if (r.Version is not null && !PolicyValidator.IsValidName(r.Version))
+        if (r.Version is not null && !MeshPolicyValidation.IsValidName(r.Version))
         {
             errors.Add("version", $"'{Truncate(r.Version)}' is not a valid version (letters, digits, '-', '_' and '.', at most 63 characters)");
         }
 
-        if (r.Zone is not null && !PolicyValidator.IsValidName(r.Zone))
+        if (r.Zone is not null && !MeshPolicyValidation.IsValidName(r.Zone))
         {
             errors.Add("zone", $"'{Truncate(r.Zone)}' is not a valid zone (letters, digits, '-', '_' and '.', at most 63 characters)");
         }
@@ -583,12 +586,12 @@ internal static class RegistryEndpoints
                 continue;
             }
 
-            if (!PolicyValidator.IsValidName(d.Service))
+            if (!MeshPolicyValidation.IsValidName(d.Service))
             {
                 errors.Add($"{path}.service", $"'{Truncate(d.Service ?? string.Empty)}' is not a valid service name");
             }
 
-            if (d.Version is not null && !PolicyValidator.IsValidName(d.Version))
+            if (d.Version is not null && !MeshPolicyValidation.IsValidName(d.Version))
             {
                 errors.Add($"{path}.version", $"'{Truncate(d.Version)}' is not a valid version");
             }
@@ -644,7 +647,7 @@ internal static class RegistryEndpoints
         try
         {
             using var stream = new MemoryStream(body, writable: false);
-            return PolicyDocumentReader.Read(stream).Errors;
+            return [.. MeshPolicyValidation.Validate(stream)];
         }
 #pragma warning disable CA1031 // a reader bug must be a 400 that names it, never a 500 or a stored document
         catch (Exception ex)

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Mesh.Client.Configuration;
+using Mesh.Client;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
@@ -30,7 +30,7 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
         foreach (var (service, token) in options.JoinTokens)
         {
             var path = $"{root}:JoinTokens:{service}";
-            if (!PolicyValidator.IsValidName(service))
+            if (!MeshPolicyValidation.IsValidName(service))
             {
                 errors.Add($"{path}: '{service}' is not a valid service name (letters, digits, '-', '_' and '.', at most 63 characters)");
             }

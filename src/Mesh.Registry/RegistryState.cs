@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Mesh.Client.Registry;
+using Mesh.Registry.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;

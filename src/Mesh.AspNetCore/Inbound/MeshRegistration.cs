@@ -1,5 +1,4 @@
 using Mesh.Client;
-using Mesh.Client.Configuration;
 using Mesh.Client.Registry;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -180,7 +179,7 @@ internal sealed partial class MeshRegistration(
         var chars = raw.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
         var id = new string(chars);
         id = id.Length > 63 ? id[..63] : id;
-        return PolicyValidator.IsValidName(id) ? id : $"instance-{address.Port}";
+        return MeshPolicyValidation.IsValidName(id) ? id : $"instance-{address.Port}";
     }
 
     public void Dispose()

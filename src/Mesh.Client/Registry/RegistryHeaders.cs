@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>The header carrying the watch index on every watchable response.</summary>
-internal static class RegistryHeaders
+public static class RegistryHeaders
 {
     public const string Index = "X-Mesh-Index";
 }

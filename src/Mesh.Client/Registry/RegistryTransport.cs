@@ -196,7 +196,7 @@ internal sealed partial class RegistryTransport : IDisposable
             return false;
         }
 
-        List<string> uris;
+        IReadOnlyList<string> uris;
         try
         {
             uris = SpiffeId.UrisOf(leaf);

@@ -9,13 +9,15 @@ namespace Mesh.Client.Security;
 /// machine's store means nothing in the mesh), at the mesh clock's time rather than the machine's, with no revocation
 /// lookups (certificates are short-lived and renewed instead), and for the stated use when one is given.
 /// </summary>
-internal static class MeshChain
+public static class MeshChain
 {
+    // Properties, not shared fields: an Oid is mutable, and a caller changing a shared one would change every chain.
+
     /// <summary>id-kp-serverAuth.</summary>
-    public static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1");
+    public static Oid ServerAuth => new("1.3.6.1.5.5.7.3.1");
 
     /// <summary>id-kp-clientAuth.</summary>
-    public static readonly Oid ClientAuth = new("1.3.6.1.5.5.7.3.2");
+    public static Oid ClientAuth => new("1.3.6.1.5.5.7.3.2");
 
     /// <summary>A chain trusting <paramref name="roots"/> only, checked at <paramref name="now"/>; the caller disposes it.</summary>
     public static X509Chain Create(X509Certificate2Collection roots, DateTimeOffset now, Oid? usage = null)

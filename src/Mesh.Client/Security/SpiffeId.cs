@@ -9,13 +9,15 @@ namespace Mesh.Client.Security;
 /// Mesh identities: <c>spiffe://&lt;trust domain&gt;/svc/&lt;service&gt;</c>, carried as the one URI in a certificate's
 /// subject alternative name. Service names are compared in lower case, as the registry keeps them.
 /// </summary>
-internal static class SpiffeId
+public static class SpiffeId
 {
+    /// <summary>The subject-alternative-name extension, where a mesh certificate carries its one SPIFFE ID.</summary>
     public const string SubjectAlternativeNameOid = "2.5.29.17";
 
     private const string Prefix = "spiffe://";
     private const string ServicePath = "/svc/";
 
+    /// <summary>A service's SPIFFE ID, in lower case: <c>spiffe://&lt;trust domain&gt;/svc/&lt;service&gt;</c>.</summary>
     public static string For(string trustDomain, string service) =>
         string.Concat(Prefix, trustDomain.ToLowerInvariant(), ServicePath, service.ToLowerInvariant());
 
@@ -58,7 +60,7 @@ internal static class SpiffeId
     }
 
     /// <summary>The URIs of a subject-alternative-name extension; a malformed extension throws <see cref="CryptographicException"/>.</summary>
-    public static List<string> UrisOf(X509Extension extension)
+    public static IReadOnlyList<string> UrisOf(X509Extension extension)
     {
         var uris = new List<string>();
         try
@@ -88,7 +90,7 @@ internal static class SpiffeId
     }
 
     /// <summary>The URIs in a certificate's subject alternative names.</summary>
-    public static List<string> UrisOf(X509Certificate2 certificate)
+    public static IReadOnlyList<string> UrisOf(X509Certificate2 certificate)
     {
         foreach (var extension in certificate.Extensions)
         {
@@ -104,7 +106,7 @@ internal static class SpiffeId
     /// <summary>The service a mesh certificate names: exactly one URI SAN, a SPIFFE ID in <paramref name="trustDomain"/>.</summary>
     public static string? ServiceOf(X509Certificate2 certificate, string trustDomain)
     {
-        List<string> uris;
+        IReadOnlyList<string> uris;
         try
         {
             uris = UrisOf(certificate);

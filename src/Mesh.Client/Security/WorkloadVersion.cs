@@ -10,7 +10,7 @@ namespace Mesh.Client.Security;
 /// requires, so the version lives in the subject. The registry's CA writes it only where the caller's authority allows
 /// it, so a peer's version is as trustworthy as its service.
 /// </summary>
-internal static class WorkloadVersion
+public static class WorkloadVersion
 {
     /// <summary>id-at-organizationalUnitName.</summary>
     public const string OrganizationalUnitOid = "2.5.4.11";

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using Mesh.Client.Configuration;
+using Mesh.Client;
 using Mesh.Client.Registry;
+using Mesh.Registry.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;
@@ -65,7 +66,7 @@ internal static class CaEndpoints
         string service;
         if (caller!.IsAdmin)
         {
-            if (request.Service is null || !PolicyValidator.IsValidName(request.Service))
+            if (request.Service is null || !MeshPolicyValidation.IsValidName(request.Service))
             {
                 return Invalid("service", "required with the admin token: the service to sign for (letters, digits, '-', '_' and '.')");
             }
@@ -131,10 +132,10 @@ internal static class CaEndpoints
     }
 
     internal static IResult ListRoots(HttpContext context, CertificateAuthority ca, RegistryAuth auth) =>
-        AuthenticateAdmin(context, auth) ?? Results.Json(ca.ListRoots(), RegistryJsonContext.Default.CaRootsResponse);
+        AuthenticateAdmin(context, auth) ?? Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse);
 
     internal static IResult AddRoot(HttpContext context, CertificateAuthority ca, RegistryAuth auth) =>
-        AuthenticateAdmin(context, auth) ?? Results.Json(ca.AddRoot(), RegistryJsonContext.Default.CaRootRecord, statusCode: StatusCodes.Status201Created);
+        AuthenticateAdmin(context, auth) ?? Results.Json(ca.AddRoot(), RegistryApiJsonContext.Default.CaRootRecord, statusCode: StatusCodes.Status201Created);
 
     internal static IResult Activate(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
     {
@@ -143,7 +144,7 @@ internal static class CaEndpoints
             return refusal;
         }
 
-        return ca.Activate(id) ? Results.Json(ca.ListRoots(), RegistryJsonContext.Default.CaRootsResponse) : NoSuchRoot(id);
+        return ca.Activate(id) ? Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse) : NoSuchRoot(id);
     }
 
     internal static IResult Remove(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
@@ -162,7 +163,7 @@ internal static class CaEndpoints
         return active
             ? Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Root is active",
                 detail: $"Root '{id}' signs new certificates; activate another root before removing it.")
-            : Results.Json(ca.ListRoots(), RegistryJsonContext.Default.CaRootsResponse);
+            : Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse);
     }
 
     private static IResult? Authenticate(HttpContext context, RegistryAuth auth, out RegistryCaller? caller)

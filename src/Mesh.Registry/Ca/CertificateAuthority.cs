@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Client.Security;
+using Mesh.Registry.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;
@@ -136,7 +137,7 @@ internal sealed partial class CertificateAuthority : IDisposable
                 continue;
             }
 
-            List<string> uris;
+            IReadOnlyList<string> uris;
             try
             {
                 uris = SpiffeId.UrisOf(extension);

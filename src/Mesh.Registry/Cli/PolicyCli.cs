@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Mesh.Client;
 
 namespace Mesh.Registry.Cli;
 
@@ -199,7 +200,7 @@ internal static class PolicyCli
 
         private int? Prepare()
         {
-            if (!Mesh.Client.Configuration.PolicyValidator.IsValidName(service))
+            if (!MeshPolicyValidation.IsValidName(service))
             {
                 error.WriteLine($"--service: '{service}' is not a valid service name (letters, digits, '-', '_' and '.', at most 63 characters)");
                 return Usage;
@@ -233,8 +234,7 @@ internal static class PolicyCli
                 return Unauthorized;
             }
 
-            using var http = connection.CreateClient(new Uri(registry), token, handler, out var transport);
-            using var owned = transport;
+            using var http = connection.CreateClient(new Uri(registry), token, handler);
 
             try
             {

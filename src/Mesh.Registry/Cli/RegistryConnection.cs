@@ -1,7 +1,5 @@
 using System.Net.Http.Headers;
 using Mesh.Client;
-using Mesh.Client.Registry;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Mesh.Registry.Cli;
 
@@ -23,12 +21,12 @@ internal sealed record RegistryConnection(string? CaFingerprint, string? CaFile,
             return $"--ca-fingerprint: '{CaFingerprint}' must be 'sha256:' and 64 hex digits, as the registry prints it at start";
         }
 
-        if (CaFile is not null && RegistryTransportValidator.ReadRoots(CaFile, out var problem) is null)
+        if (CaFile is not null && MeshRegistryHttp.ReadCaFile(CaFile, out var problem) is null)
         {
             return $"--ca-file: {problem}";
         }
 
-        if (registry.Scheme == Uri.UriSchemeHttp && !AllowInsecure && !RegistryTransportValidator.IsLoopback(registry))
+        if (registry.Scheme == Uri.UriSchemeHttp && !AllowInsecure && !MeshRegistryHttp.IsLoopback(registry))
         {
             return $"--registry: '{registry}' is plain http to a host that is not a loopback address: the admin token would cross the network in the clear; " +
                 "use https with --ca-fingerprint or --ca-file, or pass --allow-insecure";
@@ -43,10 +41,9 @@ internal sealed record RegistryConnection(string? CaFingerprint, string? CaFile,
         return null;
     }
 
-    /// <summary>A client sending <paramref name="token"/>; over https through a pinned <see cref="RegistryTransport"/>, which <paramref name="owner"/> holds.</summary>
-    public HttpClient CreateClient(Uri registry, string token, HttpMessageHandler? handler, out IDisposable? owner)
+    /// <summary>A client sending <paramref name="token"/>; over https through a handler that trusts the pinned CA only.</summary>
+    public HttpClient CreateClient(Uri registry, string token, HttpMessageHandler? handler)
     {
-        owner = null;
         HttpClient http;
         if (handler is not null)
         {
@@ -54,13 +51,7 @@ internal sealed record RegistryConnection(string? CaFingerprint, string? CaFile,
         }
         else if (registry.Scheme == Uri.UriSchemeHttps)
         {
-            var options = new MeshOptions();
-            options.Registry.Url = registry;
-            options.Registry.CaFingerprint = CaFingerprint;
-            options.Registry.CaFile = CaFile;
-            var transport = new RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System, NullLogger<RegistryTransport>.Instance);
-            owner = transport;
-            http = new HttpClient(transport.CreateHandler());
+            http = new HttpClient(MeshRegistryHttp.CreateHandler(new MeshRegistryOptions { Url = registry, CaFingerprint = CaFingerprint, CaFile = CaFile }));
         }
         else
         {

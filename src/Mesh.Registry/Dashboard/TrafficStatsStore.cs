@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Mesh.Client.Registry;
+using Mesh.Registry.Contracts;
 
 namespace Mesh.Registry.Dashboard;
 

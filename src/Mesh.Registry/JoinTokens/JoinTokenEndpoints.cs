@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Mesh.Client.Configuration;
+using Mesh.Client;
 
 namespace Mesh.Registry;
 
@@ -137,7 +137,7 @@ internal static class JoinTokenEndpoints
                 switch (name)
                 {
                     case "service":
-                        service = value.ValueKind == JsonValueKind.String && value.GetString() is { } s && PolicyValidator.IsValidName(s) ? RegistryNames.Service(s) : null;
+                        service = value.ValueKind == JsonValueKind.String && value.GetString() is { } s && MeshPolicyValidation.IsValidName(s) ? RegistryNames.Service(s) : null;
                         if (service is null)
                         {
                             errors["service"] = ["must be a service name (letters, digits, '-', '_' and '.', at most 63 characters)"];
@@ -150,7 +150,7 @@ internal static class JoinTokenEndpoints
                             break;
                         }
 
-                        version = value.ValueKind == JsonValueKind.String && value.GetString() is { } v && PolicyValidator.IsValidName(v) ? v : null;
+                        version = value.ValueKind == JsonValueKind.String && value.GetString() is { } v && MeshPolicyValidation.IsValidName(v) ? v : null;
                         if (version is null)
                         {
                             errors["version"] = ["must be a version name (letters, digits, '-', '_' and '.', at most 63 characters), or absent for any version"];

@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>A signed workload certificate, its chain up to (not including) the root, and the roots to trust, all PEM.</summary>
-internal sealed class CertificateResponse
+public sealed class CertificateResponse
 {
     public string Certificate { get; set; } = string.Empty;
 

@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>POST /v1/certificates</c>: a PKCS#10 request in PEM; <see cref="Service"/> only with the admin token.</summary>
-internal sealed class CertificateSigningRequest
+public sealed class CertificateSigningRequest
 {
     public string? Csr { get; set; }
 

@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Requests to one destination service and version over a window.</summary>
-internal sealed class DestinationStats
+public sealed class DestinationStats
 {
     public string Service { get; set; } = string.Empty;
 

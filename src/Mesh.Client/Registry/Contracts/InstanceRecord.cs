@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>An instance as the registry reports it.</summary>
-internal sealed class InstanceRecord
+public sealed class InstanceRecord
 {
     public string Id { get; set; } = string.Empty;
 

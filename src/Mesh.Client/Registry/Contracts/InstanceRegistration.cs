@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>PUT /v1/services/{service}/instances/{id}</c>: register or renew.</summary>
-internal sealed class InstanceRegistration
+public sealed class InstanceRegistration
 {
     public string? Address { get; set; }
 

@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>GET /v1/services/{service}/instances</c>.</summary>
-internal sealed class InstancesResponse
+public sealed class InstancesResponse
 {
     public long Index { get; set; }
 

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>GET /v1/policies/{service}</c>; <see cref="Document"/> is null while the service has none.</summary>
-internal sealed class PolicyResponse
+public sealed class PolicyResponse
 {
     public string Service { get; set; } = string.Empty;
 

@@ -1,6 +1,6 @@
 namespace Mesh.Client.Registry;
 
-internal sealed class ServiceSummary
+public sealed class ServiceSummary
 {
     public string Name { get; set; } = string.Empty;
 

@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>GET /v1/services</c>.</summary>
-internal sealed class ServicesResponse
+public sealed class ServicesResponse
 {
     public long Index { get; set; }
 

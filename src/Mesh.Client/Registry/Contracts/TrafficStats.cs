@@ -4,7 +4,7 @@ namespace Mesh.Client.Registry;
 /// An instance's outbound traffic since its previous renewal, measured by its client pipeline: the registry's
 /// dashboard draws its service graph from these, so no metrics server is needed to see the mesh.
 /// </summary>
-internal sealed class TrafficStats
+public sealed class TrafficStats
 {
     /// <summary>How long the window these numbers cover was, in seconds.</summary>
     public double WindowSeconds { get; set; }

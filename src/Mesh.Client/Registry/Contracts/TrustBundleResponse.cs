@@ -1,7 +1,7 @@
 namespace Mesh.Client.Registry;
 
 /// <summary>Body of <c>GET /v1/trust-bundle</c>: every root a workload must trust (more than one during a rotation).</summary>
-internal sealed class TrustBundleResponse
+public sealed class TrustBundleResponse
 {
     public long Index { get; set; }
 

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 /// <summary>Body of <c>GET /v1/policies/{service}/history</c>, newest first.</summary>
 internal sealed class PolicyHistoryResponse

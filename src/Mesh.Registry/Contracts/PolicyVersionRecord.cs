@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 internal sealed class PolicyVersionRecord
 {

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 /// <summary>Body of <c>GET /v1/dashboard</c>: everything the registry's dashboard shows, in one read.</summary>
 internal sealed class DashboardResponse

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 /// <summary>Traffic from one service to one version of another, summed over the source's instances.</summary>
 internal sealed class DashboardEdge

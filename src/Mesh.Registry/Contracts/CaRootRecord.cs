@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 /// <summary>One CA root as <c>GET /v1/ca/roots</c> lists it.</summary>
 internal sealed class CaRootRecord

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 internal sealed class DashboardService
 {

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Registry;
+namespace Mesh.Registry.Contracts;
 
 /// <summary>Body of <c>GET /v1/ca/roots</c>.</summary>
 internal sealed class CaRootsResponse
