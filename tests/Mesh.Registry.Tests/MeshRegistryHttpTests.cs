@@ -1,6 +1,7 @@
 using System.Net;
 using Mesh.Client;
 using Mesh.Registry.Ca;
+using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Mesh.Registry.Tests;
