@@ -80,17 +80,7 @@ internal sealed class MeshHandler : DelegatingHandler
             mirrored = true;
         }
 
-        using var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service.Name);
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
-            activity.SetTag("http.request.method", request.Method.Method);
-            activity.SetTag("url.full", uri.OriginalString);
-            activity.SetTag("server.address", uri.IdnHost);
-            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
-            activity.SetTag("mesh.destination.service", service.Name);
-            activity.SetTag("mesh.route", route.Name);
-        }
+        using var activity = MeshSpans.StartCall(request.Method, uri, service.Name, route.Name);
 
         // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
         // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
@@ -141,7 +131,6 @@ internal sealed class MeshHandler : DelegatingHandler
                 EndpointState? endpoint = null;
                 EndpointBreaker? breaker = null;
                 var probe = false;
-                Activity? attemptActivity = null;
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
                 var attemptStart = 0L;
@@ -184,8 +173,8 @@ internal sealed class MeshHandler : DelegatingHandler
                     {
                         call.CurrentEndpoint = endpoint;
                         request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
-                        attemptActivity = StartAttemptActivity(call, endpoint);
-                        InjectTraceContext(request);
+                        MeshSpans.AttemptStarted(activity, endpoint);
+                        MeshSpans.InjectTraceContext(request);
 
                         // One clock read serves both the next hop's budget and the attempt's round-trip time. The first
                         // attempt reuses the call's start unless a fault delay or a mirror's copy of the request came in
@@ -206,7 +195,6 @@ internal sealed class MeshHandler : DelegatingHandler
                         var status = (int)response.StatusCode;
                         breaker?.Record(failure: status >= 500, end);
                         service.Outliers.Report(endpoint, status);
-                        attemptActivity?.SetTag("http.response.status_code", MeshTelemetry.Box(status));
                     }
                 }
                 catch (Exception ex)
@@ -224,8 +212,6 @@ internal sealed class MeshHandler : DelegatingHandler
                             breaker?.Record(failure: true, end);
                             service.Outliers.Report(endpoint, 0);
                         }
-
-                        attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
                     }
 
                     if (!judged && probe)
@@ -241,7 +227,6 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
                 finally
                 {
-                    attemptActivity?.Dispose();
                     if (perTrySource is not null)
                     {
                         _timeouts.Return(perTrySource, perTryRegistration);
@@ -261,6 +246,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 var wait = RetryRules.Backoff(attempt - 1, response, call, retry, time, random);
                 call.PreviousEndpoint = call.CurrentEndpoint;
                 telemetry.RecordRetry(service.Name, route.Name);
+                MeshSpans.AttemptRetried(activity, attempt, endpoint, response, error);
                 response?.Dispose();
                 response = null;
                 try
@@ -274,7 +260,6 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             statusCode = (int)response!.StatusCode;
-            activity?.SetTag("http.response.status_code", MeshTelemetry.Box(statusCode));
             return response;
         }
         catch (Exception ex) when (activity is not null)
@@ -295,7 +280,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 request.Headers.Host = null;
             }
 
-            activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
+            MeshSpans.CallEnded(activity, statusCode, call.Attempts);
             if (telemetry.RequestsEnabled)
             {
                 var endpoint = call.CurrentEndpoint;
@@ -384,21 +369,6 @@ internal sealed class MeshHandler : DelegatingHandler
         return false;
     }
 
-    private static Activity? StartAttemptActivity(in MeshCall call, EndpointState endpoint)
-    {
-        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(call.Request.Method.Method, " ", call.Service.Name, " attempt");
-            activity.SetTag("http.request.resend_count", MeshTelemetry.Box(call.Attempts - 1));
-            activity.SetTag("server.address", endpoint.Address.Host);
-            activity.SetTag("server.port", endpoint.PortTag);
-            activity.SetTag("mesh.destination.version", endpoint.Version);
-        }
-
-        return activity;
-    }
-
     /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
     private static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
     {
@@ -411,25 +381,6 @@ internal sealed class MeshHandler : DelegatingHandler
         request.Headers.Remove(MeshHeaders.Timeout);
         request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
             Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>
-    /// Writes the current span into the request so that the backend continues the trace. The transport below may
-    /// write its own child span over it, which keeps the trace id.
-    /// </summary>
-    private static void InjectTraceContext(HttpRequestMessage request)
-    {
-        if (Activity.Current is not { } current)
-        {
-            return;
-        }
-
-        DistributedContextPropagator.Current.Inject(current, request, static (carrier, name, value) =>
-        {
-            var headers = ((HttpRequestMessage)carrier!).Headers;
-            headers.Remove(name);
-            headers.TryAddWithoutValidation(name, value);
-        });
     }
 
     private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;
