@@ -158,7 +158,7 @@ internal static class Breakdown
         {
             if (prometheus)
             {
-                services.GetRequiredService<Mesh.Client.Telemetry.PrometheusExporter>();
+                services.GetRequiredService<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
             }
 
             MeshSetup.Verify(invoker, terminal, expectMesh: true);

@@ -21,7 +21,7 @@ public class PipelineBenchmarks
     private HttpMessageInvoker _mesh = null!;
     private ServiceProvider? _services;
     private TelemetryListeners? _telemetry;
-    private Mesh.Client.Telemetry.PrometheusExporter? _exporter;
+    private Mesh.AspNetCore.Telemetry.PrometheusExporter? _exporter;
 
     [GlobalSetup(Targets = [nameof(Bare), nameof(PollyOnly), nameof(MeshTelemetryOff), nameof(MeshPassThrough)])]
     public void Setup() => Setup(telemetry: false);
@@ -91,7 +91,7 @@ public class PipelineBenchmarks
         _services = services;
         if (prometheus)
         {
-            _exporter = services.GetRequiredService<Mesh.Client.Telemetry.PrometheusExporter>();
+            _exporter = services.GetRequiredService<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
         }
         _mesh = new HttpMessageInvoker(handler, disposeHandler: false);
 

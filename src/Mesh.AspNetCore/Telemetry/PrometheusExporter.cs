@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text;
+using Mesh.Client;
+using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
 /// Keeps the mesh's meters (and the meters named in <c>Mesh:Telemetry:Meters</c>) as Prometheus series and writes
