@@ -22,7 +22,8 @@ public sealed class TelemetryListeners : IDisposable
     }
 
     /// <param name="listens">Whether a meter or activity source of this name is listened to.</param>
-    public TelemetryListeners(Func<string, bool> listens)
+    /// <param name="spans">False: meters only, as a metrics exporter listens.</param>
+    public TelemetryListeners(Func<string, bool> listens, bool spans = true)
     {
         _meters.InstrumentPublished = (instrument, listener) =>
         {
@@ -38,7 +39,7 @@ public sealed class TelemetryListeners : IDisposable
 
         _activities = new ActivityListener
         {
-            ShouldListenTo = source => listens(source.Name),
+            ShouldListenTo = source => spans && listens(source.Name),
             Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             ActivityStopped = _ => _spans++,
         };
