@@ -6,6 +6,7 @@ using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Runtime;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
 
 namespace Mesh.Benchmarks;
 
@@ -34,7 +35,7 @@ internal static class Breakdown
 
         if (quick)
         {
-            // Only the four pipelines, with many runs each: for before/after comparisons on a noisy machine.
+            // Only the pipelines and the exporters, with many runs each: for before/after comparisons on a noisy machine.
             _iterations = 5_000;
             _runs = 300;
             QuickPipelines();
@@ -100,7 +101,46 @@ internal static class Breakdown
             MeshVariant("Mesh (telemetry on)", terminal, null);
         }
 
+        // What every metrics exporter row shares: the mesh recording its request instruments for a listener that
+        // only counts. An exporter's own cost per request is its row minus this one.
+        using (new TelemetryListeners(static name => name == "Mesh.Client", spans: false))
+        {
+            MeshVariant("Mesh (metrics only, counting listener)", terminal, null);
+        }
+
         MeshVariant("Mesh (Prometheus exporter listening)", terminal, null, prometheus: true);
+        using (Prometheus.MeterAdapter.StartListening(new Prometheus.MeterAdapterOptions
+        {
+            InstrumentFilterPredicate = static i => i.Meter.Name == "Mesh.Client",
+            Registry = Prometheus.Metrics.NewCustomRegistry(),
+        }))
+        {
+            MeshVariant("Mesh (prometheus-net MeterAdapter listening)", terminal, null);
+        }
+
+        using (OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter("Mesh.Client").AddPrometheusExporter().Build())
+        {
+            MeshVariant("Mesh (OpenTelemetry Prometheus exporter listening)", terminal, null);
+        }
+
+        var (aspireHandler, aspireServices) = AspireSetup.Create(terminal);
+        using (aspireServices)
+        using (var aspire = new HttpMessageInvoker(aspireHandler, disposeHandler: false))
+        {
+            MeshSetup.Verify(aspire, terminal, expectMesh: true);
+            Report("Aspire (telemetry off)", () => Send(aspire));
+        }
+
+        using (new TelemetryListeners(TelemetryListeners.AspireSources))
+        {
+            var (listenedHandler, listenedServices) = AspireSetup.Create(terminal);
+            using (listenedServices)
+            using (var aspire = new HttpMessageInvoker(listenedHandler, disposeHandler: false))
+            {
+                MeshSetup.Verify(aspire, terminal, expectMesh: true);
+                Report("Aspire (telemetry on)", () => Send(aspire));
+            }
+        }
     }
 
     private static void Pipelines()
@@ -158,7 +198,7 @@ internal static class Breakdown
         {
             if (prometheus)
             {
-                services.GetRequiredService<Mesh.Client.Telemetry.PrometheusExporter>();
+                services.GetRequiredService<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
             }
 
             MeshSetup.Verify(invoker, terminal, expectMesh: true);

@@ -1,6 +1,8 @@
 using System.Net;
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 namespace Mesh.Benchmarks;
 
@@ -19,18 +21,39 @@ public class PipelineBenchmarks
     private HttpMessageInvoker _bare = null!;
     private HttpMessageInvoker _polly = null!;
     private HttpMessageInvoker _mesh = null!;
+    private HttpMessageInvoker _aspire = null!;
     private ServiceProvider? _services;
+    private ServiceProvider? _aspireServices;
     private TelemetryListeners? _telemetry;
-    private Mesh.Client.Telemetry.PrometheusExporter? _exporter;
+    private IDisposable? _exporter;
 
-    [GlobalSetup(Targets = [nameof(Bare), nameof(PollyOnly), nameof(MeshTelemetryOff), nameof(MeshPassThrough)])]
-    public void Setup() => Setup(telemetry: false);
+    private enum Listening
+    {
+        None,
+        Mesh,
+        Aspire,
+        MeshExporter,
+        PrometheusNet,
+        OpenTelemetryPrometheus,
+    }
+
+    [GlobalSetup(Targets = [nameof(Bare), nameof(PollyOnly), nameof(AspireTelemetryOff), nameof(MeshTelemetryOff), nameof(MeshPassThrough)])]
+    public void Setup() => Setup(Listening.None);
 
     [GlobalSetup(Target = nameof(MeshTelemetryOn))]
-    public void SetupWithTelemetry() => Setup(telemetry: true);
+    public void SetupWithTelemetry() => Setup(Listening.Mesh);
+
+    [GlobalSetup(Target = nameof(AspireTelemetryOn))]
+    public void SetupAspireWithTelemetry() => Setup(Listening.Aspire);
 
     [GlobalSetup(Target = nameof(MeshPrometheus))]
-    public void SetupWithPrometheus() => Setup(telemetry: false, prometheus: true);
+    public void SetupWithPrometheus() => Setup(Listening.MeshExporter);
+
+    [GlobalSetup(Target = nameof(MeshPrometheusNet))]
+    public void SetupWithPrometheusNet() => Setup(Listening.PrometheusNet);
+
+    [GlobalSetup(Target = nameof(MeshOpenTelemetryPrometheus))]
+    public void SetupWithOpenTelemetryPrometheus() => Setup(Listening.OpenTelemetryPrometheus);
 
     [GlobalCleanup]
     public void Cleanup()
@@ -38,7 +61,10 @@ public class PipelineBenchmarks
         _bare.Dispose();
         _polly.Dispose();
         _mesh.Dispose();
+        _aspire.Dispose();
+        _exporter?.Dispose();
         _services?.Dispose();
+        _aspireServices?.Dispose();
         _telemetry?.Dispose();
     }
 
@@ -49,6 +75,16 @@ public class PipelineBenchmarks
     /// <summary>What a user writes instead of the mesh: Polly.Core timeout, retry and circuit breaker in a handler.</summary>
     [Benchmark]
     public HttpStatusCode PollyOnly() => Send(_polly, MeshSetup.RequestUri);
+
+    /// <summary>
+    /// What an Aspire app has instead: service discovery under the standard resilience handler, nobody listening.
+    /// </summary>
+    [Benchmark]
+    public HttpStatusCode AspireTelemetryOff() => Send(_aspire, MeshSetup.RequestUri);
+
+    /// <summary>The Aspire stack with HttpClient's, Polly's and Microsoft.Extensions' meters and sources listened to.</summary>
+    [Benchmark]
+    public HttpStatusCode AspireTelemetryOn() => Send(_aspire, MeshSetup.RequestUri);
 
     /// <summary>The full mesh pipeline, nobody listening to its telemetry.</summary>
     [Benchmark]
@@ -65,6 +101,14 @@ public class PipelineBenchmarks
     [Benchmark]
     public HttpStatusCode MeshPrometheus() => Send(_mesh, MeshSetup.RequestUri);
 
+    /// <summary>The full mesh pipeline with prometheus-net's meter adapter listening to the mesh's meter.</summary>
+    [Benchmark]
+    public HttpStatusCode MeshPrometheusNet() => Send(_mesh, MeshSetup.RequestUri);
+
+    /// <summary>The full mesh pipeline with an OpenTelemetry meter provider and its Prometheus exporter on the mesh's meter.</summary>
+    [Benchmark]
+    public HttpStatusCode MeshOpenTelemetryPrometheus() => Send(_mesh, MeshSetup.RequestUri);
+
     /// <summary>A request to a host that is not a mesh service: the mesh handler lets it through.</summary>
     [Benchmark]
     public HttpStatusCode MeshPassThrough() => Send(_mesh, OtherHost);
@@ -76,36 +120,66 @@ public class PipelineBenchmarks
         return response.StatusCode;
     }
 
-    private void Setup(bool telemetry, bool prometheus = false)
+    private void Setup(Listening listening)
     {
-        if (telemetry)
+        // Before the stacks are built, as an app's exporter would be: instruments are enabled as they are published.
+        _telemetry = listening switch
         {
-            // Before the mesh is built, as an app's exporter would be: instruments are enabled as they are published.
-            _telemetry = new TelemetryListeners();
-        }
+            Listening.Mesh => new TelemetryListeners(),
+            Listening.Aspire => new TelemetryListeners(TelemetryListeners.AspireSources),
+            _ => null,
+        };
+        _exporter = listening switch
+        {
+            Listening.PrometheusNet => Prometheus.MeterAdapter.StartListening(new Prometheus.MeterAdapterOptions
+            {
+                InstrumentFilterPredicate = static i => i.Meter.Name == "Mesh.Client",
+                Registry = Prometheus.Metrics.NewCustomRegistry(),
+            }),
+            Listening.OpenTelemetryPrometheus => Sdk.CreateMeterProviderBuilder().AddMeter("Mesh.Client").AddPrometheusExporter().Build(),
+            _ => null,
+        };
 
         _terminal = new TerminalHandler();
         _bare = new HttpMessageInvoker(_terminal, disposeHandler: false);
         _polly = new HttpMessageInvoker(new PollyHandler(_terminal), disposeHandler: false);
         var (handler, services) = MeshSetup.Create(_terminal);
         _services = services;
-        if (prometheus)
+        Mesh.AspNetCore.Telemetry.PrometheusExporter? meshExporter = null;
+        if (listening == Listening.MeshExporter)
         {
-            _exporter = services.GetRequiredService<Mesh.Client.Telemetry.PrometheusExporter>();
+            meshExporter = services.GetRequiredService<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
         }
+
         _mesh = new HttpMessageInvoker(handler, disposeHandler: false);
+        var (aspireHandler, aspireServices) = AspireSetup.Create(_terminal);
+        _aspireServices = aspireServices;
+        _aspire = new HttpMessageInvoker(aspireHandler, disposeHandler: false);
 
         MeshSetup.Verify(_bare, _terminal, expectMesh: false);
         MeshSetup.Verify(_polly, _terminal, expectMesh: false);
+        MeshSetup.Verify(_aspire, _terminal, expectMesh: true);
+        var before = _telemetry?.Measurements ?? 0;
         MeshSetup.Verify(_mesh, _terminal, expectMesh: true);
-        if (telemetry && (_telemetry!.Measurements == 0 || _telemetry.Spans == 0))
+        if (listening == Listening.Mesh && (_telemetry!.Measurements == before || _telemetry.Spans == 0))
         {
             throw new InvalidOperationException("Telemetry is on but nothing was recorded.");
         }
 
-        if (prometheus && !_exporter!.Scrape().Contains("mesh_requests_total{", StringComparison.Ordinal))
+        if (listening == Listening.Aspire && _telemetry!.Measurements == 0)
+        {
+            throw new InvalidOperationException("The Aspire stack is listened to but recorded nothing.");
+        }
+
+        if (meshExporter is not null && !meshExporter.Scrape().Contains("mesh_requests_total{", StringComparison.Ordinal))
         {
             throw new InvalidOperationException("The Prometheus exporter listens but recorded no request.");
+        }
+
+        if (listening is Listening.PrometheusNet or Listening.OpenTelemetryPrometheus &&
+            !services.GetRequiredService<Mesh.Client.Runtime.MeshRuntime>().Telemetry.RequestsEnabled)
+        {
+            throw new InvalidOperationException("The exporter does not listen to the mesh's request instruments.");
         }
     }
 }

@@ -1,11 +1,11 @@
 using Mesh.AspNetCore.Inbound;
 using Mesh.AspNetCore.Telemetry;
-using Mesh.Client.Telemetry;
 using Mesh.AspNetCore.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -36,19 +36,29 @@ public static class MeshApplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(endpoints);
         var health = endpoints.MapHealthChecks("/healthz", new HealthCheckOptions());
 
-        // The exporter starts with the host (see MeshMetricsEndpoint); with AddMeshClient() alone, at the first scrape.
+        // The exporter starts with the host (see MeshMetricsEndpoint). An app with AddMeshClient() alone has none
+        // registered: it gets its own at the first scrape, disposed when the app stops.
         if (endpoints.ServiceProvider.GetService<MeshMetricsEndpoint>() is { } startup)
         {
             startup.Mapped = true;
         }
 
+        var services = endpoints.ServiceProvider;
+        var exporter = new Lazy<PrometheusExporter>(() => services.GetService<PrometheusExporter>() ?? OwnExporter(services));
         var metrics = endpoints.MapGet("/metrics", (HttpContext context) =>
         {
-            var text = context.RequestServices.GetRequiredService<PrometheusExporter>().Scrape();
+            var text = exporter.Value.Scrape();
             context.Response.ContentType = PrometheusExporter.ContentType;
             context.Response.Headers.CacheControl = "no-store";
             return context.Response.WriteAsync(text, context.RequestAborted);
         });
         return new MeshEndpointConventionBuilder([health, metrics]);
+    }
+
+    private static PrometheusExporter OwnExporter(IServiceProvider services)
+    {
+        var exporter = ActivatorUtilities.CreateInstance<PrometheusExporter>(services);
+        services.GetService<IHostApplicationLifetime>()?.ApplicationStopped.Register(exporter.Dispose);
+        return exporter;
     }
 }

@@ -23,6 +23,7 @@ public static class MeshServiceCollectionExtensions
         services.TryAddSingleton<MeshInboundMiddleware>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshTelemetryMiddleware>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.SourceVersionLabels>();
+        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>(
             sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>()));

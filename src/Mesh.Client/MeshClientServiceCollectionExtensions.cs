@@ -55,7 +55,6 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
-            services.TryAddSingleton<PrometheusExporter>();
             services.TryAddSingleton<MeshRuntime>();
             services.TryAddSingleton<RegistryTransport>();
             services.TryAddSingleton<RegistryDiscoverySource>();

@@ -6,7 +6,6 @@ using System.Runtime.ExceptionServices;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
-using Mesh.Client.Routing;
 using Mesh.Client.Runtime;
 using Mesh.Client.Telemetry;
 
@@ -79,7 +78,7 @@ internal sealed class MeshHandler : DelegatingHandler
             mirrored = true;
         }
 
-        using var activity = StartCallActivity(request, uri, service, route);
+        using var activity = MeshSpans.StartCall(request.Method, uri, service.Name, route.Name);
         var telemetry = Runtime.Telemetry;
         var setHost = SetCallHeaders(request, uri, telemetry);
         var statusCode = 0;
@@ -110,7 +109,6 @@ internal sealed class MeshHandler : DelegatingHandler
                 response = null;
                 Exception? error = null;
                 var tracker = new AttemptTracker(service.Outliers, time);
-                Activity? attemptActivity = null;
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
                 try
@@ -157,7 +155,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         else
                         {
                             tracker.Picked(pick);
-                            attemptActivity = StartAttempt(request, uri, call, pick.Endpoint!);
+                            StartAttempt(request, uri, pick.Endpoint!, activity);
 
                             // One clock read serves both the next hop's budget and the attempt's round-trip time. The
                             // first attempt reuses the call's start unless a fault delay or a mirror's copy of the
@@ -175,23 +173,18 @@ internal sealed class MeshHandler : DelegatingHandler
                             response = await base.SendAsync(request, attemptToken).ConfigureAwait(false);
                             var status = (int)response.StatusCode;
                             tracker.Completed(status);
-                            attemptActivity?.SetTag("http.response.status_code", MeshTelemetry.Box(status));
                         }
                     }
                 }
                 catch (Exception ex)
                 {
                     var callerGaveUp = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
-                    if (tracker.Failed(callerGaveUp))
-                    {
-                        attemptActivity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-                    }
+                    tracker.Failed(callerGaveUp);
 
                     error = AttemptError(ex, perTrySource, retry, callToken);
                 }
                 finally
                 {
-                    attemptActivity?.Dispose();
                     if (perTrySource is not null)
                     {
                         _timeouts.Return(perTrySource, perTryRegistration);
@@ -211,6 +204,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 var wait = RetryRules.Backoff(attempt - 1, response, call.Deadline, retry, time, random);
                 call.PreviousEndpoint = call.CurrentEndpoint;
                 telemetry.RecordRetry(service.Name, route.Name);
+                MeshSpans.AttemptRetried(activity, attempt, call.PreviousEndpoint, response, error);
                 response?.Dispose();
                 response = null;
                 try
@@ -224,7 +218,6 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             statusCode = (int)response!.StatusCode;
-            activity?.SetTag("http.response.status_code", MeshTelemetry.Box(statusCode));
             return response;
         }
         catch (Exception ex) when (activity is not null)
@@ -246,29 +239,12 @@ internal sealed class MeshHandler : DelegatingHandler
                 request.Headers.Host = null;
             }
 
-            activity?.SetTag("mesh.attempts", MeshTelemetry.Box(call.Attempts));
+            MeshSpans.CallEnded(activity, statusCode, call.Attempts);
             if (telemetry.RequestsEnabled)
             {
                 RecordCall(telemetry, call, statusCode, response, time);
             }
         }
-    }
-
-    private static Activity? StartCallActivity(HttpRequestMessage request, Uri uri, ServiceSnapshot service, RouteRuntime route)
-    {
-        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service.Name);
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(request.Method.Method, " ", service.Name);
-            activity.SetTag("http.request.method", request.Method.Method);
-            activity.SetTag("url.full", uri.OriginalString);
-            activity.SetTag("server.address", uri.IdnHost);
-            activity.SetTag("server.port", MeshTelemetry.Box(uri.Port));
-            activity.SetTag("mesh.destination.service", service.Name);
-            activity.SetTag("mesh.route", route.Name);
-        }
-
-        return activity;
     }
 
     /// <summary>
@@ -329,13 +305,12 @@ internal sealed class MeshHandler : DelegatingHandler
         return false;
     }
 
-    /// <summary>Points the request at the attempt's endpoint, under the attempt's span, with the trace context in it.</summary>
-    private static Activity? StartAttempt(HttpRequestMessage request, Uri uri, in MeshCall call, EndpointState endpoint)
+    /// <summary>Points the request at the attempt's endpoint, notes it on the call's span and writes the trace context.</summary>
+    private static void StartAttempt(HttpRequestMessage request, Uri uri, EndpointState endpoint, Activity? activity)
     {
         request.RequestUri = EndpointUri.Rewrite(endpoint, uri);
-        var activity = StartAttemptActivity(call, endpoint);
-        InjectTraceContext(request);
-        return activity;
+        MeshSpans.AttemptStarted(activity, endpoint);
+        MeshSpans.InjectTraceContext(request);
     }
 
     /// <summary>
@@ -346,21 +321,6 @@ internal sealed class MeshHandler : DelegatingHandler
         ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
             ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
             : ex;
-
-    private static Activity? StartAttemptActivity(in MeshCall call, EndpointState endpoint)
-    {
-        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: "attempt");
-        if (activity is not null)
-        {
-            activity.DisplayName = string.Concat(call.Request.Method.Method, " ", call.Service.Name, " attempt");
-            activity.SetTag("http.request.resend_count", MeshTelemetry.Box(call.Attempts - 1));
-            activity.SetTag("server.address", endpoint.Address.Host);
-            activity.SetTag("server.port", endpoint.PortTag);
-            activity.SetTag("mesh.destination.version", endpoint.Version);
-        }
-
-        return activity;
-    }
 
     /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
     private static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
@@ -374,25 +334,6 @@ internal sealed class MeshHandler : DelegatingHandler
         request.Headers.Remove(MeshHeaders.Timeout);
         request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
             Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
-    }
-
-    /// <summary>
-    /// Writes the current span into the request so that the backend continues the trace. The transport below may
-    /// write its own child span over it, which keeps the trace id.
-    /// </summary>
-    private static void InjectTraceContext(HttpRequestMessage request)
-    {
-        if (Activity.Current is not { } current)
-        {
-            return;
-        }
-
-        DistributedContextPropagator.Current.Inject(current, request, static (carrier, name, value) =>
-        {
-            var headers = ((HttpRequestMessage)carrier!).Headers;
-            headers.Remove(name);
-            headers.TryAddWithoutValidation(name, value);
-        });
     }
 
     private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;

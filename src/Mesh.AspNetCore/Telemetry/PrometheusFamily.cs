@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
 /// One instrument's series, keyed by label set. The measurement path finds its series by an order-independent hash of

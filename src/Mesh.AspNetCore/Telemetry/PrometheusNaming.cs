@@ -2,7 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
 /// Prometheus names and text escaping: instrument <c>mesh.request.duration</c> in seconds is

@@ -1,15 +1,18 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text;
+using Mesh.Client;
+using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
 /// Keeps the mesh's meters (and the meters named in <c>Mesh:Telemetry:Meters</c>) as Prometheus series and writes
 /// them in the text exposition format 0.0.4. Measurements land in <see cref="PrometheusFamily"/> tables without
 /// locks; a scrape takes a lock only against other scrapes, to collect observable instruments once.
 /// </summary>
+// Measured per request (benchmarks/README.md): 305–330 ns against OpenTelemetry's 395–429 ns and prometheus-net's ~1.85 µs, short of the 2 × that keeps it: to be replaced by OpenTelemetry's exporter.
 internal sealed class PrometheusExporter : IDisposable
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,9 +1,11 @@
 using System.Diagnostics.Metrics;
+using Mesh.AspNetCore.Telemetry;
+using Mesh.Client;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.Client.Tests;
+namespace Mesh.AspNetCore.Tests.Telemetry;
 
 public sealed class PrometheusExporterTests : IDisposable
 {

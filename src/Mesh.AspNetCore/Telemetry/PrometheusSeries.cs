@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>One label set of one metric and its value (or histogram buckets).</summary>
 internal sealed class PrometheusSeries

@@ -1,4 +1,4 @@
-namespace Mesh.Client.Telemetry;
+namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>How an instrument's measurements become a Prometheus metric.</summary>
 internal enum PrometheusKind

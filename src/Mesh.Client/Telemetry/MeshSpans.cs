@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Mesh.Client.LoadBalancing;
+
+namespace Mesh.Client.Telemetry;
+
+/// <summary>
+/// The mesh's span: one client span per logical call, named <c>{method} {service}</c>. The HTTP client span per
+/// attempt is what .NET's own <c>System.Net.Http</c> source emits below it (OpenTelemetry's HTTP conventions put
+/// <c>http.request.resend_count</c> there), so the mesh does not make one of its own: the endpoint of the last attempt
+/// is on the call span as <c>network.peer.address</c>, and each attempt that was retried is a <c>mesh.attempt</c> event on it.
+/// </summary>
+/// <remarks>
+/// A span costs an <see cref="Activity"/>, a node per tag and the ambient context switch; a second span per call
+/// doubled all of it for data that only differs when a retry happens. Tags are set only when the span's data is
+/// requested (not for a span sampled for propagation alone), display names are kept per service, and status codes
+/// and ports are boxed once.
+/// </remarks>
+internal static class MeshSpans
+{
+    private const string TraceParent = "traceparent";
+
+    private static readonly ConcurrentDictionary<string, DisplayNames> Names = new(StringComparer.Ordinal);
+
+    private static readonly Func<string, DisplayNames> CreateNames = static service => new DisplayNames(service);
+
+    private static readonly Type DefaultPropagatorType = DistributedContextPropagator.CreateDefaultPropagator().GetType();
+
+    /// <summary>Starts the call span, or returns null when nobody listens to <see cref="MeshTelemetry.ActivitySourceName"/>.</summary>
+    public static Activity? StartCall(HttpMethod method, Uri uri, string service, string route)
+    {
+        var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service);
+        if (activity is null || !activity.IsAllDataRequested)
+        {
+            return activity;
+        }
+
+        activity.DisplayName = Names.GetOrAdd(service, CreateNames).For(method);
+        activity.AddTag("http.request.method", method.Method);
+        activity.AddTag("url.full", uri.OriginalString);
+        activity.AddTag("server.address", uri.IdnHost);
+        activity.AddTag("server.port", MeshTelemetry.Box(uri.Port));
+        activity.AddTag("mesh.destination.service", service);
+        activity.AddTag("mesh.route", route);
+        return activity;
+    }
+
+    /// <summary>The endpoint an attempt goes to: the peer the call span reports is the last one tried.</summary>
+    public static void AttemptStarted(Activity? call, EndpointState endpoint)
+    {
+        if (call is null || !call.IsAllDataRequested)
+        {
+            return;
+        }
+
+        call.SetTag("network.peer.address", endpoint.Address.Host);
+        call.SetTag("mesh.destination.version", endpoint.Version);
+    }
+
+    /// <summary>An attempt that is retried: what it got, as a <c>mesh.attempt</c> event. Only paid when a retry happens.</summary>
+    public static void AttemptRetried(Activity? call, int attempt, EndpointState? endpoint, HttpResponseMessage? response, Exception? error)
+    {
+        if (call is null || !call.IsAllDataRequested)
+        {
+            return;
+        }
+
+        var tags = new ActivityTagsCollection
+        {
+            { "http.request.resend_count", MeshTelemetry.Box(attempt - 1) },
+        };
+        if (endpoint is not null)
+        {
+            tags.Add("network.peer.address", endpoint.Address.Host);
+            tags.Add("mesh.destination.version", endpoint.Version);
+        }
+
+        if (response is not null)
+        {
+            tags.Add("http.response.status_code", MeshTelemetry.Box((int)response.StatusCode));
+        }
+
+        if (error is not null)
+        {
+            tags.Add("error.type", error.GetType().FullName);
+        }
+
+        call.AddEvent(new ActivityEvent("mesh.attempt", tags: tags));
+    }
+
+    /// <summary>The call's outcome: the final status code and how many attempts it took.</summary>
+    public static void CallEnded(Activity? call, int statusCode, int attempts)
+    {
+        if (call is null || !call.IsAllDataRequested)
+        {
+            return;
+        }
+
+        if (statusCode != 0)
+        {
+            call.AddTag("http.response.status_code", MeshTelemetry.Box(statusCode));
+        }
+
+        call.AddTag("mesh.attempts", MeshTelemetry.Box(attempts));
+    }
+
+    /// <summary>
+    /// Writes the current span into the request so that the backend continues the trace. With the default W3C
+    /// propagator and nothing but a traceparent to send, the header is written straight from the ids: the
+    /// propagator would first build the span's <see cref="Activity.Id"/> and the hex strings of both ids.
+    /// </summary>
+    public static void InjectTraceContext(HttpRequestMessage request)
+    {
+        if (Activity.Current is not { } current)
+        {
+            return;
+        }
+
+        var propagator = DistributedContextPropagator.Current;
+        if (current.IdFormat == ActivityIdFormat.W3C && propagator.GetType() == DefaultPropagatorType &&
+            current.TraceStateString is null && !HasBaggage(current))
+        {
+            var headers = request.Headers;
+            headers.Remove(TraceParent);
+            headers.TryAddWithoutValidation(TraceParent, TraceParentOf(current));
+            return;
+        }
+
+        propagator.Inject(current, request, static (carrier, name, value) =>
+        {
+            var headers = ((HttpRequestMessage)carrier!).Headers;
+            headers.Remove(name);
+            headers.TryAddWithoutValidation(name, value);
+        });
+    }
+
+    private static bool HasBaggage(Activity activity)
+    {
+        // Baggage walks the parents itself; with none anywhere it is an empty array, whose enumerator is shared.
+        using var items = activity.Baggage.GetEnumerator();
+        return items.MoveNext();
+    }
+
+    /// <summary><c>00-{trace id}-{span id}-{flags}</c>, as the W3C propagator writes it.</summary>
+    internal static string TraceParentOf(Activity activity) =>
+        string.Create(55, activity, static (chars, a) =>
+        {
+            Span<byte> id = stackalloc byte[16];
+            "00-".CopyTo(chars);
+            a.TraceId.CopyTo(id);
+            Convert.TryToHexStringLower(id, chars[3..35], out _);
+            chars[35] = '-';
+            a.SpanId.CopyTo(id[..8]);
+            Convert.TryToHexStringLower(id[..8], chars[36..52], out _);
+            chars[52] = '-';
+            chars[53] = '0';
+            chars[54] = (a.ActivityTraceFlags & ActivityTraceFlags.Recorded) != 0 ? '1' : '0';
+        });
+}
