@@ -27,6 +27,9 @@ namespace Mesh.Client.Http;
 /// </remarks>
 internal sealed class MeshHandler : DelegatingHandler
 {
+    /// <summary>Marks the mesh's own deadline, as distinct from a timeout the transport below reports.</summary>
+    private const string DeadlinePassed = "The mesh deadline of the call passed.";
+
     private readonly string _clientName;
     private readonly TimeoutSourcePool _timeouts;
 
@@ -504,14 +507,14 @@ internal sealed class MeshHandler : DelegatingHandler
     private static int GrpcFailure(Exception ex) => ex switch
     {
         NoEndpointException or CircuitOpenException => GrpcResponses.Unavailable,
-        TaskCanceledException { InnerException: TimeoutException } => GrpcResponses.DeadlineExceeded,
+        TaskCanceledException { InnerException: TimeoutException { Message: DeadlinePassed } } => GrpcResponses.DeadlineExceeded,
         _ => 0,
     };
 
     /// <summary>Shaped like HttpClient's own timeout: a cancellation whose inner exception is a TimeoutException.</summary>
     private static TaskCanceledException DeadlineExceeded(in MeshCall call, TimeProvider time) =>
         new($"The call to service '{call.Service.Name}' (route '{call.Route.Name}') ran out of time after {time.GetElapsedTime(call.StartTimestamp).TotalMilliseconds:F0} ms and {call.Attempts} attempt(s).",
-            new TimeoutException("The mesh deadline of the call passed."));
+            new TimeoutException(DeadlinePassed));
 
     private static HttpResponseMessage NoRouteResponse(HttpRequestMessage request, ServiceSnapshot service) =>
         new(HttpStatusCode.NotFound)
