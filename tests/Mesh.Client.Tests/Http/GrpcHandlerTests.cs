@@ -185,6 +185,57 @@ public sealed class GrpcHandlerTests
         Header(response, MeshHeaders.Fault).ShouldBe("timeout");
     }
 
+    [Fact]
+    public async Task The_route_timeout_ends_a_stream_that_outlives_it_with_deadline_exceeded_in_the_trailers()
+    {
+        var body = new EndlessStream([0, 0, 0, 0, 0]);
+        var backend = new ScriptedBackend(_ =>
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new StreamContent(body) };
+            response.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+            return Task.FromResult(response);
+        });
+        var policy = Policy(0);
+        policy["Routes:0:Timeout"] = "00:00:02";
+        using var mesh = MeshUnderTest.Create(backend, "greeter", ["v1"], policy);
+
+        using var response = await mesh.SendAsync(HttpMethod.Post, Method, Unary());
+        Header(response, MeshHeaders.GrpcStatus).ShouldBeNull(); // the stream is under way
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("application/grpc");
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[16];
+        (await stream.ReadAsync(buffer)).ShouldBe(5);
+        var next = stream.ReadAsync(buffer).AsTask();
+        next.IsCompleted.ShouldBeFalse();
+        mesh.Time.Advance(TimeSpan.FromSeconds(2));
+
+        (await next).ShouldBe(0);
+        response.TrailingHeaders.GetValues(MeshHeaders.GrpcStatus).ShouldBe(["4"]);
+        body.IsDisposed.ShouldBeTrue(); // the upstream stream was aborted
+    }
+
+    [Fact]
+    public async Task A_stream_that_ends_in_time_keeps_its_own_status_and_stops_the_deadline_timer()
+    {
+        var backend = new ScriptedBackend(_ =>
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([0, 0, 0, 0, 0]) };
+            response.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+            response.TrailingHeaders.TryAddWithoutValidation(MeshHeaders.GrpcStatus, "0");
+            return Task.FromResult(response);
+        });
+        var policy = Policy(0);
+        policy["Routes:0:Timeout"] = "00:00:02";
+        using var mesh = MeshUnderTest.Create(backend, "greeter", ["v1"], policy);
+
+        using var response = await mesh.SendAsync(HttpMethod.Post, Method, Unary());
+        (await response.Content.ReadAsByteArrayAsync()).Length.ShouldBe(5);
+        mesh.Time.ScheduledTimers.ShouldBe(0);
+        mesh.Time.Advance(TimeSpan.FromSeconds(2));
+
+        response.TrailingHeaders.GetValues(MeshHeaders.GrpcStatus).ShouldBe(["0"]);
+    }
+
     [Theory]
     [InlineData(null, "2000m")] // the route's timeout
     [InlineData("500m", "500m")] // the caller's deadline, shorter
