@@ -114,6 +114,42 @@ public sealed class MeshAspNetCoreTests
         }
     }
 
+    [Theory]
+    [InlineData("2S", null, 2000L)]
+    [InlineData("1500m", "60000", 1500L)] // both: the smaller
+    [InlineData("1M", "1500", 1500L)]
+    [InlineData("2s", null, null)] // units are case-sensitive: not a timeout
+    [InlineData("100000000m", null, null)] // nine digits: not a timeout
+    [InlineData("2s", "1500", 1500L)] // a malformed grpc-timeout leaves the mesh budget alone
+    public async Task An_inbound_grpc_timeout_bounds_outbound_calls_like_the_mesh_budget(string grpcTimeout, string? meshBudget, long? atMost)
+    {
+        await using var down = await TestBackend.StartAsync("down");
+        var (app, address) = await StartAppAsync(
+            new() { ["Mesh:Services:down:Endpoints:0:Address"] = down.Address.ToString() },
+            a => a.MapGet("/", async (IHttpClientFactory factory) => await factory.CreateClient().GetStringAsync(new Uri("http://down/"))));
+        await using var _ = app;
+        using var client = new HttpClient { BaseAddress = address };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+        request.Headers.TryAddWithoutValidation("grpc-timeout", grpcTimeout);
+        if (meshBudget is not null)
+        {
+            request.Headers.TryAddWithoutValidation("x-mesh-timeout-ms", meshBudget);
+        }
+
+        using var response = await client.SendAsync(request);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var seen = down.LastRequestHeaders!["x-mesh-timeout-ms"].ToString();
+        if (atMost is { } limit)
+        {
+            long.Parse(seen, System.Globalization.CultureInfo.InvariantCulture).ShouldBeLessThanOrEqualTo(limit);
+        }
+        else
+        {
+            seen.ShouldBeEmpty("a malformed grpc-timeout is ignored, as gRPC servers ignore it");
+        }
+    }
+
     [Fact]
     public async Task Bad_configuration_fails_the_web_host_at_start()
     {

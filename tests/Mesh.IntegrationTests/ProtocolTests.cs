@@ -60,13 +60,20 @@ public sealed class ProtocolTests
     }
 
     [Fact]
-    public async Task Grpc_calls_are_not_retried_without_opting_in()
+    public async Task Grpc_calls_are_retried_on_a_trailers_only_status_without_opting_in_but_not_once_streaming()
     {
-        await using var ratings = await TestBackend.StartAsync("ratings", context =>
+        await using var ratings = await TestBackend.StartAsync("ratings", async context =>
         {
             context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = "14";
-            return Task.CompletedTask;
+            if (context.Request.Headers["x-test-stream"].Count == 0)
+            {
+                context.Response.Headers["grpc-status"] = "14";
+                return;
+            }
+
+            // Headers and a message first: the status can only follow in the trailers.
+            await context.Response.Body.WriteAsync(new byte[] { 0, 0, 0, 0, 0 });
+            context.Response.AppendTrailer("grpc-status", "14");
         }, protocols: HttpProtocolsOption.Http2);
 
         await using var mesh = MeshTestClient.Create(new
@@ -90,7 +97,20 @@ public sealed class ProtocolTests
         request.Content.Headers.ContentType = new("application/grpc");
         using var response = await mesh.Client.SendAsync(request);
         response.Headers.GetValues("grpc-status").ShouldBe(["14"]);
-        ratings.Requests.ShouldBe(1, "a gRPC call is a POST: it may have run, so it is not repeated unless the route says so");
+        ratings.Requests.ShouldBe(3, "a gRPC POST whose status came before any message is retried by the gRPC conditions alone");
+
+        using var streaming = new HttpRequestMessage(HttpMethod.Post, "http://ratings/bookinfo.Ratings/Get")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]),
+            Headers = { { "x-test-stream", "1" } },
+        };
+        streaming.Content.Headers.ContentType = new("application/grpc");
+        using var streamed = await mesh.Client.SendAsync(streaming);
+        await streamed.Content.ReadAsByteArrayAsync();
+        streamed.TrailingHeaders.GetValues("grpc-status").ShouldBe(["14"]);
+        ratings.Requests.ShouldBe(4, "a response that started streaming is the caller's: never retried");
     }
 
     [Fact]

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Net;
+using Mesh.Client.Grpc;
 using Mesh.Client.Internal;
 
 namespace Mesh.Client.Faults;
@@ -33,22 +33,14 @@ internal sealed class FaultInjection
     /// <summary>The response an aborted attempt gets; the backend never sees the request.</summary>
     public HttpResponseMessage CreateAbortResponse(HttpRequestMessage request)
     {
-        HttpResponseMessage response;
         if (GrpcStatus is { } grpc)
         {
             // A gRPC error is HTTP 200 with the status in a trailers-only response, which arrives as headers.
-            response = new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request, Version = request.Version };
-            response.Content = new ByteArrayContent([]);
-            response.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
-            response.Headers.TryAddWithoutValidation(MeshHeaders.GrpcStatus, grpc.ToString(CultureInfo.InvariantCulture));
-            response.Headers.TryAddWithoutValidation("grpc-message", "fault injected by mesh policy");
-        }
-        else
-        {
-            response = new HttpResponseMessage((HttpStatusCode)(HttpStatus ?? 503)) { RequestMessage = request, Version = request.Version };
-            response.Content = new StringContent("fault injected by mesh policy");
+            return GrpcResponses.TrailersOnly(request, grpc, "fault injected by mesh policy", "abort");
         }
 
+        var response = new HttpResponseMessage((HttpStatusCode)(HttpStatus ?? 503)) { RequestMessage = request, Version = request.Version };
+        response.Content = new StringContent("fault injected by mesh policy");
         response.Headers.TryAddWithoutValidation(MeshHeaders.Fault, "abort");
         return response;
     }

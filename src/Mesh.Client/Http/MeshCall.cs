@@ -13,7 +13,7 @@ namespace Mesh.Client.Http;
 internal struct MeshCall
 {
     public MeshCall(HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
-        RouteDestination destination, long startTimestamp, long deadline, CancellationToken callerToken)
+        RouteDestination destination, long startTimestamp, long deadline, bool grpc, CancellationToken callerToken)
     {
         Request = request;
         OriginalUri = originalUri;
@@ -23,6 +23,7 @@ internal struct MeshCall
         StartTimestamp = startTimestamp;
         Deadline = deadline;
         IsIdempotent = IsIdempotentMethod(request.Method);
+        IsGrpc = grpc;
         CallerToken = callerToken;
     }
 
@@ -42,6 +43,15 @@ internal struct MeshCall
     public long Deadline { get; }
 
     public bool IsIdempotent { get; }
+
+    /// <summary>A gRPC call (content type <c>application/grpc*</c>): retried, timed and failed the way gRPC expects.</summary>
+    public bool IsGrpc { get; }
+
+    /// <summary>A gRPC call whose request body can be sent again (see <see cref="Grpc.GrpcRequestBody"/>).</summary>
+    public bool IsReplayable { get; set; }
+
+    /// <summary>Whether another attempt may send the request again: by its method, or for gRPC by its body.</summary>
+    public readonly bool IsRepeatable => IsGrpc ? IsReplayable : IsIdempotent;
 
     /// <summary>The caller's own token, to tell its cancellation from the mesh's timeouts.</summary>
     public CancellationToken CallerToken { get; }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using Mesh.Client.Grpc;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
@@ -25,6 +26,9 @@ namespace Mesh.Client.Http;
 /// </remarks>
 internal sealed class MeshHandler : DelegatingHandler
 {
+    /// <summary>Marks the mesh's own deadline, as distinct from a timeout the transport below reports.</summary>
+    private const string DeadlinePassed = "The mesh deadline of the call passed.";
+
     private readonly string _clientName;
     private readonly TimeoutSourcePool _timeouts;
 
@@ -67,8 +71,9 @@ internal sealed class MeshHandler : DelegatingHandler
             return NoRouteResponse(request, service);
         }
 
-        var deadline = Deadline(route.Timeout, start, time);
-        var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, cancellationToken);
+        var grpc = GrpcResponses.IsGrpc(request);
+        var deadline = Deadline(route.Timeout, start, time, grpc ? request : null);
+        var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, grpc, cancellationToken);
         service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
         var mirrored = false;
@@ -103,6 +108,20 @@ internal sealed class MeshHandler : DelegatingHandler
 
             var retry = route.Retry;
             var random = Runtime.Random;
+            if (grpc && retry.Attempts > 0)
+            {
+                var content = request.Content;
+                if (GrpcRequestBody.IsInMemory(content))
+                {
+                    call.IsReplayable = true;
+                }
+                else if (GrpcRequestBody.IsSingleMessage(content!))
+                {
+                    await content!.LoadIntoBufferAsync(callToken).ConfigureAwait(false);
+                    call.IsReplayable = true;
+                }
+            }
+
             for (var attempt = 1; ; attempt++)
             {
                 call.Attempts = attempt;
@@ -218,6 +237,23 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             statusCode = (int)response!.StatusCode;
+            if (grpc && deadline != 0 && statusCode == 200 && !GrpcResponses.IsTrailersOnly(response))
+            {
+                // The messages follow the headers: the deadline (the route's timeout) covers them too, as Envoy's does.
+                var remaining = call.Remaining(time);
+                response.Content = new GrpcDeadlineContent(response, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time, service.Name, route.Name);
+            }
+
+            return response;
+        }
+        catch (Exception ex) when (grpc && !cancellationToken.IsCancellationRequested && GrpcFailure(ex) != 0)
+        {
+            // A gRPC client reads a status, not an exception: the mesh answers trailers-only as Envoy does, UNAVAILABLE
+            // when it could not place the call and DEADLINE_EXCEEDED when the call ran out of time.
+            var unavailable = GrpcFailure(ex) == GrpcResponses.Unavailable;
+            response = GrpcResponses.TrailersOnly(request, GrpcFailure(ex), ex.Message, unavailable ? "no-healthy-upstream" : "timeout");
+            statusCode = 200;
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             return response;
         }
         catch (Exception ex) when (activity is not null)
@@ -291,7 +327,8 @@ internal sealed class MeshHandler : DelegatingHandler
 
     private bool ShouldRetry(HttpResponseMessage? response, Exception? error, in MeshCall call, TimeProvider time, CancellationToken callToken)
     {
-        if (callToken.IsCancellationRequested || !RetryRules.IsRetriable(response, error, call.IsIdempotent, call.Deadline, call.Route.Retry, time))
+        if (callToken.IsCancellationRequested ||
+            !RetryRules.IsRetriable(response, error, call.IsRepeatable, call.IsGrpc, call.Deadline, call.Route.Retry, time))
         {
             return false;
         }
@@ -334,6 +371,13 @@ internal sealed class MeshHandler : DelegatingHandler
         request.Headers.Remove(MeshHeaders.Timeout);
         request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
             Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        if (call.IsGrpc)
+        {
+            // A gRPC server reads its deadline from grpc-timeout only. The caller's own value was folded into the
+            // call's deadline (see Deadline), so this one is never longer.
+            request.Headers.Remove(MeshHeaders.GrpcTimeout);
+            request.Headers.TryAddWithoutValidation(MeshHeaders.GrpcTimeout, GrpcTimeout.Format(remaining));
+        }
     }
 
     private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;
@@ -344,12 +388,26 @@ internal sealed class MeshHandler : DelegatingHandler
             ? values.ToString()
             : string.Empty;
 
-    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time)
+    /// <summary>
+    /// The call's deadline timestamp (0 for none): the earliest of the route's timeout, the inbound request's deadline
+    /// and, for a gRPC request (<paramref name="grpcRequest"/>), the <c>grpc-timeout</c> its caller set.
+    /// </summary>
+    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time, HttpRequestMessage? grpcRequest)
     {
         var deadline = 0L;
         if (routeTimeout is { } timeout)
         {
             deadline = now + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+        }
+
+        if (grpcRequest is not null && grpcRequest.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcTimeout, out var values) &&
+            values.Count == 1 && GrpcTimeout.TryParse(values.ToString(), out var callerTimeout))
+        {
+            var callerDeadline = now + (long)(callerTimeout.TotalSeconds * time.TimestampFrequency);
+            if (deadline == 0 || callerDeadline < deadline)
+            {
+                deadline = callerDeadline;
+            }
         }
 
         var inbound = MeshDeadline.Value;
@@ -382,10 +440,21 @@ internal sealed class MeshHandler : DelegatingHandler
         }
     }
 
+    /// <summary>
+    /// The gRPC status a gRPC caller gets instead of <paramref name="ex"/>, 0 for none: UNAVAILABLE for a call the mesh
+    /// could not place, DEADLINE_EXCEEDED for one out of time (<see cref="DeadlineExceeded"/>'s shape).
+    /// </summary>
+    private static int GrpcFailure(Exception ex) => ex switch
+    {
+        NoEndpointException or CircuitOpenException => GrpcResponses.Unavailable,
+        TaskCanceledException { InnerException: TimeoutException { Message: DeadlinePassed } } => GrpcResponses.DeadlineExceeded,
+        _ => 0,
+    };
+
     /// <summary>Shaped like HttpClient's own timeout: a cancellation whose inner exception is a TimeoutException.</summary>
     private static TaskCanceledException DeadlineExceeded(in MeshCall call, TimeProvider time) =>
         new($"The call to service '{call.Service.Name}' (route '{call.Route.Name}') ran out of time after {time.GetElapsedTime(call.StartTimestamp).TotalMilliseconds:F0} ms and {call.Attempts} attempt(s).",
-            new TimeoutException("The mesh deadline of the call passed."));
+            new TimeoutException(DeadlinePassed));
 
     private static HttpResponseMessage NoRouteResponse(HttpRequestMessage request, ServiceSnapshot service) =>
         new(HttpStatusCode.NotFound)

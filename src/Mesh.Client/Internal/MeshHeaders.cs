@@ -14,6 +14,11 @@ internal static class MeshHeaders
 
     public const string GrpcStatus = "grpc-status";
 
+    public const string GrpcMessage = "grpc-message";
+
+    /// <summary>gRPC's own remaining budget (see <see cref="Grpc.GrpcTimeout"/>), read and written beside ours.</summary>
+    public const string GrpcTimeout = "grpc-timeout";
+
     /// <summary>
     /// The calling app's service name and version, sent by the client pipeline for the destination's metrics. A
     /// claim, not a proof: only an mTLS peer certificate proves who calls.

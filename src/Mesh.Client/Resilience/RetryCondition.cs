@@ -15,4 +15,5 @@ internal enum RetryCondition
     GrpcCancelled = 1 << 7,
     GrpcDeadlineExceeded = 1 << 8,
     GrpcResourceExhausted = 1 << 9,
+    GrpcInternal = 1 << 10,
 }

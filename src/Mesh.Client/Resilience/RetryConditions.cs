@@ -17,6 +17,7 @@ internal sealed class RetryConditions
         ("cancelled", RetryCondition.GrpcCancelled),
         ("deadline-exceeded", RetryCondition.GrpcDeadlineExceeded),
         ("resource-exhausted", RetryCondition.GrpcResourceExhausted),
+        ("internal", RetryCondition.GrpcInternal),
     ];
 
     /// <summary>Istio's default when a route has no retry policy.</summary>
@@ -62,6 +63,7 @@ internal sealed class RetryConditions
         1 => Has(RetryCondition.GrpcCancelled),
         4 => Has(RetryCondition.GrpcDeadlineExceeded),
         8 => Has(RetryCondition.GrpcResourceExhausted),
+        13 => Has(RetryCondition.GrpcInternal),
         14 => Has(RetryCondition.GrpcUnavailable),
         _ => false,
     };

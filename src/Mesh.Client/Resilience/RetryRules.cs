@@ -13,35 +13,44 @@ namespace Mesh.Client.Resilience;
 internal static class RetryRules
 {
     private const RetryCondition AnyGrpcCondition = RetryCondition.GrpcUnavailable | RetryCondition.GrpcCancelled |
-        RetryCondition.GrpcDeadlineExceeded | RetryCondition.GrpcResourceExhausted;
+        RetryCondition.GrpcDeadlineExceeded | RetryCondition.GrpcResourceExhausted | RetryCondition.GrpcInternal;
 
     /// <summary>Without a deadline, a server's Retry-After above this is not waited for.</summary>
     private static readonly TimeSpan MaxRetryAfterWithoutDeadline = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be
-    /// retried, for a call whose method is <paramref name="idempotent"/> or not and whose deadline timestamp is
-    /// <paramref name="deadline"/> (0 for none).
+    /// retried, for a call whose request is <paramref name="repeatable"/> or not and whose deadline timestamp is
+    /// <paramref name="deadline"/> (0 for none). Repeatable is an idempotent method for HTTP; for a
+    /// <paramref name="grpc"/> call, whatever its method (always POST), a body the mesh can send again.
     /// </summary>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, long deadline, RetryPolicy retry,
-        TimeProvider timeProvider)
+    /// <remarks>
+    /// A gRPC call is retried as Envoy retries it: only while nothing of the response has reached the caller, that
+    /// is on a failure before the response headers (which a gRPC client sees as UNAVAILABLE, so <c>unavailable</c>
+    /// retries it too) or on a trailers-only response, whose status is in the headers. A response whose headers came
+    /// without a status streams its messages to the caller and is never retried.
+    /// </remarks>
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool repeatable, bool grpc, long deadline,
+        RetryPolicy retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
-        var mayRepeat = idempotent || retry.RetryNonIdempotent;
+        var mayRepeat = repeatable || (!grpc && retry.RetryNonIdempotent);
         if (error is { } ex)
         {
+            var unavailable = grpc ? RetryCondition.GrpcUnavailable : RetryCondition.None;
             switch (Classify(ex))
             {
                 case FailureKind.NotSent:
                     // The request never left this process: safe to send again whatever the method.
                     return true;
                 case FailureKind.ConnectFailure:
-                    return conditions.Has(RetryCondition.ConnectFailure | RetryCondition.Status5xx | RetryCondition.GatewayError);
+                    return conditions.Has(RetryCondition.ConnectFailure | RetryCondition.Status5xx | RetryCondition.GatewayError | unavailable);
                 case FailureKind.RefusedStream:
-                    // The server refused the stream before processing it: as safe as a connect failure.
-                    return conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx);
+                    // The server refused the stream before processing it: as safe as a connect failure. A gRPC body
+                    // that cannot be replayed may have been read in part, though.
+                    return (mayRepeat || !grpc) && conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx | unavailable);
                 case FailureKind.Reset:
-                    return mayRepeat && conditions.Has(RetryCondition.Reset | RetryCondition.Status5xx);
+                    return mayRepeat && conditions.Has(RetryCondition.Reset | RetryCondition.Status5xx | unavailable);
                 case FailureKind.PerTryTimeout:
                     return mayRepeat && conditions.Has(RetryCondition.Reset | RetryCondition.Status5xx | RetryCondition.GatewayError);
                 default:
@@ -52,6 +61,12 @@ internal static class RetryRules
         if (response is null || !mayRepeat)
         {
             return false;
+        }
+
+        if (grpc && response.StatusCode == HttpStatusCode.OK)
+        {
+            // Trailers-only or nothing: with no status in the headers, messages may already be on their way.
+            return TryGetGrpcStatus(response, out var grpcStatus) && conditions.IsRetriableGrpcStatus(grpcStatus);
         }
 
         var status = (int)response.StatusCode;
@@ -67,9 +82,9 @@ internal static class RetryRules
             // on a response without content and parses Content-Type on one with it).
             retriable = false;
         }
-        else if (TryGetGrpcStatus(response, out var grpc))
+        else if (TryGetGrpcStatus(response, out var grpcStatus))
         {
-            retriable = conditions.IsRetriableGrpcStatus(grpc);
+            retriable = conditions.IsRetriableGrpcStatus(grpcStatus);
         }
         else
         {

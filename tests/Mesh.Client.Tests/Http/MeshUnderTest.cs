@@ -67,6 +67,9 @@ internal sealed class MeshUnderTest : IDisposable
         return _invoker.SendAsync(request, cancellationToken);
     }
 
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken = default) =>
+        _invoker.SendAsync(request, cancellationToken);
+
     public Task<HttpResponseMessage> GetAsync(string uri, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, uri, cancellationToken: cancellationToken);
 

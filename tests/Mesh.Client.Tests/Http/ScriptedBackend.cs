@@ -24,6 +24,19 @@ internal sealed class ScriptedBackend(Func<SentRequest, Task<HttpResponseMessage
 
     public static Task<HttpResponseMessage> Answer(int status) => Task.FromResult(new HttpResponseMessage((HttpStatusCode)status));
 
+    /// <summary>A gRPC server's answer: trailers-only with <paramref name="grpcStatus"/>, or, for null, headers that messages follow.</summary>
+    public static Task<HttpResponseMessage> AnswerGrpc(int? grpcStatus)
+    {
+        var response = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
+        response.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+        if (grpcStatus is { } status)
+        {
+            response.Headers.TryAddWithoutValidation(MeshHeaders.GrpcStatus, status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return Task.FromResult(response);
+    }
+
     /// <summary>Holds the request until its token is cancelled, then fails the way a socket handler does.</summary>
     public static async Task<HttpResponseMessage> HangAsync(SentRequest request)
     {
@@ -42,7 +55,8 @@ internal sealed class ScriptedBackend(Func<SentRequest, Task<HttpResponseMessage
             request.Headers.Host,
             request.Headers.TryGetValues(MeshHeaders.Timeout, out var budget) ? budget.Single() : null,
             body,
-            cancellationToken);
+            cancellationToken,
+            request.Headers.TryGetValues(MeshHeaders.GrpcTimeout, out var grpcTimeout) ? grpcTimeout.Single() : null);
         _sent.Enqueue(sent);
         _arrivals.Writer.TryWrite(sent);
         var response = await script(sent);

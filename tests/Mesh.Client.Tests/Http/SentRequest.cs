@@ -9,4 +9,5 @@ internal sealed record SentRequest(
     string? Host,
     string? TimeoutBudget,
     string? Body,
-    CancellationToken Token);
+    CancellationToken Token,
+    string? GrpcTimeout = null);

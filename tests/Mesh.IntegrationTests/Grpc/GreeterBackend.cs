@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.Channels;
+using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -31,6 +32,15 @@ internal sealed class GreeterBackend : IAsyncDisposable
 
     /// <summary>The same port as an <c>https</c> endpoint address, as a mesh server with mTLS is registered.</summary>
     public Uri HttpsAddress => new($"https://127.0.0.1:{Address.Port}");
+
+    /// <summary>
+    /// When set, a unary call fails with this status before any reply (trailers-only) and a server stream fails with
+    /// it after its first reply.
+    /// </summary>
+    public StatusCode? FailWith { get; set; }
+
+    /// <summary>When set, a unary call waits for <see cref="AllowNextReply"/> (or its cancellation) before it answers.</summary>
+    public bool HoldUnary { get; set; }
 
     /// <summary>Calls served, unary and streaming.</summary>
     public int Calls => Volatile.Read(ref _calls);

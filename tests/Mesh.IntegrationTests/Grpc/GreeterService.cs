@@ -1,5 +1,8 @@
 using Grpc.Core;
+using Grpc.Net.Client;
 using Mesh.AspNetCore.Security;
+using Mesh.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Mesh.IntegrationTests.Grpc;
 
@@ -10,10 +13,21 @@ namespace Mesh.IntegrationTests.Grpc;
 /// </summary>
 internal sealed class GreeterService(GreeterBackend backend) : Greeter.GreeterBase
 {
-    public override Task<HelloReply> SayHello(HelloRequest request, ServerCallContext context)
+    public override async Task<HelloReply> SayHello(HelloRequest request, ServerCallContext context)
     {
         backend.RecordCall();
-        return Task.FromResult(Reply(request, context, sequence: 1));
+        if (backend.FailWith is { } status)
+        {
+            // Nothing written yet: Grpc.AspNetCore answers trailers-only, the status in the response headers.
+            throw new RpcException(new Status(status, $"{backend.Name} fails on purpose"));
+        }
+
+        if (backend.HoldUnary)
+        {
+            await backend.WaitForNextReplyAsync(context.CancellationToken);
+        }
+
+        return Reply(request, context, sequence: 1);
     }
 
     public override async Task StreamHellos(HelloRequest request, IServerStreamWriter<HelloReply> responseStream, ServerCallContext context)
@@ -28,7 +42,32 @@ internal sealed class GreeterService(GreeterBackend backend) : Greeter.GreeterBa
 
             await responseStream.WriteAsync(Reply(request, context, sequence), context.CancellationToken);
             backend.RecordStreamed();
+            if (backend.FailWith is { } status)
+            {
+                // A message is out: the status can only come in the trailers now.
+                throw new RpcException(new Status(status, $"{backend.Name} fails on purpose after a reply"));
+            }
         }
+    }
+
+    public override async Task<DeadlineReply> ReportDeadline(DeadlineRequest request, ServerCallContext context)
+    {
+        backend.RecordCall();
+        if (request.RelayTo.Length > 0)
+        {
+            // Through this server's mesh, without passing the deadline on by hand: the mesh carries it.
+            var mesh = context.GetHttpContext().RequestServices.GetRequiredService<MeshHandlerFactory>();
+            using var channel = GrpcChannel.ForAddress("http://" + request.RelayTo, new GrpcChannelOptions { HttpHandler = mesh.CreateHandler() });
+            return await new Greeter.GreeterClient(channel).ReportDeadlineAsync(new DeadlineRequest(), cancellationToken: context.CancellationToken);
+        }
+
+        var reply = new DeadlineReply { ServedBy = backend.Name };
+        if (context.Deadline != DateTime.MaxValue)
+        {
+            reply.RemainingTicks = (context.Deadline - DateTime.UtcNow).Ticks;
+        }
+
+        return reply;
     }
 
     private HelloReply Reply(HelloRequest request, ServerCallContext context, int sequence) => new()
