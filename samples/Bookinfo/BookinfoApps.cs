@@ -1,38 +1,47 @@
 using System.Text.Json;
+using Grpc.Core;
 
 namespace Bookinfo;
 
 /// <summary>
-/// What each Bookinfo service does. productpage asks details and reviews; reviews v1 shows no stars, v2 black and v3
-/// red stars, both asking ratings; the caller's <c>end-user</c> header travels along, as routes match on it.
+/// What each Bookinfo service does. productpage asks details and reviews over HTTP; reviews v1 shows no stars, v2 black
+/// and v3 red stars, both asking ratings over gRPC; the caller's <c>end-user</c> header travels along either way, as
+/// routes match on it.
 /// </summary>
 internal static class BookinfoApps
 {
     public const string EndUserHeader = "end-user";
 
-    public static void MapRatings(WebApplication app) =>
-        app.MapGet("/ratings/{id:int}", (int id) => Results.Ok(new RatingsAnswer(id, 1 + (Math.Abs(id) % 5))));
+    /// <summary>ratings is a gRPC server (Grpc.AspNetCore); its port speaks HTTP/2, negotiated by the mesh's TLS.</summary>
+    public static void AddRatings(IServiceCollection services) => services.AddGrpc();
+
+    public static void MapRatings(WebApplication app) => app.MapGrpcService<RatingsService>();
 
     public static void MapDetails(WebApplication app) =>
         app.MapGet("/details/{id:int}", (int id) => Results.Ok(new DetailsAnswer(id, "The Comedy of Errors", "William Shakespeare", 1595)));
 
+    /// <summary>
+    /// reviews v2 and v3 call ratings with Grpc.Net.Client's factory client, meshed: the address names the logical
+    /// service, which only the mesh resolves, routes and balances.
+    /// </summary>
+    public static void AddRatingsClient(IServiceCollection services) =>
+        services.AddGrpcClient<Ratings.RatingsClient>(o => o.Address = new Uri("http://ratings")).AddServiceMesh();
+
     public static void MapReviews(WebApplication app, string version, string? stars) =>
-        app.MapGet("/reviews/{id:int}", async (int id, HttpContext context, IHttpClientFactory clients) =>
+        app.MapGet("/reviews/{id:int}", async (int id, HttpContext context) =>
         {
             int? rating = null;
             if (stars is not null)
             {
                 // Bookinfo's reviews page still answers when ratings does not; it just shows no stars.
-                using var request = Forward(context, $"http://ratings/ratings/{id}");
+                var ratings = context.RequestServices.GetRequiredService<Ratings.RatingsClient>();
                 try
                 {
-                    using var response = await clients.CreateClient("ratings").SendAsync(request, context.RequestAborted);
-                    if (response.IsSuccessStatusCode)
-                    {
-                        rating = (await response.Content.ReadFromJsonAsync<RatingsAnswer>(context.RequestAborted))?.Stars;
-                    }
+                    var reply = await ratings.GetRatingAsync(new RatingRequest { Id = id }, ForwardedMetadata(context),
+                        cancellationToken: context.RequestAborted);
+                    rating = reply.Stars;
                 }
-                catch (HttpRequestException)
+                catch (RpcException)
                 {
                     rating = null;
                 }
@@ -83,9 +92,27 @@ internal static class BookinfoApps
 
         return request;
     }
-}
 
-internal sealed record RatingsAnswer(int Id, int Stars);
+    /// <summary>The caller's <c>end-user</c> as gRPC metadata, which travels as the same HTTP/2 header.</summary>
+    private static Metadata? ForwardedMetadata(HttpContext context)
+    {
+        if (!context.Request.Headers.TryGetValue(EndUserHeader, out var user))
+        {
+            return null;
+        }
+
+        var metadata = new Metadata();
+        foreach (var value in user)
+        {
+            if (value is not null)
+            {
+                metadata.Add(EndUserHeader, value);
+            }
+        }
+
+        return metadata;
+    }
+}
 
 internal sealed record DetailsAnswer(int Id, string Title, string Author, int Year);
 

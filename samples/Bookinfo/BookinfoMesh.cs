@@ -102,12 +102,14 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             await mesh.StartRegistryAsync();
 
             // Leaves first, so that every caller finds its destinations registered when it starts.
-            await mesh.StartServiceAsync("ratings", "ratings", "ratings-1", BookinfoApps.MapRatings);
+            await mesh.StartServiceAsync("ratings", "ratings", "ratings-1", BookinfoApps.MapRatings, BookinfoApps.AddRatings);
             await mesh.StartServiceAsync("details", "details", "details-1", BookinfoApps.MapDetails);
             await mesh.StartServiceAsync("reviews-v1", "reviews", "reviews-v1-a", app => BookinfoApps.MapReviews(app, "v1", stars: null));
             await mesh.StartServiceAsync("reviews-v1", "reviews", "reviews-v1-b", app => BookinfoApps.MapReviews(app, "v1", stars: null));
-            await mesh.StartServiceAsync("reviews-v2", "reviews", "reviews-v2-a", app => BookinfoApps.MapReviews(app, "v2", stars: "black"));
-            await mesh.StartServiceAsync("reviews-v3", "reviews", "reviews-v3-a", app => BookinfoApps.MapReviews(app, "v3", stars: "red"));
+            await mesh.StartServiceAsync("reviews-v2", "reviews", "reviews-v2-a", app => BookinfoApps.MapReviews(app, "v2", stars: "black"),
+                BookinfoApps.AddRatingsClient);
+            await mesh.StartServiceAsync("reviews-v3", "reviews", "reviews-v3-a", app => BookinfoApps.MapReviews(app, "v3", stars: "red"),
+                BookinfoApps.AddRatingsClient);
             await mesh.StartServiceAsync("productpage", "productpage", "productpage-1", BookinfoApps.MapProductPage);
             await mesh.StartServiceAsync("users", "users", "users-1", _ => { });
         }
@@ -223,13 +225,15 @@ internal sealed class BookinfoMesh : IAsyncDisposable
         RegistryCaFingerprint = CaFingerprint.Of(root);
     }
 
-    private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map)
+    private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map,
+        Action<IServiceCollection>? addServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         Quiet(builder);
 
         // The service's own appsettings.json holds its identity, policies, security mode and listening address
-        // (http://127.0.0.1:0, a free port); only what exists at run time (the registry's address and CA file, this
+        // (http://127.0.0.1:0, a free port, with Kestrel's default HTTP/1.1 and HTTP/2: the mesh's TLS offers both by ALPN,
+        // which is how ratings' gRPC gets HTTP/2); only what exists at run time (the registry's address and CA file, this
         // run's join token, the instance id) is added here.
         builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "services", folder, "appsettings.json"), optional: false);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -240,6 +244,7 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             ["Mesh:Registry:InstanceId"] = instanceId,
         });
         builder.Services.AddMesh();
+        addServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseMesh();
         app.Use(async (context, next) =>

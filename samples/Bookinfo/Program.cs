@@ -1,5 +1,7 @@
 // MeshLib's Bookinfo demo: a registry and the Bookinfo services (productpage, details, reviews v1 x2, v2, v3, ratings),
 // each its own Kestrel host on 127.0.0.1 with AddMesh() and its own appsettings.json, plus meshed users sending traffic.
+// reviews v2 and v3 call ratings over gRPC (Grpc.Net.Client's factory client with AddServiceMesh(), a Grpc.AspNetCore
+// server behind it, HTTP/2 over the mesh's mTLS); every other hop is HTTP/JSON.
 //   dotnet run --project samples/Bookinfo                 live view until Ctrl+C; open the dashboard URL it prints
 //   dotnet run --project samples/Bookinfo -- --scenario   the scripted tour; exits 0 when every step's numbers check out
 // Options: --requests N (per tour step, 500 by default), --rate R (requests per second, 100 in the tour, 20 live).
