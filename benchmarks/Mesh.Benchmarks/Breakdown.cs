@@ -108,7 +108,6 @@ internal static class Breakdown
             MeshVariant("Mesh (metrics only, counting listener)", terminal, null);
         }
 
-        MeshVariant("Mesh (Prometheus exporter listening)", terminal, null, prometheus: true);
         using (Prometheus.MeterAdapter.StartListening(new Prometheus.MeterAdapterOptions
         {
             InstrumentFilterPredicate = static i => i.Meter.Name == "Mesh.Client",
@@ -171,7 +170,10 @@ internal static class Breakdown
             MeshVariant("Mesh (telemetry on)", terminal, null);
         }
 
-        MeshVariant("Mesh (Prometheus exporter listening)", terminal, null, prometheus: true);
+        using (OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter("Mesh.Client").AddPrometheusExporter().Build())
+        {
+            MeshVariant("Mesh (OpenTelemetry Prometheus exporter listening)", terminal, null);
+        }
     }
 
     private static void RemoveHeaderRoute(Dictionary<string, string?> settings)
@@ -190,17 +192,12 @@ internal static class Breakdown
         }
     }
 
-    private static void MeshVariant(string name, TerminalHandler terminal, Action<Dictionary<string, string?>>? edit, bool prometheus = false)
+    private static void MeshVariant(string name, TerminalHandler terminal, Action<Dictionary<string, string?>>? edit)
     {
         var (handler, services) = MeshSetup.Create(terminal, edit);
         using (services)
         using (var invoker = new HttpMessageInvoker(handler, disposeHandler: false))
         {
-            if (prometheus)
-            {
-                services.GetRequiredService<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
-            }
-
             MeshSetup.Verify(invoker, terminal, expectMesh: true);
             Report(name, () => Send(invoker));
         }

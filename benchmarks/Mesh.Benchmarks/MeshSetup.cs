@@ -56,7 +56,6 @@ public static class MeshSetup
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
         services.AddMeshClient();
-        services.AddSingleton<Mesh.AspNetCore.Telemetry.PrometheusExporter>(); // what AddMesh() adds for /metrics
         var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         var factory = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>();
         return (factory.CreateHandler(terminal, "reviews-client"), provider);

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -28,7 +27,8 @@ public static class MeshApplicationBuilderExtensions
 
     /// <summary>
     /// Maps the mesh's endpoints: <c>/healthz</c>, the health of the app and of its mesh configuration, and
-    /// <c>/metrics</c>, the mesh's meters and those named in <c>Mesh:Telemetry:Meters</c> in the Prometheus text format.
+    /// <c>/metrics</c>, the mesh's meters and those named in <c>Mesh:Telemetry:Meters</c> in the Prometheus text format
+    /// (OpenTelemetry's Prometheus exporter on the app's meter provider, which <c>AddMesh()</c> shares).
     /// Conventions added to the result (e.g. <c>RequireHost</c>, <c>RequireAuthorization</c>) apply to both.
     /// </summary>
     public static IEndpointConventionBuilder MapMeshEndpoints(this IEndpointRouteBuilder endpoints)
@@ -36,29 +36,25 @@ public static class MeshApplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(endpoints);
         var health = endpoints.MapHealthChecks("/healthz", new HealthCheckOptions());
 
-        // The exporter starts with the host (see MeshMetricsEndpoint). An app with AddMeshClient() alone has none
-        // registered: it gets its own at the first scrape, disposed when the app stops.
-        if (endpoints.ServiceProvider.GetService<MeshMetricsEndpoint>() is { } startup)
-        {
-            startup.Mapped = true;
-        }
-
+        // The meter provider, built at host start, adds the Prometheus exporter because this flag is set. It is looked
+        // up at the first scrape, not now: building it here would read the mesh options, and bad options must fail the
+        // host's start with every error listed, not the call that maps endpoints.
         var services = endpoints.ServiceProvider;
-        var exporter = new Lazy<PrometheusExporter>(() => services.GetService<PrometheusExporter>() ?? OwnExporter(services));
+        var startup = services.GetService<MeshMetricsEndpoint>()
+            ?? throw new InvalidOperationException("MapMeshEndpoints() needs AddMesh() on the app's services.");
+        startup.Mapped = true;
+        var scrape = new Lazy<RequestDelegate>(() =>
+        {
+            var branch = endpoints.CreateApplicationBuilder();
+            branch.UseOpenTelemetryPrometheusScrapingEndpoint(
+                meterProvider: null, predicate: static _ => true, path: null, configureBranchedPipeline: null, optionsName: null);
+            return branch.Build();
+        });
         var metrics = endpoints.MapGet("/metrics", (HttpContext context) =>
         {
-            var text = exporter.Value.Scrape();
-            context.Response.ContentType = PrometheusExporter.ContentType;
             context.Response.Headers.CacheControl = "no-store";
-            return context.Response.WriteAsync(text, context.RequestAborted);
+            return scrape.Value(context);
         });
         return new MeshEndpointConventionBuilder([health, metrics]);
-    }
-
-    private static PrometheusExporter OwnExporter(IServiceProvider services)
-    {
-        var exporter = ActivatorUtilities.CreateInstance<PrometheusExporter>(services);
-        services.GetService<IHostApplicationLifetime>()?.ApplicationStopped.Register(exporter.Dispose);
-        return exporter;
     }
 }

@@ -23,14 +23,20 @@ public static class MeshServiceCollectionExtensions
         services.TryAddSingleton<MeshInboundMiddleware>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshTelemetryMiddleware>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.SourceVersionLabels>();
-        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.PrometheusExporter>();
         services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>(
-            sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshMetricsEndpoint>()));
+
+        // A scrape shows the measurements up to now (no cached response), with the labels the docs and dashboards
+        // name: the scope is not a label, since the view keeps one app's meters apart from another's.
+        services.Configure<OpenTelemetry.Exporter.PrometheusAspNetCoreOptions>(o =>
+        {
+            o.ScrapeResponseCacheDurationMilliseconds = 0;
+            o.ScopeInfoEnabled = false;
+        });
         if (!services.Any(d => d.ServiceType == typeof(Mesh.AspNetCore.Telemetry.MeshOpenTelemetry)))
         {
             // The same builder as the app's own AddOpenTelemetry(): one tracer and one meter provider per app, to which
-            // the mesh adds OTLP export only when Mesh:Telemetry:Otlp:Endpoint is set.
+            // the mesh adds the Prometheus exporter when /metrics is mapped and OTLP export when
+            // Mesh:Telemetry:Otlp:Endpoint is set.
             services.AddSingleton<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>();
             services.AddOpenTelemetry()
                 .WithTracing(t => ((IDeferredTracerProviderBuilder)t).Configure((sp, b) => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshOpenTelemetry>().ConfigureTracing(b)))

@@ -8,6 +8,6 @@ internal static class MeshInstrumentation
     /// <summary>The mesh's activity sources; the inbound side records no spans of its own beyond ASP.NET Core's.</summary>
     public static readonly IReadOnlyList<string> ActivitySources = [MeshTelemetry.ActivitySourceName];
 
-    /// <summary>The mesh's meters, the same set <c>/metrics</c> always exports.</summary>
-    public static readonly IReadOnlyList<string> Meters = PrometheusExporter.MeshMeters;
+    /// <summary>The mesh's meters, the same set <c>/metrics</c> always exports: the client pipeline, the inbound side and security.</summary>
+    public static readonly IReadOnlyList<string> Meters = [MeshTelemetry.MeterName, "Mesh.AspNetCore", "Mesh.Security"];
 }

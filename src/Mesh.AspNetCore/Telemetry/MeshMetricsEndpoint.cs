@@ -1,27 +1,11 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-
 namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
-/// Starts the Prometheus exporter when the host starts, if <c>MapMeshEndpoints()</c> mapped <c>/metrics</c>: then it
-/// listens from the first request on. Not at mapping time, because making the exporter reads the mesh options, and
-/// bad options must fail the host's start with every error listed, not the call that maps endpoints. An app without
-/// <c>/metrics</c> never pays for the listener.
+/// Whether <c>MapMeshEndpoints()</c> mapped <c>/metrics</c>. Read when the app's meter provider is built (at host
+/// start, after the endpoints are mapped): only then does the provider listen to the mesh's meters for Prometheus, so
+/// an app without <c>/metrics</c> (and without OTLP export) never pays for the listener.
 /// </summary>
-internal sealed class MeshMetricsEndpoint(IServiceProvider services) : IHostedService
+internal sealed class MeshMetricsEndpoint
 {
     public bool Mapped { get; set; }
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (Mapped)
-        {
-            services.GetRequiredService<PrometheusExporter>();
-        }
-
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

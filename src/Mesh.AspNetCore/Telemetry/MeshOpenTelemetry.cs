@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Mesh.Client;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -10,12 +11,15 @@ using OpenTelemetry.Trace;
 namespace Mesh.AspNetCore.Telemetry;
 
 /// <summary>
-/// When <c>Mesh:Telemetry:Otlp:Endpoint</c> is set, adds OTLP export to the app's OpenTelemetry providers (the ones
-/// <c>AddOpenTelemetry()</c> builds, shared with the app's own configuration): the mesh's and ASP.NET Core's spans and
-/// the exported meters. Spans leave through a batch processor and metrics through a periodic reader, on their own
-/// threads with a bounded timeout: a collector that is down costs a dropped batch, never a request.
+/// Configures the app's OpenTelemetry providers (the ones <c>AddOpenTelemetry()</c> builds, shared with the app's own
+/// configuration). When <c>MapMeshEndpoints()</c> mapped <c>/metrics</c>, the meter provider gets OpenTelemetry's
+/// Prometheus exporter and the exported meters. When <c>Mesh:Telemetry:Otlp:Endpoint</c> is set, it adds OTLP export:
+/// the mesh's and ASP.NET Core's spans and the exported meters. Spans leave through a batch processor and metrics
+/// through a periodic reader, on their own threads with a bounded timeout: a collector that is down costs a dropped
+/// batch, never a request.
 /// </summary>
-internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, ILogger<MeshOpenTelemetry> logger)
+internal sealed partial class MeshOpenTelemetry(
+    IOptions<MeshOptions> options, IMeterFactory meterFactory, MeshMetricsEndpoint metricsEndpoint, ILogger<MeshOpenTelemetry> logger)
 {
     private volatile bool _exporting;
 
@@ -57,6 +61,22 @@ internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, I
     {
         var mesh = options.Value;
         var otlp = mesh.Telemetry.Otlp;
+        string[] exported = [.. MeshInstrumentation.Meters, .. mesh.Telemetry.Meters];
+
+        // On every reader of this provider, the app's own included: another app's instruments are never this app's.
+        metrics.AddView(new MeshMetricStreams(meterFactory, exported, mesh.Telemetry.MaxSeriesPerMetric).Configure);
+        if (metricsEndpoint.Mapped || otlp.Endpoint is not null)
+        {
+            metrics.ConfigureResource(r => Describe(r, mesh)).AddMeter(exported);
+        }
+
+        if (metricsEndpoint.Mapped)
+        {
+            // Options were set by AddMesh(); without a configure callback the exporter registers no services, which the
+            // container, already built when this runs, would not take.
+            metrics.AddPrometheusExporter();
+        }
+
         if (otlp.Endpoint is not { } endpoint)
         {
             return;
@@ -66,10 +86,7 @@ internal sealed partial class MeshOpenTelemetry(IOptions<MeshOptions> options, I
         {
             var exporter = new OtlpMetricExporter(ExporterOptions(mesh, endpoint, "v1/metrics"));
             var reader = new PeriodicExportingMetricReader(exporter, (int)otlp.MetricsInterval.TotalMilliseconds, TimeoutMilliseconds(mesh));
-            metrics
-                .ConfigureResource(r => Describe(r, mesh))
-                .AddMeter([.. MeshInstrumentation.Meters, .. mesh.Telemetry.Meters])
-                .AddReader(reader);
+            metrics.AddReader(reader);
         }
 #pragma warning disable CA1031 // Telemetry export must never stop the app; the failure is logged.
         catch (Exception ex)

@@ -15,8 +15,9 @@ public sealed class MeshTelemetryOptions
     public bool AccessLog { get; set; }
 
     /// <summary>
-    /// The most label sets one metric keeps on <c>/metrics</c>; measurements of further label sets are dropped and
-    /// counted in <c>mesh_metrics_series_dropped_total</c>. Guards memory against unbounded label values. 2,000 by default.
+    /// The most label sets one metric keeps on <c>/metrics</c> (OpenTelemetry's cardinality limit); measurements of
+    /// further label sets add up in one series labelled <c>otel_metric_overflow="true"</c>. Guards memory against
+    /// unbounded label values. 2,000 by default.
     /// </summary>
     public int MaxSeriesPerMetric { get; set; } = 2000;
 

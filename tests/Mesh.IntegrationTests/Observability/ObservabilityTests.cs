@@ -124,6 +124,38 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_metric_beyond_its_series_cap_keeps_one_overflow_series_and_passes_promtool()
+    {
+        // Three routes, room for two label sets: the third route's requests go to the overflow series, histograms too.
+        await using var app = await MeshApp.StartAsync(new()
+        {
+            ["Mesh:Service:Name"] = "details",
+            ["Mesh:Telemetry:MaxSeriesPerMetric"] = "2",
+        }, a =>
+        {
+            a.MapGet("/a", () => "a");
+            a.MapGet("/b", () => "b");
+            a.MapGet("/c", () => "c");
+        });
+        foreach (var path in new[] { "/a", "/b", "/c", "/c" })
+        {
+            (await app.Client.GetStringAsync(new Uri(path, UriKind.Relative))).ShouldBe(path[1..]);
+        }
+
+        var text = await app.ScrapeAsync();
+        output.WriteLine(text);
+        var requests = text.Split('\n').Where(l => l.StartsWith("mesh_requests_total{", StringComparison.Ordinal)).ToList();
+        requests.Count.ShouldBe(3);
+        requests.ShouldContain(l => l.Contains("route=\"/a\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        requests.ShouldContain(l => l.Contains("route=\"/b\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        Value(text, "mesh_requests_total{otel_metric_overflow=\"true\"}").ShouldBe(2);
+        Value(text, "mesh_request_duration_seconds_count{otel_metric_overflow=\"true\"}").ShouldBe(2);
+        text.ShouldNotContain("route=\"/c\"");
+        var (exitCode, lint) = await Promtool.CheckMetricsAsync(text);
+        exitCode.ShouldBe(0, lint);
+    }
+
+    [Fact]
     public async Task Plaintext_callers_are_unknown_whatever_their_headers_claim()
     {
         await using var app = await MeshApp.StartAsync(new() { ["Mesh:Service:Name"] = "details", ["Mesh:Service:Version"] = "v2" },
