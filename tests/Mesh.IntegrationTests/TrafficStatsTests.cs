@@ -27,6 +27,13 @@ public sealed class TrafficStatsTests
         await using var ratings = await TestBackend.StartAsync("ratings", context =>
         {
             context.Response.StatusCode = context.Request.Path.StartsWithSegments("/fail") ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK;
+            if (context.Request.Path.StartsWithSegments("/grpc", out var rest))
+            {
+                // A trailers-only gRPC answer: HTTP 200, the call's status in the headers.
+                context.Response.ContentType = "application/grpc";
+                context.Response.Headers["grpc-status"] = rest.Value!.TrimStart('/');
+            }
+
             return Task.CompletedTask;
         });
         var time = new ManualTimeProvider();
@@ -45,6 +52,15 @@ public sealed class TrafficStatsTests
             using var response = await reviews.Client.GetAsync(new Uri(i < 3 ? "http://ratings/fail" : "http://ratings/ok"));
         }
 
+        // gRPC calls answer 200: UNAVAILABLE is the server's failure, NOT_FOUND the caller's answer, OK a success.
+        foreach (var status in new[] { 14, 5, 0 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://ratings/grpc/{status}"));
+            request.Content = new ByteArrayContent([0, 0, 0, 0, 0]);
+            request.Content.Headers.ContentType = new("application/grpc");
+            using var response = await reviews.Client.SendAsync(request);
+        }
+
         for (var i = 0; i < 4; i++)
         {
             using var response = await details.Client.GetAsync(new Uri("http://ratings/ok"));
@@ -57,8 +73,8 @@ public sealed class TrafficStatsTests
         var ratingsStats = snapshot.Destinations!.ShouldHaveSingleItem();
         ratingsStats.Service.ShouldBe("ratings");
         ratingsStats.Version.ShouldBe("v2");
-        ratingsStats.Requests.ShouldBe(10);
-        ratingsStats.Errors.ShouldBe(3);
+        ratingsStats.Requests.ShouldBe(13);
+        ratingsStats.Errors.ShouldBe(4, "three 503s and one gRPC UNAVAILABLE");
         ratingsStats.P50Ms.ShouldNotBeNull().ShouldBeGreaterThan(0);
         ratingsStats.P99Ms.ShouldNotBeNull().ShouldBeGreaterThanOrEqualTo(ratingsStats.P50Ms!.Value);
 

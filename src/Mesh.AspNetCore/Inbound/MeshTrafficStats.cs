@@ -96,7 +96,7 @@ internal sealed class MeshTrafficStats(IMeterFactory meterFactory, TimeProvider 
 
     private void Record(double seconds, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        string? service = null, version = null, code = null;
+        string? service = null, version = null, code = null, grpc = null;
         foreach (var tag in tags)
         {
             switch (tag.Key)
@@ -111,6 +111,9 @@ internal sealed class MeshTrafficStats(IMeterFactory meterFactory, TimeProvider 
                     break;
                 case "response_code":
                     code = tag.Value as string;
+                    break;
+                case "grpc_status":
+                    grpc = tag.Value as string;
                     break;
             }
         }
@@ -134,8 +137,9 @@ internal sealed class MeshTrafficStats(IMeterFactory meterFactory, TimeProvider 
 
         Interlocked.Increment(ref counters.Requests);
 
-        // A 5xx, or 0: the call ended without a response (refused, timed out, cancelled).
-        if (code is null || code.Length == 0 || code[0] == '5' || code == "0")
+        // A 5xx, or 0: the call ended without a response (refused, timed out, cancelled). A gRPC call answers 200 and
+        // says how it went in grpc-status: the codes that gRPC's HTTP mapping puts among the 5xx count as errors too.
+        if (code is null || code.Length == 0 || code[0] == '5' || code == "0" || IsServerError(grpc))
         {
             Interlocked.Increment(ref counters.Errors);
         }
@@ -144,6 +148,10 @@ internal sealed class MeshTrafficStats(IMeterFactory meterFactory, TimeProvider 
         var bucket = ms <= FloorMs ? 0 : (int)Math.Min(BucketCount - 1, Math.Log(ms / FloorMs) / LogGrowth);
         Interlocked.Increment(ref counters.Buckets[bucket]);
     }
+
+    /// <summary>UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE and DATA_LOSS: the server's or the path's fault.</summary>
+    private static bool IsServerError(string? grpcStatus) =>
+        grpcStatus is "2" or "4" or "12" or "13" or "14" or "15";
 
     private sealed class Window
     {
