@@ -31,7 +31,7 @@ internal static class RetryRules
     /// without a status streams its messages to the caller and is never retried.
     /// </remarks>
     internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool repeatable, bool grpc, long deadline,
-        RetryPolicy retry, TimeProvider timeProvider)
+        RetryModel retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
         var mayRepeat = repeatable || (!grpc && retry.RetryNonIdempotent);
@@ -106,7 +106,7 @@ internal static class RetryRules
     /// The wait before retry number <paramref name="retryNumber"/> (0 for the first), never past the call's
     /// <paramref name="deadline"/> when the server's Retry-After sets it.
     /// </summary>
-    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, long deadline, RetryPolicy retry,
+    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, long deadline, RetryModel retry,
         TimeProvider timeProvider, RandomSource random)
     {
         if (response is not null && RetryAfter(response, timeProvider) is { } wait)
