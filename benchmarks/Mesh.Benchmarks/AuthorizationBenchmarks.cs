@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Mesh.AspNetCore.Security;
 using Mesh.Client;
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 
 namespace Mesh.Benchmarks;
 

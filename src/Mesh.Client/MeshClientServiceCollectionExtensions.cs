@@ -1,6 +1,7 @@
 using Mesh.Client;
 using Mesh.Client.Configuration;
 using Mesh.Client.Discovery;
+using Mesh.Client.Hosting;
 using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Registry;
@@ -56,6 +57,7 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
             services.TryAddSingleton<MeshRuntime>();
+            services.TryAddSingleton(sp => new MeshInbound(sp.GetRequiredService<MeshRuntime>()));
             services.TryAddSingleton<RegistryTransport>();
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());

@@ -1,5 +1,4 @@
-using Mesh.Client.Http;
-using Mesh.Client.Internal;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.AspNetCore.Inbound;
@@ -15,15 +14,10 @@ internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddle
     // cannot leak into the connection's next request.
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        if (context.Request.Headers.TryGetValue(MeshHeaders.Timeout, out var values) && values.Count == 1 &&
-            MeshDeadline.TryParseBudget(values[0], out var budget))
+        if (context.Request.Headers.TryGetValue(MeshCallDeadline.TimeoutHeader, out var values) && values.Count == 1 &&
+            MeshCallDeadline.TryParseBudget(values[0], out var budget))
         {
-            var now = timeProvider.GetTimestamp();
-            var deadline = now + (long)(budget.TotalSeconds * timeProvider.TimestampFrequency);
-
-            // Never extend a deadline this request already inherited (a mesh hop served in-process).
-            var inherited = MeshDeadline.Value;
-            MeshDeadline.Set(inherited != 0 && inherited < deadline ? inherited : Math.Max(deadline, 1));
+            MeshCallDeadline.Shorten(budget, timeProvider);
         }
 
         await next(context);

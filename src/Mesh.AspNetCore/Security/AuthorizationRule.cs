@@ -1,4 +1,4 @@
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 
 namespace Mesh.AspNetCore.Security;
 

@@ -1,5 +1,5 @@
 using Mesh.Client;
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 
 namespace Mesh.AspNetCore.Security;
 

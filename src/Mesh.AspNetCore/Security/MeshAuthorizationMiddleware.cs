@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 using Mesh.Client.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -20,15 +20,15 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
     private readonly ILogger _logger;
     private volatile AuthorizationTable _table;
 
-    public MeshAuthorizationMiddleware(MeshRuntime runtime, MeshSecurity security, ILogger<MeshAuthorizationMiddleware> logger)
+    public MeshAuthorizationMiddleware(MeshInbound inbound, MeshSecurity security, ILogger<MeshAuthorizationMiddleware> logger)
     {
         _security = security;
         _logger = logger;
 
         // Rules change with the configuration or this service's registry policy; both publish a new runtime model.
         // The table is rebuilt then, off the request path, and requests read one reference.
-        _table = BuildTable(runtime.Model.Inbound);
-        runtime.ModelChanged += model => _table = BuildTable(model.Inbound);
+        _table = BuildTable(inbound.Model);
+        inbound.ModelChanged += model => _table = BuildTable(model);
     }
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)

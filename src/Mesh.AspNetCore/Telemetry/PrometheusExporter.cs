@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Text;
 using Mesh.Client;
-using Mesh.Client.Telemetry;
+using Mesh.Client.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.AspNetCore.Telemetry;
@@ -18,7 +18,7 @@ internal sealed class PrometheusExporter : IDisposable
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     /// <summary>The meters exported without configuration: the client pipeline, the inbound side and security.</summary>
-    public static readonly string[] MeshMeters = [MeshTelemetry.MeterName, "Mesh.AspNetCore", "Mesh.Security"];
+    public static readonly string[] MeshMeters = [MeshInbound.MeterName, "Mesh.AspNetCore", "Mesh.Security"];
 
     private static readonly double[] NoBounds = [];
 
@@ -143,7 +143,7 @@ internal sealed class PrometheusExporter : IDisposable
             return advised.Distinct().ToArray();
         }
 
-        return MeshTelemetry.DurationBuckets;
+        return [.. MeshInbound.DurationBuckets];
     }
 
     private string Write(long generation)

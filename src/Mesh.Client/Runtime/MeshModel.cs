@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Mesh.Client.Hosting;
 
 namespace Mesh.Client.Runtime;
 

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
 using Mesh.Client.Discovery;
+using Mesh.Client.Hosting;
 using Mesh.Client.Internal;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Logging;

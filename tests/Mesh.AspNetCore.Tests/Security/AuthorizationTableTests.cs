@@ -1,6 +1,6 @@
 using Mesh.AspNetCore.Security;
 using Mesh.Client;
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;

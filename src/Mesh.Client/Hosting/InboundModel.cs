@@ -1,17 +1,18 @@
 using System.Collections.Immutable;
 
-namespace Mesh.Client.Runtime;
+namespace Mesh.Client.Hosting;
 
 /// <summary>
 /// What the inbound side reads of the model: the authorization rules in force for this service (the mesh-wide
 /// <c>Mesh:Authorization</c> rules, then this service's own policy's, from the registry when it has one) and the
-/// switches that go with them. Built with the model, so a reload or a policy change replaces it whole.
+/// switches that go with them. Built with the runtime model, so a reload or a policy change replaces it whole. A hosting
+/// seam: read it through <see cref="MeshInbound"/>.
 /// </summary>
-internal sealed class InboundModel
+public sealed class InboundModel
 {
-    public static readonly InboundModel Empty = new([], authorizationDryRun: false, accessLog: false);
+    internal static readonly InboundModel Empty = new([], authorizationDryRun: false, accessLog: false);
 
-    public InboundModel(ImmutableArray<AuthorizationRuleModel> authorizationRules, bool authorizationDryRun, bool accessLog)
+    internal InboundModel(ImmutableArray<AuthorizationRuleModel> authorizationRules, bool authorizationDryRun, bool accessLog)
     {
         AuthorizationRules = authorizationRules;
         AuthorizationDryRun = authorizationDryRun;

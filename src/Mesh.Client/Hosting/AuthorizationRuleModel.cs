@@ -1,9 +1,9 @@
 using System.Collections.Immutable;
 
-namespace Mesh.Client.Runtime;
+namespace Mesh.Client.Hosting;
 
-/// <summary>One authorization rule of the model: an immutable copy of an <see cref="AuthorizationRuleOptions"/>.</summary>
-internal sealed class AuthorizationRuleModel
+/// <summary>One authorization rule in force: an immutable copy of an <see cref="AuthorizationRuleOptions"/>. A hosting seam.</summary>
+public sealed class AuthorizationRuleModel
 {
     private AuthorizationRuleModel(AuthorizationAction action, ImmutableArray<string> from, ImmutableArray<string> paths,
         ImmutableArray<string> methods)
@@ -14,6 +14,7 @@ internal sealed class AuthorizationRuleModel
         Methods = methods;
     }
 
+    /// <summary>Whether a match allows or denies.</summary>
     public AuthorizationAction Action { get; }
 
     /// <summary>The caller services the rule names; <c>*</c> is any authenticated caller.</summary>
@@ -25,6 +26,6 @@ internal sealed class AuthorizationRuleModel
     /// <summary>HTTP methods; empty matches every method.</summary>
     public ImmutableArray<string> Methods { get; }
 
-    public static AuthorizationRuleModel Of(AuthorizationRuleOptions options) =>
+    internal static AuthorizationRuleModel Of(AuthorizationRuleOptions options) =>
         new(options.Action, [.. options.From], [.. options.Paths], [.. options.Methods]);
 }
