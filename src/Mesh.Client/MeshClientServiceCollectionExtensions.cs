@@ -64,6 +64,8 @@ public static class MeshClientServiceCollectionExtensions
             services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.TryAddSingleton<RegistryWorkloadIdentity>();
             services.TryAddSingleton<MeshSecurity>();
+            services.TryAddSingleton(sp => new MeshServerSecurity(sp.GetRequiredService<MeshSecurity>()));
+            services.TryAddSingleton(sp => new MeshInstanceRegistry(sp.GetRequiredService<RegistryTransport>()));
             services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>(), sp.GetRequiredService<MeshSecurity>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
             services.AddOptions<MeshOptions>().ValidateOnStart();

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Mesh.Client.Hosting;
-using Mesh.Client.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -16,11 +15,11 @@ namespace Mesh.AspNetCore.Security;
 /// </summary>
 internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 {
-    private readonly MeshSecurity _security;
+    private readonly MeshServerSecurity _security;
     private readonly ILogger _logger;
     private volatile AuthorizationTable _table;
 
-    public MeshAuthorizationMiddleware(MeshInbound inbound, MeshSecurity security, ILogger<MeshAuthorizationMiddleware> logger)
+    public MeshAuthorizationMiddleware(MeshInbound inbound, MeshServerSecurity security, ILogger<MeshAuthorizationMiddleware> logger)
     {
         _security = security;
         _logger = logger;
