@@ -1,6 +1,7 @@
 using Mesh.Client;
 using Mesh.Client.Configuration;
 using Mesh.Client.Discovery;
+using Mesh.Client.Hosting;
 using Mesh.Client.Http;
 using Mesh.Client.Internal;
 using Mesh.Client.Registry;
@@ -56,12 +57,15 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
             services.TryAddSingleton<MeshRuntime>();
+            services.TryAddSingleton(sp => new MeshInbound(sp.GetRequiredService<MeshRuntime>()));
             services.TryAddSingleton<RegistryTransport>();
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.TryAddSingleton<RegistryWorkloadIdentity>();
             services.TryAddSingleton<MeshSecurity>();
+            services.TryAddSingleton(sp => new MeshServerSecurity(sp.GetRequiredService<MeshSecurity>()));
+            services.TryAddSingleton(sp => new MeshInstanceRegistry(sp.GetRequiredService<RegistryTransport>()));
             services.TryAddSingleton(sp => new MeshHandlerFactory(sp.GetRequiredService<MeshRuntime>(), sp.GetRequiredService<MeshSecurity>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MeshOptions>, MeshOptionsValidator>());
             services.AddOptions<MeshOptions>().ValidateOnStart();

@@ -1,6 +1,4 @@
-using Mesh.Client.Grpc;
-using Mesh.Client.Http;
-using Mesh.Client.Internal;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace Mesh.AspNetCore.Inbound;
@@ -20,15 +18,15 @@ internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddle
         var headers = context.Request.Headers;
         var found = false;
         var budget = TimeSpan.MaxValue;
-        if (headers.TryGetValue(MeshHeaders.Timeout, out var values) && values.Count == 1 &&
-            MeshDeadline.TryParseBudget(values[0], out var meshBudget))
+        if (headers.TryGetValue(MeshCallDeadline.TimeoutHeader, out var values) && values.Count == 1 &&
+            MeshCallDeadline.TryParseBudget(values[0], out var meshBudget))
         {
             found = true;
             budget = meshBudget;
         }
 
-        if (headers.TryGetValue(MeshHeaders.GrpcTimeout, out values) && values.Count == 1 &&
-            GrpcTimeout.TryParse(values[0], out var grpcBudget))
+        if (headers.TryGetValue(MeshCallDeadline.GrpcTimeoutHeader, out values) && values.Count == 1 &&
+            MeshCallDeadline.TryParseGrpcTimeout(values[0], out var grpcBudget))
         {
             found = true;
             budget = grpcBudget < budget ? grpcBudget : budget;
@@ -36,12 +34,7 @@ internal sealed class MeshInboundMiddleware(TimeProvider timeProvider) : IMiddle
 
         if (found)
         {
-            var now = timeProvider.GetTimestamp();
-            var deadline = now + (long)(budget.TotalSeconds * timeProvider.TimestampFrequency);
-
-            // Never extend a deadline this request already inherited (a mesh hop served in-process).
-            var inherited = MeshDeadline.Value;
-            MeshDeadline.Set(inherited != 0 && inherited < deadline ? inherited : Math.Max(deadline, 1));
+            MeshCallDeadline.Shorten(budget, timeProvider);
         }
 
         await next(context);

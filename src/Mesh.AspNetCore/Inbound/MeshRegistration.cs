@@ -1,4 +1,5 @@
 using Mesh.Client;
+using Mesh.Client.Hosting;
 using Mesh.Client.Registry;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -16,16 +17,15 @@ namespace Mesh.AspNetCore.Inbound;
 /// </summary>
 internal sealed partial class MeshRegistration(
     IOptions<MeshOptions> options,
-    RegistryTransport transport,
+    MeshInstanceRegistry registry,
     IServer server,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    Mesh.Client.Security.MeshSecurity security,
+    MeshServerSecurity security,
     MeshTrafficStats stats,
     ILogger<MeshRegistration> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
-    private RegistryClient? _client;
     private Task _loop = Task.CompletedTask;
     private string? _service;
     private string? _instanceId;
@@ -39,7 +39,6 @@ internal sealed partial class MeshRegistration(
             return Task.CompletedTask;
         }
 
-        _client = transport.CreateClient();
         _service = mesh.Service.Name;
         stats.Start();
         lifetime.ApplicationStarted.Register(() => _loop = Task.Run(() => RunAsync(mesh, _stopping.Token)));
@@ -50,7 +49,7 @@ internal sealed partial class MeshRegistration(
     {
         await _stopping.CancelAsync();
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (!_registered || _client is null)
+        if (!_registered)
         {
             return;
         }
@@ -59,7 +58,7 @@ internal sealed partial class MeshRegistration(
         {
             using var deregisterTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deregisterTimeout.Token);
-            await _client.DeregisterAsync(_service!, _instanceId!, timeout.Token);
+            await registry.DeregisterAsync(_service!, _instanceId!, timeout.Token);
             _registered = false;
             LogDeregistered(logger, _service!, _instanceId!);
         }
@@ -118,9 +117,9 @@ internal sealed partial class MeshRegistration(
                 // The traffic since the last renewal rides along (the first registration has none to tell). A failed
                 // renewal loses its window: the dashboard shows rates, and a gap is better than a burst.
                 // The certificate in use right now: a renewal may have replaced it since the last lease renewal.
-                stats.CertificateExpiresAt = security.Identity?.Current?.NotAfter;
+                stats.CertificateExpiresAt = security.CertificateExpiresAt;
                 registration.Stats = _registered ? stats.Snapshot() : null;
-                await _client!.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
+                await registry.RegisterAsync(mesh.Service.Name!, _instanceId, registration, cancellationToken);
                 if (!_registered)
                 {
                     _registered = true;
@@ -185,7 +184,6 @@ internal sealed partial class MeshRegistration(
     public void Dispose()
     {
         _stopping.Dispose();
-        _client?.Dispose();
     }
 
     [LoggerMessage(20, LogLevel.Information, "Registered {Service}/{Id} at {Address} with the mesh registry")]

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using Mesh.Client.Hosting;
 using Mesh.Client.Registry;
-using Mesh.Client.Telemetry;
 
 namespace Mesh.AspNetCore.Inbound;
 
@@ -47,7 +47,7 @@ internal sealed class MeshTrafficStats(IMeterFactory meterFactory, TimeProvider 
         {
             InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == MeshTelemetry.MeterName && ReferenceEquals(instrument.Meter.Scope, meterFactory) &&
+                if (instrument.Meter.Name == MeshInbound.MeterName && ReferenceEquals(instrument.Meter.Scope, meterFactory) &&
                     instrument.Name == "mesh.request.duration")
                 {
                     listener.EnableMeasurementEvents(instrument, this);

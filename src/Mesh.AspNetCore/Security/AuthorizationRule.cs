@@ -1,4 +1,4 @@
-using Mesh.Client;
+using Mesh.Client.Hosting;
 
 namespace Mesh.AspNetCore.Security;
 
@@ -27,7 +27,7 @@ internal sealed class AuthorizationRule
     /// <summary>Whether the rule names paths (a rule without paths matches every path).</summary>
     public bool HasPaths => _exact.Length != 0 || _prefixes.Length != 0;
 
-    public static AuthorizationRule From(AuthorizationRuleOptions options)
+    public static AuthorizationRule From(AuthorizationRuleModel options)
     {
         var from = new List<string>();
         var anyAuthenticated = false;

@@ -1,4 +1,5 @@
 using Mesh.Client;
+using Mesh.Client.Hosting;
 
 namespace Mesh.AspNetCore.Security;
 
@@ -35,21 +36,13 @@ internal sealed class AuthorizationTable
     /// <summary>Whether any rule names paths: only then does the request path matter, and an ambiguous one refused.</summary>
     public bool HasPathRules { get; }
 
-    public static AuthorizationTable Build(IList<AuthorizationRuleOptions> local, IList<AuthorizationRuleOptions>? policy, bool dryRun)
+    public static AuthorizationTable Build(IEnumerable<AuthorizationRuleModel> rules, bool dryRun)
     {
         var deny = new List<AuthorizationRule>();
         var allow = new List<AuthorizationRule>();
-        foreach (var list in new[] { local, policy })
+        foreach (var rule in rules)
         {
-            if (list is null)
-            {
-                continue;
-            }
-
-            foreach (var rule in list)
-            {
-                (rule.Action == AuthorizationAction.Deny ? deny : allow).Add(AuthorizationRule.From(rule));
-            }
+            (rule.Action == AuthorizationAction.Deny ? deny : allow).Add(AuthorizationRule.From(rule));
         }
 
         return new AuthorizationTable([.. deny], [.. allow], dryRun);

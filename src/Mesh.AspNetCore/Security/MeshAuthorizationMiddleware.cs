@@ -1,8 +1,5 @@
 using System.Text.Json;
-using Mesh.Client;
-using Mesh.Client.Discovery;
-using Mesh.Client.Runtime;
-using Mesh.Client.Security;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -18,24 +15,19 @@ namespace Mesh.AspNetCore.Security;
 /// </summary>
 internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 {
-    private readonly MeshRuntime _runtime;
-    private readonly IPolicySource[] _policySources;
-    private readonly MeshSecurity _security;
+    private readonly MeshServerSecurity _security;
     private readonly ILogger _logger;
     private volatile AuthorizationTable _table;
 
-    public MeshAuthorizationMiddleware(MeshRuntime runtime, IEnumerable<IPolicySource> policySources, MeshSecurity security,
-        ILogger<MeshAuthorizationMiddleware> logger)
+    public MeshAuthorizationMiddleware(MeshInbound inbound, MeshServerSecurity security, ILogger<MeshAuthorizationMiddleware> logger)
     {
-        _runtime = runtime;
-        _policySources = [.. policySources];
         _security = security;
         _logger = logger;
 
         // Rules change with the configuration or this service's registry policy; both publish a new runtime model.
         // The table is rebuilt then, off the request path, and requests read one reference.
-        _table = BuildTable(runtime.Model.Options);
-        runtime.ModelChanged += model => _table = BuildTable(model.Options);
+        _table = BuildTable(inbound.Model);
+        inbound.ModelChanged += model => _table = BuildTable(model);
     }
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
@@ -107,29 +99,8 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         return true;
     }
 
-    /// <summary>Local rules, plus this service's own policy's: from the registry when it has one, else from configuration.</summary>
-    private AuthorizationTable BuildTable(MeshOptions options)
-    {
-        IList<AuthorizationRuleOptions>? policy = null;
-        if (options.Service.Name is { } self)
-        {
-            foreach (var source in _policySources)
-            {
-                if (source.TryGetPolicy(self, out var fromSource))
-                {
-                    policy = fromSource.Authorization;
-                    break;
-                }
-            }
-
-            if (policy is null && options.Services.TryGetValue(self, out var local))
-            {
-                policy = local.Authorization;
-            }
-        }
-
-        return AuthorizationTable.Build(options.Authorization, policy, options.Security.AuthorizationDryRun);
-    }
+    private static AuthorizationTable BuildTable(InboundModel inbound) =>
+        AuthorizationTable.Build(inbound.AuthorizationRules, inbound.AuthorizationDryRun);
 
     /// <summary>
     /// A path with no single reading (an encoded slash, a backslash, a NUL, invalid UTF-8) is refused before any rule

@@ -1,4 +1,4 @@
-using Mesh.Client.Security;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -19,7 +19,7 @@ internal sealed class MeshKestrelSetup(IServiceProvider services) : IConfigureOp
         options.ConfigureEndpointDefaults(listen => listen.Use(next =>
         {
             // Runs when the endpoint binds, after the app configured it, so Protocols is final.
-            var security = services.GetRequiredService<MeshSecurity>();
+            var security = services.GetRequiredService<MeshServerSecurity>();
             if (!security.Enabled)
             {
                 return next;

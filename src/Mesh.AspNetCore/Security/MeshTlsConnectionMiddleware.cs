@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.Client;
+using Mesh.Client.Hosting;
 using Mesh.Client.Security;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -23,7 +24,7 @@ namespace Mesh.AspNetCore.Security;
 /// <see cref="MeshSecurityMode.Strict"/>. This is how one port serves both during a migration, which Kestrel's own
 /// HTTPS middleware cannot do.
 /// </summary>
-internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate next, MeshSecurity security, HttpProtocols protocols, TimeProvider time,
+internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate next, MeshServerSecurity security, HttpProtocols protocols, TimeProvider time,
     ILogger logger)
 {
     private const byte TlsHandshakeRecord = 0x16;
@@ -59,7 +60,7 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
         {
             if (security.Mode == MeshSecurityMode.Strict)
             {
-                security.RecordPeerRejected("server", "plaintext", null, null);
+                security.RecordPeerRejected("plaintext");
                 return;
             }
 
@@ -67,7 +68,7 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
             return;
         }
 
-        if (security.Identity?.Current is not { } credentials)
+        if (security.BeginHandshake() is not { } handshake)
         {
             LogNoCertificate(logger);
             return;
@@ -80,7 +81,7 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
         string? rejection = null;
         var options = new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = credentials.ServerContext,
+            ServerCertificateContext = handshake.ServerCertificate,
             ClientCertificateRequired = true,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             ApplicationProtocols = Alpn(protocols),
@@ -93,14 +94,13 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
                     return rejection is null;
                 }
 
-                var service = security.Verify(certificate, chain, credentials, out var reason, out var version);
-                if (service is null)
+                if (!handshake.TryVerifyClient(certificate, chain, out var service, out var version, out var reason))
                 {
                     rejection = reason;
                     return false;
                 }
 
-                peer = new MeshPeerFeature(service, SpiffeId.For(credentials.TrustDomain, service), version);
+                peer = new MeshPeerFeature(service, SpiffeId.For(handshake.TrustDomain, service), version);
                 return true;
             },
         };
@@ -113,12 +113,12 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
         {
-            security.RecordPeerRejected("server", rejection ?? "handshake-failed", null, null);
+            security.RecordPeerRejected(rejection ?? "handshake-failed");
             await ssl.DisposeAsync();
             return;
         }
 
-        security.RecordHandshake("server");
+        security.RecordHandshake();
         var tls = new TlsFeature(ssl);
         context.Features.Set<ITlsConnectionFeature>(tls);
         context.Features.Set<ITlsHandshakeFeature>(tls);

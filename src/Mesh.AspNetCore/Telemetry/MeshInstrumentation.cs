@@ -1,4 +1,4 @@
-using Mesh.Client.Telemetry;
+using Mesh.Client.Hosting;
 
 namespace Mesh.AspNetCore.Telemetry;
 
@@ -6,7 +6,7 @@ namespace Mesh.AspNetCore.Telemetry;
 internal static class MeshInstrumentation
 {
     /// <summary>The mesh's activity sources; the inbound side records no spans of its own beyond ASP.NET Core's.</summary>
-    public static readonly IReadOnlyList<string> ActivitySources = [MeshTelemetry.ActivitySourceName];
+    public static readonly IReadOnlyList<string> ActivitySources = [MeshInbound.ActivitySourceName];
 
     /// <summary>The mesh's meters, the same set <c>/metrics</c> always exports: the client pipeline, the inbound side and security.</summary>
     public static readonly IReadOnlyList<string> Meters = [MeshTelemetry.MeterName, "Mesh.AspNetCore", "Mesh.Security"];

@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Mesh.AspNetCore.Security;
-using Mesh.Client.Internal;
-using Mesh.Client.Runtime;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
@@ -17,18 +16,18 @@ namespace Mesh.AspNetCore.Telemetry;
 /// everyone else is <c>unknown</c>. The <c>x-mesh-source-*</c> headers are never read: anyone can write them, and a label
 /// a caller chooses could poison per-version metrics or push real callers out of the exporter's series cap.
 /// </summary>
-internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeProvider timeProvider, SourceVersionLabels versionLabels,
+internal sealed partial class MeshTelemetryMiddleware(MeshInbound inbound, TimeProvider timeProvider, SourceVersionLabels versionLabels,
     ILoggerFactory loggerFactory) : IMiddleware
 {
     private const string Unknown = "unknown";
+    private const string GrpcStatusHeader = "grpc-status";
 
     private readonly ILogger _accessLog = loggerFactory.CreateLogger("Mesh.AccessLog");
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
-        var telemetry = runtime.Telemetry;
-        var accessLog = runtime.Model.Options.Telemetry.AccessLog && _accessLog.IsEnabled(LogLevel.Information);
-        if (!telemetry.RequestsEnabled && !accessLog)
+        var accessLog = inbound.Model.AccessLog && _accessLog.IsEnabled(LogLevel.Information);
+        if (!inbound.RequestMetricsEnabled && !accessLog)
         {
             await next(context);
             return;
@@ -63,14 +62,14 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
             var grpcStatus = GrpcStatus(context);
             var requestBytes = context.Request.ContentLength ?? 0;
             var responseBytes = context.Response.ContentLength ?? 0;
-            telemetry.RecordInbound(sourceService, sourceVersion, route, status, grpcStatus, mutualTls, requestBytes, responseBytes, seconds);
+            inbound.RecordRequest(sourceService, sourceVersion, route, status, grpcStatus, mutualTls, requestBytes, responseBytes, seconds);
             if (accessLog)
             {
                 var activity = Activity.Current;
                 LogAccess(_accessLog, startTime.ToString("O", CultureInfo.InvariantCulture), context.Request.Method,
                     AccessLogText.Escape(context.Request.Path.Value ?? "/"), context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
                     ResponseFlags(context, failed), requestBytes, responseBytes, Math.Round(seconds * 1000, 3),
-                    telemetry.SourceService, telemetry.SourceVersion, sourceService, sourceVersion, peer?.SpiffeId ?? "-",
+                    inbound.ServiceName, inbound.ServiceVersion, sourceService, sourceVersion, peer?.SpiffeId ?? "-",
                     mutualTls ? "mutual_tls" : "none", route, Header(context, "x-request-id"), Header(context, "user-agent"),
                     AccessLogText.Escape(context.Request.Host.Value ?? "-"), context.Connection.RemoteIpAddress?.ToString() ?? "-",
                     activity?.TraceId.ToHexString() ?? "-", activity?.SpanId.ToHexString() ?? "-");
@@ -87,13 +86,13 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
 
     private static string GrpcStatus(HttpContext context)
     {
-        if (context.Response.Headers.TryGetValue(MeshHeaders.GrpcStatus, out var header) && header.Count == 1)
+        if (context.Response.Headers.TryGetValue(GrpcStatusHeader, out var header) && header.Count == 1)
         {
             return header[0] ?? string.Empty;
         }
 
         return context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers &&
-            trailers.TryGetValue(MeshHeaders.GrpcStatus, out var trailer) && trailer.Count == 1
+            trailers.TryGetValue(GrpcStatusHeader, out var trailer) && trailer.Count == 1
             ? trailer[0] ?? string.Empty
             : string.Empty;
     }

@@ -1,5 +1,7 @@
 using System.Collections.Frozen;
+using System.Collections.Immutable;
 using Mesh.Client.Discovery;
+using Mesh.Client.Hosting;
 using Mesh.Client.Internal;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -165,7 +167,7 @@ internal sealed partial class MeshRuntime : IDisposable
                 _states.Remove(gone);
             }
 
-            _model = new MeshModel(services.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), options);
+            _model = new MeshModel(services.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), BuildInbound(options));
         }
 
         ModelChanged?.Invoke(_model);
@@ -179,17 +181,41 @@ internal sealed partial class MeshRuntime : IDisposable
         TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
     };
 
-    private ServicePolicyOptions PolicyFor(string service, MeshOptions options)
+    private ServicePolicyOptions PolicyFor(string service, MeshOptions options) =>
+        TryGetPolicy(service, options, out var policy) ? policy : new ServicePolicyOptions();
+
+    /// <summary>A service's policy: a policy source's (the registry's) when it has one, else the configured one.</summary>
+    private bool TryGetPolicy(string service, MeshOptions options, out ServicePolicyOptions policy)
     {
         foreach (var source in _policySources)
         {
-            if (source.TryGetPolicy(service, out var fromSource))
+            if (source.TryGetPolicy(service, out policy))
             {
-                return fromSource;
+                return true;
             }
         }
 
-        return options.Services.TryGetValue(service, out var local) ? local : new ServicePolicyOptions();
+        return options.Services.TryGetValue(service, out policy!);
+    }
+
+    /// <summary>The mesh-wide rules, then this service's own policy's.</summary>
+    private InboundModel BuildInbound(MeshOptions options)
+    {
+        var rules = ImmutableArray.CreateBuilder<AuthorizationRuleModel>();
+        foreach (var rule in options.Authorization)
+        {
+            rules.Add(AuthorizationRuleModel.Of(rule));
+        }
+
+        if (options.Service.Name is { } self && TryGetPolicy(self, options, out var own))
+        {
+            foreach (var rule in own.Authorization)
+            {
+                rules.Add(AuthorizationRuleModel.Of(rule));
+            }
+        }
+
+        return new InboundModel(rules.ToImmutable(), options.Security.AuthorizationDryRun, options.Telemetry.AccessLog);
     }
 
     private IReadOnlyList<DiscoveredEndpoint> Discover(string service, ConfigurationEndpointSource configured)

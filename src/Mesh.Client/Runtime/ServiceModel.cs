@@ -8,13 +8,17 @@ using Mesh.Client.Telemetry;
 
 namespace Mesh.Client.Runtime;
 
-/// <summary>One service in the immutable runtime model: its routes, pickers, outlier detector and breaker settings.</summary>
+/// <summary>
+/// One service in the immutable runtime model: its routes, pickers, outlier detector and breaker settings. It refers
+/// to the state objects the handler updates (endpoint records, the retry budget) but not to the
+/// <see cref="ServiceState"/> that keeps them across rebuilds: only the builder reads that.
+/// </summary>
 internal sealed class ServiceModel
 {
     private readonly RouteModel[] _routes;
 
     private ServiceModel(string name, RouteModel[] routes, EndpointState[] endpoints, OutlierDetector outliers,
-        RetryBudget budget, CircuitBreakerOptions? breaker, ServiceState state)
+        RetryBudget budget, CircuitBreakerOptions? breaker)
     {
         Name = name;
         _routes = routes;
@@ -22,7 +26,6 @@ internal sealed class ServiceModel
         Outliers = outliers;
         Budget = budget;
         Breaker = breaker;
-        State = state;
     }
 
     public string Name { get; }
@@ -37,8 +40,6 @@ internal sealed class ServiceModel
 
     /// <summary>The breaker settings, or null when breakers are off.</summary>
     public CircuitBreakerOptions? Breaker { get; }
-
-    public ServiceState State { get; }
 
     /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
     public RouteModel? Match(HttpRequestMessage request)
@@ -115,7 +116,7 @@ internal sealed class ServiceModel
 
         var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
         return new ServiceModel(name, routes, endpoints, outliers, budget,
-            policy.CircuitBreaker.Enabled ? policy.CircuitBreaker : null, state);
+            policy.CircuitBreaker.Enabled ? policy.CircuitBreaker : null);
     }
 
     private static bool Selects(IDictionary<string, string> selector, EndpointState endpoint)

@@ -1,5 +1,6 @@
 using Mesh.AspNetCore.Security;
 using Mesh.Client;
+using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
@@ -8,13 +9,13 @@ namespace Mesh.AspNetCore.Tests.Security;
 
 public sealed class AuthorizationTableTests
 {
-    private static readonly AuthorizationTable DenyList = AuthorizationTable.Build(
+    private static readonly AuthorizationTable DenyList = Table(
     [
         new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
         new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/admin/*"] },
         new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/config"] },
         new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/items/*"], Methods = ["DELETE"] },
-    ], null, dryRun: false);
+    ], dryRun: false);
 
     [Theory]
     [InlineData("/admin/secret", "GET")]
@@ -67,11 +68,11 @@ public sealed class AuthorizationTableTests
     [Fact]
     public void AnExactDenyCoversTheShorterPathARouteDefaultLeadsToIt()
     {
-        var table = AuthorizationTable.Build(
+        var table = Table(
         [
             new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
             new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/reports/summary"] },
-        ], null, dryRun: false);
+        ], dryRun: false);
         var route = EndpointRoute.Of(Endpoint("/reports/{kind=summary}"))!;
 
         table.IsAllowed(null, new AuthorizationTarget("/reports", Route: route, RoutedPath: route.RoutedPath(new RouteValueDictionary())), "GET")
@@ -84,21 +85,21 @@ public sealed class AuthorizationTableTests
     public void WithAPathBaseEitherSpellingOfARuleMatches()
     {
         DenyList.IsAllowed(null, AuthorizationTarget.Create("/admin/x", "/api", null, null), "GET").ShouldBeFalse();
-        var withBase = AuthorizationTable.Build(
+        var withBase = Table(
         [
             new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
             new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/api/admin/*"] },
-        ], null, dryRun: false);
+        ], dryRun: false);
         withBase.IsAllowed(null, AuthorizationTarget.Create("/admin/x", "/api", null, null), "GET").ShouldBeFalse();
 
         // The endpoint's route and the path its defaults lead to are tried with the base in front too.
         withBase.IsAllowed(null, AuthorizationTarget.Create("/elsewhere", "/api", EndpointRoute.Of(Endpoint("/admin/{id}")), null), "GET")
             .ShouldBeFalse();
-        var reports = AuthorizationTable.Build(
+        var reports = Table(
         [
             new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/*"] },
             new AuthorizationRuleOptions { Action = AuthorizationAction.Deny, Paths = ["/api/reports/summary"] },
-        ], null, dryRun: false);
+        ], dryRun: false);
         var route = EndpointRoute.Of(Endpoint("/reports/{kind=summary}"))!;
         reports.IsAllowed(null, AuthorizationTarget.Create("/reports", "/api", route, route.RoutedPath(new RouteValueDictionary())), "GET")
             .ShouldBeFalse();
@@ -107,8 +108,8 @@ public sealed class AuthorizationTableTests
     [Fact]
     public void AnEndpointNeverAddsAnAllowance()
     {
-        var allowList = AuthorizationTable.Build(
-            [new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/public/*"] }], null, dryRun: false);
+        var allowList = Table(
+            [new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/public/*"] }], dryRun: false);
 
         allowList.IsAllowed(null, new AuthorizationTarget("/admin/x", Route: EndpointRoute.Of(Endpoint("/public/{name}"))), "GET").ShouldBeFalse();
         allowList.IsAllowed(null, new AuthorizationTarget("/PUBLIC/x"), "GET").ShouldBeTrue();
@@ -117,10 +118,13 @@ public sealed class AuthorizationTableTests
     [Fact]
     public void OnlyRulesWithPathsMakeThePathMatter()
     {
-        AuthorizationTable.Build([new AuthorizationRuleOptions { From = ["*"] }], null, false).HasPathRules.ShouldBeFalse();
+        Table([new AuthorizationRuleOptions { From = ["*"] }], false).HasPathRules.ShouldBeFalse();
         DenyList.HasPathRules.ShouldBeTrue();
     }
 
     private static RouteEndpoint Endpoint(string pattern) =>
         new(_ => Task.CompletedTask, RoutePatternFactory.Parse(pattern), 0, EndpointMetadataCollection.Empty, pattern);
+
+    private static AuthorizationTable Table(AuthorizationRuleOptions[] rules, bool dryRun) =>
+        AuthorizationTable.Build(rules.Select(AuthorizationRuleModel.Of), dryRun);
 }

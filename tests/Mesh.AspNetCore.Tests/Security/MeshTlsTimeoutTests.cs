@@ -1,6 +1,6 @@
 using System.IO.Pipelines;
 using Mesh.AspNetCore.Security;
-using Mesh.Client.Security;
+using Mesh.Client.Hosting;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -23,7 +23,7 @@ public sealed class MeshTlsTimeoutTests
         {
             nextCalled = true;
             return Task.CompletedTask;
-        }, mesh.GetService<MeshSecurity>(), HttpProtocols.Http1AndHttp2, time, NullLogger.Instance);
+        }, mesh.GetService<MeshServerSecurity>(), HttpProtocols.Http1AndHttp2, time, NullLogger.Instance);
 
         // Inline schedulers and no synchronization context (xunit installs one): a cancelled read resumes the middleware
         // on the thread that cancelled it, so the connection's task is complete when Advance returns, and a timeout on
