@@ -78,7 +78,7 @@ internal sealed class MeshHandler : DelegatingHandler
             mirrored = true;
         }
 
-        using var activity = MeshSpans.StartCall(request.Method, uri, service.Name, route.Name);
+        var activity = MeshSpans.StartCall(request, uri, service.Name, route.Name);
         var telemetry = Runtime.Telemetry;
         var setHost = SetCallHeaders(request, uri, telemetry);
         var statusCode = 0;
@@ -239,10 +239,17 @@ internal sealed class MeshHandler : DelegatingHandler
                 request.Headers.Host = null;
             }
 
-            MeshSpans.CallEnded(activity, statusCode, call.Attempts);
-            if (telemetry.RequestsEnabled)
+            // A gRPC status in the trailers is known only at the end of the body: the span and the metrics wait for it there.
+            if (statusCode == 0 || !GrpcResponseContent.TryDefer(response!, activity, telemetry, call, time))
             {
-                RecordCall(telemetry, call, statusCode, response, time);
+                var grpcStatus = GrpcStatus(response);
+                MeshSpans.CallEnded(activity, statusCode, call.Attempts, grpcStatus);
+                if (telemetry.RequestsEnabled)
+                {
+                    RecordCall(telemetry, call, statusCode, grpcStatus, response?.Content.Headers.ContentLength ?? 0, time);
+                }
+
+                activity?.Dispose();
             }
         }
     }
@@ -274,13 +281,13 @@ internal sealed class MeshHandler : DelegatingHandler
         return setHost;
     }
 
-    private static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, HttpResponseMessage? response, TimeProvider time)
+    internal static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, string grpcStatus, long responseBytes, TimeProvider time)
     {
         var endpoint = call.CurrentEndpoint;
         var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
-        telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, GrpcStatus(response),
+        telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, grpcStatus,
             mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(call.Request),
-            response?.Content.Headers.ContentLength ?? 0, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
+            responseBytes, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
     }
 
     /// <summary>Why the attempt was not sent, as the caller sees it if no retry follows.</summary>

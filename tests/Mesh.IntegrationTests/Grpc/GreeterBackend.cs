@@ -32,6 +32,9 @@ internal sealed class GreeterBackend : IAsyncDisposable
     /// <summary>The same port as an <c>https</c> endpoint address, as a mesh server with mTLS is registered.</summary>
     public Uri HttpsAddress => new($"https://127.0.0.1:{Address.Port}");
 
+    /// <summary>The server's services, e.g. its meter factory.</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Calls served, unary and streaming.</summary>
     public int Calls => Volatile.Read(ref _calls);
 
