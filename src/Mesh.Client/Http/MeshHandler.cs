@@ -80,7 +80,7 @@ internal sealed class MeshHandler : DelegatingHandler
 
         var activity = MeshSpans.StartCall(request, uri, service.Name, route.Name);
         var telemetry = Runtime.Telemetry;
-        var setHost = SetCallHeaders(request, uri, telemetry);
+        var setHost = SetHost(request, uri);
         var statusCode = 0;
         HttpResponseMessage? response = null;
         CancellationTokenSource? deadlineSource = null;
@@ -243,10 +243,10 @@ internal sealed class MeshHandler : DelegatingHandler
             if (statusCode == 0 || !GrpcResponseContent.TryDefer(response!, activity, telemetry, call, time))
             {
                 var grpcStatus = GrpcStatus(response);
-                MeshSpans.CallEnded(activity, statusCode, call.Attempts, grpcStatus);
+                MeshSpans.CallEnded(activity, statusCode, grpcStatus);
                 if (telemetry.RequestsEnabled)
                 {
-                    RecordCall(telemetry, call, statusCode, grpcStatus, response?.Content.Headers.ContentLength ?? 0, time);
+                    RecordCall(telemetry, call, statusCode, grpcStatus, ResponseBytes(response), time);
                 }
 
                 activity?.Dispose();
@@ -255,10 +255,10 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     /// <summary>
-    /// The headers every attempt keeps: the Host the caller used, and who calls. Returns whether Host was set here
-    /// (and must be removed again after the call).
+    /// The Host every attempt keeps: the one the caller used. Returns whether Host was set here (and must be removed
+    /// again after the call). Who calls is not sent: the destination's labels come only from the caller's certificate.
     /// </summary>
-    private static bool SetCallHeaders(HttpRequestMessage request, Uri uri, MeshTelemetry telemetry)
+    private static bool SetHost(HttpRequestMessage request, Uri uri)
     {
         // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
         // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
@@ -266,16 +266,6 @@ internal sealed class MeshHandler : DelegatingHandler
         if (setHost)
         {
             request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
-        }
-
-        // Who calls, for the destination's metrics (reporter="destination").
-        if (telemetry.RequestsEnabled)
-        {
-            var headers = request.Headers;
-            headers.Remove(MeshHeaders.SourceService);
-            headers.Remove(MeshHeaders.SourceVersion);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceService, telemetry.SourceService);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
         }
 
         return setHost;
@@ -344,6 +334,16 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;
+
+    /// <summary>
+    /// The response's declared Content-Length, parsed from the raw header: the typed <c>ContentLength</c> would store
+    /// a parsed copy (a header entry and a boxed long) in the response on every call.
+    /// </summary>
+    internal static long ResponseBytes(HttpResponseMessage? response) =>
+        response is not null && response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values) && values.Count == 1 &&
+        long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
+            ? length
+            : 0;
 
     /// <summary>The gRPC status when it came in the headers (a trailers-only response, e.g. an error); empty otherwise.</summary>
     private static string GrpcStatus(HttpResponseMessage? response) =>

@@ -13,12 +13,4 @@ internal static class MeshHeaders
     public const string Fault = "x-mesh-fault";
 
     public const string GrpcStatus = "grpc-status";
-
-    /// <summary>
-    /// The calling app's service name and version, sent by the client pipeline for the destination's metrics. A
-    /// claim, not a proof: only an mTLS peer certificate proves who calls.
-    /// </summary>
-    public const string SourceService = "x-mesh-source-service";
-
-    public const string SourceVersion = "x-mesh-source-version";
 }

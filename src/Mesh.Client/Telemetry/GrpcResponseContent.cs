@@ -100,7 +100,7 @@ internal sealed class GrpcResponseContent : HttpContent
                 activity.SetTag("error.type", error.GetType().FullName);
             }
 
-            MeshSpans.CallEnded(activity, _statusCode, _call.Attempts, grpcStatus);
+            MeshSpans.CallEnded(activity, _statusCode, grpcStatus);
 
             // Stopping a span makes its parent current wherever that happens; here it is the reader's context,
             // whose current span is its own business.
@@ -114,7 +114,7 @@ internal sealed class GrpcResponseContent : HttpContent
 
         if (_telemetry.RequestsEnabled)
         {
-            MeshHandler.RecordCall(_telemetry, _call, _statusCode, grpcStatus, Headers.ContentLength ?? 0, _time);
+            MeshHandler.RecordCall(_telemetry, _call, _statusCode, grpcStatus, MeshHandler.ResponseBytes(_response), _time);
         }
     }
 

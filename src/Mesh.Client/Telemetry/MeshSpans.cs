@@ -43,7 +43,6 @@ internal static class MeshSpans
         activity.AddTag("url.full", uri.OriginalString);
         activity.AddTag("server.address", uri.IdnHost);
         activity.AddTag("server.port", MeshTelemetry.Box(uri.Port));
-        activity.AddTag("mesh.destination.service", service);
         activity.AddTag("mesh.route", route);
         if (IsGrpcRequest(request))
         {
@@ -97,10 +96,11 @@ internal static class MeshSpans
     }
 
     /// <summary>
-    /// The call's outcome: the final status code, how many attempts it took and, for a gRPC call, its status (from the
-    /// headers of a trailers-only response or from the trailers; empty when none came).
+    /// The call's outcome: the final status code and, for a gRPC call, its status (from the headers of a trailers-only
+    /// response or from the trailers; empty when none came). How many attempts it took is the number of
+    /// <c>mesh.attempt</c> events plus one.
     /// </summary>
-    public static void CallEnded(Activity? call, int statusCode, int attempts, string grpcStatus)
+    public static void CallEnded(Activity? call, int statusCode, string grpcStatus)
     {
         if (call is null || !call.IsAllDataRequested)
         {
@@ -112,7 +112,6 @@ internal static class MeshSpans
             call.AddTag("http.response.status_code", MeshTelemetry.Box(statusCode));
         }
 
-        call.AddTag("mesh.attempts", MeshTelemetry.Box(attempts));
         if (MeshTelemetry.GrpcStatusCode(grpcStatus) is var code and >= 0 && call.GetTagItem(RpcSystem) is not null)
         {
             call.AddTag("rpc.grpc.status_code", MeshTelemetry.Box(code));
