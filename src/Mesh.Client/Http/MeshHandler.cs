@@ -242,7 +242,8 @@ internal sealed class MeshHandler : DelegatingHandler
             // A gRPC status in the trailers is known only at the end of the body: the span and the metrics wait for it there.
             if (statusCode == 0 || !GrpcResponseContent.TryDefer(response!, activity, telemetry, call, time))
             {
-                var grpcStatus = GrpcStatus(response);
+                // Read only when someone listens: the response's header table may not exist yet.
+                var grpcStatus = activity is not null || telemetry.RequestsEnabled ? GrpcStatus(response) : string.Empty;
                 MeshSpans.CallEnded(activity, statusCode, grpcStatus);
                 if (telemetry.RequestsEnabled)
                 {
