@@ -208,7 +208,7 @@ internal sealed class CellAccumulator
 
 /// <summary>
 /// Closed-loop load: <c>concurrency</c> workers, each sending its next request when the last one's body has been read.
-/// A warm-up first (connections, JIT, the mesh's first snapshot), then the measured window: only requests started in
+/// A warm-up first (connections, JIT, the mesh's first model), then the measured window: only requests started in
 /// it are recorded. Each worker records into its own histogram; they are merged at the end.
 /// </summary>
 internal static class LoadRunner

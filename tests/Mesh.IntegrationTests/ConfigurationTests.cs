@@ -238,8 +238,8 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
             backends.ShouldAllBe(x => x.Requests > 0, "both configurations served traffic");
             backends.Sum(x => x.Requests).ShouldBe(total, "each request was sent exactly once");
             var runtime = mesh.GetService<MeshRuntime>();
-            runtime.Snapshot.Services[service].Endpoints.Length.ShouldBe(3);
-            runtime.Snapshot.Services[service].Endpoints.ShouldContain(e => e.Authority == backends[reloads % 2 == 0 ? 0 : 3].Address.GetLeftPart(UriPartial.Authority));
+            runtime.Model.Services[service].Endpoints.Length.ShouldBe(3);
+            runtime.Model.Services[service].Endpoints.ShouldContain(e => e.Authority == backends[reloads % 2 == 0 ? 0 : 3].Address.GetLeftPart(UriPartial.Authority));
         }
         finally
         {

@@ -30,7 +30,7 @@ public sealed class ControlPlaneTests
     });
 
     private static int Endpoints(MeshTestClient mesh, string service) =>
-        mesh.GetService<MeshRuntime>().Snapshot.Services.TryGetValue(service, out var s) ? s.Endpoints.Length : 0;
+        mesh.GetService<MeshRuntime>().Model.Services.TryGetValue(service, out var s) ? s.Endpoints.Length : 0;
 
     [Fact]
     public async Task Apps_register_find_each_other_and_a_graceful_stop_drops_no_request()

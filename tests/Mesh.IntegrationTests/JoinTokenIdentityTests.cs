@@ -31,7 +31,7 @@ public sealed class JoinTokenIdentityTests
         var identity = reviews.GetService<MeshSecurity>().Identity!;
         await Poll.UntilAsync(() => identity.Current is not null, because: "reviews gets its certificate with the made token");
         WorkloadVersion.Of(identity.Current!.Certificate).ShouldBe("v2");
-        await Poll.UntilAsync(() => reviews.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("ratings", out var s) &&
+        await Poll.UntilAsync(() => reviews.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("ratings", out var s) &&
             s.Endpoints.Length == 1, because: "reviews discovers ratings");
         (await reviews.Client.GetStringAsync(new Uri("http://ratings/"))).ShouldBe("v2");
 

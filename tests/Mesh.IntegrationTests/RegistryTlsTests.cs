@@ -38,7 +38,7 @@ public sealed class RegistryTlsTests
         using var admin = registry.Client(RegistryHost.AdminToken);
         await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
             because: "reviews registers over https");
-        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews over https");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews spiffe://mesh.local/svc/productpage");
         mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));

@@ -123,7 +123,7 @@ public sealed class ResilienceTests
                 new { Name = "default" },
             },
         }), time);
-        var endpoint = mesh.Services.GetRequiredService<MeshRuntime>().Snapshot.Services[service].Endpoints[0];
+        var endpoint = mesh.Services.GetRequiredService<MeshRuntime>().Model.Services[service].Endpoints[0];
         long Estimate() => (long)endpoint.LatencyEstimateTicks;
 
         using (var response = await mesh.Client.GetAsync(new Uri($"http://{service}/fast")))

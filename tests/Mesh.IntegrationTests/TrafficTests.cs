@@ -230,7 +230,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
                 shares.Add((slow.Requests - before) / (double)measured);
             }
 
-            var estimates = ewma.GetService<MeshRuntime>().Snapshot.Services[service].Endpoints
+            var estimates = ewma.GetService<MeshRuntime>().Model.Services[service].Endpoints
                 .Select(e => $"{e.Authority} {e.LatencyEstimateTicks * 1000 / TimeProvider.System.TimestampFrequency:F1} ms");
             output.WriteLine("latency estimates: " + string.Join(", ", estimates));
             output.WriteLine($"PeakEwma: slow endpoint got {string.Join(" and ", shares.Select(x => x.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)))}");
@@ -292,7 +292,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
             var removed = backends[3];
             mesh.Reload(Config(backends.Where(b => b != removed)));
             var runtime = mesh.GetService<MeshRuntime>();
-            await Poll.UntilAsync(() => runtime.Snapshot.Services[service].Endpoints.Length == 9, because: "the reload takes effect");
+            await Poll.UntilAsync(() => runtime.Model.Services[service].Endpoints.Length == 9, because: "the reload takes effect");
 
             var after = await MapKeysAsync(mesh, service, keys);
             var moved = before.Keys.Where(k => after[k] != before[k]).ToList();

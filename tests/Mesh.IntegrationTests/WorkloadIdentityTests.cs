@@ -93,7 +93,7 @@ public sealed class RegistryMutualTlsTests
         var admin = registry.Admin;
         await Poll.UntilAsync(async () => (await admin.GetStringAsync(new Uri("/v1/services/reviews/instances", UriKind.Relative))).Contains("\"https://127.0.0.1:", StringComparison.Ordinal),
             because: "reviews registers its https address");
-        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+        await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews");
 
         await Poll.UntilAsync(() => mesh.GetService<MeshSecurity>().Identity!.Current is not null, because: "productpage gets its certificate");
@@ -104,7 +104,7 @@ public sealed class RegistryMutualTlsTests
         {
             Registry = new { Url = registry.Address, Token = RegistryHost.JoinToken("productpage"), Register = false, CacheDirectory = string.Empty },
         });
-        await Poll.UntilAsync(() => anonymous.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
+        await Poll.UntilAsync(() => anonymous.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the anonymous client discovers reviews");
         (await anonymous.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("- -");
 

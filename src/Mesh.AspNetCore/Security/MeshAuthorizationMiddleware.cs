@@ -32,10 +32,10 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         _security = security;
         _logger = logger;
 
-        // Rules change with the configuration or this service's registry policy; both publish a new runtime snapshot.
+        // Rules change with the configuration or this service's registry policy; both publish a new runtime model.
         // The table is rebuilt then, off the request path, and requests read one reference.
-        _table = BuildTable(runtime.Snapshot.Options);
-        runtime.SnapshotChanged += snapshot => _table = BuildTable(snapshot.Options);
+        _table = BuildTable(runtime.Model.Options);
+        runtime.ModelChanged += model => _table = BuildTable(model.Options);
     }
 
     public Task InvokeAsync(HttpContext context, RequestDelegate next)

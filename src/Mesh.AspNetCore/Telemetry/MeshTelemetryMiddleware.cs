@@ -27,7 +27,7 @@ internal sealed partial class MeshTelemetryMiddleware(MeshRuntime runtime, TimeP
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var telemetry = runtime.Telemetry;
-        var accessLog = runtime.Snapshot.Options.Telemetry.AccessLog && _accessLog.IsEnabled(LogLevel.Information);
+        var accessLog = runtime.Model.Options.Telemetry.AccessLog && _accessLog.IsEnabled(LogLevel.Information);
         if (!telemetry.RequestsEnabled && !accessLog)
         {
             await next(context);

@@ -12,7 +12,7 @@ namespace Mesh.Client.Http;
 /// </summary>
 internal struct MeshCall
 {
-    public MeshCall(HttpRequestMessage request, Uri originalUri, ServiceSnapshot service, RouteRuntime route,
+    public MeshCall(HttpRequestMessage request, Uri originalUri, ServiceModel service, RouteModel route,
         RouteDestination destination, long startTimestamp, long deadline, CancellationToken callerToken)
     {
         Request = request;
@@ -30,9 +30,9 @@ internal struct MeshCall
 
     public Uri OriginalUri { get; }
 
-    public ServiceSnapshot Service { get; }
+    public ServiceModel Service { get; }
 
-    public RouteRuntime Route { get; }
+    public RouteModel Route { get; }
 
     public RouteDestination Destination { get; }
 

@@ -56,7 +56,7 @@ internal sealed class MeshHandler : DelegatingHandler
     // ValueTask must be consumed exactly once (SendAsync's AsTask): the box goes back to the pool after that. What an
     // attempt does to its endpoint (load, breaker, outliers, probe) is AttemptTracker's, a struct inside this box.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceSnapshot service, CancellationToken cancellationToken)
+    private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceModel service, CancellationToken cancellationToken)
     {
         var time = Runtime.TimeProvider;
         var start = time.GetTimestamp();
@@ -315,7 +315,7 @@ internal sealed class MeshHandler : DelegatingHandler
     /// The attempt's failure for the retry rules: a cancellation by the per-try timer alone (the call still has time)
     /// is a per-try timeout, anything else is what it is.
     /// </summary>
-    private static Exception AttemptError(Exception ex, CancellationTokenSource? perTrySource, RetryPolicy retry, CancellationToken callToken) =>
+    private static Exception AttemptError(Exception ex, CancellationTokenSource? perTrySource, RetryModel retry, CancellationToken callToken) =>
         ex is OperationCanceledException && perTrySource is { IsCancellationRequested: true } && !callToken.IsCancellationRequested
             ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
             : ex;
@@ -395,7 +395,7 @@ internal sealed class MeshHandler : DelegatingHandler
         new($"The call to service '{call.Service.Name}' (route '{call.Route.Name}') ran out of time after {time.GetElapsedTime(call.StartTimestamp).TotalMilliseconds:F0} ms and {call.Attempts} attempt(s).",
             new TimeoutException("The mesh deadline of the call passed."));
 
-    private static HttpResponseMessage NoRouteResponse(HttpRequestMessage request, ServiceSnapshot service) =>
+    private static HttpResponseMessage NoRouteResponse(HttpRequestMessage request, ServiceModel service) =>
         new(HttpStatusCode.NotFound)
         {
             RequestMessage = request,

@@ -16,10 +16,10 @@ internal sealed class MirrorSender
     private readonly MeshHandler _handler;
     private readonly HttpRequestMessage _copy;
     private readonly RouteDestination _destination;
-    private readonly ServiceSnapshot _service;
+    private readonly ServiceModel _service;
     private readonly Uri _originalUri;
 
-    private MirrorSender(MeshHandler handler, HttpRequestMessage copy, RouteDestination destination, ServiceSnapshot service, Uri originalUri)
+    private MirrorSender(MeshHandler handler, HttpRequestMessage copy, RouteDestination destination, ServiceModel service, Uri originalUri)
     {
         _handler = handler;
         _copy = copy;
@@ -32,7 +32,7 @@ internal sealed class MirrorSender
     /// Copies the request (only when its body is already in memory; streaming bodies are not mirrored because
     /// reading them would delay the caller) and queues the copy.
     /// </summary>
-    public static void Start(MeshHandler handler, HttpRequestMessage request, Uri originalUri, RouteDestination destination, ServiceSnapshot service)
+    public static void Start(MeshHandler handler, HttpRequestMessage request, Uri originalUri, RouteDestination destination, ServiceModel service)
     {
         if (request.Content is not null and not ByteArrayContent and not ReadOnlyMemoryContent)
         {

@@ -5,7 +5,7 @@ namespace Mesh.Client.LoadBalancing;
 
 /// <summary>
 /// One endpoint of a service and what the mesh has learnt about it: requests in flight, a latency average, and its
-/// outlier-detection record. It outlives snapshots: a reload that keeps the endpoint keeps what was learnt.
+/// outlier-detection record. It outlives models: a reload that keeps the endpoint keeps what was learnt.
 /// All fields are updated with interlocked operations; readers tolerate a slightly stale view.
 /// </summary>
 internal sealed class EndpointState

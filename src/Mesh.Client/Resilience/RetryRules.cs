@@ -23,7 +23,7 @@ internal static class RetryRules
     /// retried, for a call whose method is <paramref name="idempotent"/> or not and whose deadline timestamp is
     /// <paramref name="deadline"/> (0 for none).
     /// </summary>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, long deadline, RetryPolicy retry,
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, long deadline, RetryModel retry,
         TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
@@ -91,7 +91,7 @@ internal static class RetryRules
     /// The wait before retry number <paramref name="retryNumber"/> (0 for the first), never past the call's
     /// <paramref name="deadline"/> when the server's Retry-After sets it.
     /// </summary>
-    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, long deadline, RetryPolicy retry,
+    internal static TimeSpan Backoff(int retryNumber, HttpResponseMessage? response, long deadline, RetryModel retry,
         TimeProvider timeProvider, RandomSource random)
     {
         if (response is not null && RetryAfter(response, timeProvider) is { } wait)

@@ -9,9 +9,9 @@ using Microsoft.Extensions.Primitives;
 namespace Mesh.Client.Runtime;
 
 /// <summary>
-/// Owns the current <see cref="MeshSnapshot"/>. Configuration reloads and discovery changes build a new snapshot
+/// Owns the current <see cref="MeshModel"/>. Configuration reloads and discovery changes build a new model
 /// under a lock and publish it with one reference swap; requests read the reference and never wait. A reload that
-/// fails validation is logged, counted and dropped, and the last good snapshot keeps serving.
+/// fails validation is logged, counted and dropped, and the last good model keeps serving.
 /// </summary>
 internal sealed partial class MeshRuntime : IDisposable
 {
@@ -26,7 +26,7 @@ internal sealed partial class MeshRuntime : IDisposable
     private MeshOptions _options;
     private string _fingerprint;
     private string? _lastRejection;
-    private volatile MeshSnapshot _snapshot = MeshSnapshot.Empty;
+    private volatile MeshModel _model = MeshModel.Empty;
 
     public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
         IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, MeshTelemetry telemetry,
@@ -78,14 +78,14 @@ internal sealed partial class MeshRuntime : IDisposable
 
     public MeshTelemetry Telemetry => _telemetry;
 
-    public MeshSnapshot Snapshot => _snapshot;
+    public MeshModel Model => _model;
 
-    /// <summary>Raised after a new snapshot is published.</summary>
-    public event Action<MeshSnapshot>? SnapshotChanged;
+    /// <summary>Raised after a new model is published.</summary>
+    public event Action<MeshModel>? ModelChanged;
 
-    public bool TryGetService(string host, out ServiceSnapshot service) => _snapshot.Services.TryGetValue(host, out service!);
+    public bool TryGetService(string host, out ServiceModel service) => _model.Services.TryGetValue(host, out service!);
 
-    /// <summary>Re-reads configuration; keeps the current snapshot when the new one is invalid.</summary>
+    /// <summary>Re-reads configuration; keeps the current model when the new one is invalid.</summary>
     public void Reload()
     {
         MeshOptions options;
@@ -131,7 +131,7 @@ internal sealed partial class MeshRuntime : IDisposable
         LogReloadAccepted(_logger, options.Services.Count);
     }
 
-    /// <summary>Builds and publishes a snapshot from the current options and what the endpoint sources report.</summary>
+    /// <summary>Builds and publishes a model from the current options and what the endpoint sources report.</summary>
     public void Rebuild()
     {
         lock (_buildLock)
@@ -146,7 +146,7 @@ internal sealed partial class MeshRuntime : IDisposable
                 names.UnionWith(source.Services);
             }
 
-            var services = new Dictionary<string, ServiceSnapshot>(StringComparer.OrdinalIgnoreCase);
+            var services = new Dictionary<string, ServiceModel>(StringComparer.OrdinalIgnoreCase);
             foreach (var name in names)
             {
                 if (!_states.TryGetValue(name, out var state))
@@ -157,7 +157,7 @@ internal sealed partial class MeshRuntime : IDisposable
 
                 var policy = PolicyFor(name, options);
                 var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured), options));
-                services[name] = ServiceSnapshot.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
+                services[name] = ServiceModel.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
             }
 
             foreach (var gone in _states.Keys.Where(k => !names.Contains(k)).ToList())
@@ -165,10 +165,10 @@ internal sealed partial class MeshRuntime : IDisposable
                 _states.Remove(gone);
             }
 
-            _snapshot = new MeshSnapshot(services.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), options);
+            _model = new MeshModel(services.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase), options);
         }
 
-        SnapshotChanged?.Invoke(_snapshot);
+        ModelChanged?.Invoke(_model);
     }
 
     /// <summary>The options as JSON: equal text, equal configuration.</summary>

@@ -5,8 +5,8 @@ using Mesh.Client.Resilience;
 namespace Mesh.Client.Runtime;
 
 /// <summary>
-/// What outlives snapshots for one service: endpoint records (latency, ejections), the ejection tracker and the
-/// retry budget. Only the snapshot builder touches it, under the runtime's build lock.
+/// What outlives models for one service: endpoint records (latency, ejections), the ejection tracker and the
+/// retry budget. Only the model builder touches it, under the runtime's build lock.
 /// </summary>
 internal sealed class ServiceState(string name, TimeProvider timeProvider)
 {

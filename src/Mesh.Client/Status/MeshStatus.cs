@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Client.Status;
 
 /// <summary>
-/// <see cref="IMeshStatus"/> over the runtime's current snapshot. A copy per read keeps the runtime's own types out of
+/// <see cref="IMeshStatus"/> over the runtime's current model. A copy per read keeps the runtime's own types out of
 /// the public surface; readers are health checks and diagnostics, never the request path.
 /// </summary>
 internal sealed class MeshStatus(MeshRuntime runtime, RegistryDiscoverySource registry, IOptions<MeshOptions> options) : IMeshStatus
@@ -14,7 +14,7 @@ internal sealed class MeshStatus(MeshRuntime runtime, RegistryDiscoverySource re
     {
         get
         {
-            var services = runtime.Snapshot.Services;
+            var services = runtime.Model.Services;
             var result = new Dictionary<string, MeshServiceStatus>(services.Count, StringComparer.OrdinalIgnoreCase);
             foreach (var (name, service) in services)
             {

@@ -134,7 +134,7 @@ internal sealed class MeshTelemetry : IDisposable
     {
         var now = runtime.TimeProvider.GetTimestamp();
         var result = new List<Measurement<long>>();
-        foreach (var (name, service) in runtime.Snapshot.Services)
+        foreach (var (name, service) in runtime.Model.Services)
         {
             long n = 0;
             foreach (var endpoint in service.Endpoints)

@@ -63,7 +63,7 @@ public sealed class ForgedLabelTests(ITestOutputHelper output)
         });
         var caller = productpage.GetService<MeshSecurity>().Identity!;
         await Poll.UntilAsync(() => caller.Current is not null, because: "productpage gets its certificate");
-        await Poll.UntilAsync(() => productpage.GetService<Mesh.Client.Runtime.MeshRuntime>().Snapshot.Services.TryGetValue("reviews", out var s) &&
+        await Poll.UntilAsync(() => productpage.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("reviews", out var s) &&
             s.Endpoints.Length == 1, because: "productpage discovers reviews");
         (await productpage.Client.GetStringAsync(new Uri("http://reviews/r"))).ShouldBe("5 stars");
 

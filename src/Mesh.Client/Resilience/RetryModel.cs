@@ -1,15 +1,15 @@
 namespace Mesh.Client.Resilience;
 
 /// <summary>A route's retry settings, resolved from options.</summary>
-internal sealed record RetryPolicy(int Attempts, TimeSpan? PerTryTimeout, RetryConditions Conditions, bool RetryNonIdempotent,
+internal sealed record RetryModel(int Attempts, TimeSpan? PerTryTimeout, RetryConditions Conditions, bool RetryNonIdempotent,
     TimeSpan BaseDelay, TimeSpan MaxDelay)
 {
     /// <summary>Istio's default for routes without a retry policy: 2 retries on connection-level failures and 503.</summary>
-    public static RetryPolicy Default { get; } = new(2, null, RetryConditions.Default, false,
+    public static RetryModel Default { get; } = new(2, null, RetryConditions.Default, false,
         TimeSpan.FromMilliseconds(25), TimeSpan.FromMilliseconds(250));
 
-    public static RetryPolicy From(RetryOptions? options) => options is null
+    public static RetryModel From(RetryOptions? options) => options is null
         ? Default
-        : new RetryPolicy(options.Attempts, options.PerTryTimeout, RetryConditions.Parse(options.RetryOn, string.Empty, null),
+        : new RetryModel(options.Attempts, options.PerTryTimeout, RetryConditions.Parse(options.RetryOn, string.Empty, null),
             options.RetryNonIdempotent, options.BaseDelay, options.MaxDelay);
 }

@@ -9,11 +9,11 @@ using Mesh.Client.Telemetry;
 namespace Mesh.Client.Runtime;
 
 /// <summary>One service in the immutable runtime model: its routes, pickers, outlier detector and breaker settings.</summary>
-internal sealed class ServiceSnapshot
+internal sealed class ServiceModel
 {
-    private readonly RouteRuntime[] _routes;
+    private readonly RouteModel[] _routes;
 
-    private ServiceSnapshot(string name, RouteRuntime[] routes, EndpointState[] endpoints, OutlierDetector outliers,
+    private ServiceModel(string name, RouteModel[] routes, EndpointState[] endpoints, OutlierDetector outliers,
         RetryBudget budget, CircuitBreakerOptions? breaker, ServiceState state)
     {
         Name = name;
@@ -27,7 +27,7 @@ internal sealed class ServiceSnapshot
 
     public string Name { get; }
 
-    public IReadOnlyList<RouteRuntime> Routes => _routes;
+    public IReadOnlyList<RouteModel> Routes => _routes;
 
     public EndpointState[] Endpoints { get; }
 
@@ -41,7 +41,7 @@ internal sealed class ServiceSnapshot
     public ServiceState State { get; }
 
     /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
-    public RouteRuntime? Match(HttpRequestMessage request)
+    public RouteModel? Match(HttpRequestMessage request)
     {
         foreach (var route in _routes)
         {
@@ -54,7 +54,7 @@ internal sealed class ServiceSnapshot
         return null;
     }
 
-    public static ServiceSnapshot Build(ServiceState state, ServicePolicyOptions policy, EndpointState[] endpoints,
+    public static ServiceModel Build(ServiceState state, ServicePolicyOptions policy, EndpointState[] endpoints,
         MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random)
     {
         var name = state.Name;
@@ -82,7 +82,7 @@ internal sealed class ServiceSnapshot
         }
 
         var routeOptions = policy.Routes.Count > 0 ? policy.Routes : [new RouteOptions { Name = "default" }];
-        var routes = new RouteRuntime[routeOptions.Count];
+        var routes = new RouteModel[routeOptions.Count];
         for (var i = 0; i < routeOptions.Count; i++)
         {
             var r = routeOptions[i];
@@ -108,13 +108,13 @@ internal sealed class ServiceSnapshot
             }
 
             var mirror = r.Mirror is { Subset: { } mirrorSubset } ? new RouteDestination(mirrorSubset, PickerFor(mirrorSubset), 100) : null;
-            var route = new RouteRuntime(r.Name ?? $"route-{i}", r.Match, destinations, r.Timeout, RetryPolicy.From(r.Retry),
+            var route = new RouteModel(r.Name ?? $"route-{i}", r.Match, destinations, r.Timeout, RetryModel.From(r.Retry),
                 r.Fault is null ? null : new FaultInjection(r.Fault), mirror, r.Mirror?.Percentage ?? 0);
             routes[i] = route;
         }
 
         var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
-        return new ServiceSnapshot(name, routes, endpoints, outliers, budget,
+        return new ServiceModel(name, routes, endpoints, outliers, budget,
             policy.CircuitBreaker.Enabled ? policy.CircuitBreaker : null, state);
     }
 

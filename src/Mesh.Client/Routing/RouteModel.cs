@@ -5,7 +5,7 @@ using Mesh.Client.Resilience;
 namespace Mesh.Client.Routing;
 
 /// <summary>A route of the immutable runtime model: its match, its destinations, its timeout, retries and faults.</summary>
-internal sealed class RouteRuntime
+internal sealed class RouteModel
 {
     private readonly HttpMethod[] _methods;
     private readonly KeyValuePair<string, string>[] _headers;
@@ -13,8 +13,8 @@ internal sealed class RouteRuntime
     private readonly string? _pathPrefix;
     private readonly RouteDestination[] _destinations;
 
-    public RouteRuntime(string name, RouteMatchOptions? match, RouteDestination[] destinations, TimeSpan? timeout,
-        RetryPolicy retry, FaultInjection? fault, RouteDestination? mirror, double mirrorPercentage)
+    public RouteModel(string name, RouteMatchOptions? match, RouteDestination[] destinations, TimeSpan? timeout,
+        RetryModel retry, FaultInjection? fault, RouteDestination? mirror, double mirrorPercentage)
     {
         Name = name;
         _methods = match is null ? [] : [.. match.Methods.Select(m => new HttpMethod(m.ToUpperInvariant()))];
@@ -33,7 +33,7 @@ internal sealed class RouteRuntime
 
     public TimeSpan? Timeout { get; }
 
-    public RetryPolicy Retry { get; }
+    public RetryModel Retry { get; }
 
     public FaultInjection? Fault { get; }
 
