@@ -436,7 +436,7 @@ public sealed class TrafficTests(ITestOutputHelper output)
             var spans = stopped.Where(a => a.TraceId == traceId && a.Source.Name == MeshMeter).ToList();
             var logical = spans.Where(a => a.ParentSpanId == root.SpanId).ShouldHaveSingleItem();
             logical.Kind.ShouldBe(ActivityKind.Client);
-            logical.GetTagItem("mesh.destination.service").ShouldBe(service);
+            logical.GetTagItem("server.address").ShouldBe(service);
             logical.GetTagItem("http.response.status_code").ShouldBe(200);
             logical.GetTagItem("network.peer.address").ShouldBe("127.0.0.1");
             spans.Count.ShouldBe(1);

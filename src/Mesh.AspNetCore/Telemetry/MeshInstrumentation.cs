@@ -9,5 +9,5 @@ internal static class MeshInstrumentation
     public static readonly IReadOnlyList<string> ActivitySources = [MeshInbound.ActivitySourceName];
 
     /// <summary>The mesh's meters, the same set <c>/metrics</c> always exports: the client pipeline, the inbound side and security.</summary>
-    public static readonly IReadOnlyList<string> Meters = [MeshTelemetry.MeterName, "Mesh.AspNetCore", "Mesh.Security"];
+    public static readonly IReadOnlyList<string> Meters = [MeshInbound.MeterName, "Mesh.AspNetCore", "Mesh.Security"];
 }

@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Mesh.Client.Telemetry;
+using Mesh.Client.Hosting;
 using OpenTelemetry.Metrics;
 
 namespace Mesh.AspNetCore.Telemetry;
@@ -57,6 +57,6 @@ internal sealed class MeshMetricStreams(IMeterFactory meterFactory, IEnumerable<
         }
 
         // OpenTelemetry refuses unsorted or repeated boundaries; a histogram that advises none gets the mesh's durations.
-        return advised.Length > 0 ? [.. advised.Distinct().Order()] : [.. MeshTelemetry.DurationBuckets];
+        return advised.Length > 0 ? [.. advised.Distinct().Order()] : [.. MeshInbound.DurationBuckets];
     }
 }

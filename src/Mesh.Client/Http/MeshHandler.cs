@@ -83,9 +83,9 @@ internal sealed class MeshHandler : DelegatingHandler
             mirrored = true;
         }
 
-        using var activity = MeshSpans.StartCall(request.Method, uri, service.Name, route.Name);
+        var activity = MeshSpans.StartCall(request, uri, service.Name, route.Name);
         var telemetry = Runtime.Telemetry;
-        var setHost = SetCallHeaders(request, uri, telemetry);
+        var setHost = SetHost(request, uri);
         var statusCode = 0;
         HttpResponseMessage? response = null;
         CancellationTokenSource? deadlineSource = null;
@@ -275,19 +275,27 @@ internal sealed class MeshHandler : DelegatingHandler
                 request.Headers.Host = null;
             }
 
-            MeshSpans.CallEnded(activity, statusCode, call.Attempts);
-            if (telemetry.RequestsEnabled)
+            // A gRPC status in the trailers is known only at the end of the body: the span and the metrics wait for it there.
+            if (statusCode == 0 || !GrpcResponseContent.TryDefer(response!, activity, telemetry, call, time))
             {
-                RecordCall(telemetry, call, statusCode, response, time);
+                // Read only when someone listens: the response's header table may not exist yet.
+                var grpcStatus = activity is not null || telemetry.RequestsEnabled ? GrpcStatus(response) : string.Empty;
+                MeshSpans.CallEnded(activity, statusCode, grpcStatus);
+                if (telemetry.RequestsEnabled)
+                {
+                    RecordCall(telemetry, call, statusCode, grpcStatus, ResponseBytes(response), time);
+                }
+
+                activity?.Dispose();
             }
         }
     }
 
     /// <summary>
-    /// The headers every attempt keeps: the Host the caller used, and who calls. Returns whether Host was set here
-    /// (and must be removed again after the call).
+    /// The Host every attempt keeps: the one the caller used. Returns whether Host was set here (and must be removed
+    /// again after the call). Who calls is not sent: the destination's labels come only from the caller's certificate.
     /// </summary>
-    private static bool SetCallHeaders(HttpRequestMessage request, Uri uri, MeshTelemetry telemetry)
+    private static bool SetHost(HttpRequestMessage request, Uri uri)
     {
         // The backend sees the name the caller used (reviews or reviews:8080), not the endpoint's address, as behind
         // Envoy: virtual hosting and generated links keep working. A Host the caller set itself is left alone.
@@ -297,26 +305,16 @@ internal sealed class MeshHandler : DelegatingHandler
             request.Headers.Host = uri.IsDefaultPort ? uri.IdnHost : uri.Authority;
         }
 
-        // Who calls, for the destination's metrics (reporter="destination").
-        if (telemetry.RequestsEnabled)
-        {
-            var headers = request.Headers;
-            headers.Remove(MeshHeaders.SourceService);
-            headers.Remove(MeshHeaders.SourceVersion);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceService, telemetry.SourceService);
-            headers.TryAddWithoutValidation(MeshHeaders.SourceVersion, telemetry.SourceVersion);
-        }
-
         return setHost;
     }
 
-    private static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, HttpResponseMessage? response, TimeProvider time)
+    internal static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, string grpcStatus, long responseBytes, TimeProvider time)
     {
         var endpoint = call.CurrentEndpoint;
         var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
-        telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, GrpcStatus(response),
+        telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, grpcStatus,
             mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(call.Request),
-            response?.Content.Headers.ContentLength ?? 0, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
+            responseBytes, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
     }
 
     /// <summary>Why the attempt was not sent, as the caller sees it if no retry follows.</summary>
@@ -381,6 +379,16 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     private static long RequestBytes(HttpRequestMessage request) => request.Content?.Headers.ContentLength ?? 0;
+
+    /// <summary>
+    /// The response's declared Content-Length, parsed from the raw header: the typed <c>ContentLength</c> would store
+    /// a parsed copy (a header entry and a boxed long) in the response on every call.
+    /// </summary>
+    internal static long ResponseBytes(HttpResponseMessage? response) =>
+        response is not null && response.Content.Headers.NonValidated.TryGetValues("Content-Length", out var values) && values.Count == 1 &&
+        long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
+            ? length
+            : 0;
 
     /// <summary>The gRPC status when it came in the headers (a trailers-only response, e.g. an error); empty otherwise.</summary>
     private static string GrpcStatus(HttpResponseMessage? response) =>

@@ -18,12 +18,4 @@ internal static class MeshHeaders
 
     /// <summary>gRPC's own remaining budget (see <see cref="Grpc.GrpcTimeout"/>), read and written beside ours.</summary>
     public const string GrpcTimeout = "grpc-timeout";
-
-    /// <summary>
-    /// The calling app's service name and version, sent by the client pipeline for the destination's metrics. A
-    /// claim, not a proof: only an mTLS peer certificate proves who calls.
-    /// </summary>
-    public const string SourceService = "x-mesh-source-service";
-
-    public const string SourceVersion = "x-mesh-source-version";
 }

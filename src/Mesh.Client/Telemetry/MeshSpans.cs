@@ -20,6 +20,8 @@ internal static class MeshSpans
 {
     private const string TraceParent = "traceparent";
 
+    private const string RpcSystem = "rpc.system";
+
     private static readonly ConcurrentDictionary<string, DisplayNames> Names = new(StringComparer.Ordinal);
 
     private static readonly Func<string, DisplayNames> CreateNames = static service => new DisplayNames(service);
@@ -27,8 +29,9 @@ internal static class MeshSpans
     private static readonly Type DefaultPropagatorType = DistributedContextPropagator.CreateDefaultPropagator().GetType();
 
     /// <summary>Starts the call span, or returns null when nobody listens to <see cref="MeshTelemetry.ActivitySourceName"/>.</summary>
-    public static Activity? StartCall(HttpMethod method, Uri uri, string service, string route)
+    public static Activity? StartCall(HttpRequestMessage request, Uri uri, string service, string route)
     {
+        var method = request.Method;
         var activity = MeshTelemetry.ActivitySource.StartActivity(ActivityKind.Client, name: service);
         if (activity is null || !activity.IsAllDataRequested)
         {
@@ -40,8 +43,12 @@ internal static class MeshSpans
         activity.AddTag("url.full", uri.OriginalString);
         activity.AddTag("server.address", uri.IdnHost);
         activity.AddTag("server.port", MeshTelemetry.Box(uri.Port));
-        activity.AddTag("mesh.destination.service", service);
         activity.AddTag("mesh.route", route);
+        if (IsGrpcRequest(request))
+        {
+            AddRpcTags(activity, uri.AbsolutePath);
+        }
+
         return activity;
     }
 
@@ -88,8 +95,12 @@ internal static class MeshSpans
         call.AddEvent(new ActivityEvent("mesh.attempt", tags: tags));
     }
 
-    /// <summary>The call's outcome: the final status code and how many attempts it took.</summary>
-    public static void CallEnded(Activity? call, int statusCode, int attempts)
+    /// <summary>
+    /// The call's outcome: the final status code and, for a gRPC call, its status (from the headers of a trailers-only
+    /// response or from the trailers; empty when none came). How many attempts it took is the number of
+    /// <c>mesh.attempt</c> events plus one.
+    /// </summary>
+    public static void CallEnded(Activity? call, int statusCode, string grpcStatus)
     {
         if (call is null || !call.IsAllDataRequested)
         {
@@ -101,7 +112,39 @@ internal static class MeshSpans
             call.AddTag("http.response.status_code", MeshTelemetry.Box(statusCode));
         }
 
-        call.AddTag("mesh.attempts", MeshTelemetry.Box(attempts));
+        if (MeshTelemetry.GrpcStatusCode(grpcStatus) is var code and >= 0 && call.GetTagItem(RpcSystem) is not null)
+        {
+            call.AddTag("rpc.grpc.status_code", MeshTelemetry.Box(code));
+            if (code != 0)
+            {
+                // OpenTelemetry's gRPC conventions: on the client every status but OK is an error.
+                call.SetStatus(ActivityStatusCode.Error);
+            }
+        }
+    }
+
+    /// <summary>A gRPC request, as Grpc.Net.Client sends it: <c>application/grpc</c> and its <c>+proto</c>/<c>+json</c> forms.</summary>
+    private static bool IsGrpcRequest(HttpRequestMessage request)
+    {
+        if (request.Content?.Headers.ContentType?.MediaType is not { } mediaType)
+        {
+            return false;
+        }
+
+        const string Grpc = "application/grpc";
+        return mediaType.StartsWith(Grpc, StringComparison.OrdinalIgnoreCase) && (mediaType.Length == Grpc.Length || mediaType[Grpc.Length] == '+');
+    }
+
+    /// <summary>OpenTelemetry's RPC attributes from a gRPC path, <c>/{package.Service}/{Method}</c>.</summary>
+    private static void AddRpcTags(Activity activity, string path)
+    {
+        activity.AddTag(RpcSystem, "grpc");
+        var slash = path.IndexOf('/', 1);
+        if (path.Length > 1 && path[0] == '/' && slash > 1 && slash < path.Length - 1)
+        {
+            activity.AddTag("rpc.service", path[1..slash]);
+            activity.AddTag("rpc.method", path[(slash + 1)..]);
+        }
     }
 
     /// <summary>

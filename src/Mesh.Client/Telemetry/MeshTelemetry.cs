@@ -175,6 +175,13 @@ internal sealed class MeshTelemetry : IDisposable
             return string.Empty;
         }
 
+        var value = GrpcStatusCode(grpcStatus);
+        return value >= 0 ? StatusTexts[value] : "unknown";
+    }
+
+    /// <summary>A gRPC status as its code, 0 to 16; -1 when there is none or it is not one of gRPC's.</summary>
+    internal static int GrpcStatusCode(string grpcStatus)
+    {
         var value = grpcStatus.Length switch
         {
             1 when char.IsAsciiDigit(grpcStatus[0]) => grpcStatus[0] - '0',
@@ -182,7 +189,7 @@ internal sealed class MeshTelemetry : IDisposable
                 ((grpcStatus[0] - '0') * 10) + (grpcStatus[1] - '0'),
             _ => -1,
         };
-        return value is >= 0 and <= 16 ? StatusTexts[value] : "unknown";
+        return value is >= 0 and <= 16 ? value : -1;
     }
 
     private static string StatusText(int statusCode) =>

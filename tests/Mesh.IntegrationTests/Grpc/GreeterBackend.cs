@@ -42,6 +42,9 @@ internal sealed class GreeterBackend : IAsyncDisposable
     /// <summary>When set, a unary call waits for <see cref="AllowNextReply"/> (or its cancellation) before it answers.</summary>
     public bool HoldUnary { get; set; }
 
+    /// <summary>The server's services, e.g. its meter factory.</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Calls served, unary and streaming.</summary>
     public int Calls => Volatile.Read(ref _calls);
 

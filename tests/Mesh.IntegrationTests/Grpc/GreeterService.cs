@@ -13,6 +13,9 @@ namespace Mesh.IntegrationTests.Grpc;
 /// </summary>
 internal sealed class GreeterService(GreeterBackend backend) : Greeter.GreeterBase
 {
+    /// <summary>The response header <see cref="SayHelloThenFail"/> sends before it fails.</summary>
+    public const string HeadersFirst = "x-headers-first";
+
     public override async Task<HelloReply> SayHello(HelloRequest request, ServerCallContext context)
     {
         backend.RecordCall();
@@ -28,6 +31,13 @@ internal sealed class GreeterService(GreeterBackend backend) : Greeter.GreeterBa
         }
 
         return Reply(request, context, sequence: 1);
+    }
+
+    public override async Task<HelloReply> SayHelloThenFail(HelloRequest request, ServerCallContext context)
+    {
+        backend.RecordCall();
+        await context.WriteResponseHeadersAsync([new Metadata.Entry(HeadersFirst, "yes")]);
+        throw new RpcException(new Status((StatusCode)request.Count, "failed after the headers"));
     }
 
     public override async Task StreamHellos(HelloRequest request, IServerStreamWriter<HelloReply> responseStream, ServerCallContext context)

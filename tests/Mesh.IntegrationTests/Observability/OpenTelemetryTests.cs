@@ -32,7 +32,7 @@ public sealed class OpenTelemetryTests
             app.Services.GetRequiredService<TracerProvider>().ForceFlush().ShouldBeTrue();
             var calls = Calls(exported, service);
             calls.Count.ShouldBe(3);
-            calls.ShouldAllBe(c => c.DisplayName == "GET " + service && c.GetTagItem("mesh.destination.service") as string == service);
+            calls.ShouldAllBe(c => c.DisplayName == "GET " + service && c.GetTagItem("server.address") as string == service);
             calls.ShouldAllBe(c => c.GetTagItem("network.peer.address") as string == "127.0.0.1");
             Snapshot(exported).ShouldNotContain(a => a.Source.Name == "Mesh.Client" && calls.Any(c => c.SpanId == a.ParentSpanId),
                 "one span per call, none per single attempt");
