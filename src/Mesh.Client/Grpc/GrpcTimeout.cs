@@ -1,5 +1,5 @@
 using System.Globalization;
-using Mesh.Client.Http;
+using Mesh.Client.Internal;
 
 namespace Mesh.Client.Grpc;
 
@@ -50,7 +50,7 @@ internal static class GrpcTimeout
             return false;
         }
 
-        timeout = TimeSpan.FromTicks((long)Math.Min(ticks, MeshDeadline.MaxBudget.Ticks));
+        timeout = TimeSpan.FromTicks((long)Math.Min(ticks, TimeLeft.MaxBudget.Ticks));
         return true;
     }
 

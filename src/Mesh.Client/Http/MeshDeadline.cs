@@ -1,3 +1,5 @@
+using Mesh.Client.Internal;
+
 namespace Mesh.Client.Http;
 
 /// <summary>
@@ -7,9 +9,6 @@ namespace Mesh.Client.Http;
 internal static class MeshDeadline
 {
     private static readonly AsyncLocal<long> Current = new();
-
-    /// <summary>The largest budget a caller may hand us; anything longer is as good as none.</summary>
-    public static readonly TimeSpan MaxBudget = TimeSpan.FromDays(1);
 
     public static long Value => Current.Value;
 
@@ -25,7 +24,7 @@ internal static class MeshDeadline
             return false;
         }
 
-        budget = TimeSpan.FromMilliseconds(Math.Clamp(ms, 0, (long)MaxBudget.TotalMilliseconds));
+        budget = TimeSpan.FromMilliseconds(Math.Clamp(ms, 0, (long)TimeLeft.MaxBudget.TotalMilliseconds));
         return true;
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Mesh.Client.Discovery;
 using Mesh.Client.Hosting;
 using Mesh.Client.Internal;
+using Mesh.Client.LoadBalancing;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,7 +16,7 @@ namespace Mesh.Client.Runtime;
 /// under a lock and publish it with one reference swap; requests read the reference and never wait. A reload that
 /// fails validation is logged, counted and dropped, and the last good model keeps serving.
 /// </summary>
-internal sealed partial class MeshRuntime : IDisposable
+internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 {
     private readonly IOptionsFactory<MeshOptions> _optionsFactory;
     private readonly IEndpointSource[] _sources;
@@ -81,6 +82,14 @@ internal sealed partial class MeshRuntime : IDisposable
     public MeshTelemetry Telemetry => _telemetry;
 
     public MeshModel Model => _model;
+
+    IEnumerable<KeyValuePair<string, EndpointState[]>> IEndpointHealthSource.EndpointsByService()
+    {
+        foreach (var (name, service) in _model.Services)
+        {
+            yield return new(name, service.Endpoints);
+        }
+    }
 
     /// <summary>Raised after a new model is published.</summary>
     public event Action<MeshModel>? ModelChanged;

@@ -120,7 +120,7 @@ internal sealed class MeshTelemetry : IDisposable
     /// Mesh health read when a collector asks: endpoints per service, those ejected by outlier detection, and those
     /// whose circuit breaker is open.
     /// </summary>
-    public void ObserveHealth(Runtime.MeshRuntime runtime)
+    public void ObserveHealth(IEndpointHealthSource runtime)
     {
         _meter.CreateObservableGauge("mesh.endpoints", () => Observe(runtime, static (_, _) => true), "{endpoint}",
             "Endpoints known per destination service.");
@@ -130,14 +130,14 @@ internal sealed class MeshTelemetry : IDisposable
             "Endpoints with an open circuit breaker.");
     }
 
-    private static List<Measurement<long>> Observe(Runtime.MeshRuntime runtime, Func<EndpointState, long, bool> counts)
+    private static List<Measurement<long>> Observe(IEndpointHealthSource runtime, Func<EndpointState, long, bool> counts)
     {
         var now = runtime.TimeProvider.GetTimestamp();
         var result = new List<Measurement<long>>();
-        foreach (var (name, service) in runtime.Model.Services)
+        foreach (var (name, endpoints) in runtime.EndpointsByService())
         {
             long n = 0;
-            foreach (var endpoint in service.Endpoints)
+            foreach (var endpoint in endpoints)
             {
                 if (counts(endpoint, now))
                 {

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.Client.Http;
 
 /// <summary>
 /// The read side of <see cref="GrpcResponseContent"/>: passes every read through and ends the call when the body

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
-using Mesh.Client.Http;
+using Mesh.Client.Telemetry;
 
-namespace Mesh.Client.Telemetry;
+namespace Mesh.Client.Http;
 
 /// <summary>
 /// The body of a gRPC response whose status is still to come in the trailers (every normal gRPC response: only a
