@@ -5,13 +5,13 @@ namespace Mesh.Client.Tests;
 
 public sealed class EndpointBreakerTests
 {
-    private static readonly CircuitBreakerOptions Options = new()
+    private static readonly CircuitBreakerModel Options = CircuitBreakerModel.From(new CircuitBreakerOptions
     {
         FailureRatio = 0.5,
         MinimumThroughput = 10,
         SamplingDuration = TimeSpan.FromSeconds(10),
         BreakDuration = TimeSpan.FromSeconds(5),
-    };
+    })!;
 
     [Fact]
     public void Stays_closed_below_the_minimum_throughput_whatever_the_ratio()

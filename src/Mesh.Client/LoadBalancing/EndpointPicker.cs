@@ -1,4 +1,5 @@
 using Mesh.Client.Internal;
+using Mesh.Client.Resilience;
 
 namespace Mesh.Client.LoadBalancing;
 
@@ -41,7 +42,7 @@ internal abstract class EndpointPicker
     /// asks the breaker of <paramref name="client"/> on it. An endpoint whose breaker is open, or whose probe another
     /// call just took, is passed over for another when there is one.
     /// </summary>
-    public PickResult Pick(HttpRequestMessage request, EndpointState? avoid, CircuitBreakerOptions? breakers, string client)
+    public PickResult Pick(HttpRequestMessage request, EndpointState? avoid, CircuitBreakerModel? breakers, string client)
     {
         var endpoint = PickEndpoint(request, avoid);
         if (endpoint is null)

@@ -47,7 +47,7 @@ internal sealed class EndpointState
     /// <summary>Slots of <see cref="RewrittenUris"/>; a power of two.</summary>
     internal const int RewriteCacheSlots = 16;
 
-    private static readonly Func<string, (CircuitBreakerOptions Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
+    private static readonly Func<string, (CircuitBreakerModel Options, TimeProvider Time), EndpointBreaker> CreateBreaker =
         static (_, arg) => new EndpointBreaker(arg.Options, arg.Time);
 
     /// <summary>URIs recently rewritten onto this endpoint, by path and query; see <c>EndpointUri</c>.</summary>
@@ -60,7 +60,7 @@ internal sealed class EndpointState
     public ConcurrentDictionary<string, EndpointBreaker> Breakers { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The circuit breaker of this endpoint for the HTTP client <paramref name="client"/>.</summary>
-    public EndpointBreaker BreakerFor(string client, CircuitBreakerOptions options, TimeProvider timeProvider) =>
+    public EndpointBreaker BreakerFor(string client, CircuitBreakerModel options, TimeProvider timeProvider) =>
         Breakers.GetOrAdd(client, CreateBreaker, (options, timeProvider));
 
     public int InFlight => Volatile.Read(ref _inFlight);

@@ -3,7 +3,7 @@ using Mesh.Client.Resilience;
 namespace Mesh.Client.LoadBalancing;
 
 /// <summary>
-/// The answer of <see cref="EndpointPicker.Pick(HttpRequestMessage, EndpointState?, CircuitBreakerOptions?, string)"/>:
+/// The answer of <see cref="EndpointPicker.Pick(HttpRequestMessage, EndpointState?, CircuitBreakerModel?, string)"/>:
 /// the endpoint an attempt goes to with the breaker that admitted it, or why there is none.
 /// </summary>
 internal readonly struct PickResult

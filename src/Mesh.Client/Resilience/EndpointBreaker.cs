@@ -2,10 +2,10 @@ namespace Mesh.Client.Resilience;
 
 /// <summary>
 /// The circuit breaker of one endpoint as seen by one HTTP client. Closed, it counts attempts and failures over a
-/// sliding window (<see cref="CircuitBreakerOptions.SamplingDuration"/> in ten buckets); when at least
-/// <see cref="CircuitBreakerOptions.MinimumThroughput"/> attempts are in the window and the failure share reaches
-/// <see cref="CircuitBreakerOptions.FailureRatio"/>, it opens. Open, it refuses attempts for
-/// <see cref="CircuitBreakerOptions.BreakDuration"/>, then lets one attempt through as a probe (half-open): a success
+/// sliding window (<see cref="CircuitBreakerModel.SamplingDuration"/> in ten buckets); when at least
+/// <see cref="CircuitBreakerModel.MinimumThroughput"/> attempts are in the window and the failure share reaches
+/// <see cref="CircuitBreakerModel.FailureRatio"/>, it opens. Open, it refuses attempts for
+/// <see cref="CircuitBreakerModel.BreakDuration"/>, then lets one attempt through as a probe (half-open): a success
 /// closes it with a fresh window, a failure opens it again. A probe that never reports lets another through after
 /// one more break duration.
 /// </summary>
@@ -31,7 +31,7 @@ internal sealed class EndpointBreaker
     private int _state;
     private long _blockedUntil;
 
-    public EndpointBreaker(CircuitBreakerOptions options, TimeProvider timeProvider)
+    public EndpointBreaker(CircuitBreakerModel options, TimeProvider timeProvider)
     {
         _time = timeProvider;
         _failureRatio = options.FailureRatio;

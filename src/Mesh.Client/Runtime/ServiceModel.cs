@@ -18,7 +18,7 @@ internal sealed class ServiceModel
     private readonly RouteModel[] _routes;
 
     private ServiceModel(string name, RouteModel[] routes, EndpointState[] endpoints, OutlierDetector outliers,
-        RetryBudget budget, CircuitBreakerOptions? breaker)
+        RetryBudget budget, CircuitBreakerModel? breaker)
     {
         Name = name;
         _routes = routes;
@@ -39,7 +39,7 @@ internal sealed class ServiceModel
     public RetryBudget Budget { get; }
 
     /// <summary>The breaker settings, or null when breakers are off.</summary>
-    public CircuitBreakerOptions? Breaker { get; }
+    public CircuitBreakerModel? Breaker { get; }
 
     /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
     public RouteModel? Match(HttpRequestMessage request)
@@ -61,7 +61,8 @@ internal sealed class ServiceModel
         var name = state.Name;
         state.Ejections.MinHealthPercent = policy.LoadBalancer.MinHealthPercent;
         var budget = state.ResolveBudget(policy.RetryBudget);
-        state.ResolveBreakers(policy.CircuitBreaker, endpoints);
+        var breaker = CircuitBreakerModel.From(policy.CircuitBreaker);
+        state.ResolveBreakers(breaker, endpoints);
 
         var pickers = new Dictionary<string, EndpointPicker>(StringComparer.OrdinalIgnoreCase);
         EndpointPicker PickerFor(string? subset)
@@ -116,7 +117,7 @@ internal sealed class ServiceModel
 
         var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
         return new ServiceModel(name, routes, endpoints, outliers, budget,
-            policy.CircuitBreaker.Enabled ? policy.CircuitBreaker : null);
+            breaker);
     }
 
     private static bool Selects(IDictionary<string, string> selector, EndpointState endpoint)

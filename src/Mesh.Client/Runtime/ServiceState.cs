@@ -12,7 +12,8 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
 {
     private readonly Dictionary<string, EndpointState> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private RetryBudgetOptions? _budgetOptions;
-    private CircuitBreakerOptions? _breakerOptions;
+    private CircuitBreakerModel? _breaker;
+    private bool _resolved;
 
     public string Name { get; } = name;
 
@@ -63,13 +64,15 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
         return Budget;
     }
 
-    /// <summary>Breakers are built from the options in force when first used; changed options start them afresh.</summary>
-    public void ResolveBreakers(CircuitBreakerOptions options, EndpointState[] endpoints)
+    /// <summary>
+    /// Breakers are built from the settings in force when first used; changed settings (turning breakers off included)
+    /// start them afresh.
+    /// </summary>
+    public void ResolveBreakers(CircuitBreakerModel? breaker, EndpointState[] endpoints)
     {
-        var changed = _breakerOptions is not null && (_breakerOptions.Enabled != options.Enabled ||
-            _breakerOptions.FailureRatio != options.FailureRatio || _breakerOptions.MinimumThroughput != options.MinimumThroughput ||
-            _breakerOptions.SamplingDuration != options.SamplingDuration || _breakerOptions.BreakDuration != options.BreakDuration);
-        _breakerOptions = options;
+        var changed = _resolved && _breaker != breaker;
+        _breaker = breaker;
+        _resolved = true;
         if (changed)
         {
             foreach (var e in endpoints)
