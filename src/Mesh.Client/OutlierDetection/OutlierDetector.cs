@@ -14,7 +14,11 @@ internal sealed class OutlierDetector
 {
     // Envoy caps the ejection time at 300 s by default so an endpoint that flapped many times still comes back.
     private static readonly TimeSpan MaxEjectionTime = TimeSpan.FromSeconds(300);
-    private readonly OutlierDetectionOptions _options;
+    // The settings are copied, not referenced: the detector is part of the immutable model and its options are not.
+    private readonly int _consecutive5xx;
+    private readonly int _consecutiveGateway;
+    private readonly TimeSpan _baseEjectionTime;
+    private readonly double _maxEjectionPercent;
     private readonly EndpointState[] _endpoints;
     private readonly EjectionTracker _tracker;
     private readonly MeshTelemetry _telemetry;
@@ -23,7 +27,10 @@ internal sealed class OutlierDetector
 
     public OutlierDetector(OutlierDetectionOptions options, EndpointState[] endpoints, EjectionTracker tracker, MeshTelemetry telemetry, string service)
     {
-        _options = options;
+        _consecutive5xx = options.Consecutive5xxErrors;
+        _consecutiveGateway = options.ConsecutiveGatewayErrors;
+        _baseEjectionTime = options.BaseEjectionTime;
+        _maxEjectionPercent = options.MaxEjectionPercent;
         _endpoints = endpoints;
         _tracker = tracker;
         _telemetry = telemetry;
@@ -31,7 +38,7 @@ internal sealed class OutlierDetector
         _intervalTicks = ToTicks(options.Interval);
     }
 
-    public bool Enabled => _options.Consecutive5xxErrors > 0 || _options.ConsecutiveGatewayErrors > 0;
+    public bool Enabled => _consecutive5xx > 0 || _consecutiveGateway > 0;
 
     /// <summary>Records an attempt's outcome: an HTTP status, or 0 for a connection-level failure.</summary>
     public void Report(EndpointState endpoint, int statusCode)
@@ -49,14 +56,14 @@ internal sealed class OutlierDetector
 
         var gateway = statusCode is 0 or 502 or 503 or 504;
         var eject = false;
-        if (_options.Consecutive5xxErrors > 0 && endpoint.IncrementConsecutive5xx() >= _options.Consecutive5xxErrors)
+        if (_consecutive5xx > 0 && endpoint.IncrementConsecutive5xx() >= _consecutive5xx)
         {
             eject = true;
         }
 
         if (gateway)
         {
-            if (_options.ConsecutiveGatewayErrors > 0 && endpoint.IncrementConsecutiveGateway() >= _options.ConsecutiveGatewayErrors)
+            if (_consecutiveGateway > 0 && endpoint.IncrementConsecutiveGateway() >= _consecutiveGateway)
             {
                 eject = true;
             }
@@ -91,14 +98,14 @@ internal sealed class OutlierDetector
         }
 
         // At least one endpoint is always ejectable, whatever the percentage says (Envoy does the same).
-        if (ejected > 0 && (ejected + 1) * 100.0 > _endpoints.Length * _options.MaxEjectionPercent)
+        if (ejected > 0 && (ejected + 1) * 100.0 > _endpoints.Length * _maxEjectionPercent)
         {
             return;
         }
 
         var multiplier = endpoint.NextEjectionMultiplier(now, _intervalTicks);
-        var duration = TimeSpan.FromTicks(Math.Min(_options.BaseEjectionTime.Ticks * multiplier,
-            Math.Max(MaxEjectionTime.Ticks, _options.BaseEjectionTime.Ticks)));
+        var duration = TimeSpan.FromTicks(Math.Min(_baseEjectionTime.Ticks * multiplier,
+            Math.Max(MaxEjectionTime.Ticks, _baseEjectionTime.Ticks)));
         var until = now + ToTicks(duration);
         if (endpoint.TryEject(now, until, previous))
         {
