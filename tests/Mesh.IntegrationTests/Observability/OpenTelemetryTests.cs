@@ -18,7 +18,7 @@ public sealed class OpenTelemetryTests
     [Fact]
     public async Task An_app_with_its_own_tracing_gets_the_mesh_client_spans_from_its_one_provider()
     {
-        var exported = new List<Activity>();
+        var exported = new ExportedItems<Activity>();
         var (service, backend, app, services) = await StartAsync([], s => s.AddOpenTelemetry()
             .WithTracing(t => t.AddMeshInstrumentation().AddInMemoryExporter(exported)));
         await using (backend)
@@ -42,7 +42,7 @@ public sealed class OpenTelemetryTests
     [Fact]
     public async Task An_app_with_its_own_metrics_gets_the_mesh_and_configured_meters_from_its_one_provider()
     {
-        var exported = new List<MetricSnapshot>();
+        var exported = new ExportedItems<MetricSnapshot>();
         var appMeter = "Test.OpenTelemetry." + Guid.NewGuid().ToString("N");
         var (service, backend, app, services) = await StartAsync(new() { ["Mesh:Telemetry:Meters:0"] = appMeter },
             s => s.AddOpenTelemetry().WithMetrics(m => m.AddMeshInstrumentation().AddInMemoryExporter(exported)));
@@ -58,11 +58,7 @@ public sealed class OpenTelemetryTests
             // Every reader collects; the flush as a whole reports false, since the Prometheus reader behind /metrics on
             // the same provider exports only while a scrape asks.
             app.Services.GetRequiredService<MeterProvider>().ForceFlush();
-            List<MetricSnapshot> metrics;
-            lock (exported)
-            {
-                metrics = [.. exported];
-            }
+            var metrics = exported.Snapshot();
 
             var requests = metrics.Where(m => m.Name == "mesh.requests").SelectMany(m => m.MetricPoints)
                 .Where(p => HasTag(p, "destination_service", service) && HasTag(p, "reporter", "source"))
@@ -78,8 +74,8 @@ public sealed class OpenTelemetryTests
     [InlineData("http/protobuf")]
     public async Task Otlp_export_joins_the_app_s_own_providers_instead_of_building_more(string protocol)
     {
-        var spans = new List<Activity>();
-        var metrics = new List<MetricSnapshot>();
+        var spans = new ExportedItems<Activity>();
+        var metrics = new ExportedItems<MetricSnapshot>();
         var (service, backend, app, services) = await StartAsync(new()
         {
             ["Mesh:Telemetry:Otlp:Endpoint"] = TestBackend.ClosedPortAddress().ToString(),
@@ -118,7 +114,7 @@ public sealed class OpenTelemetryTests
             received.Enqueue((c.Request.Path.Value ?? string.Empty, System.Text.Encoding.UTF8.GetString(body.ToArray())));
             c.Response.ContentType = "application/x-protobuf";
         });
-        var spans = new List<Activity>();
+        var spans = new ExportedItems<Activity>();
         var (service, backend, app, services) = await StartAsync(new()
         {
             ["Mesh:Telemetry:Otlp:Endpoint"] = collector.Address.ToString(),
@@ -167,16 +163,10 @@ public sealed class OpenTelemetryTests
         }
     }
 
-    private static List<Activity> Snapshot(List<Activity> exported)
-    {
-        lock (exported)
-        {
-            return [.. exported];
-        }
-    }
+    private static List<Activity> Snapshot(ExportedItems<Activity> exported) => exported.Snapshot();
 
     /// <summary>The mesh's client spans (one per logical call) towards this test's service.</summary>
-    private static List<Activity> Calls(List<Activity> exported, string service) =>
+    private static List<Activity> Calls(ExportedItems<Activity> exported, string service) =>
         Snapshot(exported).Where(a => a.Source.Name == "Mesh.Client" && a.Kind == ActivityKind.Client && a.OperationName == service).ToList();
 
     private static bool HasTag(MetricPoint point, string key, string value)

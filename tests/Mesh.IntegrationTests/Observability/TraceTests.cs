@@ -35,7 +35,7 @@ public sealed class TraceTests
     [Fact]
     public async Task Three_hops_make_one_trace_seen_by_the_opentelemetry_sdk()
     {
-        var exported = new List<Activity>();
+        var exported = new ExportedItems<Activity>();
         using var tracerProvider = Sdk.CreateTracerProviderBuilder()
             .AddSource("Mesh.Client", AspNetCoreSource)
             .SetSampler(new AlwaysOnSampler())
@@ -43,13 +43,7 @@ public sealed class TraceTests
             .Build();
 
         var queue = new ConcurrentQueue<Activity>();
-        await RunThreeHopsAsync(queue, () =>
-        {
-            lock (exported)
-            {
-                return [.. exported];
-            }
-        });
+        await RunThreeHopsAsync(queue, exported.Snapshot);
     }
 
     private static async Task RunThreeHopsAsync(ConcurrentQueue<Activity> stopped, Func<List<Activity>>? read = null)
