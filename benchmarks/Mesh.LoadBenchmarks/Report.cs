@@ -149,7 +149,7 @@ internal sealed class Report(Settings settings, Machine machine)
         var budget = Retry.Find(r => r.Budget.StartsWith("0.2", StringComparison.Ordinal));
         if (budget is not null)
         {
-            Targets.Add(new Target("retry amplification with the budget ≤ 1.2 × + 10/s",
+            Targets.Add(new Target("retry amplification with the budget ≤ 1.2 × + 10/s + 100 reserve",
                 string.Create(CultureInfo.InvariantCulture, $"{budget.AttemptsPerRequest:F3} attempts per request (bound {budget.AllowedPerRequest:F3})"),
                 budget.Attempts <= budget.AllowedAttempts));
         }

@@ -20,8 +20,8 @@ public sealed class RetryBudgetTests
             }
         }
 
-        // One second of traffic: 0.2 × 1000 + 10 × 1.
-        allowed.ShouldBe(210);
+        // 0.2 × 1000 earned by the requests, plus the reserve of 10 a second × 10 s.
+        allowed.ShouldBe(300);
     }
 
     [Fact]
@@ -46,18 +46,23 @@ public sealed class RetryBudgetTests
             time.Advance(TimeSpan.FromSeconds(1));
         }
 
-        retries.ShouldBeLessThanOrEqualTo((int)((0.2 * requests) + (10 * 30)));
+        // Each 10 s window allows 0.2 × its requests plus the 100 reserve; three windows passed.
+        retries.ShouldBeLessThanOrEqualTo((int)((0.2 * requests) + (100 * 3)));
         retries.ShouldBeGreaterThan((int)(0.2 * requests));
     }
 
     [Fact]
-    public void With_no_requests_only_the_minimum_is_allowed()
+    public void A_new_client_has_the_reserve_up_front_and_spent_retries_come_back_after_the_ttl()
     {
         var time = new ManualTimeProvider();
-        var budget = new RetryBudget(new RetryBudgetOptions { MinRetriesPerSecond = 3 }, time);
-        Enumerable.Range(0, 10).Count(_ => budget.TryWithdraw()).ShouldBe(3);
-        time.Advance(TimeSpan.FromSeconds(1));
-        Enumerable.Range(0, 10).Count(_ => budget.TryWithdraw()).ShouldBe(3);
+        var budget = new RetryBudget(new RetryBudgetOptions { MinRetriesPerSecond = 3, Ttl = TimeSpan.FromSeconds(10) }, time);
+
+        // No request yet: 3 a second × 10 s, at once, as Linkerd and Finagle give a new client.
+        Enumerable.Range(0, 50).Count(_ => budget.TryWithdraw()).ShouldBe(30);
+        time.Advance(TimeSpan.FromSeconds(5));
+        budget.TryWithdraw().ShouldBeFalse("the reserve spent 5 s ago still counts");
+        time.Advance(TimeSpan.FromSeconds(5));
+        Enumerable.Range(0, 50).Count(_ => budget.TryWithdraw()).ShouldBe(30);
     }
 }
 

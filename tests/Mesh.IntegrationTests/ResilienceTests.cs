@@ -94,6 +94,39 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task A_new_client_retries_a_cold_burst_from_the_budget_reserve_and_loses_no_call()
+    {
+        await using var good = await TestBackend.StartAsync("good");
+        await using var bad = await TestBackend.StartAsync("bad", context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return Task.CompletedTask;
+        });
+        await using var mesh = MeshTestClient.Create(OneService("res-reserve", new
+        {
+            Endpoints = new object[] { new { Address = good.Address }, new { Address = bad.Address } },
+            LoadBalancer = new { Policy = "RoundRobin" },
+            CircuitBreaker = new { Enabled = false },
+            OutlierDetection = new { Consecutive5xxErrors = 0 },
+            Routes = new object[] { new { Name = "default", Retry = new { Attempts = 2, RetryOn = new[] { "5xx" } } } },
+        }));
+        using var exhausted = Collect(mesh, "mesh.retry_budget.exhausted");
+
+        // The default budget (0.2 of requests + 10/s over 10 s) starts with its reserve of 100 retries. Round robin
+        // moves on with each retry too, so nearly every call meets the 503 first and needs one: within the first
+        // second, the reserve covers them all (a budget that earned 10/s from its start would allow about 30).
+        for (var i = 0; i < 100; i++)
+        {
+            using var response = await mesh.Client.GetAsync(new Uri("http://res-reserve/api/items"));
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, $"call {i}");
+        }
+
+        bad.Requests.ShouldBeGreaterThanOrEqualTo(90);
+        good.Requests.ShouldBe(100);
+        exhausted.GetMeasurementSnapshot().ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task An_attempts_round_trip_time_is_the_endpoints_own_and_excludes_an_injected_fault_delay()
     {
         // The backend moves the mesh's clock by 7 ms while it answers: the only time that passes in the round trip.

@@ -1,9 +1,10 @@
 namespace Mesh.Client.Resilience;
 
 /// <summary>
-/// Caps retries to a destination service at <c>RetryRatio</c> of its requests plus <c>MinRetriesPerSecond</c> for
-/// each second, both counted over the last <c>Ttl</c> (Finagle's and Linkerd's retry budget). Under a full outage
-/// the extra load is bounded, so retries cannot turn a failure into an overload.
+/// Caps retries to a destination service over the last <c>Ttl</c> at <c>RetryRatio</c> of its requests plus a reserve
+/// of <c>MinRetriesPerSecond × Ttl</c> (Finagle's, Linkerd's and tower's retry budget). The reserve is there from the
+/// first request, so a new client's cold burst retries as those budgets would. Under a full outage the extra load is
+/// bounded, so retries cannot turn a failure into an overload.
 /// Counters live in one bucket per second; the hot path only does interlocked increments.
 /// </summary>
 internal sealed class RetryBudget
@@ -12,7 +13,6 @@ internal sealed class RetryBudget
     private readonly double _ratio;
     private readonly int _minPerSecond;
     private readonly TimeProvider _timeProvider;
-    private readonly long _startSecond;
     private readonly Lock _rollover = new();
 
     public RetryBudget(RetryBudgetOptions options, TimeProvider timeProvider)
@@ -26,7 +26,6 @@ internal sealed class RetryBudget
             _buckets[i] = new Bucket { Second = long.MinValue };
         }
 
-        _startSecond = CurrentSecond();
     }
 
     /// <summary>Counts one logical request; each one earns <c>RetryRatio</c> retries.</summary>
@@ -53,8 +52,7 @@ internal sealed class RetryBudget
             }
         }
 
-        var seconds = Math.Min(_buckets.Length, second - _startSecond + 1);
-        var allowed = (_ratio * requests) + ((double)_minPerSecond * seconds);
+        var allowed = (_ratio * requests) + ((double)_minPerSecond * _buckets.Length);
         if (retries <= allowed)
         {
             return true;

@@ -1,8 +1,8 @@
 namespace Mesh.Client;
 
 /// <summary>
-/// A retry budget: retries to a service may be at most <see cref="RetryRatio"/> of its requests plus
-/// <see cref="MinRetriesPerSecond"/>, counted over the last <see cref="Ttl"/>.
+/// A retry budget: over the last <see cref="Ttl"/>, retries to a service may be at most <see cref="RetryRatio"/> of its
+/// requests plus a reserve of <see cref="MinRetriesPerSecond"/> × <see cref="Ttl"/>, there from the first request.
 /// </summary>
 public sealed class RetryBudgetOptions
 {

@@ -288,6 +288,7 @@ public sealed class MeshHandlerTests
         var policy = Policy(NoBreakerNoEjection, Route(0, "default", 3, "5xx"));
         policy["RetryBudget:RetryRatio"] = "0";
         policy["RetryBudget:MinRetriesPerSecond"] = "1";
+        policy["RetryBudget:Ttl"] = "00:00:01";
         using var mesh = MeshUnderTest.Create(backend, "reviews", ["v1"], policy);
         using var retries = Collect(mesh, "mesh.retries");
         using var exhausted = Collect(mesh, "mesh.retry_budget.exhausted");
@@ -298,7 +299,8 @@ public sealed class MeshHandlerTests
             response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
         }
 
-        // One retry a second and none per request: the first call retries once, then every call stops at once.
+        // A reserve of one retry (1 a second × 1 s) and none per request: the first call retries once, then every call
+        // stops at once.
         backend.Sent.Count.ShouldBe(6);
         retries.Sum().ShouldBe(1);
         exhausted.Sum().ShouldBe(5);
