@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Mesh.Client.Internal;
 
 namespace Mesh.Client.Http;
 
@@ -6,22 +7,8 @@ namespace Mesh.Client.Http;
 /// The read side of <see cref="GrpcResponseContent"/>: passes every read through and ends the call when the body
 /// ends (a read of a non-empty buffer that returns nothing), fails, or is disposed.
 /// </summary>
-internal sealed class GrpcResponseStream(Stream inner, GrpcResponseContent content) : Stream
+internal sealed class GrpcResponseStream(Stream inner, GrpcResponseContent content) : ReadOnlyWrapperStream(inner)
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
@@ -29,7 +16,7 @@ internal sealed class GrpcResponseStream(Stream inner, GrpcResponseContent conte
         int read;
         try
         {
-            read = inner.Read(buffer);
+            read = Inner.Read(buffer);
         }
         catch (Exception ex)
         {
@@ -40,15 +27,12 @@ internal sealed class GrpcResponseStream(Stream inner, GrpcResponseContent conte
         return Ended(read, buffer.Length);
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ValueTask<int> pending;
         try
         {
-            pending = inner.ReadAsync(buffer, cancellationToken);
+            pending = Inner.ReadAsync(buffer, cancellationToken);
         }
         catch (Exception ex)
         {
@@ -78,25 +62,13 @@ internal sealed class GrpcResponseStream(Stream inner, GrpcResponseContent conte
         return Ended(read, requested);
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
+        base.Dispose(disposing);
         if (disposing)
         {
-            inner.Dispose();
             content.End(error: null);
         }
-
-        base.Dispose(disposing);
     }
 
     private int Ended(int read, int requested)
