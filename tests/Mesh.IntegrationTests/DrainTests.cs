@@ -47,6 +47,7 @@ public sealed class DrainTests(ITestOutputHelper output)
         var healthDuring = await ProbeAsync(leaving.Port, "/healthz");
         var stoppedBeforeDrainEnded = shutdown.IsCompleted;
         await Poll.UntilAsync(() => Endpoints(mesh) == 1, because: "the client's watch drops the deregistered instance");
+        await traffic.SettleAsync();
         await EndDrainAsync(leaving.Time, shutdown);
 
         var sent = traffic.Sent;
@@ -106,6 +107,7 @@ public sealed class DrainTests(ITestOutputHelper output)
                     old.App.Lifetime.StopApplication();
                     var shutdown = old.App.WaitForShutdownAsync();
                     await Poll.UntilAsync(() => Endpoints(mesh) == 3, because: "the client drops the stopping instance");
+                    await traffic.SettleAsync();
                     await EndDrainAsync(old.Time, shutdown);
                     await old.DisposeAsync();
                 }
@@ -146,7 +148,11 @@ public sealed class DrainTests(ITestOutputHelper output)
         return new Instance(app, time, version, new Uri(app.Urls.First()).Port);
     }
 
-    /// <summary>Moves the stopping app's clock past the drain delay until its shutdown completes.</summary>
+    /// <summary>
+    /// Moves the stopping app's clock past the drain delay until its shutdown completes. The test ends the drain as
+    /// soon as the callers' client has dropped the instance and the requests that picked it before have completed:
+    /// what a real drain delay must cover (watch latency, requests in flight) happens first, the rest of it is idle.
+    /// </summary>
     private static Task EndDrainAsync(ManualTimeProvider time, Task shutdown) => Poll.UntilAsync(() =>
     {
         time.Advance(Drain);
@@ -203,6 +209,8 @@ public sealed class DrainTests(ITestOutputHelper output)
         private readonly ConcurrentQueue<string> _failures = new();
         private readonly ConcurrentDictionary<string, int> _answers = new(StringComparer.Ordinal);
         private Task[] _callers = [];
+        private long[] _started = [];
+        private long[] _completed = [];
         private long _sent;
         private long _ok;
 
@@ -216,13 +224,36 @@ public sealed class DrainTests(ITestOutputHelper output)
 
         public static Traffic Start(HttpClient client, int callers, double? perSecond)
         {
-            var traffic = new Traffic();
+            var traffic = new Traffic { _started = new long[callers], _completed = new long[callers] };
             var interval = perSecond is { } rate ? TimeSpan.FromSeconds(callers / rate) : TimeSpan.Zero;
-            traffic._callers = Enumerable.Range(0, callers).Select(_ => Task.Run(() => traffic.CallAsync(client, interval))).ToArray();
+            traffic._callers = Enumerable.Range(0, callers).Select(i => Task.Run(() => traffic.CallAsync(i, client, interval))).ToArray();
             return traffic;
         }
 
-        private async Task CallAsync(HttpClient client, TimeSpan interval)
+        /// <summary>Waits until every request started so far has completed (each caller has one at a time).</summary>
+        public Task SettleAsync()
+        {
+            var mark = new long[_started.Length];
+            for (var i = 0; i < mark.Length; i++)
+            {
+                mark[i] = Interlocked.Read(ref _started[i]);
+            }
+
+            return Poll.UntilAsync(() =>
+            {
+                for (var i = 0; i < mark.Length; i++)
+                {
+                    if (Interlocked.Read(ref _completed[i]) < mark[i])
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }, because: "the requests in flight complete");
+        }
+
+        private async Task CallAsync(int caller, HttpClient client, TimeSpan interval)
         {
             var clock = Stopwatch.StartNew();
             var next = TimeSpan.Zero;
@@ -245,6 +276,7 @@ public sealed class DrainTests(ITestOutputHelper output)
                 }
 
                 Interlocked.Increment(ref _sent);
+                Interlocked.Increment(ref _started[caller]);
                 try
                 {
                     using var response = await client.GetAsync(Reviews);
@@ -262,6 +294,10 @@ public sealed class DrainTests(ITestOutputHelper output)
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
                 {
                     _failures.Enqueue($"{ex.GetType().Name}: {ex.Message} {ex.InnerException?.Message}");
+                }
+                finally
+                {
+                    Interlocked.Increment(ref _completed[caller]);
                 }
             }
         }
