@@ -53,7 +53,9 @@ public static class MeshServiceCollectionExtensions
         // Before registration: the first certificate is in hand before the app is advertised.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshIdentityStartup>());
         services.TryAddSingleton<MeshTrafficStats>();
+        services.TryAddSingleton<MeshDrainState>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IPostConfigureOptions<HostOptions>, MeshShutdownTimeout>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
         return services;
     }

@@ -23,8 +23,9 @@ public sealed class MeshRegistryOptions
     public int TtlSeconds { get; set; } = 15;
 
     /// <summary>
-    /// On shutdown, how long to keep serving after deregistering, so that watchers stop sending before the server
-    /// stops. 2 s by default.
+    /// On graceful shutdown, how long to keep serving after deregistering, so that watchers stop sending before the
+    /// server stops accepting; measured on the app's <see cref="TimeProvider"/>. The server integration raises the
+    /// host's shutdown timeout to cover it. 2 s by default.
     /// </summary>
     public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -25,9 +25,11 @@ internal static class RegistryHostApps
 
         /// <summary>
         /// A meshed app (<c>AddMesh()</c>, <c>UseMesh()</c>, <c>/metrics</c>) on a free loopback port that joins this
-        /// registry with its service's join token; <paramref name="map"/> adds its endpoints.
+        /// registry with its service's join token; <paramref name="map"/> adds its endpoints. With <paramref name="time"/> the
+        /// app's mesh (lease renewals, the drain delay, certificate checks) runs on that clock.
         /// </summary>
-        public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null)
+        public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null,
+            TimeProvider? time = null)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -42,6 +44,11 @@ internal static class RegistryHostApps
                 ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.Zero).ToString(),
             });
             builder.Services.AddMesh();
+            if (time is not null)
+            {
+                builder.Services.AddSingleton(time);
+            }
+
             var app = builder.Build();
             app.UseMesh();
             app.MapMeshEndpoints();

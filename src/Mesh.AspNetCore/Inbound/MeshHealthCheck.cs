@@ -4,8 +4,12 @@ using Microsoft.Extensions.Options;
 
 namespace Mesh.AspNetCore.Inbound;
 
-/// <summary>Healthy when the mesh runtime is up; reports which services it knows and how many endpoints each has.</summary>
-internal sealed class MeshHealthCheck(IMeshStatus status, IOptions<MeshOptions> options) : IHealthCheck
+/// <summary>
+/// Healthy when the mesh runtime is up; reports which services it knows and how many endpoints each has. Unhealthy
+/// while the app drains before a graceful stop, so that load balancers probing <c>/healthz</c> stop sending new work
+/// as the registry's watchers do.
+/// </summary>
+internal sealed class MeshHealthCheck(IMeshStatus status, IOptions<MeshOptions> options, MeshDrainState drain) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -22,6 +26,12 @@ internal sealed class MeshHealthCheck(IMeshStatus status, IOptions<MeshOptions> 
             // the data says how stale the state is.
             data["registry_connected"] = status.RegistryConnected;
             data["snapshot_age_seconds"] = status.RegistrySnapshotAge is { } age ? Math.Round(age.TotalSeconds, 1) : -1;
+        }
+
+        if (drain.Draining)
+        {
+            data["draining"] = true;
+            return Task.FromResult(HealthCheckResult.Unhealthy("draining: deregistered, stopping after the drain delay", data: data));
         }
 
         return Task.FromResult(HealthCheckResult.Healthy($"{services.Count} mesh service(s)", data));

@@ -11,9 +11,11 @@ namespace Mesh.AspNetCore.Inbound;
 
 /// <summary>
 /// Registers this app with the registry once Kestrel listens, renews the lease at a third of its TTL, and on
-/// graceful shutdown deregisters first, keeps serving for the drain delay while watchers notice, and only then lets
-/// the server stop. Hosted services stop in reverse order of registration and the web server registers first, so
-/// this runs while the server still accepts requests.
+/// graceful shutdown deregisters, keeps serving for the drain delay while watchers notice, and only then lets the
+/// server stop. The drain runs in <see cref="StoppingAsync"/>, which the host awaits for every lifecycle service
+/// before it stops any hosted service: the web server's hosted service is registered last by
+/// <c>WebApplicationBuilder.Build()</c> and so stops first, and a drain in <see cref="StopAsync"/> would run against a
+/// server that no longer accepts connections.
 /// </summary>
 internal sealed partial class MeshRegistration(
     IOptions<MeshOptions> options,
@@ -23,10 +25,15 @@ internal sealed partial class MeshRegistration(
     TimeProvider time,
     MeshServerSecurity security,
     MeshTrafficStats stats,
-    ILogger<MeshRegistration> logger) : IHostedService, IDisposable
+    MeshDrainState drainState,
+    ILogger<MeshRegistration> logger) : IHostedLifecycleService, IDisposable
 {
+    /// <summary>How long deregistration may take before the drain goes on without it (the lease then runs out).</summary>
+    internal static readonly TimeSpan DeregisterTimeout = TimeSpan.FromSeconds(5);
+
     private readonly CancellationTokenSource _stopping = new();
     private Task _loop = Task.CompletedTask;
+    private Task? _drain;
     private string? _service;
     private string? _instanceId;
     private volatile bool _registered;
@@ -45,7 +52,29 @@ internal sealed partial class MeshRegistration(
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Deregisters and drains while the server still accepts connections.</summary>
+    public Task StoppingAsync(CancellationToken cancellationToken) => DrainOnceAsync(cancellationToken);
+
+    /// <summary>
+    /// A host that calls <see cref="StopAsync"/> without <see cref="StoppingAsync"/> still gets the deregistration;
+    /// after <see cref="StoppingAsync"/> this waits for nothing new.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken) => DrainOnceAsync(cancellationToken);
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private Task DrainOnceAsync(CancellationToken cancellationToken)
+    {
+        // Both stop phases call this, from the host's one stopping thread: the second gets the first's task.
+        _drain ??= DrainAsync(cancellationToken);
+        return _drain;
+    }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -54,13 +83,14 @@ internal sealed partial class MeshRegistration(
             return;
         }
 
+        drainState.Draining = true;
         try
         {
-            using var deregisterTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), time);
+            using var deregisterTimeout = new CancellationTokenSource(DeregisterTimeout, time);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deregisterTimeout.Token);
             await registry.DeregisterAsync(_service!, _instanceId!, timeout.Token);
             _registered = false;
-            LogDeregistered(logger, _service!, _instanceId!);
+            LogDeregistered(logger, _service!, _instanceId!, options.Value.Registry.DrainDelay);
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
@@ -80,6 +110,8 @@ internal sealed partial class MeshRegistration(
                 // The host's shutdown timeout wins over the drain delay.
             }
         }
+
+        LogDrained(logger, _service!, _instanceId!);
     }
 
     private async Task RunAsync(MeshOptions mesh, CancellationToken cancellationToken)
@@ -192,12 +224,15 @@ internal sealed partial class MeshRegistration(
     [LoggerMessage(21, LogLevel.Warning, "Mesh registration failed, retrying: {Reason}")]
     private static partial void LogRegisterFailed(ILogger logger, string reason);
 
-    [LoggerMessage(22, LogLevel.Information, "Deregistered {Service}/{Id}; draining before the server stops")]
-    private static partial void LogDeregistered(ILogger logger, string service, string id);
+    [LoggerMessage(22, LogLevel.Information, "Deregistered {Service}/{Id}; serving for {DrainDelay} before the server stops")]
+    private static partial void LogDeregistered(ILogger logger, string service, string id, TimeSpan drainDelay);
 
     [LoggerMessage(23, LogLevel.Warning, "Mesh deregistration failed: {Reason}; the lease will expire on its own")]
     private static partial void LogDeregisterFailed(ILogger logger, string reason);
 
     [LoggerMessage(24, LogLevel.Warning, "Not registering with the mesh registry: no HTTP address is bound; set Mesh:Registry:AdvertiseAddress")]
     private static partial void LogNoAddress(ILogger logger);
+
+    [LoggerMessage(25, LogLevel.Information, "Drained {Service}/{Id}; the server stops now")]
+    private static partial void LogDrained(ILogger logger, string service, string id);
 }
