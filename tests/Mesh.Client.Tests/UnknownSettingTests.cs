@@ -47,7 +47,7 @@ public sealed class UnknownSettingTests
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
             "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, Authorization",
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",
-            "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent",
+            "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent, Locality",
             "Mesh:Services:a:Routes:0:X: unknown setting 'X'; expected one of Name, Match, Destinations, Timeout, Retry, Fault, Mirror",
             "Mesh:Services:a:Routes:0:Match:X: unknown setting 'X'; expected one of Headers, Path, PathPrefix, Methods",
             "Mesh:Services:a:Routes:0:Destinations:0:X: unknown setting 'X'; expected one of Subset, Weight",
