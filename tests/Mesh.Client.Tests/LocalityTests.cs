@@ -248,6 +248,36 @@ public sealed class LocalityTests : IDisposable
         crossZone.Sum(t => t["destination_zone"] == "zone-c").ShouldBe(1);
     }
 
+    [Fact]
+    public void Picking_through_the_locality_layer_allocates_nothing()
+    {
+        var picker = Picker(new LocalityOptions { Failover = ["zone-b", "zone-c"] }, LoadBalancerPolicy.PeakEwma);
+        var distribute = Picker(new LocalityOptions { Distribute = new Dictionary<string, int> { ["zone-a"] = 80, ["zone-b"] = 20 } });
+        long Allocated()
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                picker.Pick(_request, null);
+                picker.Pick(_request, _endpoints[0]);
+                distribute.Pick(_request, null);
+            }
+
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                picker.Pick(_request, null);
+                picker.Pick(_request, _endpoints[0]);
+                distribute.Pick(_request, null);
+            }
+
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+
+        Allocated().ShouldBe(0);
+        Eject(InZone("zone-a").First()); // the path that weighs the zones' health
+        Allocated().ShouldBe(0);
+    }
+
     public void Dispose()
     {
         _request.Dispose();
