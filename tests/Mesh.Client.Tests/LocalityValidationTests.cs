@@ -72,6 +72,19 @@ public sealed class LocalityValidationTests
     }
 
     [Fact]
+    public void A_registry_policy_document_is_read_and_checked_the_same_way()
+    {
+        var (errors, policy) = PolicyDocumentReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(
+            """{ "LoadBalancer": { "Locality": { "Distribute": { "zone-a": 70, "zone-b": 30 } } } }""")));
+        errors.ShouldBeEmpty();
+        policy!.LoadBalancer.Locality.Distribute.ShouldBe(new Dictionary<string, int> { ["zone-a"] = 70, ["zone-b"] = 30 }, ignoreOrder: true);
+
+        (errors, _) = PolicyDocumentReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(
+            """{ "LoadBalancer": { "Locality": { "Failover": [ "zone-b" ], "Distribute": { "zone-a": 70 } } } }""")));
+        errors.ShouldBe(["LoadBalancer:Locality: set Failover or Distribute, not both", "LoadBalancer:Locality:Distribute: weights sum to 70, must be 100"]);
+    }
+
+    [Fact]
     public void Options_set_in_code_are_validated_too()
     {
         var options = new MeshOptions();
