@@ -123,6 +123,28 @@ internal readonly struct ConfigurationSectionReader
         return map;
     }
 
+    public Dictionary<string, int> IntMap(string key)
+    {
+        var map = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in _section.GetSection(key).GetChildren())
+        {
+            if (item.Value is null)
+            {
+                _errors.Add($"{item.Path}: expected a value, found a section");
+            }
+            else if (int.TryParse(item.Value.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            {
+                map[item.Key] = value;
+            }
+            else
+            {
+                _errors.Add($"{item.Path}: '{item.Value}' is not an integer");
+            }
+        }
+
+        return map;
+    }
+
     private delegate bool TryParser<T>(string text, out T value);
 
     private T? Parse<T>(string key, string expected, TryParser<T> parser)

@@ -139,6 +139,7 @@ internal static class MeshConfigurationReader
         policy.LoadBalancer.Policy = lb.Enum<LoadBalancerPolicy>("Policy") ?? policy.LoadBalancer.Policy;
         policy.LoadBalancer.HashHeader = lb.String("HashHeader") ?? policy.LoadBalancer.HashHeader;
         policy.LoadBalancer.MinHealthPercent = lb.Double("MinHealthPercent") ?? policy.LoadBalancer.MinHealthPercent;
+        ReadLocality(lb, policy.LoadBalancer.Locality, errors);
 
         if (r.Has("Routes"))
         {
@@ -175,6 +176,21 @@ internal static class MeshConfigurationReader
         {
             policy.Authorization.Clear();
             ReadAuthorization(r.Section("Authorization"), policy.Authorization, errors);
+        }
+    }
+
+    private static void ReadLocality(ConfigurationSectionReader lb, LocalityOptions locality, List<string> errors)
+    {
+        var r = new ConfigurationSectionReader(lb.Section("Locality"), errors, OptionKeys.Locality);
+        locality.Enabled = r.Bool("Enabled") ?? locality.Enabled;
+        if (r.Has("Failover"))
+        {
+            locality.Failover = r.StringList("Failover");
+        }
+
+        if (r.Has("Distribute"))
+        {
+            locality.Distribute = r.IntMap("Distribute");
         }
     }
 

@@ -174,6 +174,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         else
                         {
                             tracker.Picked(pick);
+                            call.Destination.Locality?.OnAttempt(pick.Endpoint!);
                             StartAttempt(request, uri, pick.Endpoint!, activity);
 
                             // One clock read serves both the next hop's budget and the attempt's round-trip time. The

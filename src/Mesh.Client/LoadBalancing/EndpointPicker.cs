@@ -87,7 +87,15 @@ internal abstract class EndpointPicker
         PickEndpoint(request, endpoint) is { } other && other != endpoint ? other : null;
 
     /// <summary>Chooses an endpoint, or null when the set is empty.</summary>
-    private EndpointState? PickEndpoint(HttpRequestMessage request, EndpointState? avoid)
+    internal virtual EndpointState? PickEndpoint(HttpRequestMessage request, EndpointState? avoid) =>
+        PickEndpoint(request, avoid, panicAllowed: true);
+
+    /// <summary>
+    /// Chooses an endpoint, or null when the set is empty. Without <paramref name="panicAllowed"/> ejected endpoints
+    /// are passed over while any endpoint is healthy, however few: the locality layer above, which sees every zone,
+    /// decides when a group must take its traffic on all its endpoints.
+    /// </summary>
+    internal EndpointState? PickEndpoint(HttpRequestMessage request, EndpointState? avoid, bool panicAllowed)
     {
         var endpoints = Endpoints;
         if (endpoints.Length == 0)
@@ -95,7 +103,7 @@ internal abstract class EndpointPicker
             return null;
         }
 
-        var filterEjected = Ejections.TryGetActive(out var now) && !Ejections.IsPanic(endpoints, now);
+        var filterEjected = Ejections.TryGetActive(out var now) && !(panicAllowed && Ejections.IsPanic(endpoints, now));
         if (!filterEjected && (avoid is null || endpoints.Length == 1))
         {
             return Pick(request, PickFilter.All);

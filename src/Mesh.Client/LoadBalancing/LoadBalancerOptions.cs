@@ -14,4 +14,7 @@ public sealed class LoadBalancerOptions
     /// takes traffic again (panic mode), so a partial outage does not overload the survivors. 50 by default.
     /// </summary>
     public double MinHealthPercent { get; set; } = 50;
+
+    /// <summary>Locality-aware balancing across zones; on by default when this app has a zone.</summary>
+    public LocalityOptions Locality { get; set; } = new();
 }

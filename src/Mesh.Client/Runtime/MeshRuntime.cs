@@ -168,7 +168,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
                 var policy = PolicyFor(name, options);
                 var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured), options));
-                services[name] = ServiceModel.Build(state, policy, endpoints, _telemetry, TimeProvider, Random);
+                services[name] = ServiceModel.Build(state, policy, endpoints, options.Service.Zone, _telemetry, TimeProvider, Random);
             }
 
             foreach (var gone in _states.Keys.Where(k => !names.Contains(k)).ToList())

@@ -55,7 +55,11 @@ internal sealed class ServiceModel
         return null;
     }
 
-    public static ServiceModel Build(ServiceState state, ServicePolicyOptions policy, EndpointState[] endpoints,
+    /// <summary>
+    /// Builds a service's model; <paramref name="localZone"/> is this app's zone (<c>Mesh:Service:Zone</c>), which
+    /// locality-aware balancing prefers.
+    /// </summary>
+    public static ServiceModel Build(ServiceState state, ServicePolicyOptions policy, EndpointState[] endpoints, string? localZone,
         MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random)
     {
         var name = state.Name;
@@ -76,7 +80,8 @@ internal sealed class ServiceModel
                     members = Array.FindAll(endpoints, e => Selects(selector, e));
                 }
 
-                picker = EndpointPicker.Create(policy.LoadBalancer, members, state.Ejections, random, timeProvider);
+                // The subset restricts the endpoints first; locality groups them by zone within it.
+                picker = LocalityPicker.Create(policy.LoadBalancer, localZone, members, state.Ejections, random, timeProvider, telemetry, name);
                 pickers[key] = picker;
             }
 

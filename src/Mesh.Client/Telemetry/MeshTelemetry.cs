@@ -41,6 +41,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _faults;
     private readonly Counter<long> _configReloads;
     private readonly Counter<long> _mirrors;
+    private readonly Counter<long> _crossZone;
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -58,6 +59,7 @@ internal sealed class MeshTelemetry : IDisposable
         _faults = _meter.CreateCounter<long>("mesh.faults.injected", "{fault}", "Faults injected by route policy.");
         _configReloads = _meter.CreateCounter<long>("mesh.config.reloads", "{reload}", "Mesh configuration reloads, accepted or rejected.");
         _mirrors = _meter.CreateCounter<long>("mesh.mirror.requests", "{request}", "Mirrored copies of requests sent.");
+        _crossZone = _meter.CreateCounter<long>("mesh.cross_zone.requests", "{request}", "Attempts sent to an endpoint outside the caller's zone by locality-aware balancing.");
     }
 
     /// <summary>This app's own service name and version, the <c>source_*</c> labels.</summary>
@@ -215,6 +217,13 @@ internal sealed class MeshTelemetry : IDisposable
     /// <param name="result"><c>sent</c>, <c>failed</c>, or <c>skipped</c> (a streaming body, which mirroring would have to wait for).</param>
     public void RecordMirror(string service, string result) =>
         _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", result));
+
+    /// <param name="service">The destination service.</param>
+    /// <param name="sourceZone">The caller's zone.</param>
+    /// <param name="destinationZone">The endpoint's zone, <c>unknown</c> when it has none.</param>
+    public void RecordCrossZone(string service, string sourceZone, string destinationZone) =>
+        _crossZone.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("source_zone", sourceZone),
+            new KeyValuePair<string, object?>("destination_zone", destinationZone));
 
     public void Dispose() => _meter.Dispose();
 
