@@ -217,7 +217,7 @@ internal static class MeshConfigurationReader
         if (r.Has("Fault"))
         {
             var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, OptionKeys.Fault);
-            route.Fault = new FaultOptions();
+            route.Fault = new FaultOptions { PerAttempt = fr.Bool("PerAttempt") ?? false };
             if (fr.Has("Delay"))
             {
                 var dr = new ConfigurationSectionReader(fr.Section("Delay"), errors, OptionKeys.DelayFault);

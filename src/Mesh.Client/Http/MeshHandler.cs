@@ -122,7 +122,36 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
             }
 
-            for (var attempt = 1; ; attempt++)
+            // Envoy's fault filter sits before its router: the faults meet the call once, before its first attempt,
+            // and an injected abort is the caller's answer, which no retry undoes. The call's deadline counts the delay.
+            var delayed = false;
+            if (route.Fault is { PerAttempt: false } callFault)
+            {
+                if (callFault.ShouldDelay(random))
+                {
+                    telemetry.RecordFault(service.Name, route.Name, "delay");
+                    try
+                    {
+                        await Task.Delay(callFault.Delay, time, callToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException ex)
+                    {
+                        throw Translate(ex, call, time, callToken, cancellationToken);
+                    }
+
+                    delayed = true;
+                }
+
+                if (callFault.ShouldAbort(random))
+                {
+                    telemetry.RecordFault(service.Name, route.Name, "abort");
+                    response = callFault.CreateAbortResponse(request);
+                }
+            }
+
+            // An answer made before the first attempt (an injected abort) skips the attempts; each retry starts with
+            // no response, so the condition holds for every later round.
+            for (var attempt = 1; response is null; attempt++)
             {
                 call.Attempts = attempt;
                 response = null;
@@ -142,8 +171,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         attemptToken = perTrySource.Token;
                     }
 
-                    var delayed = false;
-                    if (route.Fault is { } fault)
+                    if (route.Fault is { PerAttempt: true } fault)
                     {
                         if (fault.ShouldDelay(random))
                         {
