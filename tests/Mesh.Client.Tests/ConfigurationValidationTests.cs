@@ -83,6 +83,7 @@ public sealed class ConfigurationValidationTests
     [InlineData("""{ "Services": { "a": { "LoadBalancer": { "Policy": "3" } } } }""", "Mesh:Services:a:LoadBalancer:Policy: '3' is not one of")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "Abort": { "Percentage": 5 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:Abort: give exactly one of HttpStatus and GrpcStatus")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "Abort": { "Percentage": 5, "GrpcStatus": 17 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:Abort:GrpcStatus: 17 must be a gRPC error code")]
+    [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "PerAttempt": "sometimes", "Abort": { "Percentage": 5, "HttpStatus": 503 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:PerAttempt: 'sometimes' is not true or false")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Retry": { "RetryOn": [ "5xx", "sometimes" ] } } ] } } }""", "Mesh:Services:a:Routes:0:Retry:RetryOn:1: unknown retry condition 'sometimes'")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Mirror": { "Percentage": 5 } } ] } } }""", "Mesh:Services:a:Routes:0:Mirror:Subset: required")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Name": "x" }, { "Name": "x" } ] } } }""", "Mesh:Services:a:Routes:1:Name: 'x' is used by an earlier route")]

@@ -52,7 +52,7 @@ public sealed class UnknownSettingTests
             "Mesh:Services:a:Routes:0:Match:X: unknown setting 'X'; expected one of Headers, Path, PathPrefix, Methods",
             "Mesh:Services:a:Routes:0:Destinations:0:X: unknown setting 'X'; expected one of Subset, Weight",
             "Mesh:Services:a:Routes:0:Retry:X: unknown setting 'X'; expected one of Attempts, PerTryTimeout, RetryOn, RetryNonIdempotent, BaseDelay, MaxDelay",
-            "Mesh:Services:a:Routes:0:Fault:X: unknown setting 'X'; expected one of Delay, Abort",
+            "Mesh:Services:a:Routes:0:Fault:X: unknown setting 'X'; expected one of Delay, Abort, PerAttempt",
             "Mesh:Services:a:Routes:0:Fault:Delay:X: unknown setting 'X'; expected one of Percentage, FixedDelay",
             "Mesh:Services:a:Routes:0:Fault:Abort:X: unknown setting 'X'; expected one of Percentage, HttpStatus, GrpcStatus",
             "Mesh:Services:a:Routes:0:Mirror:X: unknown setting 'X'; expected one of Subset, Percentage",
