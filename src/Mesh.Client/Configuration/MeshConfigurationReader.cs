@@ -171,6 +171,11 @@ internal static class MeshConfigurationReader
         c.SamplingDuration = cb.Duration("SamplingDuration") ?? c.SamplingDuration;
         c.BreakDuration = cb.Duration("BreakDuration") ?? c.BreakDuration;
 
+        var cp = new ConfigurationSectionReader(r.Section("ConnectionPool"), errors, OptionKeys.ConnectionPool);
+        var pool = policy.ConnectionPool;
+        pool.MaxRequests = cp.Int("MaxRequests") ?? pool.MaxRequests;
+        pool.MaxPendingRequests = cp.Int("MaxPendingRequests") ?? pool.MaxPendingRequests;
+
         if (r.Has("Authorization"))
         {
             policy.Authorization.Clear();

@@ -41,6 +41,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _faults;
     private readonly Counter<long> _configReloads;
     private readonly Counter<long> _mirrors;
+    private readonly Counter<long> _overflows;
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -58,6 +59,7 @@ internal sealed class MeshTelemetry : IDisposable
         _faults = _meter.CreateCounter<long>("mesh.faults.injected", "{fault}", "Faults injected by route policy.");
         _configReloads = _meter.CreateCounter<long>("mesh.config.reloads", "{reload}", "Mesh configuration reloads, accepted or rejected.");
         _mirrors = _meter.CreateCounter<long>("mesh.mirror.requests", "{request}", "Mirrored copies of requests sent.");
+        _overflows = _meter.CreateCounter<long>("mesh.overflow", "{request}", "Calls answered 503 at once because the destination service's ConnectionPool limits were full.");
     }
 
     /// <summary>This app's own service name and version, the <c>source_*</c> labels.</summary>
@@ -203,6 +205,9 @@ internal sealed class MeshTelemetry : IDisposable
 
     public void RecordEjection(string service, EndpointState endpoint) =>
         _ejections.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("endpoint", endpoint.Authority));
+
+    public void RecordOverflow(string service) =>
+        _overflows.Add(1, new KeyValuePair<string, object?>("destination_service", service));
 
     public void RecordFault(string service, string route, string fault) =>
         _faults.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("route", route),
