@@ -15,10 +15,11 @@ namespace Mesh.Client.Http;
 
 /// <summary>
 /// The outbound mesh pipeline as one <see cref="DelegatingHandler"/>. A request to a mesh service is matched to a
-/// route and split to a destination, then sent in a loop of attempts under the call's deadline: each attempt meets
-/// the route's faults, picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
+/// route and split to a destination; under the call's deadline it meets the route's faults and takes a slot of the
+/// service's overflow limit, then is sent in a loop of attempts: each attempt (meets the faults again with
+/// <c>PerAttempt</c>,) picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
 /// timeout and reports the outcome; the retry rules and the service's retry budget decide whether another attempt
-/// follows. Requests to other hosts pass through untouched.
+/// follows. A last attempt with no endpoint to go to answers 503. Requests to other hosts pass through untouched.
 /// </summary>
 /// <remarks>
 /// The whole call is one async method on purpose. Over a real transport every await completes asynchronously, so
@@ -153,9 +154,10 @@ internal sealed class MeshHandler : DelegatingHandler
             }
 
             // The service's overflow limit: one slot per call, its retries included, held until the response headers
-            // are returned or the call fails, the end of the call this method sees (a streamed body is not waited
-            // for). Beyond the slots and the queue the call is answered at once; in the queue it waits for a slot
-            // until its deadline or its caller gives up.
+            // are returned or the call fails, the end of the call this method sees. Not the end of the body: a
+            // response its caller never reads to the end nor disposes would hold the slot for good. Beyond the slots
+            // and the queue the call is answered at once; in the queue it waits until its deadline or its caller
+            // gives up.
             if (response is null && service.ConnectionPool is { } pool && !callToken.IsCancellationRequested)
             {
                 var acquiring = pool.Limiter.AcquireAsync(1, callToken);
