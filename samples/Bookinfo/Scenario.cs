@@ -39,7 +39,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         """;
     private const string RatingsAbortRetried = """
         { "Routes": [ { "Name": "abort-50-retried", "Retry": { "Attempts": 3, "RetryOn": [ "unavailable" ], "BaseDelay": "00:00:00.002", "MaxDelay": "00:00:00.010" },
-            "Fault": { "Abort": { "Percentage": 50, "GrpcStatus": 14 } } } ],
+            "Fault": { "Abort": { "Percentage": 50, "GrpcStatus": 14 }, "PerAttempt": true } } ],
           "RetryBudget": { "RetryRatio": 1, "MinRetriesPerSecond": 200 } }
         """;
     private const string RatingsFixed = """{ "Routes": [ { "Name": "fault-removed", "Retry": { "Attempts": 1, "RetryOn": [ "unavailable" ] } } ] }""";
@@ -107,7 +107,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
 
         var withoutRetries = _summary[^1].Tally.StarsShownPercent;
         using var retries = new RetryCounter("ratings", "abort-50-retried");
-        await StepAsync("5. Same fault, 3 retries on unavailable: each retry meets the fault again, and most calls still win",
+        await StepAsync("5. Same fault per attempt, 3 retries on unavailable: each retry meets the fault again, and most calls still win",
             ct => PutPolicyAsync("ratings", RatingsAbortRetried, StarCallers, "abort-50-retried", ct),
             (t, _) => RetriesHelped(t, withoutRetries, retries.Count), cancellationToken);
 

@@ -28,6 +28,9 @@ public sealed class ServicePolicyOptions
     /// <summary>The per-endpoint circuit breaker.</summary>
     public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
 
+    /// <summary>Overflow limits on the calls this process makes to the service at once.</summary>
+    public ConnectionPoolOptions ConnectionPool { get; set; } = new();
+
     /// <summary>
     /// Inbound authorization rules of this service, applied by its own instances together with their
     /// <c>Mesh:Authorization</c> rules: how a registry policy says who may call the service.

@@ -28,6 +28,7 @@ public sealed class UnknownSettingTests
               "OutlierDetection": { "X": 1 },
               "RetryBudget": { "X": 1 },
               "CircuitBreaker": { "X": 1 },
+              "ConnectionPool": { "X": 1 },
               "Routes": [ {
                 "X": 1,
                 "Match": { "X": 1 },
@@ -45,7 +46,7 @@ public sealed class UnknownSettingTests
             "Mesh:Service:X: unknown setting 'X'; expected one of Name, Version, Zone, Labels",
             "Mesh:Registry:X: unknown setting 'X'; expected one of Url, Token, InstanceId, AdvertiseAddress, TtlSeconds, DrainDelay, CacheDirectory, Register, CaFingerprint, CaFile, AllowInsecure",
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
-            "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, Authorization",
+            "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization",
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",
             "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent, Locality",
             "Mesh:Services:a:LoadBalancer:Locality:X: unknown setting 'X'; expected one of Enabled, Failover, Distribute",
@@ -53,13 +54,14 @@ public sealed class UnknownSettingTests
             "Mesh:Services:a:Routes:0:Match:X: unknown setting 'X'; expected one of Headers, Path, PathPrefix, Methods",
             "Mesh:Services:a:Routes:0:Destinations:0:X: unknown setting 'X'; expected one of Subset, Weight",
             "Mesh:Services:a:Routes:0:Retry:X: unknown setting 'X'; expected one of Attempts, PerTryTimeout, RetryOn, RetryNonIdempotent, BaseDelay, MaxDelay",
-            "Mesh:Services:a:Routes:0:Fault:X: unknown setting 'X'; expected one of Delay, Abort",
+            "Mesh:Services:a:Routes:0:Fault:X: unknown setting 'X'; expected one of Delay, Abort, PerAttempt",
             "Mesh:Services:a:Routes:0:Fault:Delay:X: unknown setting 'X'; expected one of Percentage, FixedDelay",
             "Mesh:Services:a:Routes:0:Fault:Abort:X: unknown setting 'X'; expected one of Percentage, HttpStatus, GrpcStatus",
             "Mesh:Services:a:Routes:0:Mirror:X: unknown setting 'X'; expected one of Subset, Percentage",
             "Mesh:Services:a:OutlierDetection:X: unknown setting 'X'; expected one of Consecutive5xxErrors, ConsecutiveGatewayErrors, Interval, BaseEjectionTime, MaxEjectionPercent",
             "Mesh:Services:a:RetryBudget:X: unknown setting 'X'; expected one of RetryRatio, MinRetriesPerSecond, Ttl",
             "Mesh:Services:a:CircuitBreaker:X: unknown setting 'X'; expected one of Enabled, FailureRatio, MinimumThroughput, SamplingDuration, BreakDuration",
+            "Mesh:Services:a:ConnectionPool:X: unknown setting 'X'; expected one of MaxRequests, MaxPendingRequests",
             "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, Otlp",
             "Mesh:Telemetry:Otlp:X: unknown setting 'X'; expected one of Endpoint, Protocol, MetricsInterval, Timeout",
             "Mesh:Authorization:0:X: unknown setting 'X'; expected one of Action, From, Paths, Methods",
@@ -72,6 +74,6 @@ public sealed class UnknownSettingTests
     {
         var (errors, _) = PolicyDocumentReader.Read(new MemoryStream(Encoding.UTF8.GetBytes("""{ "X": 1 }""")));
 
-        errors.ShouldBe(["X: unknown setting 'X'; expected one of Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, Authorization"]);
+        errors.ShouldBe(["X: unknown setting 'X'; expected one of Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization"]);
     }
 }

@@ -130,6 +130,81 @@ public sealed class TrafficTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task An_abort_meets_its_share_of_calls_despite_retries_unless_the_fault_is_per_attempt()
+    {
+        await using var backend = await TestBackend.StartAsync("backend");
+        var perCall = UniqueName("per-call");
+        var perAttempt = UniqueName("per-attempt");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                // No Retry: Istio's default, 2 retries on 503 among others.
+                [perCall] = OneRouteService(backend, new
+                {
+                    Name = "default",
+                    Fault = new { Abort = new { Percentage = 30, HttpStatus = 503 } },
+                }),
+
+                // The same 2 retries on 503, without backoff to keep the test short, and a budget that never refuses.
+                [perAttempt] = new
+                {
+                    Endpoints = new object[] { new { backend.Address } },
+                    Routes = new object[]
+                    {
+                        new
+                        {
+                            Name = "default",
+                            Retry = new { Attempts = 2, RetryOn = new[] { "503" }, BaseDelay = "00:00:00", MaxDelay = "00:00:00" },
+                            Fault = new { Abort = new { Percentage = 30, HttpStatus = 503 }, PerAttempt = true },
+                        },
+                    },
+                    RetryBudget = new { RetryRatio = 1000 },
+                },
+            },
+        });
+        using var faults = Counter(mesh, "mesh.faults.injected");
+        using var retries = Counter(mesh, "mesh.retries");
+
+        // One call after another: the seeded random source then decides the same faults on every run.
+        const int total = 3_000;
+        async Task<int> AbortedAsync(string service)
+        {
+            var aborted = 0;
+            for (var i = 0; i < total; i++)
+            {
+                using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/api/items/{i}"));
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && response.Headers.GetValues("x-mesh-fault").Single() == "abort")
+                {
+                    aborted++;
+                }
+                else
+                {
+                    response.StatusCode.ShouldBe(HttpStatusCode.OK);
+                }
+            }
+
+            return aborted;
+        }
+
+        // Once per call: 30% of the calls get the abort as their answer, and none of them is retried.
+        var perCallAborted = await AbortedAsync(perCall);
+        output.WriteLine($"per call: {perCallAborted} of {total} aborted");
+        (perCallAborted / (double)total).ShouldBeInRange(0.27, 0.33);
+        retries.Sum(t => t["destination_service"] == perCall).ShouldBe(0);
+        faults.Sum(t => t["destination_service"] == perCall).ShouldBe(perCallAborted);
+        backend.Requests.ShouldBe(total - perCallAborted);
+
+        // Per attempt: a call fails only when all three attempts are aborted, 0.3^3 = 2.7% of calls.
+        var perAttemptAborted = await AbortedAsync(perAttempt);
+        var perAttemptRetries = retries.Sum(t => t["destination_service"] == perAttempt);
+        output.WriteLine($"per attempt: {perAttemptAborted} of {total} aborted, {perAttemptRetries} retries");
+        (perAttemptAborted / (double)total).ShouldBeInRange(0.027 - 0.03, 0.027 + 0.03);
+        faults.Sum(t => t["destination_service"] == perAttempt).ShouldBe(perAttemptRetries + perAttemptAborted); // each aborted attempt was retried or was the answer
+        backend.Requests.ShouldBe(total - perCallAborted + total - perAttemptAborted);
+    }
+
+    [Fact]
     public async Task A_fault_on_one_route_does_not_affect_requests_on_another_route()
     {
         var paths = new ConcurrentQueue<string>();

@@ -64,6 +64,30 @@ public sealed class PolicyValidationEndpointTests : IAsyncLifetime
         errors.GetProperty("Authorization:1:Paths:0")[0].GetString()!.ShouldContain("must start with '/'");
     }
 
+    [Fact]
+    public async Task ConnectionPool_limits_and_PerAttempt_faults_in_a_policy_are_validated_with_their_paths()
+    {
+        using (var good = await ValidateAsync("reviews", """
+            { "ConnectionPool": { "MaxRequests": 100, "MaxPendingRequests": 10 },
+              "Routes": [ { "Fault": { "Abort": { "Percentage": 30, "HttpStatus": 503 }, "PerAttempt": true } } ] }
+            """))
+        {
+            good.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        using var bad = await ValidateAsync("reviews", """
+            { "ConnectionPool": { "MaxPendingRequests": -1, "Max": 3 }, "Routes": [ { "Fault": { "PerAttempt": "often" } } ] }
+            """);
+        bad.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        using var problem = JsonDocument.Parse(await bad.Content.ReadAsStringAsync());
+        var errors = problem.RootElement.GetProperty("errors");
+        var pending = errors.GetProperty("ConnectionPool:MaxPendingRequests").EnumerateArray().Select(e => e.GetString()).ToList();
+        pending.ShouldContain("-1 must not be negative");
+        pending.ShouldContain(e => e!.StartsWith("requires MaxRequests", StringComparison.Ordinal));
+        errors.GetProperty("ConnectionPool:Max")[0].GetString()!.ShouldStartWith("unknown setting 'Max'");
+        errors.GetProperty("Routes:0:Fault:PerAttempt")[0].GetString().ShouldBe("'often' is not true or false");
+    }
+
     [Theory]
     [InlineData("{ not json")]
     [InlineData("[]")]

@@ -172,6 +172,11 @@ internal static class MeshConfigurationReader
         c.SamplingDuration = cb.Duration("SamplingDuration") ?? c.SamplingDuration;
         c.BreakDuration = cb.Duration("BreakDuration") ?? c.BreakDuration;
 
+        var cp = new ConfigurationSectionReader(r.Section("ConnectionPool"), errors, OptionKeys.ConnectionPool);
+        var pool = policy.ConnectionPool;
+        pool.MaxRequests = cp.Int("MaxRequests") ?? pool.MaxRequests;
+        pool.MaxPendingRequests = cp.Int("MaxPendingRequests") ?? pool.MaxPendingRequests;
+
         if (r.Has("Authorization"))
         {
             policy.Authorization.Clear();
@@ -233,7 +238,7 @@ internal static class MeshConfigurationReader
         if (r.Has("Fault"))
         {
             var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, OptionKeys.Fault);
-            route.Fault = new FaultOptions();
+            route.Fault = new FaultOptions { PerAttempt = fr.Bool("PerAttempt") ?? false };
             if (fr.Has("Delay"))
             {
                 var dr = new ConfigurationSectionReader(fr.Section("Delay"), errors, OptionKeys.DelayFault);

@@ -28,6 +28,7 @@ internal static class OptionKeys
     public static readonly string[] OutlierDetection = Of<OutlierDetectionOptions>();
     public static readonly string[] RetryBudget = Of<RetryBudgetOptions>();
     public static readonly string[] CircuitBreaker = Of<CircuitBreakerOptions>();
+    public static readonly string[] ConnectionPool = Of<ConnectionPoolOptions>();
     public static readonly string[] Route = Of<RouteOptions>();
     public static readonly string[] RouteMatch = Of<RouteMatchOptions>();
     public static readonly string[] RouteDestination = Of<RouteDestinationOptions>();

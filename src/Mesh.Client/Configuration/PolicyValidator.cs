@@ -66,6 +66,7 @@ internal static class PolicyValidator
         OutlierDetectionValidator.Validate(policy.OutlierDetection, $"{prefix}OutlierDetection", errors);
         RetryBudgetValidator.Validate(policy.RetryBudget, $"{prefix}RetryBudget", errors);
         CircuitBreakerValidator.Validate(policy.CircuitBreaker, $"{prefix}CircuitBreaker", errors);
+        ConnectionPoolValidator.Validate(policy.ConnectionPool, $"{prefix}ConnectionPool", errors);
 
         for (var i = 0; i < policy.Authorization.Count; i++)
         {

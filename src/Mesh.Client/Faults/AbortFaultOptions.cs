@@ -3,7 +3,7 @@ namespace Mesh.Client;
 /// <summary>An injected abort.</summary>
 public sealed class AbortFaultOptions
 {
-    /// <summary>The share of attempts aborted, 0 to 100.</summary>
+    /// <summary>The share of requests aborted, 0 to 100: of attempts when the fault is <see cref="FaultOptions.PerAttempt"/>.</summary>
     public double Percentage { get; set; }
 
     /// <summary>The HTTP status of the synthetic response.</summary>

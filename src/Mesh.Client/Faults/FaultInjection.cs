@@ -4,7 +4,10 @@ using Mesh.Client.Internal;
 
 namespace Mesh.Client.Faults;
 
-/// <summary>A route's fault settings, resolved from options. Applied per attempt, before an endpoint is picked.</summary>
+/// <summary>
+/// A route's fault settings, resolved from options. Applied once per call before its first attempt, or with
+/// <see cref="PerAttempt"/> to every attempt before an endpoint is picked.
+/// </summary>
 internal sealed class FaultInjection
 {
     public FaultInjection(FaultOptions options)
@@ -14,7 +17,11 @@ internal sealed class FaultInjection
         AbortPercentage = options.Abort?.Percentage ?? 0;
         HttpStatus = options.Abort?.HttpStatus;
         GrpcStatus = options.Abort?.GrpcStatus;
+        PerAttempt = options.PerAttempt;
     }
+
+    /// <summary>Every attempt meets the faults (retries included), instead of the call once.</summary>
+    public bool PerAttempt { get; }
 
     public double DelayPercentage { get; }
 
@@ -30,7 +37,7 @@ internal sealed class FaultInjection
 
     public bool ShouldAbort(RandomSource random) => AbortPercentage > 0 && random.NextDouble() * 100 < AbortPercentage;
 
-    /// <summary>The response an aborted attempt gets; the backend never sees the request.</summary>
+    /// <summary>The response an aborted call (or attempt) gets; the backend never sees the request.</summary>
     public HttpResponseMessage CreateAbortResponse(HttpRequestMessage request)
     {
         if (GrpcStatus is { } grpc)

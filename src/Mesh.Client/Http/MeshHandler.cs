@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
+using System.Threading.RateLimiting;
 using Mesh.Client.Grpc;
 using Mesh.Client.Internal;
 using Mesh.Client.LoadBalancing;
@@ -14,10 +15,11 @@ namespace Mesh.Client.Http;
 
 /// <summary>
 /// The outbound mesh pipeline as one <see cref="DelegatingHandler"/>. A request to a mesh service is matched to a
-/// route and split to a destination, then sent in a loop of attempts under the call's deadline: each attempt meets
-/// the route's faults, picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
+/// route and split to a destination; under the call's deadline it meets the route's faults and takes a slot of the
+/// service's overflow limit, then is sent in a loop of attempts: each attempt (meets the faults again with
+/// <c>PerAttempt</c>,) picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
 /// timeout and reports the outcome; the retry rules and the service's retry budget decide whether another attempt
-/// follows. Requests to other hosts pass through untouched.
+/// follows. A last attempt with no endpoint to go to answers 503. Requests to other hosts pass through untouched.
 /// </summary>
 /// <remarks>
 /// The whole call is one async method on purpose. Over a real transport every await completes asynchronously, so
@@ -90,6 +92,7 @@ internal sealed class MeshHandler : DelegatingHandler
         HttpResponseMessage? response = null;
         CancellationTokenSource? deadlineSource = null;
         CancellationTokenRegistration callerRegistration = default;
+        RateLimitLease? lease = null;
         try
         {
             var callToken = cancellationToken;
@@ -122,7 +125,64 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
             }
 
-            for (var attempt = 1; ; attempt++)
+            // Envoy's fault filter sits before its router: the faults meet the call once, before its first attempt,
+            // and an injected abort is the caller's answer, which no retry undoes. The call's deadline counts the
+            // delay. A caller already gone meets no fault: the first attempt ends the call without a trace (below).
+            var delayed = false;
+            if (route.Fault is { PerAttempt: false } callFault && !callToken.IsCancellationRequested)
+            {
+                if (callFault.ShouldDelay(random))
+                {
+                    telemetry.RecordFault(service.Name, route.Name, "delay");
+                    try
+                    {
+                        await Task.Delay(callFault.Delay, time, callToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException ex)
+                    {
+                        throw Translate(ex, call, time, callToken, cancellationToken);
+                    }
+
+                    delayed = true;
+                }
+
+                if (callFault.ShouldAbort(random))
+                {
+                    telemetry.RecordFault(service.Name, route.Name, "abort");
+                    response = callFault.CreateAbortResponse(request);
+                }
+            }
+
+            // The service's overflow limit: one slot per call, its retries included, held until the response headers
+            // are returned or the call fails, the end of the call this method sees. Not the end of the body: a
+            // response its caller never reads to the end nor disposes would hold the slot for good. Beyond the slots
+            // and the queue the call is answered at once; in the queue it waits until its deadline or its caller
+            // gives up.
+            if (response is null && service.ConnectionPool is { } pool && !callToken.IsCancellationRequested)
+            {
+                var acquiring = pool.Limiter.AcquireAsync(1, callToken);
+                delayed |= !acquiring.IsCompleted;
+                try
+                {
+                    lease = await acquiring.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException ex)
+                {
+                    throw Translate(ex, call, time, callToken, cancellationToken);
+                }
+
+                if (!lease.IsAcquired)
+                {
+                    telemetry.RecordOverflow(service.Name);
+                    var reason = pool.Describe(service.Name);
+                    activity?.SetStatus(ActivityStatusCode.Error, reason);
+                    response = MeshAnswers.Unavailable(request, grpc, MeshAnswers.Overflow, reason);
+                }
+            }
+
+            // An answer made before the first attempt (an injected abort, an overflow) skips the attempts; each retry
+            // starts with no response, so the condition holds for every later round.
+            for (var attempt = 1; response is null; attempt++)
             {
                 call.Attempts = attempt;
                 response = null;
@@ -142,8 +202,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         attemptToken = perTrySource.Token;
                     }
 
-                    var delayed = false;
-                    if (route.Fault is { } fault)
+                    if (route.Fault is { PerAttempt: true } fault)
                     {
                         if (fault.ShouldDelay(random))
                         {
@@ -178,11 +237,11 @@ internal sealed class MeshHandler : DelegatingHandler
                             StartAttempt(request, uri, pick.Endpoint!, activity);
 
                             // One clock read serves both the next hop's budget and the attempt's round-trip time. The
-                            // first attempt reuses the call's start unless a fault delay or a mirror's copy of the
-                            // request came in between: clock reads are a noticeable share of the mesh's cost under load
-                            // (load-profile-cpu.sh), and what is left in between (route match, pick, rewrite, spans
-                            // when traced) is microseconds at most and the same for every endpoint, so the latency
-                            // average still compares endpoints fairly.
+                            // first attempt reuses the call's start unless a fault delay, a wait for a ConnectionPool
+                            // slot or a mirror's copy of the request came in between: clock reads are a noticeable
+                            // share of the mesh's cost under load (load-profile-cpu.sh), and what is left in between
+                            // (route match, pick, rewrite, spans when traced) is microseconds at most and the same for
+                            // every endpoint, so the latency average still compares endpoints fairly.
                             var attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
                             if (deadline != 0 || retry.PerTryTimeout is not null)
                             {
@@ -213,7 +272,13 @@ internal sealed class MeshHandler : DelegatingHandler
 
                 if (attempt > retry.Attempts || !ShouldRetry(response, error, call, time, callToken))
                 {
-                    if (error is not null)
+                    if (error is NoEndpointException or CircuitOpenException)
+                    {
+                        // Nothing to send the last attempt to: the caller gets Envoy's answer, not an exception.
+                        activity?.SetStatus(ActivityStatusCode.Error, error.Message);
+                        response = MeshAnswers.Unavailable(request, grpc, MeshAnswers.NoHealthyUpstream, error.Message);
+                    }
+                    else if (error is not null)
                     {
                         throw Translate(error, call, time, callToken, cancellationToken);
                     }
@@ -247,12 +312,11 @@ internal sealed class MeshHandler : DelegatingHandler
 
             return response;
         }
-        catch (Exception ex) when (grpc && !cancellationToken.IsCancellationRequested && GrpcFailure(ex) != 0)
+        catch (Exception ex) when (grpc && !cancellationToken.IsCancellationRequested && IsDeadlineExceeded(ex))
         {
-            // A gRPC client reads a status, not an exception: the mesh answers trailers-only as Envoy does, UNAVAILABLE
-            // when it could not place the call and DEADLINE_EXCEEDED when the call ran out of time.
-            var unavailable = GrpcFailure(ex) == GrpcResponses.Unavailable;
-            response = GrpcResponses.TrailersOnly(request, GrpcFailure(ex), ex.Message, unavailable ? "no-healthy-upstream" : "timeout");
+            // A gRPC client reads a status, not an exception: a call out of time is answered trailers-only
+            // DEADLINE_EXCEEDED, as Envoy does.
+            response = GrpcResponses.TrailersOnly(request, GrpcResponses.DeadlineExceeded, ex.Message, "timeout");
             statusCode = 200;
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             return response;
@@ -265,6 +329,7 @@ internal sealed class MeshHandler : DelegatingHandler
         }
         finally
         {
+            lease?.Dispose();
             if (deadlineSource is not null)
             {
                 _timeouts.Return(deadlineSource, callerRegistration);
@@ -318,7 +383,7 @@ internal sealed class MeshHandler : DelegatingHandler
             responseBytes, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);
     }
 
-    /// <summary>Why the attempt was not sent, as the caller sees it if no retry follows.</summary>
+    /// <summary>Why the attempt was not sent: retried whatever the method, and the reason a last one answers 503 with.</summary>
     private static HttpRequestException PickError(PickFailure failure, in MeshCall call) => failure == PickFailure.CircuitOpen
         ? new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.")
         : new NoEndpointException(
@@ -449,16 +514,9 @@ internal sealed class MeshHandler : DelegatingHandler
         }
     }
 
-    /// <summary>
-    /// The gRPC status a gRPC caller gets instead of <paramref name="ex"/>, 0 for none: UNAVAILABLE for a call the mesh
-    /// could not place, DEADLINE_EXCEEDED for one out of time (<see cref="DeadlineExceeded"/>'s shape).
-    /// </summary>
-    private static int GrpcFailure(Exception ex) => ex switch
-    {
-        NoEndpointException or CircuitOpenException => GrpcResponses.Unavailable,
-        TaskCanceledException { InnerException: TimeoutException { Message: DeadlinePassed } } => GrpcResponses.DeadlineExceeded,
-        _ => 0,
-    };
+    /// <summary>Whether <paramref name="ex"/> is the mesh's own deadline (<see cref="DeadlineExceeded"/>'s shape).</summary>
+    private static bool IsDeadlineExceeded(Exception ex) =>
+        ex is TaskCanceledException { InnerException: TimeoutException { Message: DeadlinePassed } };
 
     /// <summary>Shaped like HttpClient's own timeout: a cancellation whose inner exception is a TimeoutException.</summary>
     private static TaskCanceledException DeadlineExceeded(in MeshCall call, TimeProvider time) =>

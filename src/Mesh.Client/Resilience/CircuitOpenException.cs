@@ -1,17 +1,8 @@
-namespace Mesh.Client;
+namespace Mesh.Client.Resilience;
 
 /// <summary>
-/// Thrown by a mesh <see cref="HttpClient"/> when the circuit breaker of every endpoint it tried refused the call's
-/// last attempt: the request was not sent. Its <see cref="HttpRequestException.HttpRequestError"/> is
-/// <see cref="HttpRequestError.ConnectionError"/>, as for an endpoint that refuses connections, so code that handles
-/// connection failures handles this too.
+/// Why an attempt was not sent: the circuit breaker of every endpoint tried refused it. It never reaches the caller:
+/// such an attempt is retried whatever the method, and when it was the last one the call answers 503 with
+/// <c>x-mesh-fault: no-healthy-upstream</c> (gRPC: a trailers-only <c>UNAVAILABLE</c>).
 /// </summary>
-public sealed class CircuitOpenException : HttpRequestException
-{
-    /// <summary>Creates the exception with a message naming the service.</summary>
-    /// <param name="message">What was refused, for the logs.</param>
-    public CircuitOpenException(string message)
-        : base(HttpRequestError.ConnectionError, message)
-    {
-    }
-}
+internal sealed class CircuitOpenException(string message) : HttpRequestException(HttpRequestError.ConnectionError, message);

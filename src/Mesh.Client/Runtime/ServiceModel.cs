@@ -18,7 +18,7 @@ internal sealed class ServiceModel
     private readonly RouteModel[] _routes;
 
     private ServiceModel(string name, RouteModel[] routes, EndpointState[] endpoints, OutlierDetector outliers,
-        RetryBudget budget, CircuitBreakerModel? breaker)
+        RetryBudget budget, CircuitBreakerModel? breaker, ConnectionPoolLimit? connectionPool)
     {
         Name = name;
         _routes = routes;
@@ -26,6 +26,7 @@ internal sealed class ServiceModel
         Outliers = outliers;
         Budget = budget;
         Breaker = breaker;
+        ConnectionPool = connectionPool;
     }
 
     public string Name { get; }
@@ -40,6 +41,9 @@ internal sealed class ServiceModel
 
     /// <summary>The breaker settings, or null when breakers are off.</summary>
     public CircuitBreakerModel? Breaker { get; }
+
+    /// <summary>The limit on calls in flight to the service, or null without <c>ConnectionPool:MaxRequests</c>.</summary>
+    public ConnectionPoolLimit? ConnectionPool { get; }
 
     /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
     public RouteModel? Match(HttpRequestMessage request)
@@ -66,6 +70,7 @@ internal sealed class ServiceModel
         state.Ejections.MinHealthPercent = policy.LoadBalancer.MinHealthPercent;
         var budget = state.ResolveBudget(policy.RetryBudget);
         var breaker = CircuitBreakerModel.From(policy.CircuitBreaker);
+        var connectionPool = state.ResolveConnectionPool(policy.ConnectionPool);
         state.ResolveBreakers(breaker, endpoints);
 
         var pickers = new Dictionary<string, EndpointPicker>(StringComparer.OrdinalIgnoreCase);
@@ -121,8 +126,7 @@ internal sealed class ServiceModel
         }
 
         var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
-        return new ServiceModel(name, routes, endpoints, outliers, budget,
-            breaker);
+        return new ServiceModel(name, routes, endpoints, outliers, budget, breaker, connectionPool);
     }
 
     private static bool Selects(IDictionary<string, string> selector, EndpointState endpoint)

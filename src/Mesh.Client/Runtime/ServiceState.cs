@@ -5,8 +5,8 @@ using Mesh.Client.Resilience;
 namespace Mesh.Client.Runtime;
 
 /// <summary>
-/// What outlives models for one service: endpoint records (latency, ejections), the ejection tracker and the
-/// retry budget. Only the model builder touches it, under the runtime's build lock.
+/// What outlives models for one service: endpoint records (latency, ejections), the ejection tracker, the retry
+/// budget and the overflow limit. Only the model builder touches it, under the runtime's build lock.
 /// </summary>
 internal sealed class ServiceState(string name, TimeProvider timeProvider)
 {
@@ -20,6 +20,12 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
     public EjectionTracker Ejections { get; } = new(timeProvider);
 
     public RetryBudget? Budget { get; private set; }
+
+    /// <summary>The service's overflow limit, kept while its settings stay the same (see <see cref="ConnectionPoolLimit"/>).</summary>
+    public ConnectionPoolLimit? ConnectionPool { get; private set; }
+
+    public ConnectionPoolLimit? ResolveConnectionPool(ConnectionPoolOptions options) =>
+        ConnectionPool = ConnectionPoolLimit.Resolve(options, ConnectionPool);
 
     public EndpointState[] ResolveEndpoints(IReadOnlyList<DiscoveredEndpoint> discovered)
     {

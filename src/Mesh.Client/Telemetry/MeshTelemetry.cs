@@ -42,6 +42,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _configReloads;
     private readonly Counter<long> _mirrors;
     private readonly Counter<long> _crossZone;
+    private readonly Counter<long> _overflows;
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -60,6 +61,7 @@ internal sealed class MeshTelemetry : IDisposable
         _configReloads = _meter.CreateCounter<long>("mesh.config.reloads", "{reload}", "Mesh configuration reloads, accepted or rejected.");
         _mirrors = _meter.CreateCounter<long>("mesh.mirror.requests", "{request}", "Mirrored copies of requests sent.");
         _crossZone = _meter.CreateCounter<long>("mesh.cross_zone.requests", "{request}", "Attempts sent to an endpoint outside the caller's zone by locality-aware balancing.");
+        _overflows = _meter.CreateCounter<long>("mesh.overflow", "{request}", "Calls answered 503 at once because the destination service's ConnectionPool limits were full.");
     }
 
     /// <summary>This app's own service name and version, the <c>source_*</c> labels.</summary>
@@ -205,6 +207,9 @@ internal sealed class MeshTelemetry : IDisposable
 
     public void RecordEjection(string service, EndpointState endpoint) =>
         _ejections.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("endpoint", endpoint.Authority));
+
+    public void RecordOverflow(string service) =>
+        _overflows.Add(1, new KeyValuePair<string, object?>("destination_service", service));
 
     public void RecordFault(string service, string route, string fault) =>
         _faults.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("route", route),

@@ -154,7 +154,7 @@ public sealed class GrpcHandlerTests
     }
 
     [Fact]
-    public async Task The_same_empty_subset_still_throws_for_plain_HTTP()
+    public async Task The_same_empty_subset_answers_plain_HTTP_with_a_503()
     {
         var backend = new ScriptedBackend(_ => ScriptedBackend.Answer(200));
         var policy = Policy(0);
@@ -163,7 +163,11 @@ public sealed class GrpcHandlerTests
         policy["Routes:0:Destinations:0:Weight"] = "100";
         using var mesh = MeshUnderTest.Create(backend, "greeter", ["v1"], policy);
 
-        await Should.ThrowAsync<NoEndpointException>(() => mesh.SendAsync(HttpMethod.Post, Method, new StringContent("{}")));
+        using var response = await mesh.SendAsync(HttpMethod.Post, Method, new StringContent("{}"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        Header(response, MeshHeaders.Fault).ShouldBe("no-healthy-upstream");
+        backend.Sent.ShouldBeEmpty();
     }
 
     [Fact]

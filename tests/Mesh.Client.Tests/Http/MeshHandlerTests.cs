@@ -132,7 +132,7 @@ public sealed class MeshHandlerTests
     }
 
     [Fact]
-    public async Task A_subset_without_endpoints_fails_with_the_public_no_endpoint_exception()
+    public async Task A_subset_without_endpoints_answers_503_no_healthy_upstream_unsent()
     {
         var backend = new ScriptedBackend(_ => ScriptedBackend.Answer(200));
         var policy = Route(0, "default", 0);
@@ -141,15 +141,19 @@ public sealed class MeshHandlerTests
         policy["Routes:0:Destinations:0:Weight"] = "100";
         using var mesh = MeshUnderTest.Create(backend, "reviews", ["v1"], policy);
 
-        var failure = await Should.ThrowAsync<NoEndpointException>(() => mesh.GetAsync(Items));
+        using var requests = Collect(mesh, "mesh.requests");
 
-        failure.HttpRequestError.ShouldBe(HttpRequestError.ConnectionError);
-        failure.Message.ShouldContain("subset 'v2'");
+        using var response = await mesh.GetAsync(Items);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        response.Headers.GetValues("x-mesh-fault").ShouldBe(["no-healthy-upstream"]);
+        (await response.Content.ReadAsStringAsync()).ShouldBe("Service 'reviews' has no endpoint in subset 'v2'.");
+        requests.GetMeasurementSnapshot().ShouldHaveSingleItem().Tags["response_code"].ShouldBe("503");
         backend.Sent.ShouldBeEmpty();
     }
 
     [Fact]
-    public async Task With_every_breaker_open_a_call_fails_with_the_public_circuit_open_exception_unsent()
+    public async Task With_every_breaker_open_a_call_answers_503_no_healthy_upstream_unsent()
     {
         var backend = new ScriptedBackend(_ => ScriptedBackend.Answer(500));
         var policy = Route(0, "default", 0);
@@ -167,9 +171,11 @@ public sealed class MeshHandlerTests
             response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
         }
 
-        var failure = await Should.ThrowAsync<CircuitOpenException>(() => mesh.GetAsync(Items));
+        using var refused = await mesh.GetAsync(Items);
 
-        failure.HttpRequestError.ShouldBe(HttpRequestError.ConnectionError);
+        refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        refused.Headers.GetValues("x-mesh-fault").ShouldBe(["no-healthy-upstream"]);
+        (await refused.Content.ReadAsStringAsync()).ShouldContain("circuit breaker");
         backend.Sent.Count.ShouldBe(8);
         backend.Sent.Select(s => s.Endpoint).Distinct().Count().ShouldBe(2);
     }

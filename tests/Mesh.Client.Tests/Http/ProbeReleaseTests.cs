@@ -29,7 +29,11 @@ public sealed class ProbeReleaseTests
             response.StatusCode.ShouldBe(HttpStatusCode.InternalServerError);
         }
 
-        await Should.ThrowAsync<CircuitOpenException>(() => mesh.GetAsync("http://reviews/items"));
+        using (var refused = await mesh.GetAsync("http://reviews/items"))
+        {
+            refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            refused.Headers.GetValues("x-mesh-fault").ShouldBe(["no-healthy-upstream"]);
+        }
 
         // The break is over. The next call takes the probe, then fails before it is sent: with a current span, the
         // mesh writes the trace context into the request, and this propagator throws.
