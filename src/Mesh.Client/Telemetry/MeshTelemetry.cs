@@ -41,6 +41,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _faults;
     private readonly Counter<long> _configReloads;
     private readonly Counter<long> _mirrors;
+    private readonly Counter<long> _hedges;
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -58,6 +59,7 @@ internal sealed class MeshTelemetry : IDisposable
         _faults = _meter.CreateCounter<long>("mesh.faults.injected", "{fault}", "Faults injected by route policy.");
         _configReloads = _meter.CreateCounter<long>("mesh.config.reloads", "{reload}", "Mesh configuration reloads, accepted or rejected.");
         _mirrors = _meter.CreateCounter<long>("mesh.mirror.requests", "{request}", "Mirrored copies of requests sent.");
+        _hedges = _meter.CreateCounter<long>("mesh.hedges", "{hedge}", "Hedged attempts started beside an attempt still waiting for its answer.");
     }
 
     /// <summary>This app's own service name and version, the <c>source_*</c> labels.</summary>
@@ -215,6 +217,9 @@ internal sealed class MeshTelemetry : IDisposable
     /// <param name="result"><c>sent</c>, <c>failed</c>, or <c>skipped</c> (a streaming body, which mirroring would have to wait for).</param>
     public void RecordMirror(string service, string result) =>
         _mirrors.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("result", result));
+
+    public void RecordHedge(string service, string route) =>
+        _hedges.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("route", route));
 
     public void Dispose() => _meter.Dispose();
 
