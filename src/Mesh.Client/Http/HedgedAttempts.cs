@@ -274,17 +274,32 @@ internal sealed class HedgedAttempts
     private void Start(in PickResult pick, TimeProvider time, CancellationToken attemptToken)
     {
         var endpoint = pick.Endpoint!;
-        var copy = Copy(endpoint);
-        var hedge = new HedgedAttempt(copy, pick, _call.Service.Outliers, time, attemptToken);
-        _hedges.Add(hedge);
-        MeshSpans.AttemptStarted(_activity, endpoint);
-        MeshSpans.InjectTraceContext(copy);
-        var start = time.GetTimestamp();
-        if (_call.Deadline != 0 || _call.Route.Retry.PerTryTimeout is not null)
+        HttpRequestMessage copy;
+        long start;
+        try
         {
-            MeshHandler.SetTimeoutHeader(copy, _call, start, time);
+            copy = Copy(endpoint);
+            MeshSpans.AttemptStarted(_activity, endpoint);
+            MeshSpans.InjectTraceContext(copy); // a propagator may throw
+            start = time.GetTimestamp();
+            if (_call.Deadline != 0 || _call.Route.Retry.PerTryTimeout is not null)
+            {
+                MeshHandler.SetTimeoutHeader(copy, _call, start, time);
+            }
+        }
+        catch
+        {
+            // Never sent, so it judges nothing; a half-open probe it took goes back at once, as for any attempt.
+            if (pick.IsProbe)
+            {
+                pick.Breaker!.ReleaseProbe();
+            }
+
+            throw;
         }
 
+        var hedge = new HedgedAttempt(copy, pick, _call.Service.Outliers, time, attemptToken);
+        _hedges.Add(hedge);
         hedge.Start(_handler, start, _call.CallerToken);
     }
 
