@@ -34,6 +34,7 @@ public sealed class UnknownSettingTests
                 "Match": { "X": 1 },
                 "Destinations": [ { "X": 1 } ],
                 "Retry": { "X": 1 },
+                "Hedging": { "X": 1 },
                 "Fault": { "X": 1, "Delay": { "X": 1 }, "Abort": { "X": 1 } },
                 "Mirror": { "X": 1 } } ] } } } }
         """))).Build();
@@ -50,10 +51,11 @@ public sealed class UnknownSettingTests
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",
             "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent, Locality",
             "Mesh:Services:a:LoadBalancer:Locality:X: unknown setting 'X'; expected one of Enabled, Failover, Distribute",
-            "Mesh:Services:a:Routes:0:X: unknown setting 'X'; expected one of Name, Match, Destinations, Timeout, Retry, Fault, Mirror",
+            "Mesh:Services:a:Routes:0:X: unknown setting 'X'; expected one of Name, Match, Destinations, Timeout, Retry, Hedging, Fault, Mirror",
             "Mesh:Services:a:Routes:0:Match:X: unknown setting 'X'; expected one of Headers, Path, PathPrefix, Methods",
             "Mesh:Services:a:Routes:0:Destinations:0:X: unknown setting 'X'; expected one of Subset, Weight",
             "Mesh:Services:a:Routes:0:Retry:X: unknown setting 'X'; expected one of Attempts, PerTryTimeout, RetryOn, RetryNonIdempotent, BaseDelay, MaxDelay",
+            "Mesh:Services:a:Routes:0:Hedging:X: unknown setting 'X'; expected one of MaxAttempts, Delay",
             "Mesh:Services:a:Routes:0:Fault:X: unknown setting 'X'; expected one of Delay, Abort, PerAttempt",
             "Mesh:Services:a:Routes:0:Fault:Delay:X: unknown setting 'X'; expected one of Percentage, FixedDelay",
             "Mesh:Services:a:Routes:0:Fault:Abort:X: unknown setting 'X'; expected one of Percentage, HttpStatus, GrpcStatus",

@@ -235,6 +235,15 @@ internal static class MeshConfigurationReader
             route.Retry = retry;
         }
 
+        if (r.Has("Hedging"))
+        {
+            var hr = new ConfigurationSectionReader(r.Section("Hedging"), errors, OptionKeys.Hedging);
+            var hedging = new HedgingOptions();
+            hedging.MaxAttempts = hr.Int("MaxAttempts") ?? hedging.MaxAttempts;
+            hedging.Delay = hr.Duration("Delay");
+            route.Hedging = hedging;
+        }
+
         if (r.Has("Fault"))
         {
             var fr = new ConfigurationSectionReader(r.Section("Fault"), errors, OptionKeys.Fault);

@@ -33,6 +33,7 @@ internal static class OptionKeys
     public static readonly string[] RouteMatch = Of<RouteMatchOptions>();
     public static readonly string[] RouteDestination = Of<RouteDestinationOptions>();
     public static readonly string[] Retry = Of<RetryOptions>();
+    public static readonly string[] Hedging = Of<HedgingOptions>();
     public static readonly string[] Fault = Of<FaultOptions>();
     public static readonly string[] DelayFault = Of<DelayFaultOptions>();
     public static readonly string[] AbortFault = Of<AbortFaultOptions>();

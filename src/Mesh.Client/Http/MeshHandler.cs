@@ -218,7 +218,19 @@ internal sealed class MeshHandler : DelegatingHandler
                         }
                     }
 
-                    if (response is null)
+                    if (response is null && route.Hedging is not null && HedgedAttempts.CanHedge(call))
+                    {
+                        var hedged = new HedgedAttempts(this, call, activity, _clientName);
+                        try
+                        {
+                            response = await hedged.SendAsync(attemptToken).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            call.CurrentEndpoint = hedged.Endpoint ?? call.CurrentEndpoint;
+                        }
+                    }
+                    else if (response is null)
                     {
                         var pick = call.Destination.Picker.Pick(request, call.PreviousEndpoint, service.Breaker, _clientName);
                         if (pick.Endpoint is { } endpoint)
@@ -384,7 +396,7 @@ internal sealed class MeshHandler : DelegatingHandler
     }
 
     /// <summary>Why the attempt was not sent: retried whatever the method, and the reason a last one answers 503 with.</summary>
-    private static HttpRequestException PickError(PickFailure failure, in MeshCall call) => failure == PickFailure.CircuitOpen
+    internal static HttpRequestException PickError(PickFailure failure, in MeshCall call) => failure == PickFailure.CircuitOpen
         ? new CircuitOpenException($"The circuit breaker of every tried endpoint of service '{call.Service.Name}' is open.")
         : new NoEndpointException(
             $"Service '{call.Service.Name}' has no endpoint{(call.Destination.Subset.Length > 0 ? $" in subset '{call.Destination.Subset}'" : string.Empty)}.");
@@ -424,7 +436,7 @@ internal sealed class MeshHandler : DelegatingHandler
             : ex;
 
     /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
-    private static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
+    internal static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
     {
         var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(now, call.Deadline);
         if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)

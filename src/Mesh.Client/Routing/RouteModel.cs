@@ -14,7 +14,7 @@ internal sealed class RouteModel
     private readonly RouteDestination[] _destinations;
 
     public RouteModel(string name, RouteMatchOptions? match, RouteDestination[] destinations, TimeSpan? timeout,
-        RetryModel retry, FaultInjection? fault, RouteDestination? mirror, double mirrorPercentage)
+        RetryModel retry, FaultInjection? fault, RouteDestination? mirror, double mirrorPercentage, HedgingModel? hedging = null)
     {
         Name = name;
         _methods = match is null ? [] : [.. match.Methods.Select(m => new HttpMethod(m.ToUpperInvariant()))];
@@ -27,6 +27,7 @@ internal sealed class RouteModel
         Fault = fault;
         Mirror = mirror;
         MirrorPercentage = mirrorPercentage;
+        Hedging = hedging;
     }
 
     public string Name { get; }
@@ -40,6 +41,9 @@ internal sealed class RouteModel
     public RouteDestination? Mirror { get; }
 
     public double MirrorPercentage { get; }
+
+    /// <summary>The route's hedging; null (the common case) for none.</summary>
+    public HedgingModel? Hedging { get; }
 
     public bool Matches(HttpRequestMessage request)
     {

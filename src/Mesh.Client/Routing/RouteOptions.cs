@@ -18,6 +18,12 @@ public sealed class RouteOptions
     /// <summary>Retry policy; unset uses the mesh default (2 retries on connect-failure, refused-stream, unavailable, cancelled, 503).</summary>
     public RetryOptions? Retry { get; set; }
 
+    /// <summary>
+    /// Hedging for idempotent requests: more attempts in flight when the first is slow to answer. Unset means none.
+    /// The hedged group is one attempt of <see cref="Retry"/>: when every hedge fails retriably, the route may retry.
+    /// </summary>
+    public HedgingOptions? Hedging { get; set; }
+
     /// <summary>Faults to inject for testing resilience.</summary>
     public FaultOptions? Fault { get; set; }
 

@@ -54,6 +54,7 @@ internal static class RouteValidator
         }
 
         RetryValidator.Validate(route.Retry, $"{path}:Retry", errors);
+        HedgingValidator.Validate(route.Hedging, route, $"{path}:Hedging", errors);
         FaultValidator.Validate(route.Fault, $"{path}:Fault", errors);
         MirrorValidator.Validate(route.Mirror, subsets, $"{path}:Mirror", errors);
     }

@@ -121,7 +121,7 @@ internal sealed class ServiceModel
 
             var mirror = r.Mirror is { Subset: { } mirrorSubset } ? new RouteDestination(mirrorSubset, PickerFor(mirrorSubset), 100) : null;
             var route = new RouteModel(r.Name ?? $"route-{i}", r.Match, destinations, r.Timeout, RetryModel.From(r.Retry),
-                r.Fault is null ? null : new FaultInjection(r.Fault), mirror, r.Mirror?.Percentage ?? 0);
+                r.Fault is null ? null : new FaultInjection(r.Fault), mirror, r.Mirror?.Percentage ?? 0, HedgingModel.From(r.Hedging));
             routes[i] = route;
         }
 

@@ -96,6 +96,26 @@ internal static class MeshSpans
     }
 
     /// <summary>
+    /// A hedge started on <paramref name="endpoint"/> beside attempts still waiting for an answer, as a <c>mesh.hedge</c>
+    /// event; <paramref name="hedge"/> counts the hedges of the attempt from 1. Only paid on a route that hedges.
+    /// </summary>
+    public static void AttemptHedged(Activity? call, int hedge, EndpointState endpoint)
+    {
+        if (call is null || !call.IsAllDataRequested)
+        {
+            return;
+        }
+
+        var tags = new ActivityTagsCollection
+        {
+            { "mesh.hedge", MeshTelemetry.Box(hedge) },
+            { "network.peer.address", endpoint.Address.Host },
+            { "mesh.destination.version", endpoint.Version },
+        };
+        call.AddEvent(new ActivityEvent("mesh.hedge", tags: tags));
+    }
+
+    /// <summary>
     /// The call's outcome: the final status code and, for a gRPC call, its status (from the headers of a trailers-only
     /// response or from the trailers; empty when none came). How many attempts it took is the number of
     /// <c>mesh.attempt</c> events plus one.

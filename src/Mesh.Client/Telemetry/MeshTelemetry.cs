@@ -43,6 +43,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _mirrors;
     private readonly Counter<long> _crossZone;
     private readonly Counter<long> _overflows;
+    private readonly Counter<long> _hedges;
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -62,6 +63,7 @@ internal sealed class MeshTelemetry : IDisposable
         _mirrors = _meter.CreateCounter<long>("mesh.mirror.requests", "{request}", "Mirrored copies of requests sent.");
         _crossZone = _meter.CreateCounter<long>("mesh.cross_zone.requests", "{request}", "Attempts sent to an endpoint outside the caller's zone by locality-aware balancing.");
         _overflows = _meter.CreateCounter<long>("mesh.overflow", "{request}", "Calls answered 503 at once because the destination service's ConnectionPool limits were full.");
+        _hedges = _meter.CreateCounter<long>("mesh.hedges", "{hedge}", "Hedged attempts started beside an attempt still waiting for its answer.");
     }
 
     /// <summary>This app's own service name and version, the <c>source_*</c> labels.</summary>
@@ -229,6 +231,8 @@ internal sealed class MeshTelemetry : IDisposable
     public void RecordCrossZone(string service, string sourceZone, string destinationZone) =>
         _crossZone.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("source_zone", sourceZone),
             new KeyValuePair<string, object?>("destination_zone", destinationZone));
+    public void RecordHedge(string service, string route) =>
+        _hedges.Add(1, new KeyValuePair<string, object?>("destination_service", service), new KeyValuePair<string, object?>("route", route));
 
     public void Dispose() => _meter.Dispose();
 

@@ -1,0 +1,176 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Mesh.Testing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+
+namespace Mesh.IntegrationTests;
+
+/// <summary>
+/// Hedging against two real Kestrel servers: the first request either of them gets is held (until the test releases
+/// it or the mesh cancels it) and every other is answered at once, so whichever endpoint the balancer picks first is
+/// the slow one. The hedge delay runs on a manual clock the test advances; nothing depends on how fast anything runs.
+/// Every test uses its own service name, because the metric listener hears every mesh in the process.
+/// </summary>
+public sealed class HedgingTests
+{
+    private static readonly TimeSpan Delay = TimeSpan.FromMilliseconds(50);
+
+    private static MetricCollector<long> Collect(MeshTestClient mesh, string instrument) =>
+        new(mesh.GetService<IMeterFactory>(), "Mesh.Client", instrument);
+
+    private static long Sum(MetricCollector<long> collector, string service) =>
+        collector.Sum(t => t.GetValueOrDefault("destination_service") == service);
+
+    private static object Mesh(string service, SlowFirst backends, object? retryBudget = null) => new
+    {
+        Services = new Dictionary<string, object>
+        {
+            [service] = new
+            {
+                Endpoints = new object[] { new { Address = backends.A.Address }, new { Address = backends.B.Address } },
+                LoadBalancer = new { Policy = "RoundRobin" },
+                RetryBudget = retryBudget ?? new { RetryRatio = 0.2, MinRetriesPerSecond = 10 },
+                Routes = new object[]
+                {
+                    new { Name = "hedged", Hedging = new { MaxAttempts = 2, Delay = "00:00:00.050" } },
+                },
+            },
+        },
+    };
+
+    [Fact]
+    public async Task A_get_whose_first_attempt_hangs_gets_the_other_endpoints_answer_while_the_slow_one_is_still_held()
+    {
+        const string service = "hedge-get";
+        await using var backends = await SlowFirst.StartAsync();
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(Mesh(service, backends), time);
+        using var hedges = Collect(mesh, "mesh.hedges");
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => backends.Held is not null, because: "the first attempt reached a backend");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 1, because: "the hedge delay is armed");
+        call.IsCompleted.ShouldBeFalse();
+        time.Advance(Delay);
+        using var response = await call;
+
+        // The latency of the call is the fast endpoint's: it has its answer while the slow endpoint still holds the
+        // first request, which only the mesh's cancellation ends.
+        var fast = backends.Held == "a" ? "b" : "a";
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).ShouldBe(fast);
+        backends.Released.ShouldBeFalse();
+        await Poll.UntilAsync(() => backends.Aborted, because: "the slow request sees RequestAborted when the mesh cancels it");
+        (backends.A.Requests + backends.B.Requests).ShouldBe(2);
+        Sum(hedges, service).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_post_is_not_hedged()
+    {
+        const string service = "hedge-post";
+        await using var backends = await SlowFirst.StartAsync();
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(Mesh(service, backends), time);
+        using var hedges = Collect(mesh, "mesh.hedges");
+
+        var call = mesh.Client.PostAsync(new Uri($"http://{service}/orders"), new StringContent("order-1"));
+        await Poll.UntilAsync(() => backends.Held is not null, because: "the POST reached a backend");
+
+        // No hedge delay is armed for a POST, so moving the clock far past it starts nothing.
+        time.ScheduledTimers.ShouldBe(0);
+        time.Advance(Delay * 10);
+        backends.Release();
+        using var response = await call;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).ShouldBe(backends.Held);
+        (backends.A.Requests + backends.B.Requests).ShouldBe(1);
+        Sum(hedges, service).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_hedge_is_refused_when_the_retry_budget_is_empty()
+    {
+        const string service = "hedge-budget";
+        await using var backends = await SlowFirst.StartAsync();
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(Mesh(service, backends, new { RetryRatio = 0, MinRetriesPerSecond = 0 }), time);
+        using var hedges = Collect(mesh, "mesh.hedges");
+        using var exhausted = Collect(mesh, "mesh.retry_budget.exhausted");
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => backends.Held is not null, because: "the first attempt reached a backend");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 1, because: "the hedge delay is armed");
+        time.Advance(Delay);
+        await Poll.UntilAsync(() => Sum(exhausted, service) == 1, because: "the budget refuses the hedge");
+
+        // No hedge went out and none will: the call waits for its first attempt.
+        time.ScheduledTimers.ShouldBe(0);
+        call.IsCompleted.ShouldBeFalse();
+        backends.Release();
+        using var response = await call;
+
+        (await response.Content.ReadAsStringAsync()).ShouldBe(backends.Held);
+        (backends.A.Requests + backends.B.Requests).ShouldBe(1);
+        Sum(hedges, service).ShouldBe(0);
+    }
+
+    /// <summary>Two backends, <c>a</c> and <c>b</c>, of which the first request to either is held.</summary>
+    private sealed class SlowFirst : IAsyncDisposable
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _arrivals;
+        private volatile string? _held;
+        private volatile bool _aborted;
+
+        public TestBackend A { get; private set; } = null!;
+
+        public TestBackend B { get; private set; } = null!;
+
+        /// <summary>The backend holding the first request; null until it arrives.</summary>
+        public string? Held => _held;
+
+        /// <summary>The held request saw its caller go away.</summary>
+        public bool Aborted => _aborted;
+
+        public bool Released => _release.Task.IsCompleted;
+
+        public static async Task<SlowFirst> StartAsync()
+        {
+            var backends = new SlowFirst();
+            backends.A = await TestBackend.StartAsync("a", context => backends.HandleAsync("a", context));
+            backends.B = await TestBackend.StartAsync("b", context => backends.HandleAsync("b", context));
+            return backends;
+        }
+
+        public void Release() => _release.TrySetResult();
+
+        private async Task HandleAsync(string name, HttpContext context)
+        {
+            if (Interlocked.Increment(ref _arrivals) == 1)
+            {
+                _held = name;
+                try
+                {
+                    await _release.Task.WaitAsync(context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    _aborted = true;
+                    return;
+                }
+            }
+
+            await context.Response.WriteAsync(name);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Release();
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+        }
+    }
+}
