@@ -15,6 +15,11 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
     /// </summary>
     protected virtual long Now() => 0;
 
+    /// <summary>A pick weighed <paramref name="endpoint"/> against another and took the other.</summary>
+    protected virtual void OnPassedOver(EndpointState endpoint)
+    {
+    }
+
     protected override EndpointState? Pick(HttpRequestMessage request, in PickFilter filter)
     {
         var endpoints = Endpoints;
@@ -36,8 +41,11 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
         var okB = filter.Accepts(eb);
         if (okA && okB)
         {
+            // a and b are drawn at random, so a tie goes either way.
             var now = Now();
-            return Cost(eb, now) < Cost(ea, now) ? eb : ea;
+            var (picked, passedOver) = Cost(eb, now) < Cost(ea, now) ? (eb, ea) : (ea, eb);
+            OnPassedOver(passedOver);
+            return picked;
         }
 
         if (okA)
