@@ -251,6 +251,36 @@ public sealed class TrafficTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PeakEwma_shares_sequential_calls_between_two_equal_endpoints()
+    {
+        // One call at a time: nothing is ever in flight when the next is picked, so only the latency estimates decide.
+        // Two endpoints form the only pair there is; an estimate that does not recover from one slow answer would
+        // give nearly every call to one of them.
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        var service = UniqueName("equal");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new { Endpoints = new[] { new { a.Address }, new { b.Address } } },
+            },
+        });
+
+        const int calls = 2_500;
+        for (var i = 0; i < calls; i++)
+        {
+            using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/api/items/{i}"));
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        var share = a.Requests / (double)calls;
+        output.WriteLine($"a got {a.Requests}, b got {b.Requests}");
+        (a.Requests + b.Requests).ShouldBe(calls);
+        share.ShouldBeInRange(0.35, 0.65, $"endpoint a got {share:P1} of {calls} sequential calls");
+    }
+
+    [Fact]
     public async Task RingHash_keeps_each_key_on_one_endpoint_and_removing_an_endpoint_moves_only_its_keys()
     {
         var backends = new List<TestBackend>();
