@@ -24,7 +24,7 @@ public sealed class UnknownSettingTests
             "Services": { "a": {
               "X": 1,
               "Endpoints": [ { "Address": "http://127.0.0.1:1", "X": 1 } ],
-              "LoadBalancer": { "X": 1 },
+              "LoadBalancer": { "X": 1, "SlowStart": { "Window": "00:00:30", "X": 1 } },
               "OutlierDetection": { "X": 1 },
               "RetryBudget": { "X": 1 },
               "CircuitBreaker": { "X": 1 },
@@ -47,7 +47,8 @@ public sealed class UnknownSettingTests
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
             "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, Authorization",
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",
-            "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent",
+            "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent, SlowStart",
+            "Mesh:Services:a:LoadBalancer:SlowStart:X: unknown setting 'X'; expected one of Window, Aggression, MinWeightPercent",
             "Mesh:Services:a:Routes:0:X: unknown setting 'X'; expected one of Name, Match, Destinations, Timeout, Retry, Fault, Mirror",
             "Mesh:Services:a:Routes:0:Match:X: unknown setting 'X'; expected one of Headers, Path, PathPrefix, Methods",
             "Mesh:Services:a:Routes:0:Destinations:0:X: unknown setting 'X'; expected one of Subset, Weight",

@@ -19,6 +19,7 @@ internal sealed class EndpointState
     private long _ejectedUntil;           // timestamp; 0 when not ejected
     private int _ejectionCount;
     private long _lastEjectionEnd;
+    private long _addedAt;                // timestamp the endpoint joined a running service; 0 when there from the start
 
     public EndpointState(Uri address, IReadOnlyDictionary<string, string> labels, string? zone)
     {
@@ -240,4 +241,18 @@ internal sealed class EndpointState
     }
 
     internal void MarkEjectionEnd(long until) => Volatile.Write(ref _lastEjectionEnd, until);
+
+    /// <summary>The endpoint joined the service at <paramref name="at"/>, after the client had started using it.</summary>
+    internal void MarkAdded(long at) => Volatile.Write(ref _addedAt, at);
+
+    /// <summary>
+    /// When the endpoint's latest slow start began as of <paramref name="now"/>: the later of when it joined and when
+    /// its last ejection ended; 0 when neither happened. An ejection still running does not count: the endpoint is out.
+    /// </summary>
+    internal long SlowStartSince(long now)
+    {
+        var added = Volatile.Read(ref _addedAt);
+        var ejectionEnd = Volatile.Read(ref _lastEjectionEnd);
+        return ejectionEnd != 0 && ejectionEnd <= now ? Math.Max(added, ejectionEnd) : added;
+    }
 }

@@ -14,4 +14,11 @@ public sealed class LoadBalancerOptions
     /// takes traffic again (panic mode), so a partial outage does not overload the survivors. 50 by default.
     /// </summary>
     public double MinHealthPercent { get; set; } = 50;
+
+    /// <summary>
+    /// Ramps up the share of an endpoint that joins the service after the client started, or returns from an outlier
+    /// ejection; null (the default) gives it its full share at once. Not supported with
+    /// <see cref="LoadBalancerPolicy.RingHash"/>.
+    /// </summary>
+    public SlowStartOptions? SlowStart { get; set; }
 }

@@ -43,7 +43,16 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
         {
             // a and b are drawn at random, so a tie goes either way.
             var now = Now();
-            var (picked, passedOver) = Cost(eb, now) < Cost(ea, now) ? (eb, ea) : (ea, eb);
+            var costA = Cost(ea, now);
+            var costB = Cost(eb, now);
+            if (ActiveSlowStart(out var rampNow) is { } slowStart)
+            {
+                // An endpoint ramping up looks as much dearer as its weight is below a full one.
+                costA /= slowStart.Weight(ea, rampNow);
+                costB /= slowStart.Weight(eb, rampNow);
+            }
+
+            var (picked, passedOver) = costB < costA ? (eb, ea) : (ea, eb);
             OnPassedOver(passedOver);
             return picked;
         }

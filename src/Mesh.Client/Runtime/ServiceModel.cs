@@ -76,7 +76,7 @@ internal sealed class ServiceModel
                     members = Array.FindAll(endpoints, e => Selects(selector, e));
                 }
 
-                picker = EndpointPicker.Create(policy.LoadBalancer, members, state.Ejections, random, timeProvider);
+                picker = EndpointPicker.Create(policy.LoadBalancer, members, state.Ejections, random, timeProvider, state.SlowStart);
                 pickers[key] = picker;
             }
 
@@ -115,7 +115,7 @@ internal sealed class ServiceModel
             routes[i] = route;
         }
 
-        var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
+        var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name, state.SlowStart);
         return new ServiceModel(name, routes, endpoints, outliers, budget,
             breaker);
     }
