@@ -75,4 +75,53 @@ public sealed class PeakEwmaSharingTests(ITestOutputHelper output)
         slow.ShouldBeLessThan(0.25);
         slow.ShouldBeGreaterThan(0, "the slower endpoint still gets some traffic");
     }
+
+    private static (EndpointPicker Picker, EndpointState[] Endpoints, ManualTimeProvider Time) TwoAnswered(double fastMs, double slowMs)
+    {
+        var time = new ManualTimeProvider();
+        var endpoints = Endpoints(2);
+        var ms = time.TimestampFrequency / 1000.0;
+        var now = time.GetTimestamp();
+        endpoints[0].OnAttemptStarted();
+        endpoints[0].OnAttemptCompleted(now - (long)(fastMs * ms), now, time.TimestampFrequency);
+        endpoints[1].OnAttemptStarted();
+        endpoints[1].OnAttemptCompleted(now - (long)(slowMs * ms), now, time.TimestampFrequency);
+        var picker = EndpointPicker.Create(new LoadBalancerOptions(), endpoints, new EjectionTracker(time), new SeededRandomSource(3), time);
+        return (picker, endpoints, time);
+    }
+
+    [Fact]
+    public void An_idle_endpoint_is_tried_again_after_a_number_of_picks_without_any_time_passing()
+    {
+        // One 20 ms answer against 1 ms: each pick that passes the idle endpoint over fades its estimate by 1/32, so it
+        // is cheaper again once passed over ln(20) / -ln(31/32) = 94.4 times, so the 96th pick takes it, however little
+        // time the picks take.
+        var (picker, endpoints, _) = TwoAnswered(fastMs: 1, slowMs: 20);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
+        var first = -1;
+        for (var i = 1; i <= 200 && first < 0; i++)
+        {
+            if (picker.Pick(request, null).Endpoint == endpoints[1])
+            {
+                first = i;
+            }
+        }
+
+        first.ShouldBe(96);
+    }
+
+    [Fact]
+    public void An_endpoint_with_requests_in_flight_does_not_fade()
+    {
+        // A stalled endpoint holding requests gets no answers; its estimate must not fade it back into favour, or it
+        // would collect ever more requests. Its in-flight answers, or their failures, are what correct it.
+        var (picker, endpoints, time) = TwoAnswered(fastMs: 1, slowMs: 20);
+        endpoints[1].OnAttemptStarted();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
+        for (var i = 0; i < 500; i++)
+        {
+            picker.Pick(request, null).Endpoint.ShouldBe(endpoints[0]);
+            time.Advance(TimeSpan.FromMilliseconds(2));
+        }
+    }
 }
