@@ -81,6 +81,12 @@ public sealed class ConfigurationValidationTests
     [InlineData("""{ "Services": { "a": { "Endpoints": [ { "Address": "http://h:1" }, { "Address": "http://h:1/" } ] } } }""", "Mesh:Services:a:Endpoints:1:Address: 'http://h:1/' is listed twice")]
     [InlineData("""{ "Services": { "a": { "LoadBalancer": { "Policy": "RingHash" } } } }""", "Mesh:Services:a:LoadBalancer:HashHeader: required by the RingHash policy")]
     [InlineData("""{ "Services": { "a": { "LoadBalancer": { "Policy": "3" } } } }""", "Mesh:Services:a:LoadBalancer:Policy: '3' is not one of")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "SlowStart": { "Aggression": 2 } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart:Window: 00:00:00 must be above 00:00:00")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "SlowStart": { "Window": "soon" } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart:Window: 'soon' is not a duration")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "SlowStart": { "Window": "00:00:30", "Aggression": 0 } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart:Aggression: 0 must be above 0")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "SlowStart": { "Window": "00:00:30", "MinWeightPercent": 150 } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart:MinWeightPercent: 150 must be between 0 and 100")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "Policy": "RingHash", "HashHeader": "x-user", "SlowStart": { "Window": "00:00:30" } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart: not supported by the RingHash policy")]
+    [InlineData("""{ "Services": { "a": { "LoadBalancer": { "SlowStart": { "Window": "00:00:30", "Agression": 2 } } } } }""", "Mesh:Services:a:LoadBalancer:SlowStart:Agression: unknown setting 'Agression'")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "Abort": { "Percentage": 5 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:Abort: give exactly one of HttpStatus and GrpcStatus")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "Abort": { "Percentage": 5, "GrpcStatus": 17 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:Abort:GrpcStatus: 17 must be a gRPC error code")]
     [InlineData("""{ "Services": { "a": { "Routes": [ { "Fault": { "PerAttempt": "sometimes", "Abort": { "Percentage": 5, "HttpStatus": 503 } } } ] } } }""", "Mesh:Services:a:Routes:0:Fault:PerAttempt: 'sometimes' is not true or false")]
@@ -124,6 +130,51 @@ public sealed class ConfigurationValidationTests
         var errors = PolicyValidator.Validate(options);
         errors.ShouldContain("Mesh:Services:reviews:Routes:0:Destinations: weights sum to 50, must be 100");
         errors.ShouldContain(e => e.StartsWith("Mesh:Services:reviews:LoadBalancer:Policy: '42'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Slow_start_reports_every_mistake_with_its_path()
+    {
+        var options = new MeshOptions();
+        options.Services["reviews"] = new ServicePolicyOptions
+        {
+            LoadBalancer =
+            {
+                Policy = LoadBalancerPolicy.RingHash,
+                HashHeader = "x-user",
+                SlowStart = new SlowStartOptions { Window = TimeSpan.FromSeconds(-1), Aggression = double.NaN, MinWeightPercent = -5 },
+            },
+        };
+
+        var errors = PolicyValidator.Validate(options);
+        errors.ShouldBe(
+        [
+            "Mesh:Services:reviews:LoadBalancer:SlowStart: not supported by the RingHash policy",
+            "Mesh:Services:reviews:LoadBalancer:SlowStart:Window: -00:00:01 must be above 00:00:00 and at most 1.00:00:00",
+            "Mesh:Services:reviews:LoadBalancer:SlowStart:Aggression: NaN must be above 0",
+            "Mesh:Services:reviews:LoadBalancer:SlowStart:MinWeightPercent: -5 must be between 0 and 100",
+        ], ignoreOrder: true);
+    }
+
+    [Fact]
+    public void Slow_start_is_read_with_envoys_defaults()
+    {
+        var config = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes("""
+        { "Mesh": { "Services": {
+            "a": { "LoadBalancer": { "SlowStart": { "Window": "00:01:00" } } },
+            "b": { "LoadBalancer": { "Policy": "RoundRobin", "SlowStart": { "Window": "00:00:10", "Aggression": 2.5, "MinWeightPercent": 0 } } },
+            "c": { } } } }
+        """))).Build();
+        var options = new MeshOptions();
+        MeshConfigurationReader.Read(config.GetSection("Mesh"), options);
+
+        options.ReadErrors.ShouldBeEmpty();
+        PolicyValidator.Validate(options).ShouldBeEmpty();
+        var a = options.Services["a"].LoadBalancer.SlowStart.ShouldNotBeNull();
+        (a.Window, a.Aggression, a.MinWeightPercent).ShouldBe((TimeSpan.FromMinutes(1), 1.0, 10.0));
+        var b = options.Services["b"].LoadBalancer.SlowStart.ShouldNotBeNull();
+        (b.Window, b.Aggression, b.MinWeightPercent).ShouldBe((TimeSpan.FromSeconds(10), 2.5, 0.0));
+        options.Services["c"].LoadBalancer.SlowStart.ShouldBeNull();
     }
 
     [Fact]

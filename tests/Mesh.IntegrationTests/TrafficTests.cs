@@ -326,6 +326,90 @@ public sealed class TrafficTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PeakEwma_shares_sequential_calls_between_two_equal_endpoints()
+    {
+        // One call at a time: nothing is ever in flight when the next is picked, so only the latency estimates decide.
+        // Two endpoints form the only pair there is; an estimate that does not recover from one slow answer would
+        // give nearly every call to one of them.
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        var service = UniqueName("equal");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new { Endpoints = new[] { new { a.Address }, new { b.Address } } },
+            },
+        });
+
+        const int calls = 2_500;
+        await SendSequentiallyAsync(mesh, service, calls);
+
+        var share = a.Requests / (double)calls;
+        output.WriteLine($"a got {a.Requests}, b got {b.Requests}");
+        (a.Requests + b.Requests).ShouldBe(calls);
+        share.ShouldBeInRange(0.35, 0.65, $"endpoint a got {share:P1} of {calls} sequential calls");
+    }
+
+    [Fact]
+    public async Task Slow_start_gives_an_endpoint_added_mid_run_a_small_share_first_and_a_fair_share_after_the_window()
+    {
+        // The client's clock is manual: the ramp is read at exact points of the window, whatever the machine's speed.
+        var time = new ManualTimeProvider();
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        await using var added = await TestBackend.StartAsync("added");
+        var service = UniqueName("slowstart");
+        object Config(params TestBackend[] endpoints) => new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = endpoints.Select(e => new { e.Address }).ToArray(),
+                    LoadBalancer = new { Policy = "RoundRobin", SlowStart = new { Window = "00:01:00" } },
+                },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config(a, b), time);
+        await SendSequentiallyAsync(mesh, service, 200);
+        a.Requests.ShouldBe(100, "endpoints present at start do not ramp");
+
+        mesh.Reload(Config(a, b, added));
+        var runtime = mesh.GetService<MeshRuntime>();
+        await Poll.UntilAsync(() => runtime.Model.Services[service].Endpoints.Length == 3, because: "the reload takes effect");
+
+        async Task<double> ShareOfAddedAsync(int calls)
+        {
+            var before = added.Requests;
+            await SendSequentiallyAsync(mesh, service, calls);
+            return (added.Requests - before) / (double)calls;
+        }
+
+        // Weights at the start of the window: 0.1 (the minimum) against 1 and 1, so 0.1 / 2.1 = 4.8% expected.
+        var early = await ShareOfAddedAsync(1_000);
+        time.Advance(TimeSpan.FromSeconds(30));
+        var halfway = await ShareOfAddedAsync(1_000);     // 0.5 / 2.5 = 20%
+        time.Advance(TimeSpan.FromSeconds(30));
+        var after = await ShareOfAddedAsync(1_200);       // a third
+        output.WriteLine($"added endpoint: {early:P1} at first, {halfway:P1} half way, {after:P1} after the window");
+
+        early.ShouldBeInRange(0.01, 0.10);
+        halfway.ShouldBeInRange(0.14, 0.26);
+        after.ShouldBeInRange(0.30, 0.37);
+    }
+
+    private static async Task SendSequentiallyAsync(MeshTestClient mesh, string service, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/api/items/{i}"));
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+    }
+
+    [Fact]
     public async Task RingHash_keeps_each_key_on_one_endpoint_and_removing_an_endpoint_moves_only_its_keys()
     {
         var backends = new List<TestBackend>();

@@ -140,6 +140,15 @@ internal static class MeshConfigurationReader
         policy.LoadBalancer.HashHeader = lb.String("HashHeader") ?? policy.LoadBalancer.HashHeader;
         policy.LoadBalancer.MinHealthPercent = lb.Double("MinHealthPercent") ?? policy.LoadBalancer.MinHealthPercent;
         ReadLocality(lb, policy.LoadBalancer.Locality, errors);
+        if (lb.Has("SlowStart"))
+        {
+            var ss = new ConfigurationSectionReader(lb.Section("SlowStart"), errors, OptionKeys.SlowStart);
+            var slowStart = policy.LoadBalancer.SlowStart ?? new SlowStartOptions();
+            slowStart.Window = ss.Duration("Window") ?? slowStart.Window;
+            slowStart.Aggression = ss.Double("Aggression") ?? slowStart.Aggression;
+            slowStart.MinWeightPercent = ss.Double("MinWeightPercent") ?? slowStart.MinWeightPercent;
+            policy.LoadBalancer.SlowStart = slowStart;
+        }
 
         if (r.Has("Routes"))
         {

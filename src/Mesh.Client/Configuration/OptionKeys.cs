@@ -25,6 +25,7 @@ internal static class OptionKeys
     public static readonly string[] Endpoint = Of<EndpointOptions>();
     public static readonly string[] LoadBalancer = Of<LoadBalancerOptions>();
     public static readonly string[] Locality = Of<LocalityOptions>();
+    public static readonly string[] SlowStart = Of<SlowStartOptions>();
     public static readonly string[] OutlierDetection = Of<OutlierDetectionOptions>();
     public static readonly string[] RetryBudget = Of<RetryBudgetOptions>();
     public static readonly string[] CircuitBreaker = Of<CircuitBreakerOptions>();

@@ -23,8 +23,13 @@ internal abstract class EndpointPicker
 
     protected RandomSource Random { get; }
 
+    /// <summary>The service's slow start, or null when it has none (RingHash never has one).</summary>
+    protected SlowStartModel? SlowStart { get; private set; }
+
     public static EndpointPicker Create(LoadBalancerOptions options, EndpointState[] endpoints, EjectionTracker ejections,
-        RandomSource random, TimeProvider timeProvider) => options.Policy switch
+        RandomSource random, TimeProvider timeProvider, SlowStartTracker? slowStart = null)
+    {
+        EndpointPicker picker = options.Policy switch
         {
             LoadBalancerPolicy.RoundRobin => new RoundRobinPicker(endpoints, ejections, random),
             LoadBalancerPolicy.Random => new RandomPicker(endpoints, ejections, random),
@@ -32,6 +37,28 @@ internal abstract class EndpointPicker
             LoadBalancerPolicy.RingHash => new RingHashPicker(endpoints, ejections, random, options.HashHeader!),
             _ => new PeakEwmaPicker(endpoints, ejections, random, timeProvider),
         };
+
+        if (options.Policy != LoadBalancerPolicy.RingHash)
+        {
+            picker.SlowStart = SlowStartModel.From(options.SlowStart, slowStart ?? new SlowStartTracker(timeProvider));
+        }
+
+        return picker;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="endpoint"/>, drawn by a weighted choice, keeps its draw: an endpoint ramping up keeps it
+    /// with probability its slow-start weight, so its share is its weight over the sum of weights.
+    /// </summary>
+    protected bool KeepsDraw(EndpointState endpoint, SlowStartModel? slowStart, long now) =>
+        slowStart is null || Random.NextDouble() < slowStart.Weight(endpoint, now);
+
+    /// <summary>The slow start when some endpoint may be ramping up, with the clock then; otherwise null.</summary>
+    protected SlowStartModel? ActiveSlowStart(out long now)
+    {
+        now = 0;
+        return SlowStart is { } slowStart && slowStart.TryGetActive(out now) ? slowStart : null;
+    }
 
     /// <summary>Chooses an endpoint with no circuit breaker to ask (a mirrored copy, say).</summary>
     public PickResult Pick(HttpRequestMessage request, EndpointState? avoid) =>

@@ -13,11 +13,13 @@ internal sealed class EndpointState
     private int _inFlight;
     private long _ewmaTicksBits;          // double: latency EWMA in timestamp ticks; 0 until the first response
     private long _lastRttTimestamp;
+    private int _passedOver;              // picks that took another endpoint while this one was idle, since its last answer
     private int _consecutive5xx;
     private int _consecutiveGateway;
     private long _ejectedUntil;           // timestamp; 0 when not ejected
     private int _ejectionCount;
     private long _lastEjectionEnd;
+    private long _addedAt;                // timestamp the endpoint joined a running service; 0 when there from the start
 
     public EndpointState(Uri address, IReadOnlyDictionary<string, string> labels, string? zone)
     {
@@ -75,10 +77,40 @@ internal sealed class EndpointState
         return until != 0 && now < until;
     }
 
-    /// <summary>Finagle's and Linkerd's decay time, 10 s: how long a latency sample keeps its weight.</summary>
+    /// <summary>
+    /// Finagle's and Linkerd's decay time, 10 s: how fast the estimate of an endpoint that gets no traffic fades, so
+    /// that one found slow is tried again in time.
+    /// </summary>
     public static double DecayTicks(long timestampFrequency) => timestampFrequency * 10.0;
 
+    // Each answer moves the estimate this far towards its round trip (peaks aside), so about the last 16 answers count
+    // whatever the request rate. A weight by elapsed time alone is tiny at a high rate: one slow answer would then
+    // outweigh thousands of normal ones for the whole decay time.
+    private const double SampleWeight = 1.0 / 16;
+
+    // Each pick that weighs this idle endpoint against another and takes the other fades its estimate by this much. An
+    // idle endpoint learns nothing, since only answers correct an estimate; fading per pick passed over rather than
+    // only per second retries it after a number of requests, not after a time that is an age at a high request rate.
+    private const double PassedOverFade = 1.0 / 32;
+
+    // (1 - PassedOverFade)^1024 is below 1e-14: counting further changes nothing and only writes.
+    private const int MaxPassedOver = 1024;
+
     public void OnAttemptStarted() => Interlocked.Increment(ref _inFlight);
+
+    /// <summary>
+    /// A pick weighed this endpoint against another and took the other. Counted only while nothing is in flight here:
+    /// then no answer is on its way to correct the estimate.
+    /// </summary>
+    public void OnPassedOver()
+    {
+        var passed = Volatile.Read(ref _passedOver);
+        if (passed < MaxPassedOver && Volatile.Read(ref _inFlight) == 0)
+        {
+            // A lost increment under a race only delays the retry by a pick.
+            Volatile.Write(ref _passedOver, passed + 1);
+        }
+    }
 
     /// <summary>
     /// Records a finished attempt's round trip into the latency average. <paramref name="timestampFrequency"/> is
@@ -100,19 +132,20 @@ internal sealed class EndpointState
         Interlocked.Decrement(ref _inFlight);
         var rtt = Math.Max(minimumRttTicks, Math.Max(0, endTimestamp - startTimestamp));
         var last = Interlocked.Exchange(ref _lastRttTimestamp, endTimestamp);
+        var passedOver = Interlocked.Exchange(ref _passedOver, 0);
         var current = BitConverter.Int64BitsToDouble(Volatile.Read(ref _ewmaTicksBits));
+
+        // The fading the cost showed while the endpoint was idle is kept: the answer corrects the faded estimate.
+        current = Faded(current, startTimestamp - last, decayTicks, passedOver);
         double next;
         if (current == 0 || rtt > current)
         {
-            // Peak sensitivity: a slower response takes over at once, so a degrading endpoint loses traffic quickly;
-            // recovery is gradual through the decay below.
+            // Peak sensitivity: a slower response takes over at once, so a degrading endpoint loses traffic quickly.
             next = rtt;
         }
         else
         {
-            var elapsed = Math.Max(0, endTimestamp - last);
-            var w = Math.Exp(-elapsed / decayTicks);
-            next = (current * w) + (rtt * (1 - w));
+            next = (current * (1 - SampleWeight)) + (rtt * SampleWeight);
         }
 
         // Racing writers may lose an update; the average is an estimate and a lost sample does not matter.
@@ -120,8 +153,9 @@ internal sealed class EndpointState
     }
 
     /// <summary>
-    /// Peak-EWMA cost: the latency estimate, decayed towards zero while the endpoint gets no traffic (so an endpoint
-    /// that was slow is probed again in time), times requests in flight plus one.
+    /// Peak-EWMA cost: the latency estimate times requests in flight plus one. While nothing is in flight the estimate
+    /// fades towards zero with time and with picks that passed the endpoint over, so that an endpoint that lost its
+    /// traffic to one slow answer is tried again soon.
     /// </summary>
     public double Cost(long now, double decayTicks, double unknownLatencyTicks)
     {
@@ -133,13 +167,22 @@ internal sealed class EndpointState
             return unknownLatencyTicks * (inFlight + 1);
         }
 
-        var idle = now - Volatile.Read(ref _lastRttTimestamp);
-        if (idle > 0)
+        if (inFlight == 0)
         {
-            ewma *= Math.Exp(-idle / decayTicks);
+            ewma = Faded(ewma, now - Volatile.Read(ref _lastRttTimestamp), decayTicks, Volatile.Read(ref _passedOver));
         }
 
         return ewma * (inFlight + 1);
+    }
+
+    private static double Faded(double estimate, long idleTicks, double decayTicks, int passedOver)
+    {
+        if (idleTicks > 0)
+        {
+            estimate *= Math.Exp(-idleTicks / decayTicks);
+        }
+
+        return passedOver == 0 ? estimate : estimate * Math.Pow(1 - PassedOverFade, passedOver);
     }
 
     public double LatencyEstimateTicks => BitConverter.Int64BitsToDouble(Volatile.Read(ref _ewmaTicksBits));
@@ -198,4 +241,18 @@ internal sealed class EndpointState
     }
 
     internal void MarkEjectionEnd(long until) => Volatile.Write(ref _lastEjectionEnd, until);
+
+    /// <summary>The endpoint joined the service at <paramref name="at"/>, after the client had started using it.</summary>
+    internal void MarkAdded(long at) => Volatile.Write(ref _addedAt, at);
+
+    /// <summary>
+    /// When the endpoint's latest slow start began as of <paramref name="now"/>: the later of when it joined and when
+    /// its last ejection ended; 0 when neither happened. An ejection still running does not count: the endpoint is out.
+    /// </summary>
+    internal long SlowStartSince(long now)
+    {
+        var added = Volatile.Read(ref _addedAt);
+        var ejectionEnd = Volatile.Read(ref _lastEjectionEnd);
+        return ejectionEnd != 0 && ejectionEnd <= now ? Math.Max(added, ejectionEnd) : added;
+    }
 }

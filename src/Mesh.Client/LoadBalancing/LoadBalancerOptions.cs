@@ -17,4 +17,11 @@ public sealed class LoadBalancerOptions
 
     /// <summary>Locality-aware balancing across zones; on by default when this app has a zone.</summary>
     public LocalityOptions Locality { get; set; } = new();
+
+    /// <summary>
+    /// Ramps up the share of an endpoint that joins the service after the client started, or returns from an outlier
+    /// ejection; null (the default) gives it its full share at once. Not supported with
+    /// <see cref="LoadBalancerPolicy.RingHash"/>.
+    /// </summary>
+    public SlowStartOptions? SlowStart { get; set; }
 }

@@ -2,7 +2,7 @@ using Mesh.Client.Configuration;
 
 namespace Mesh.Client.LoadBalancing;
 
-/// <summary>Checks a service's <c>LoadBalancer</c>: a known policy, the header RingHash hashes, the health threshold, locality.</summary>
+/// <summary>Checks a service's <c>LoadBalancer</c>: a known policy, the header RingHash hashes, the health threshold, slow start, locality.</summary>
 internal static class LoadBalancerValidator
 {
     public static void Validate(LoadBalancerOptions? lb, string path, List<string> errors)
@@ -28,6 +28,10 @@ internal static class LoadBalancerValidator
         }
 
         ValidationRules.Percentage(lb.MinHealthPercent, $"{path}:MinHealthPercent", errors);
+        if (lb.SlowStart is { } slowStart)
+        {
+            SlowStartValidator.Validate(slowStart, lb.Policy, $"{path}:SlowStart", errors);
+        }
         LocalityValidator.Validate(lb.Locality, $"{path}:Locality", errors);
     }
 }

@@ -58,12 +58,13 @@ internal sealed class LocalityPicker : EndpointPicker
     /// on and some endpoint has a zone; otherwise the plain picker, so that a destination without zones pays nothing.
     /// </summary>
     public static EndpointPicker Create(LoadBalancerOptions options, string? localZone, EndpointState[] endpoints,
-        EjectionTracker ejections, RandomSource random, TimeProvider timeProvider, MeshTelemetry telemetry, string service)
+        EjectionTracker ejections, RandomSource random, TimeProvider timeProvider, MeshTelemetry telemetry, string service,
+        SlowStartTracker? slowStart = null)
     {
         var locality = options.Locality;
         if (!locality.Enabled || string.IsNullOrEmpty(localZone) || Array.TrueForAll(endpoints, static e => e.Zone is null))
         {
-            return Create(options, endpoints, ejections, random, timeProvider);
+            return Create(options, endpoints, ejections, random, timeProvider, slowStart);
         }
 
         var members = new List<EndpointState[]>();
@@ -85,7 +86,7 @@ internal sealed class LocalityPicker : EndpointPicker
             if (members.Count == 0)
             {
                 // No endpoint in any zone Distribute names: sending nothing anywhere would be an outage, not a policy.
-                return Create(options, endpoints, ejections, random, timeProvider);
+                return Create(options, endpoints, ejections, random, timeProvider, slowStart);
             }
 
             weights = [.. shares];
@@ -117,7 +118,7 @@ internal sealed class LocalityPicker : EndpointPicker
         var groups = new EndpointPicker[members.Count];
         for (var i = 0; i < groups.Length; i++)
         {
-            groups[i] = Create(options, members[i], ejections, random, timeProvider);
+            groups[i] = Create(options, members[i], ejections, random, timeProvider, slowStart);
         }
 
         EndpointState[] all = [.. members.SelectMany(m => m)];

@@ -22,4 +22,6 @@ internal sealed class PeakEwmaPicker : TwoChoicesPicker
 
     protected override double Cost(EndpointState endpoint, long now) =>
         endpoint.Cost(now, _decayTicks, _unknownLatencyTicks);
+
+    protected override void OnPassedOver(EndpointState endpoint) => endpoint.OnPassedOver();
 }

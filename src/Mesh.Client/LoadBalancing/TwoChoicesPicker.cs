@@ -15,6 +15,11 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
     /// </summary>
     protected virtual long Now() => 0;
 
+    /// <summary>A pick weighed <paramref name="endpoint"/> against another and took the other.</summary>
+    protected virtual void OnPassedOver(EndpointState endpoint)
+    {
+    }
+
     protected override EndpointState? Pick(HttpRequestMessage request, in PickFilter filter)
     {
         var endpoints = Endpoints;
@@ -36,8 +41,20 @@ internal abstract class TwoChoicesPicker(EndpointState[] endpoints, EjectionTrac
         var okB = filter.Accepts(eb);
         if (okA && okB)
         {
+            // a and b are drawn at random, so a tie goes either way.
             var now = Now();
-            return Cost(eb, now) < Cost(ea, now) ? eb : ea;
+            var costA = Cost(ea, now);
+            var costB = Cost(eb, now);
+            if (ActiveSlowStart(out var rampNow) is { } slowStart)
+            {
+                // An endpoint ramping up looks as much dearer as its weight is below a full one.
+                costA /= slowStart.Weight(ea, rampNow);
+                costB /= slowStart.Weight(eb, rampNow);
+            }
+
+            var (picked, passedOver) = costB < costA ? (eb, ea) : (ea, eb);
+            OnPassedOver(passedOver);
+            return picked;
         }
 
         if (okA)

@@ -24,9 +24,12 @@ internal sealed class OutlierDetector
     private readonly MeshTelemetry _telemetry;
     private readonly string _service;
     private readonly long _intervalTicks;
+    private readonly SlowStartTracker? _slowStart;
 
-    public OutlierDetector(OutlierDetectionOptions options, EndpointState[] endpoints, EjectionTracker tracker, MeshTelemetry telemetry, string service)
+    public OutlierDetector(OutlierDetectionOptions options, EndpointState[] endpoints, EjectionTracker tracker, MeshTelemetry telemetry, string service,
+        SlowStartTracker? slowStart = null)
     {
+        _slowStart = slowStart;
         _consecutive5xx = options.Consecutive5xxErrors;
         _consecutiveGateway = options.ConsecutiveGatewayErrors;
         _baseEjectionTime = options.BaseEjectionTime;
@@ -111,6 +114,9 @@ internal sealed class OutlierDetector
         {
             endpoint.MarkEjectionEnd(until);
             _tracker.OnEjected(until);
+
+            // An endpoint back from ejection ramps up again (slow start), from the moment the ejection ends.
+            _slowStart?.OnStarted(until);
             _telemetry.RecordEjection(_service, endpoint);
         }
     }

@@ -86,7 +86,8 @@ internal sealed class ServiceModel
                 }
 
                 // The subset restricts the endpoints first; locality groups them by zone within it.
-                picker = LocalityPicker.Create(policy.LoadBalancer, localZone, members, state.Ejections, random, timeProvider, telemetry, name);
+                picker = LocalityPicker.Create(policy.LoadBalancer, localZone, members, state.Ejections, random, timeProvider, telemetry, name,
+                    state.SlowStart);
                 pickers[key] = picker;
             }
 
@@ -125,7 +126,7 @@ internal sealed class ServiceModel
             routes[i] = route;
         }
 
-        var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name);
+        var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name, state.SlowStart);
         return new ServiceModel(name, routes, endpoints, outliers, budget, breaker, connectionPool);
     }
 

@@ -14,10 +14,14 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
     private RetryBudgetOptions? _budgetOptions;
     private CircuitBreakerModel? _breaker;
     private bool _resolved;
+    private bool _hadEndpoints;
 
     public string Name { get; } = name;
 
     public EjectionTracker Ejections { get; } = new(timeProvider);
+
+    /// <summary>When endpoints of this service began ramping up (slow start).</summary>
+    public SlowStartTracker SlowStart { get; } = new(timeProvider);
 
     public RetryBudget? Budget { get; private set; }
 
@@ -41,10 +45,19 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
             }
 
             // Keep what was learnt about an endpoint across reloads, unless its identity (labels, zone) changed.
-            if (!_endpoints.TryGetValue(authority, out var state) || !SameLabels(state, d))
+            var known = _endpoints.TryGetValue(authority, out var existing);
+            var state = existing;
+            if (state is null || !SameLabels(state, d))
             {
                 state = new EndpointState(new Uri(authority), d.Labels, d.Zone);
                 _endpoints[authority] = state;
+                if (!known && _hadEndpoints)
+                {
+                    // Envoy's rule: an endpoint that joins a running service ramps up; those there from the start do not.
+                    var now = timeProvider.GetTimestamp();
+                    state.MarkAdded(now);
+                    SlowStart.OnStarted(now);
+                }
             }
 
             result[n++] = state;
@@ -55,6 +68,7 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
             _endpoints.Remove(stale);
         }
 
+        _hadEndpoints |= n > 0;
         return n == result.Length ? result : result[..n];
     }
 
