@@ -45,6 +45,9 @@ internal sealed partial class MeshRateLimitMiddleware : IMiddleware
         };
     }
 
+    /// <summary>The rules in force; null when there are none.</summary>
+    public RateLimitTable? Table => _table;
+
     public Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var table = _table;
