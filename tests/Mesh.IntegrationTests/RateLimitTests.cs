@@ -90,6 +90,22 @@ public sealed class RateLimitTests : IDisposable
     }
 
     [Fact]
+    public async Task Unauthenticated_callers_share_one_bucket_apart_from_every_mesh_identity()
+    {
+        // Permissive: plaintext callers are served, without an identity.
+        await using var app = await LimitedApp.StartAsync(_ca, _time, o => o.RateLimits.Add(Bucket("reviews", 1, ["/reviews/*"], perCaller: true)),
+            mode: MeshSecurityMode.Permissive);
+        using var limited = Collect(app);
+        using var anonymous = new HttpClient();
+        using var another = new HttpClient();
+
+        (await app.SendAsync(anonymous, "GET", "/reviews/1", ("x-mesh-source-service", "productpage"))).Status.ShouldBe(200);
+        (await app.SendAsync(another, "GET", "/reviews/1", ("x-mesh-source-service", "ratings"))).Status.ShouldBe(429);
+        limited.Sum(t => t["source_service"] == "unauthenticated").ShouldBe(1);
+        limited.Sum(t => t["source_service"] != "unauthenticated").ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Headers_naming_another_caller_do_not_change_the_bucket_or_the_metrics_label()
     {
         await using var app = await LimitedApp.StartAsync(_ca, _time, o => o.RateLimits.Add(Bucket("reviews", 3, ["/reviews/*"], perCaller: true)));
@@ -298,7 +314,7 @@ public sealed class RateLimitTests : IDisposable
         private Uri BaseAddress { get; set; } = null!;
 
         public static async Task<LimitedApp> StartAsync(TestCertificateAuthority ca, TimeProvider time, Action<MeshOptions> configure,
-            Action<IConfigurationBuilder>? configuration = null)
+            Action<IConfigurationBuilder>? configuration = null, MeshSecurityMode mode = MeshSecurityMode.Strict)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -308,7 +324,7 @@ public sealed class RateLimitTests : IDisposable
             builder.Services.AddMesh(o =>
             {
                 o.Service.Name = "reviews";
-                o.Security.Mode = MeshSecurityMode.Strict;
+                o.Security.Mode = mode;
                 configure(o);
             });
             builder.Services.AddTestCertificateAuthority(ca, "reviews");
@@ -331,7 +347,7 @@ public sealed class RateLimitTests : IDisposable
             app.MapMeshEndpoints();
             await app.StartAsync();
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            limited.BaseAddress = new Uri($"https://127.0.0.1:{new Uri(address).Port}/");
+            limited.BaseAddress = new Uri($"{(mode == MeshSecurityMode.Strict ? "https" : "http")}://127.0.0.1:{new Uri(address).Port}/");
             return limited;
         }
 
