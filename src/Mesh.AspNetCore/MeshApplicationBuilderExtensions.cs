@@ -1,4 +1,5 @@
 using Mesh.AspNetCore.Inbound;
+using Mesh.AspNetCore.RateLimiting;
 using Mesh.AspNetCore.Telemetry;
 using Mesh.AspNetCore.Security;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -14,7 +15,8 @@ public static class MeshApplicationBuilderExtensions
     /// <summary>
     /// Adds the mesh's inbound middleware: first the server-side metrics and the access log (so they see every
     /// request, including those later middleware refuses), then the caller's mesh identity becomes
-    /// <c>HttpContext.User</c> and the <c>Mesh:Authorization</c> rules apply, then the caller's time budget bounds
+    /// <c>HttpContext.User</c> and the <c>Mesh:Authorization</c> rules apply, then the <c>Mesh:RateLimits</c> rules
+    /// (429 over a limit), then the caller's time budget bounds
     /// outbound mesh calls made while serving the request.
     /// </summary>
     public static IApplicationBuilder UseMesh(this IApplicationBuilder app)
@@ -22,6 +24,7 @@ public static class MeshApplicationBuilderExtensions
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<MeshTelemetryMiddleware>();
         app.UseMiddleware<MeshAuthorizationMiddleware>();
+        app.UseMiddleware<MeshRateLimitMiddleware>();
         return app.UseMiddleware<MeshInboundMiddleware>();
     }
 

@@ -44,6 +44,7 @@ public static class MeshServiceCollectionExtensions
         }
 
         services.TryAddSingleton<MeshAuthorizationMiddleware>();
+        services.TryAddSingleton<Mesh.AspNetCore.RateLimiting.MeshRateLimitMiddleware>();
         if (!services.Any(d => d.ImplementationType == typeof(MeshKestrelSetup)))
         {
             // First, so that the endpoint defaults are set before the app's own Kestrel configuration calls Listen().

@@ -25,6 +25,9 @@ public sealed class MeshOptions
     /// <summary>Inbound authorization rules: DENY first, then ALLOW.</summary>
     public IList<AuthorizationRuleOptions> Authorization { get; set; } = new List<AuthorizationRuleOptions>();
 
+    /// <summary>Inbound rate limits: every matching rule must let a request through, else it is answered 429.</summary>
+    public IList<RateLimitRuleOptions> RateLimits { get; set; } = new List<RateLimitRuleOptions>();
+
     /// <summary>Metrics export, access log and OpenTelemetry settings.</summary>
     public MeshTelemetryOptions Telemetry { get; set; } = new();
 

@@ -36,4 +36,10 @@ public sealed class ServicePolicyOptions
     /// <c>Mesh:Authorization</c> rules: how a registry policy says who may call the service.
     /// </summary>
     public IList<AuthorizationRuleOptions> Authorization { get; set; } = new List<AuthorizationRuleOptions>();
+
+    /// <summary>
+    /// Inbound rate limits of this service, applied by its own instances together with their <c>Mesh:RateLimits</c>
+    /// rules: how a registry policy limits the service's callers.
+    /// </summary>
+    public IList<RateLimitRuleOptions> RateLimits { get; set; } = new List<RateLimitRuleOptions>();
 }

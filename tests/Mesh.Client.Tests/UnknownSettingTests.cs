@@ -20,6 +20,7 @@ public sealed class UnknownSettingTests
             "Registry": { "X": 1 },
             "Security": { "X": 1 },
             "Authorization": [ { "X": 1 } ],
+            "RateLimits": [ { "Name": "r", "X": 1 } ],
             "Telemetry": { "X": 1, "Otlp": { "X": 1 } },
             "Services": { "a": {
               "X": 1,
@@ -29,6 +30,7 @@ public sealed class UnknownSettingTests
               "RetryBudget": { "X": 1 },
               "CircuitBreaker": { "X": 1 },
               "ConnectionPool": { "X": 1 },
+              "RateLimits": [ { "X": 1 } ],
               "Routes": [ {
                 "X": 1,
                 "Match": { "X": 1 },
@@ -43,11 +45,11 @@ public sealed class UnknownSettingTests
 
         string[] expected =
         [
-            "Mesh:X: unknown setting 'X'; expected one of Service, Registry, Security, Services, Authorization, Telemetry",
+            "Mesh:X: unknown setting 'X'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry",
             "Mesh:Service:X: unknown setting 'X'; expected one of Name, Version, Zone, Labels",
             "Mesh:Registry:X: unknown setting 'X'; expected one of Url, Token, InstanceId, AdvertiseAddress, TtlSeconds, DrainDelay, CacheDirectory, Register, CaFingerprint, CaFile, AllowInsecure",
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
-            "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization",
+            "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization, RateLimits",
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",
             "Mesh:Services:a:LoadBalancer:X: unknown setting 'X'; expected one of Policy, HashHeader, MinHealthPercent, Locality, SlowStart",
             "Mesh:Services:a:LoadBalancer:Locality:X: unknown setting 'X'; expected one of Enabled, Failover, Distribute",
@@ -68,6 +70,8 @@ public sealed class UnknownSettingTests
             "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, Otlp",
             "Mesh:Telemetry:Otlp:X: unknown setting 'X'; expected one of Endpoint, Protocol, MetricsInterval, Timeout",
             "Mesh:Authorization:0:X: unknown setting 'X'; expected one of Action, From, Paths, Methods",
+            "Mesh:RateLimits:0:X: unknown setting 'X'; expected one of Name, From, Paths, Methods, Limiter, TokenLimit, TokensPerPeriod, ReplenishmentPeriod, PermitLimit, Window, PerCaller, DryRun",
+            "Mesh:Services:a:RateLimits:0:X: unknown setting 'X'; expected one of Name, From, Paths, Methods, Limiter, TokenLimit, TokensPerPeriod, ReplenishmentPeriod, PermitLimit, Window, PerCaller, DryRun",
         ];
         options.ReadErrors.Where(e => e.Contains("unknown setting", StringComparison.Ordinal)).ShouldBe(expected, ignoreOrder: true);
     }
@@ -77,6 +81,6 @@ public sealed class UnknownSettingTests
     {
         var (errors, _) = PolicyDocumentReader.Read(new MemoryStream(Encoding.UTF8.GetBytes("""{ "X": 1 }""")));
 
-        errors.ShouldBe(["X: unknown setting 'X'; expected one of Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization"]);
+        errors.ShouldBe(["X: unknown setting 'X'; expected one of Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization, RateLimits"]);
     }
 }

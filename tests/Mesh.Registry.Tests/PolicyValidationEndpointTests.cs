@@ -88,6 +88,28 @@ public sealed class PolicyValidationEndpointTests : IAsyncLifetime
         errors.GetProperty("Routes:0:Fault:PerAttempt")[0].GetString().ShouldBe("'often' is not true or false");
     }
 
+    [Fact]
+    public async Task Rate_limits_in_a_policy_are_validated_with_their_paths()
+    {
+        using (var good = await ValidateAsync("reviews", """
+            { "RateLimits": [ { "Name": "writes", "From": [ "productpage" ], "Paths": [ "/reviews/*" ], "Methods": [ "POST" ],
+                                "Limiter": "TokenBucket", "TokenLimit": 10, "TokensPerPeriod": 2, "ReplenishmentPeriod": "00:00:01", "PerCaller": true } ] }
+            """))
+        {
+            good.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        using var bad = await ValidateAsync("reviews", """
+            { "RateLimits": [ { "Name": "w", "Limiter": "FixedWindow", "PermitLimit": 0, "Window": "00:00:01", "TokenLimit": 3, "Burst": 1 } ] }
+            """);
+        bad.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        using var problem = JsonDocument.Parse(await bad.Content.ReadAsStringAsync());
+        var errors = problem.RootElement.GetProperty("errors");
+        errors.GetProperty("RateLimits:0:PermitLimit")[0].GetString().ShouldBe("0 must be between 1 and 1000000");
+        errors.GetProperty("RateLimits:0:TokenLimit")[0].GetString().ShouldBe("not a setting of a FixedWindow limiter");
+        errors.GetProperty("RateLimits:0:Burst")[0].GetString()!.ShouldStartWith("unknown setting 'Burst'");
+    }
+
     [Theory]
     [InlineData("{ not json")]
     [InlineData("[]")]

@@ -3,7 +3,8 @@ using Mesh.Client.Hosting;
 namespace Mesh.AspNetCore.Security;
 
 /// <summary>
-/// One <c>Mesh:Authorization</c> rule compiled for matching without allocation. Paths compare against the canonical
+/// One <c>Mesh:Authorization</c> rule (or what a <c>Mesh:RateLimits</c> rule matches) compiled for matching without
+/// allocation. Paths compare against the canonical
 /// request path (<see cref="AuthorizationPath"/>) ignoring case, as routing does; methods ignoring case, as routing
 /// does.
 /// </summary>
@@ -27,11 +28,14 @@ internal sealed class AuthorizationRule
     /// <summary>Whether the rule names paths (a rule without paths matches every path).</summary>
     public bool HasPaths => _exact.Length != 0 || _prefixes.Length != 0;
 
-    public static AuthorizationRule From(AuthorizationRuleModel options)
+    public static AuthorizationRule From(AuthorizationRuleModel options) => Create(options.From, options.Paths, options.Methods);
+
+    /// <summary>A rule matching callers <paramref name="callers"/>, paths <paramref name="paths"/> and methods <paramref name="methods"/>.</summary>
+    public static AuthorizationRule Create(IEnumerable<string> callers, IEnumerable<string> paths, IEnumerable<string> methods)
     {
         var from = new List<string>();
         var anyAuthenticated = false;
-        foreach (var f in options.From)
+        foreach (var f in callers)
         {
             if (f == "*")
             {
@@ -45,7 +49,7 @@ internal sealed class AuthorizationRule
 
         var exact = new List<string>();
         var prefixes = new List<string>();
-        foreach (var p in options.Paths)
+        foreach (var p in paths)
         {
             if (p == "*" || p == "/*")
             {
@@ -63,7 +67,7 @@ internal sealed class AuthorizationRule
             }
         }
 
-        return new AuthorizationRule([.. from], anyAuthenticated, [.. exact], [.. prefixes], [.. options.Methods]);
+        return new AuthorizationRule([.. from], anyAuthenticated, [.. exact], [.. prefixes], [.. methods]);
     }
 
     /// <summary>
@@ -75,6 +79,12 @@ internal sealed class AuthorizationRule
         MatchesFrom(caller) && MatchesMethod(method) &&
         (MatchesPath(target.Path) || MatchesPath(target.FullPath) ||
          (deny && (MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
+
+    /// <summary>
+    /// Whether the rule matches the caller and method; for a request whose path has no single reading, where any path
+    /// rule may be the one it reaches.
+    /// </summary>
+    public bool MatchesCallerAndMethod(string? caller, string method) => MatchesFrom(caller) && MatchesMethod(method);
 
     private bool MatchesFrom(string? caller)
     {

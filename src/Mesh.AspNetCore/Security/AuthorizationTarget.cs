@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http;
+
 namespace Mesh.AspNetCore.Security;
 
 /// <summary>
@@ -29,6 +31,37 @@ internal readonly record struct AuthorizationTarget(string Path, EndpointRoute? 
                 FullRouteLiteral = route is null ? null : Join(pathBase, route.LiteralPath),
                 FullRoutedPath = routed is null ? null : Join(pathBase, routed),
             };
+
+    /// <summary>
+    /// The request's target in the spellings rules are tried against; false when the path has no single reading.
+    /// <c>Request.Path</c> is what routing routes; a path base is tried in front of it too, and a route whose
+    /// parameters have defaults adds the path its endpoint serves.
+    /// </summary>
+    public static bool TryRead(HttpContext context, out AuthorizationTarget target)
+    {
+        target = default;
+        var request = context.Request;
+        if (!AuthorizationPath.TryCanonicalize(request.Path.Value ?? "/", out var path))
+        {
+            return false;
+        }
+
+        string? pathBase = null;
+        if (request.PathBase.HasValue && (!AuthorizationPath.TryCanonicalize(request.PathBase.Value!, out pathBase) || pathBase == "/"))
+        {
+            if (pathBase is null)
+            {
+                return false;
+            }
+
+            pathBase = null;
+        }
+
+        var route = EndpointRoute.Of(context.GetEndpoint());
+        var routed = route is { HasDefaults: true } ? route.RoutedPath(request.RouteValues) : null;
+        target = Create(path, pathBase, route, routed);
+        return true;
+    }
 
     private static string Join(string pathBase, string path) => path == "/" ? pathBase : pathBase + path;
 }

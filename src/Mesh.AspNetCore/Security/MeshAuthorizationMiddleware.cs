@@ -47,7 +47,7 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         var caller = peer?.Service;
         var request = context.Request;
         var target = new AuthorizationTarget("/");
-        if (table.HasPathRules && !TryReadTarget(context, out target))
+        if (table.HasPathRules && !AuthorizationTarget.TryRead(context, out target))
         {
             return RefuseAmbiguous(context, next, table, caller);
         }
@@ -66,37 +66,6 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
         LogDenied(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
         return WriteDeniedAsync(context, caller);
-    }
-
-    /// <summary>
-    /// The request's target in the spellings rules are tried against; false when the path has no single reading.
-    /// <c>Request.Path</c> is what routing routes; a path base is tried in front of it too, and a route whose
-    /// parameters have defaults adds the path its endpoint serves.
-    /// </summary>
-    private static bool TryReadTarget(HttpContext context, out AuthorizationTarget target)
-    {
-        target = default;
-        var request = context.Request;
-        if (!AuthorizationPath.TryCanonicalize(request.Path.Value ?? "/", out var path))
-        {
-            return false;
-        }
-
-        string? pathBase = null;
-        if (request.PathBase.HasValue && (!AuthorizationPath.TryCanonicalize(request.PathBase.Value!, out pathBase) || pathBase == "/"))
-        {
-            if (pathBase is null)
-            {
-                return false;
-            }
-
-            pathBase = null;
-        }
-
-        var route = EndpointRoute.Of(context.GetEndpoint());
-        var routed = route is { HasDefaults: true } ? route.RoutedPath(request.RouteValues) : null;
-        target = AuthorizationTarget.Create(path, pathBase, route, routed);
-        return true;
     }
 
     private static AuthorizationTable BuildTable(InboundModel inbound) =>

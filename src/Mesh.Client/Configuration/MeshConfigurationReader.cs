@@ -53,6 +53,30 @@ internal static class MeshConfigurationReader
 
         ReadTelemetry(r, options, errors);
         ReadAuthorization(r.Section("Authorization"), options.Authorization, errors);
+        ReadRateLimits(r.Section("RateLimits"), options.RateLimits, errors);
+    }
+
+    private static void ReadRateLimits(IConfigurationSection section, IList<RateLimitRuleOptions> rules, List<string> errors)
+    {
+        foreach (var rule in section.GetChildren())
+        {
+            var rr = new ConfigurationSectionReader(rule, errors, OptionKeys.RateLimitRule);
+            rules.Add(new RateLimitRuleOptions
+            {
+                Name = rr.String("Name"),
+                From = rr.StringList("From"),
+                Paths = rr.StringList("Paths"),
+                Methods = rr.StringList("Methods"),
+                Limiter = rr.Enum<RateLimiterKind>("Limiter") ?? RateLimiterKind.TokenBucket,
+                TokenLimit = rr.Int("TokenLimit"),
+                TokensPerPeriod = rr.Int("TokensPerPeriod"),
+                ReplenishmentPeriod = rr.Duration("ReplenishmentPeriod"),
+                PermitLimit = rr.Int("PermitLimit"),
+                Window = rr.Duration("Window"),
+                PerCaller = rr.Bool("PerCaller") ?? false,
+                DryRun = rr.Bool("DryRun") ?? false,
+            });
+        }
     }
 
     private static void ReadAuthorization(IConfigurationSection section, IList<AuthorizationRuleOptions> rules, List<string> errors)
@@ -190,6 +214,12 @@ internal static class MeshConfigurationReader
         {
             policy.Authorization.Clear();
             ReadAuthorization(r.Section("Authorization"), policy.Authorization, errors);
+        }
+
+        if (r.Has("RateLimits"))
+        {
+            policy.RateLimits.Clear();
+            ReadRateLimits(r.Section("RateLimits"), policy.RateLimits, errors);
         }
     }
 

@@ -40,6 +40,7 @@ internal static class OptionKeys
     public static readonly string[] AbortFault = Of<AbortFaultOptions>();
     public static readonly string[] Mirror = Of<MirrorOptions>();
     public static readonly string[] AuthorizationRule = Of<AuthorizationRuleOptions>();
+    public static readonly string[] RateLimitRule = Of<RateLimitRuleOptions>();
     public static readonly string[] Telemetry = Of<MeshTelemetryOptions>();
     public static readonly string[] Otlp = Of<MeshOtlpOptions>();
 

@@ -1,5 +1,6 @@
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.OutlierDetection;
+using Mesh.Client.RateLimiting;
 using Mesh.Client.Registry;
 using Mesh.Client.Resilience;
 using Mesh.Client.Routing;
@@ -51,6 +52,7 @@ internal static class PolicyValidator
             AuthorizationRuleValidator.Validate(options.Authorization[i], $"{root}:Authorization:{i}", errors);
         }
 
+        RateLimitRuleValidator.Validate(options.RateLimits, $"{root}:RateLimits", errors);
         TelemetryOptionsValidator.Validate(options.Telemetry, $"{root}:Telemetry", errors);
         return errors;
     }
@@ -72,6 +74,8 @@ internal static class PolicyValidator
         {
             AuthorizationRuleValidator.Validate(policy.Authorization[i], $"{prefix}Authorization:{i}", errors);
         }
+
+        RateLimitRuleValidator.Validate(policy.RateLimits, $"{prefix}RateLimits", errors);
     }
 
     /// <summary>Service and subset names: DNS-label-like, so they work as hosts in <c>http://name/</c>.</summary>

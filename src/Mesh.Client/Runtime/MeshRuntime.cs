@@ -211,9 +211,15 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     private InboundModel BuildInbound(MeshOptions options)
     {
         var rules = ImmutableArray.CreateBuilder<AuthorizationRuleModel>();
+        var limits = ImmutableArray.CreateBuilder<RateLimitRuleModel>();
         foreach (var rule in options.Authorization)
         {
             rules.Add(AuthorizationRuleModel.Of(rule));
+        }
+
+        foreach (var rule in options.RateLimits)
+        {
+            limits.Add(RateLimitRuleModel.Of(rule));
         }
 
         if (options.Service.Name is { } self && TryGetPolicy(self, options, out var own))
@@ -222,9 +228,14 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
             {
                 rules.Add(AuthorizationRuleModel.Of(rule));
             }
+
+            foreach (var rule in own.RateLimits)
+            {
+                limits.Add(RateLimitRuleModel.Of(rule));
+            }
         }
 
-        return new InboundModel(rules.ToImmutable(), options.Security.AuthorizationDryRun, options.Telemetry.AccessLog);
+        return new InboundModel(rules.ToImmutable(), options.Security.AuthorizationDryRun, options.Telemetry.AccessLog, limits.ToImmutable());
     }
 
     private IReadOnlyList<DiscoveredEndpoint> Discover(string service, ConfigurationEndpointSource configured)

@@ -12,27 +12,36 @@ internal static class AuthorizationRuleValidator
             errors.Add($"{path}:Action: '{rule.Action}' is not Allow or Deny");
         }
 
-        for (var j = 0; j < rule.From.Count; j++)
+        ValidateMatch(rule.From, rule.Paths, rule.Methods, path, errors);
+    }
+
+    /// <summary>
+    /// Checks what a rule matches on: callers, paths and methods. Shared with rate limit rules, which match requests
+    /// the same way.
+    /// </summary>
+    public static void ValidateMatch(IList<string> from, IList<string> paths, IList<string> methods, string path, List<string> errors)
+    {
+        for (var j = 0; j < from.Count; j++)
         {
-            if (rule.From[j] != "*" && !PolicyValidator.IsValidName(rule.From[j]))
+            if (from[j] != "*" && !PolicyValidator.IsValidName(from[j]))
             {
-                errors.Add($"{path}:From:{j}: '{rule.From[j]}' is not a service name or *");
+                errors.Add($"{path}:From:{j}: '{from[j]}' is not a service name or *");
             }
         }
 
-        for (var j = 0; j < rule.Paths.Count; j++)
+        for (var j = 0; j < paths.Count; j++)
         {
-            if (string.IsNullOrEmpty(rule.Paths[j]) || rule.Paths[j][0] != '/')
+            if (string.IsNullOrEmpty(paths[j]) || paths[j][0] != '/')
             {
-                errors.Add($"{path}:Paths:{j}: '{rule.Paths[j]}' must start with '/'");
+                errors.Add($"{path}:Paths:{j}: '{paths[j]}' must start with '/'");
             }
-            else if (PathProblem(rule.Paths[j]) is { } problem)
+            else if (PathProblem(paths[j]) is { } problem)
             {
-                errors.Add($"{path}:Paths:{j}: '{rule.Paths[j]}' {problem}");
+                errors.Add($"{path}:Paths:{j}: '{paths[j]}' {problem}");
             }
         }
 
-        ValidationRules.Methods(rule.Methods, $"{path}:Methods", errors);
+        ValidationRules.Methods(methods, $"{path}:Methods", errors);
     }
 
     /// <summary>
