@@ -163,8 +163,12 @@ internal sealed class EndpointState
         var ewma = BitConverter.Int64BitsToDouble(Volatile.Read(ref _ewmaTicksBits));
         if (ewma == 0)
         {
-            // No response seen yet: assume a moderate latency, so a new endpoint gets traffic but is not flooded.
-            return unknownLatencyTicks * (inFlight + 1);
+            // No answer yet: assume a moderate latency, so a new endpoint gets traffic but is not flooded. Passed over
+            // while idle, the assumption fades like an estimate does: a peer answering faster than it would otherwise
+            // keep this endpoint untried for good whenever calls come one at a time.
+            return inFlight == 0
+                ? Faded(unknownLatencyTicks, 0, decayTicks, Volatile.Read(ref _passedOver))
+                : unknownLatencyTicks * (inFlight + 1);
         }
 
         if (inFlight == 0)

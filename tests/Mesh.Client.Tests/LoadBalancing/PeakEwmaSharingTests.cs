@@ -111,6 +111,31 @@ public sealed class PeakEwmaSharingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void An_endpoint_never_tried_is_tried_after_a_number_of_picks_when_its_peer_answers_fast()
+    {
+        // Calls one at a time, one endpoint known at 0.5 ms, the other never answered (assumed 10 ms): passed over, the
+        // assumption fades by 1/32 per pick like an estimate, so it is cheaper once passed over ln(20) / -ln(31/32) =
+        // 94.4 times, and the 96th pick takes it.
+        var time = new ManualTimeProvider();
+        var endpoints = Endpoints(2);
+        var now = time.GetTimestamp();
+        endpoints[0].OnAttemptStarted();
+        endpoints[0].OnAttemptCompleted(now - (long)(0.5 * time.TimestampFrequency / 1000), now, time.TimestampFrequency);
+        var picker = EndpointPicker.Create(new LoadBalancerOptions(), endpoints, new EjectionTracker(time), new SeededRandomSource(3), time);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
+        var first = -1;
+        for (var i = 1; i <= 200 && first < 0; i++)
+        {
+            if (picker.Pick(request, null).Endpoint == endpoints[1])
+            {
+                first = i;
+            }
+        }
+
+        first.ShouldBe(96);
+    }
+
+    [Fact]
     public void An_endpoint_with_requests_in_flight_does_not_fade()
     {
         // A stalled endpoint holding requests gets no answers; its estimate must not fade it back into favour, or it
