@@ -352,6 +352,71 @@ public sealed class TrafficTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PeakEwma_shares_concurrent_load_between_two_equal_endpoints_in_every_window()
+    {
+        // About 500 requests/s from overlapping callers for 15 s: 5 calls started every 10 ms, each not waiting for the
+        // others. Shares are read over every 2,500 consecutive arrivals (5 s at that rate), in the order the two
+        // backends saw them, so a stretch where one endpoint takes nearly everything cannot hide in the total.
+        var arrivals = new ConcurrentQueue<char>();
+        await using var a = await TestBackend.StartAsync("a", async context =>
+        {
+            arrivals.Enqueue('a');
+            await context.Response.WriteAsync("a");
+        });
+        await using var b = await TestBackend.StartAsync("b", async context =>
+        {
+            arrivals.Enqueue('b');
+            await context.Response.WriteAsync("b");
+        });
+        var service = UniqueName("equal-load");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new { Endpoints = new[] { new { a.Address }, new { b.Address } } },
+            },
+        });
+
+        const int ticks = 1_500;
+        const int perTick = 5;
+        var calls = new List<Task>(ticks * perTick);
+        using (var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(10)))
+        {
+            for (var tick = 0; tick < ticks && await timer.WaitForNextTickAsync(); tick++)
+            {
+                for (var i = 0; i < perTick; i++)
+                {
+                    calls.Add(CallAsync(mesh, service, tick * perTick + i));
+                }
+            }
+        }
+
+        await Task.WhenAll(calls);
+        var order = arrivals.ToArray();
+        order.Length.ShouldBe(ticks * perTick);
+        const int window = 2_500;
+        var inWindow = order.AsSpan(0, window).Count('a');
+        var lowest = inWindow;
+        var highest = inWindow;
+        for (var end = window; end < order.Length; end++)
+        {
+            inWindow += (order[end] == 'a' ? 1 : 0) - (order[end - window] == 'a' ? 1 : 0);
+            lowest = Math.Min(lowest, inWindow);
+            highest = Math.Max(highest, inWindow);
+        }
+
+        output.WriteLine($"a got {a.Requests}, b got {b.Requests}; a's share of a window ranged {lowest / (double)window:P1}-{highest / (double)window:P1}");
+        (lowest / (double)window).ShouldBeGreaterThanOrEqualTo(0.35, $"endpoint a got {lowest} of {window} consecutive calls");
+        (highest / (double)window).ShouldBeLessThanOrEqualTo(0.65, $"endpoint a got {highest} of {window} consecutive calls");
+
+        static async Task CallAsync(MeshTestClient mesh, string service, int i)
+        {
+            using var response = await mesh.Client.GetAsync(new Uri($"http://{service}/api/items/{i}"));
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+    }
+
+    [Fact]
     public async Task Slow_start_gives_an_endpoint_added_mid_run_a_small_share_first_and_a_fair_share_after_the_window()
     {
         // The client's clock is manual: the ramp is read at exact points of the window, whatever the machine's speed.
