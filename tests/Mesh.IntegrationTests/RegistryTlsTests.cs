@@ -40,6 +40,8 @@ public sealed class RegistryTlsTests
             because: "reviews registers over https");
         await Poll.UntilAsync(() => mesh.GetService<Mesh.Client.Runtime.MeshRuntime>().Model.Services.TryGetValue("reviews", out var s) && s.Endpoints.Length == 1,
             because: "the client discovers reviews over https");
+        var identity = (RegistryWorkloadIdentity)mesh.GetService<MeshSecurity>().Identity!;
+        await Poll.UntilAsync(() => identity.Current is not null, because: "the client gets its certificate, which it shows reviews");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews spiffe://mesh.local/svc/productpage");
         mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
     }
