@@ -111,11 +111,10 @@ public sealed class PeakEwmaSharingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void An_endpoint_never_tried_is_tried_after_a_number_of_picks_when_its_peer_answers_fast()
+    public void An_idle_endpoint_never_tried_is_tried_next_and_not_again_before_it_answers()
     {
-        // Calls one at a time, one endpoint known at 0.5 ms, the other never answered (assumed 10 ms): passed over, the
-        // assumption fades by 1/32 per pick like an estimate, so it is cheaper once passed over ln(20) / -ln(31/32) =
-        // 94.4 times, and the 96th pick takes it.
+        // One endpoint known at 0.5 ms, the other never answered: idle, the untried one costs nothing and takes the
+        // next pick; with that request in flight it counts as the assumed 10 ms per request and the known one wins.
         var time = new ManualTimeProvider();
         var endpoints = Endpoints(2);
         var now = time.GetTimestamp();
@@ -123,16 +122,13 @@ public sealed class PeakEwmaSharingTests(ITestOutputHelper output)
         endpoints[0].OnAttemptCompleted(now - (long)(0.5 * time.TimestampFrequency / 1000), now, time.TimestampFrequency);
         var picker = EndpointPicker.Create(new LoadBalancerOptions(), endpoints, new EjectionTracker(time), new SeededRandomSource(3), time);
         using var request = new HttpRequestMessage(HttpMethod.Get, "http://svc/");
-        var first = -1;
-        for (var i = 1; i <= 200 && first < 0; i++)
-        {
-            if (picker.Pick(request, null).Endpoint == endpoints[1])
-            {
-                first = i;
-            }
-        }
 
-        first.ShouldBe(96);
+        picker.Pick(request, null).Endpoint.ShouldBe(endpoints[1]);
+        endpoints[1].OnAttemptStarted();
+        for (var i = 0; i < 50; i++)
+        {
+            picker.Pick(request, null).Endpoint.ShouldBe(endpoints[0]);
+        }
     }
 
     [Fact]
