@@ -112,18 +112,30 @@ public sealed class ConnectionPoolTests
     [Fact]
     public async Task A_waiting_call_gives_up_at_its_deadline_unsent()
     {
+        // The call holding the slot has the longer deadline, so the slot is still taken when the waiting call's runs out.
         var backend = new ScriptedBackend(ScriptedBackend.HangAsync);
-        using var mesh = MeshUnderTest.Create(backend, "reviews", ["v1"], Pool(1, maxPending: 1, timeout: "00:00:01"));
+        var policy = Pool(1, maxPending: 1, timeout: "00:00:01");
+        policy["Routes:0:Name"] = "holder";
+        policy["Routes:0:Match:Headers:x-hold"] = "yes";
+        policy["Routes:0:Timeout"] = "00:00:10";
+        policy["Routes:1:Name"] = "default";
+        policy["Routes:1:Retry:Attempts"] = "0";
+        policy["Routes:1:Timeout"] = "00:00:01";
+        using var mesh = MeshUnderTest.Create(backend, "reviews", ["v1"], policy);
 
-        var first = mesh.GetAsync(Items);
+        using var holding = new HttpRequestMessage(HttpMethod.Get, Items);
+        holding.Headers.Add("x-hold", "yes");
+        var first = mesh.SendAsync(holding);
         await backend.NextAsync();
         var waiting = mesh.GetAsync(Items);
         waiting.IsCompleted.ShouldBeFalse();
         mesh.Time.Advance(TimeSpan.FromSeconds(1));
 
         (await TimeoutOf(waiting)).ShouldBeTrue();
-        (await TimeoutOf(first)).ShouldBeTrue();
+        first.IsCompleted.ShouldBeFalse();
         backend.Sent.Count.ShouldBe(1);
+        mesh.Time.Advance(TimeSpan.FromSeconds(9));
+        (await TimeoutOf(first)).ShouldBeTrue();
     }
 
     [Fact]
