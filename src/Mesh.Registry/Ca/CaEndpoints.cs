@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using Mesh.Client;
 using Mesh.Client.Registry;
+using Mesh.Registry.Api;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;

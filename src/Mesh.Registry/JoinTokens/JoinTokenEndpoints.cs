@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Mesh.Client;
+using Mesh.Registry.Api;
 
 namespace Mesh.Registry;
 

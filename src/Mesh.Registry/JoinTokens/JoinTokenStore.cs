@@ -1,11 +1,12 @@
 using System.Security.Cryptography;
 using Mesh.Client.Registry;
 using Mesh.Registry.Ca;
+using Mesh.Registry.Store;
 
 namespace Mesh.Registry;
 
 /// <summary>
-/// The join tokens made through the API, in memory and in the registry's SQLite store (so they survive a restart).
+/// The join tokens made through the API, in memory and in the registry's store (so they survive a restart).
 /// Lookups read an immutable map without a lock (they come with every heartbeat); changes, rare, copy it under the
 /// lock. A use is one certificate signed with the token; registering, renewing and reading are not uses.
 /// </summary>
@@ -15,14 +16,14 @@ internal sealed partial class JoinTokenStore
     private static readonly TimeSpan KeepExpired = TimeSpan.FromDays(1);
 
     private readonly Lock _gate = new();
-    private readonly RegistryStore _store;
+    private readonly IRegistryStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<JoinTokenStore> _logger;
     private volatile Dictionary<RegistryAuth.HashKey, JoinToken> _byHash;
 
-    public JoinTokenStore(RegistryState state, TimeProvider time, ILogger<JoinTokenStore> logger)
+    public JoinTokenStore(IRegistryStore store, TimeProvider time, ILogger<JoinTokenStore> logger)
     {
-        _store = state.Store;
+        _store = store;
         _time = time;
         _logger = logger;
         var map = new Dictionary<RegistryAuth.HashKey, JoinToken>();

@@ -1,14 +1,14 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>
 /// The embedded SQLite store: one connection, WAL journal, <c>synchronous=NORMAL</c>, so a committed write is in the
 /// write-ahead log before the registry answers and survives the process being killed. One transaction per change, one
 /// per batch of renewals. Safe from any thread: every call takes the store's lock.
 /// </summary>
-internal sealed class RegistryStore : IDisposable
+internal sealed class SqliteRegistryDatabase : IDisposable
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _connection;
@@ -19,7 +19,7 @@ internal sealed class RegistryStore : IDisposable
     private readonly Lock _lock = new();
     private SqliteCommand? _renew;
 
-    public RegistryStore(string path)
+    public SqliteRegistryDatabase(string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory))
