@@ -7,7 +7,8 @@ namespace Mesh.Registry.Policies;
 
 /// <summary>
 /// Policy writes (admin: put, delete, rollback) and the reads beside them (validate, history). Every document is
-/// validated with the very code clients run; every version is kept. The policy's watch is in <c>WatchEndpoints</c>.
+/// validated with the very code clients run; every version is kept. A write with <c>If-Match: "&lt;version&gt;"</c>
+/// replaces that version only (412 otherwise). The policy's watch is in <c>WatchEndpoints</c>.
 /// </summary>
 internal static class PolicyEndpoints
 {
@@ -28,7 +29,8 @@ internal static class PolicyEndpoints
             return refusal;
         }
 
-        if (!ApiRequest.TryReadService(service, out var name, out var problem))
+        if (!ApiRequest.TryReadService(service, out var name, out var problem) ||
+            !PolicyVersionTag.TryReadIfMatch(context.Request, out var expected, out problem))
         {
             return problem;
         }
@@ -39,8 +41,8 @@ internal static class PolicyEndpoints
             return invalid;
         }
 
-        var write = await store.WritePolicyAsync(name, new PolicyChange(document));
-        return Answer(context, write);
+        var write = await store.WritePolicyAsync(name, new PolicyChange(document, ExpectedVersion: expected));
+        return Answer(context, name, expected, write);
     }
 
     internal static async Task<IResult> DeleteAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth)
@@ -50,15 +52,16 @@ internal static class PolicyEndpoints
             return refusal;
         }
 
-        if (!ApiRequest.TryReadService(service, out var name, out var problem))
+        if (!ApiRequest.TryReadService(service, out var name, out var problem) ||
+            !PolicyVersionTag.TryReadIfMatch(context.Request, out var expected, out problem))
         {
             return problem;
         }
 
-        var write = await store.WritePolicyAsync(name, new PolicyChange(null));
+        var write = await store.WritePolicyAsync(name, new PolicyChange(null, ExpectedVersion: expected));
         return write.Outcome == PolicyOutcome.NotFound
             ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No policy", detail: $"Service '{name}' has no policy to delete.")
-            : Answer(context, write);
+            : Answer(context, name, expected, write);
     }
 
     internal static async Task<IResult> ValidateAsync(string service, HttpContext context, RegistryAuth auth, ILoggerFactory loggers)
@@ -109,7 +112,8 @@ internal static class PolicyEndpoints
             return refusal;
         }
 
-        if (!ApiRequest.TryReadService(service, out var name, out var problem))
+        if (!ApiRequest.TryReadService(service, out var name, out var problem) ||
+            !PolicyVersionTag.TryReadIfMatch(context.Request, out var expected, out problem))
         {
             return problem;
         }
@@ -146,12 +150,20 @@ internal static class PolicyEndpoints
             return Results.ValidationProblem(PolicyDocument.ToProblemErrors(validation), title: $"Policy version {version} no longer validates");
         }
 
-        var write = await store.WritePolicyAsync(name, new PolicyChange(target.Document, RollbackOf: target.Version));
-        return Answer(context, write);
+        var write = await store.WritePolicyAsync(name, new PolicyChange(target.Document, target.Version, expected));
+        return Answer(context, name, expected, write);
     }
 
-    private static IResult Answer(HttpContext context, PolicyWrite write) =>
-        ApiResponse.Json(context, write.Policy, write.Policy.Index, RegistryJsonContext.Default.PolicyResponse);
+    private static IResult Answer(HttpContext context, string service, long? expected, PolicyWrite write)
+    {
+        if (write.Outcome == PolicyOutcome.VersionMismatch)
+        {
+            return PolicyVersionTag.Mismatch(context, service, expected!.Value, write.Policy.Version);
+        }
+
+        PolicyVersionTag.Set(context.Response, write.Policy.Version);
+        return ApiResponse.Json(context, write.Policy, write.Policy.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
 
     private static PolicyVersionRecord ToRecord(StoredPolicyVersion v) => new()
     {

@@ -1,5 +1,6 @@
 using Mesh.Client.Registry;
 using Mesh.Registry.Api;
+using Mesh.Registry.Policies;
 using Mesh.Registry.Store;
 using Microsoft.Extensions.Options;
 
@@ -67,6 +68,7 @@ internal static class WatchEndpoints
         }
 
         var answer = await store.WatchPolicyAsync(name, index, wait, context.RequestAborted);
+        PolicyVersionTag.Set(context.Response, answer.Version);
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 }
