@@ -1,3 +1,5 @@
+using Mesh.Registry.Instances;
+
 namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>Lease expiry: the sweep timer armed for the earliest deadline, and the mass-expiry guard.</summary>
@@ -38,11 +40,7 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
-    /// <summary>
-    /// Expires the service's instances whose lease has passed, unless that would be more than the threshold's share of
-    /// the service within one lease window (the longest TTL among its instances): then the guard holds them, until
-    /// renewals bring the share back under the threshold or <see cref="RegistryOptions.MassExpiryMaxHold"/> passes.
-    /// </summary>
+    /// <summary>Expires the service's instances whose lease has passed, as <see cref="MassExpiryGuard"/> judges.</summary>
     private void SweepService(ServiceEntry s, DateTimeOffset now)
     {
         List<InstanceEntry>? expired = null;
@@ -62,39 +60,35 @@ internal sealed partial class SqliteRegistryStore
             s.RecentExpirations.Dequeue();
         }
 
-        if (expired is null)
-        {
-            Release(s, "no instance of it has an expired lease");
-            return;
-        }
-
-        if (s.HeldSince is { } since && now - since >= _options.MassExpiryMaxHold)
-        {
-            _logger.LogWarning("Mass-expiry guard: releasing {Count} held instances of {Service} after holding them for {Duration}",
-                expired.Count, s.Name, now - since);
-            Expire(s, expired, now, countInWindow: false);
-            Release(s, null);
-            return;
-        }
-
         var recent = s.RecentExpirations.Count;
-        if (expired.Count + recent > _options.MassExpiryThreshold * (s.Instances.Count + recent))
+        switch (MassExpiryGuard.Judge(_options, expired?.Count ?? 0, s.Instances.Count, recent, s.HeldSince, now))
         {
-            if (s.HeldSince is null)
-            {
-                s.HeldSince = now;
-                _guardActivations.Add(1, new KeyValuePair<string, object?>("service", s.Name));
-                _logger.LogWarning(
-                    "Mass-expiry guard: {Count} of {Total} instances of {Service} would expire within {Window} (threshold {Threshold}); holding them",
-                    expired.Count + recent, s.Instances.Count + recent, s.Name, window, _options.MassExpiryThreshold);
-            }
+            case MassExpiryVerdict.NothingExpired:
+                Release(s, "no instance of it has an expired lease");
+                return;
+            case MassExpiryVerdict.ExpireAfterMaxHold:
+                _logger.LogWarning("Mass-expiry guard: releasing {Count} held instances of {Service} after holding them for {Duration}",
+                    expired!.Count, s.Name, now - s.HeldSince!.Value);
+                Expire(s, expired, now, countInWindow: false);
+                Release(s, null);
+                return;
+            case MassExpiryVerdict.Hold:
+                if (s.HeldSince is null)
+                {
+                    s.HeldSince = now;
+                    _guardActivations.Add(1, new KeyValuePair<string, object?>("service", s.Name));
+                    _logger.LogWarning(
+                        "Mass-expiry guard: {Count} of {Total} instances of {Service} would expire within {Window} (threshold {Threshold}); holding them",
+                        expired!.Count + recent, s.Instances.Count + recent, s.Name, window, _options.MassExpiryThreshold);
+                }
 
-            s.HeldCount = expired.Count;
-            return;
+                s.HeldCount = expired!.Count;
+                return;
+            case MassExpiryVerdict.Expire:
+                Expire(s, expired!, now, countInWindow: true);
+                Release(s, "the share of expiring instances fell under the threshold");
+                return;
         }
-
-        Expire(s, expired, now, countInWindow: true);
-        Release(s, "the share of expiring instances fell under the threshold");
     }
 
     private void Release(ServiceEntry s, string? why)
