@@ -86,7 +86,7 @@ internal static class CaEndpoints
 
         try
         {
-            return Results.Json(joinTokens.Sign(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
+            return Results.Json(await joinTokens.SignAsync(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
         }
         catch (CertificateRequestException ex) when (ex.Status == StatusCodes.Status403Forbidden)
         {

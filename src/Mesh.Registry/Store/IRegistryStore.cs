@@ -57,14 +57,23 @@ internal interface IRegistryStore : IDisposable
     /// <summary>Every listed service with its instances and policy version, as the dashboard shows them (without traffic).</summary>
     Task<DashboardResponse> ReadDashboardAsync();
 
-    /// <summary>The join tokens made through the API (hashes only; the tokens themselves are never kept).</summary>
+    /// <summary>The join tokens made through the API (hashes only; the tokens themselves are never kept), read at start.</summary>
     IReadOnlyList<JoinToken> LoadJoinTokens();
 
-    void AddJoinToken(JoinToken token);
+    /// <summary>Keeps a new join token and, in the same write, drops <paramref name="expired"/> (tokens long past their expiry).</summary>
+    Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired);
 
-    void SetJoinTokenUsed(string id, int used);
+    /// <summary>Drops a join token (revoked); false when there is none by that id.</summary>
+    Task<bool> DeleteJoinTokenAsync(string id);
 
-    void DeleteJoinTokens(IReadOnlyCollection<string> ids);
+    /// <summary>
+    /// Counts one use of a join token if it has one left, atomically: of two signings that race for its last use, one
+    /// gets it. The uses counted after it; null when the token is gone or spent.
+    /// </summary>
+    Task<int?> TryUseJoinTokenAsync(string id);
+
+    /// <summary>Gives back a use (the CA refused the request it was taken for); the uses counted after it, null when the token is gone.</summary>
+    Task<int?> GiveBackJoinTokenUseAsync(string id);
 
     /// <summary>Wakes every parked watch so the host can stop without waiting out long polls.</summary>
     void StopWatches();

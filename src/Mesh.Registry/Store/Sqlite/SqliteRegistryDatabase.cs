@@ -306,41 +306,53 @@ internal sealed class SqliteRegistryDatabase : IDisposable
         }
     }
 
-    public void AddJoinToken(JoinToken token)
-    {
-        lock (_lock)
-        {
-            using var cmd = Command("""
-                INSERT INTO join_tokens (id, hash, service, version, created_at, expires_at, uses, used)
-                VALUES ($id, $hash, $service, $version, $created, $expires, $uses, $used)
-                """,
-                ("$id", token.Id), ("$hash", Convert.ToHexString(token.Hash)), ("$service", token.Service), ("$version", token.Version),
-                ("$created", token.CreatedAt.UtcTicks), ("$expires", token.ExpiresAt.UtcTicks), ("$uses", token.Uses), ("$used", token.Used));
-            cmd.ExecuteNonQuery();
-        }
-    }
-
-    public void SetJoinTokenUsed(string id, int used)
-    {
-        lock (_lock)
-        {
-            using var cmd = Command("UPDATE join_tokens SET used = $used WHERE id = $id", ("$id", id), ("$used", used));
-            cmd.ExecuteNonQuery();
-        }
-    }
-
-    public void DeleteJoinTokens(IEnumerable<string> ids)
+    /// <summary>Adds a join token and deletes <paramref name="expired"/> in one transaction.</summary>
+    public void AddJoinToken(JoinToken token, IEnumerable<string> expired)
     {
         lock (_lock)
         {
             using var tx = _connection.BeginTransaction();
-            foreach (var id in ids)
+            using (var cmd = Command("""
+                INSERT INTO join_tokens (id, hash, service, version, created_at, expires_at, uses, used)
+                VALUES ($id, $hash, $service, $version, $created, $expires, $uses, $used)
+                """,
+                ("$id", token.Id), ("$hash", Convert.ToHexString(token.Hash)), ("$service", token.Service), ("$version", token.Version),
+                ("$created", token.CreatedAt.UtcTicks), ("$expires", token.ExpiresAt.UtcTicks), ("$uses", token.Uses), ("$used", token.Used)))
+            {
+                cmd.ExecuteNonQuery();
+            }
+
+            foreach (var id in expired)
             {
                 using var cmd = Command("DELETE FROM join_tokens WHERE id = $id", ("$id", id));
                 cmd.ExecuteNonQuery();
             }
 
             tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Moves a join token's use count by <paramref name="delta"/> while it stays from 0 to its uses, in one statement;
+    /// the count after it, or null when the token is gone or the count would leave that range.
+    /// </summary>
+    public int? ChangeJoinTokenUsed(string id, int delta)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command(
+                "UPDATE join_tokens SET used = used + $delta WHERE id = $id AND used + $delta BETWEEN 0 AND uses RETURNING used",
+                ("$id", id), ("$delta", delta));
+            return cmd.ExecuteScalar() is long used ? (int)used : null;
+        }
+    }
+
+    public bool DeleteJoinToken(string id)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("DELETE FROM join_tokens WHERE id = $id", ("$id", id));
+            return cmd.ExecuteNonQuery() > 0;
         }
     }
 

@@ -235,11 +235,17 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
 
     public IReadOnlyList<JoinToken> LoadJoinTokens() => _store.LoadJoinTokens();
 
-    public void AddJoinToken(JoinToken token) => _store.AddJoinToken(token);
+    public Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired)
+    {
+        _store.AddJoinToken(token, expired);
+        return Task.CompletedTask;
+    }
 
-    public void SetJoinTokenUsed(string id, int used) => _store.SetJoinTokenUsed(id, used);
+    public Task<bool> DeleteJoinTokenAsync(string id) => Task.FromResult(_store.DeleteJoinToken(id));
 
-    public void DeleteJoinTokens(IReadOnlyCollection<string> ids) => _store.DeleteJoinTokens(ids);
+    public Task<int?> TryUseJoinTokenAsync(string id) => Task.FromResult(_store.ChangeJoinTokenUsed(id, +1));
+
+    public Task<int?> GiveBackJoinTokenUseAsync(string id) => Task.FromResult(_store.ChangeJoinTokenUsed(id, -1));
 
     private DashboardResponse DashboardSnapshot()
     {
