@@ -20,7 +20,7 @@ public static class MeshRegistryHostingExtensions
             services.AddSingleton(new RegistryConsole(output));
         }
 
-        return RegistryEndpoints.AddServices(services);
+        return RegistryServices.Add(services);
     }
 
     /// <summary>

@@ -5,6 +5,12 @@ internal sealed class RegistryOptions
 {
     public const string SectionName = "MeshRegistry";
 
+    /// <summary>
+    /// Where the registry keeps its state: <c>Sqlite</c> (the default), an embedded file at <see cref="DataPath"/> in
+    /// one registry process.
+    /// </summary>
+    public string Store { get; set; } = Mesh.Registry.Store.RegistryStoreNames.Sqlite;
+
     /// <summary>The SQLite file; a relative path is taken from the app's content root. Its folder is created.</summary>
     public string DataPath { get; set; } = Path.Combine("data", "mesh-registry.db");
 

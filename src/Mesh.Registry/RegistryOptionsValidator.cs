@@ -1,5 +1,6 @@
 using System.Globalization;
 using Mesh.Client;
+using Mesh.Registry.Store;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
@@ -11,6 +12,11 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
     {
         const string root = RegistryOptions.SectionName;
         var errors = new List<string>();
+        if (!RegistryStoreNames.All.Contains(options.Store, StringComparer.OrdinalIgnoreCase))
+        {
+            errors.Add($"{root}:Store: '{options.Store}' is not a store this registry has; use one of: {string.Join(", ", RegistryStoreNames.All)}");
+        }
+
         if (string.IsNullOrWhiteSpace(options.DataPath))
         {
             errors.Add($"{root}:DataPath: required");

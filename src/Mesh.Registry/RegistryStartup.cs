@@ -1,9 +1,10 @@
 using Mesh.Registry.Ca;
+using Mesh.Registry.Store;
 
 namespace Mesh.Registry;
 
 /// <summary>Opens the store at start (so a bad store or configuration fails the start), and ends long polls on shutdown.</summary>
-internal sealed class RegistryStartup(RegistryState state, RegistryAuth auth, CertificateAuthority ca, IHostApplicationLifetime lifetime) : IHostedService
+internal sealed class RegistryStartup(IRegistryStore store, RegistryAuth auth, CertificateAuthority ca, IHostApplicationLifetime lifetime) : IHostedService
 {
     private CancellationTokenRegistration _stopping;
 
@@ -14,7 +15,7 @@ internal sealed class RegistryStartup(RegistryState state, RegistryAuth auth, Ce
         GC.KeepAlive(auth);
         _stopping = lifetime.ApplicationStopping.Register(() =>
         {
-            state.StopWatches();
+            store.StopWatches();
             ca.StopWatches();
         });
         return Task.CompletedTask;

@@ -1,3 +1,4 @@
+using Mesh.Registry.Store;
 using Mesh.Testing;
 using Microsoft.Data.Sqlite;
 
@@ -17,11 +18,11 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task A_renewal_completes_only_once_its_lease_is_committed()
     {
-        await _host.State.RegisterAsync("reviews", "r1", Reviews);
+        await _host.Store.RegisterAsync("reviews", "r1", Reviews);
         for (var i = 0; i < 20; i++)
         {
             _time.Advance(TimeSpan.FromSeconds(1));
-            var (record, created, _) = await _host.State.RegisterAsync("reviews", "r1", Reviews);
+            var (record, created, _) = await _host.Store.RegisterAsync("reviews", "r1", Reviews);
             created.ShouldBeFalse();
 
             // Another connection sees only committed data: the acknowledged lease must be there already.
@@ -34,11 +35,11 @@ public sealed class GroupCommitTests : IAsyncLifetime
     {
         for (var i = 0; i < 50; i++)
         {
-            await _host.State.RegisterAsync("reviews", $"r{i}", Reviews);
+            await _host.Store.RegisterAsync("reviews", $"r{i}", Reviews);
         }
 
         _time.Advance(TimeSpan.FromSeconds(7));
-        var renewals = await Task.WhenAll(Enumerable.Range(0, 500).Select(n => Task.Run(() => _host.State.RegisterAsync("reviews", $"r{n % 50}", Reviews))));
+        var renewals = await Task.WhenAll(Enumerable.Range(0, 500).Select(n => Task.Run(() => _host.Store.RegisterAsync("reviews", $"r{n % 50}", Reviews))));
         foreach (var (record, created, _) in renewals)
         {
             created.ShouldBeFalse();
@@ -51,12 +52,12 @@ public sealed class GroupCommitTests : IAsyncLifetime
     {
         for (var i = 0; i < 20; i++)
         {
-            await _host.State.RegisterAsync("reviews", $"r{i}", Reviews);
+            await _host.Store.RegisterAsync("reviews", $"r{i}", Reviews);
 
             // The renewal waits for the lease writer; the deregistration is committed at once, so it usually lands
             // before the writer takes the renewal's batch. The writer must then skip the instance, not write it again.
-            var renewal = _host.State.RegisterAsync("reviews", $"r{i}", Reviews);
-            _host.State.Deregister("reviews", $"r{i}").ShouldBeTrue();
+            var renewal = _host.Store.RegisterAsync("reviews", $"r{i}", Reviews);
+            (await _host.Store.DeregisterAsync("reviews", $"r{i}")).ShouldBeTrue();
             await renewal;
         }
 

@@ -39,7 +39,7 @@ public sealed class LeaseTests : IAsyncLifetime
         await RegisterAsync("c");
 
         var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=3&wait=5m");
-        await Poll.UntilAsync(() => _host.State.WaitingWatches == 1);
+        await Poll.UntilAsync(() => _host.Store.WaitingWatches == 1);
 
         _time.Advance(TimeSpan.FromSeconds(5) - Tick);
         (await _client.InstanceIdsAsync("reviews")).ShouldBe(["a", "b", "c"]);

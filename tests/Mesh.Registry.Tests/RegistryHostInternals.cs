@@ -1,3 +1,4 @@
+using Mesh.Registry.Store;
 using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,6 +9,6 @@ internal static class RegistryHostInternals
 {
     extension(RegistryHost host)
     {
-        public RegistryState State => host.App.Services.GetRequiredService<RegistryState>();
+        public IRegistryStore Store => host.App.Services.GetRequiredService<IRegistryStore>();
     }
 }

@@ -18,7 +18,7 @@ public sealed class WatchTests : IAsyncLifetime
     public async Task DisposeAsync() => await _host.DisposeAsync();
 
     private async Task ParkedAsync(int count = 1) =>
-        await Poll.UntilAsync(() => _host.State.WaitingWatches == count, because: $"{count} watch(es) parked");
+        await Poll.UntilAsync(() => _host.Store.WaitingWatches == count, because: $"{count} watch(es) parked");
 
     [Fact]
     public async Task A_stale_index_answers_at_once()
@@ -58,7 +58,7 @@ public sealed class WatchTests : IAsyncLifetime
         await ParkedAsync();
 
         (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        _host.State.WaitingWatches.ShouldBe(1);
+        _host.Store.WaitingWatches.ShouldBe(1);
         watch.IsCompleted.ShouldBeFalse();
 
         (await _client.DeleteAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative))).Dispose();
@@ -75,7 +75,7 @@ public sealed class WatchTests : IAsyncLifetime
         await ParkedAsync();
 
         _time.Advance(TimeSpan.FromSeconds(29));
-        _host.State.WaitingWatches.ShouldBe(1);
+        _host.Store.WaitingWatches.ShouldBe(1);
         _time.Advance(TimeSpan.FromSeconds(1));
         var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
         answer.GetProperty("index").GetInt64().ShouldBe(1);
@@ -95,7 +95,7 @@ public sealed class WatchTests : IAsyncLifetime
         await ParkedAsync();
 
         _time.Advance(TimeSpan.FromMilliseconds(milliseconds - 1));
-        _host.State.WaitingWatches.ShouldBe(1);
+        _host.Store.WaitingWatches.ShouldBe(1);
         _time.Advance(TimeSpan.FromMilliseconds(1));
         (await watch.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(1);
     }

@@ -36,7 +36,7 @@ internal sealed partial class AuthFailureLimiter : IDisposable
         _limit = options.Value.FailedAuthLimit;
         _window = options.Value.FailedAuthWindow;
         _period = _limit > 0 ? _window / _limit : _window;
-        var meter = meters.Create(RegistryState.MeterName);
+        var meter = meters.Create(RegistryMeter.Name);
         _failures = meter.CreateCounter<long>("mesh.registry.auth.failures", "{request}", "Requests whose bearer token matched no token.");
         _limited = meter.CreateCounter<long>("mesh.registry.auth.limited", "{request}",
             "Requests refused with 429 because their address used up its failed authentications.");

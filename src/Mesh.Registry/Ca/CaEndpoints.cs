@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using Mesh.Client;
 using Mesh.Client.Registry;
+using Mesh.Registry.Api;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;
@@ -84,7 +86,7 @@ internal static class CaEndpoints
 
         try
         {
-            return Results.Json(joinTokens.Sign(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
+            return Results.Json(await joinTokens.SignAsync(ca, caller, request.Csr, service), RegistryJsonContext.Default.CertificateResponse);
         }
         catch (CertificateRequestException ex) when (ex.Status == StatusCodes.Status403Forbidden)
         {

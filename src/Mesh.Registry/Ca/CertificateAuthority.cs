@@ -4,6 +4,8 @@ using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Client.Security;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Ca;
@@ -34,18 +36,18 @@ internal sealed partial class CertificateAuthority : IDisposable
     private List<CaRoot> _roots = [];
     private CaRoot _active = null!;
     private long _index;
-    private TaskCompletionSource _changed = RegistryState.NewSignal();
+    private TaskCompletionSource _changed = WatchSignal.New();
 
-    public CertificateAuthority(IOptions<RegistryOptions> options, RegistryState state, TimeProvider time, ILogger<CertificateAuthority> logger)
+    public CertificateAuthority(IOptions<RegistryOptions> options, IRegistryStore store, TimeProvider time, ILogger<CertificateAuthority> logger)
     {
         _options = options.Value;
         _time = time;
         _logger = logger;
         TrustDomain = _options.TrustDomain.ToLowerInvariant();
-        var path = _options.CaPath ?? Path.Combine(Path.GetDirectoryName(state.StorePath) ?? ".", "ca");
+        var path = _options.CaPath ?? Path.Combine(store.LocalDirectory ?? ".", "ca");
         if (!Path.IsPathRooted(path))
         {
-            path = Path.Combine(Path.GetDirectoryName(state.StorePath) ?? ".", path);
+            path = Path.Combine(store.LocalDirectory ?? ".", path);
         }
 
         Directory = Path.GetFullPath(path);
@@ -324,7 +326,7 @@ internal sealed partial class CertificateAuthority : IDisposable
         _index++;
         Save();
         var signal = _changed;
-        _changed = RegistryState.NewSignal();
+        _changed = WatchSignal.New();
         signal.TrySetResult();
     }
 

@@ -31,8 +31,8 @@
 
   const token = () => sessionStorage.getItem(TOKEN_KEY);
 
-  async function api(method, path, body) {
-    const headers = { Authorization: 'Bearer ' + token() };
+  async function api(method, path, body, extraHeaders) {
+    const headers = { Authorization: 'Bearer ' + token(), ...(extraHeaders || {}) };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const response = await fetch(path, { method, headers, body, cache: 'no-store', credentials: 'omit' });
     let json = null;
@@ -218,6 +218,9 @@
   }
 
   let editorDirty = false;
+  // The policy version the editor was loaded from: applying replaces that version only (If-Match), so an edit made
+  // while someone else wrote a newer version is refused (412) instead of silently undoing theirs.
+  let editorVersion = 0;
 
   async function loadPolicy() {
     const service = selectedService;
@@ -229,7 +232,8 @@
     const doc = policy.json && policy.json.document;
     $('policy-editor').value = doc ? JSON.stringify(doc, null, 2) : '{\n}';
     $('policy-version').textContent = policy.json && policy.json.version ? `version ${policy.json.version}` : 'no policy in the registry';
-    editorLoadedFor = `${service}@${(policy.json && policy.json.version) || 0}`;
+    editorVersion = (policy.json && policy.json.version) || 0;
+    editorLoadedFor = `${service}@${editorVersion}`;
     editorDirty = false;
     renderWeights();
     history = (hist.json && hist.json.versions) || [];
@@ -291,9 +295,12 @@
 
   async function apply() {
     if (!(await validate())) return;
-    const r = await api('PUT', `/v1/policies/${encodeURIComponent(selectedService)}`, $('policy-editor').value);
+    const r = await api('PUT', `/v1/policies/${encodeURIComponent(selectedService)}`, $('policy-editor').value,
+      { 'If-Match': `"${editorVersion}"` });
     showErrors(r.ok ? null : r.json);
-    $('policy-result').textContent = r.ok ? `applied as version ${r.json.version}` : 'refused: nothing was changed';
+    $('policy-result').textContent = r.ok ? `applied as version ${r.json.version}`
+      : r.status === 412 ? 'refused: the policy changed since it was loaded; nothing was changed (reload it and edit again)'
+      : 'refused: nothing was changed';
     $('policy-result').className = r.ok ? 'ok' : 'bad';
     if (r.ok) {
       editorDirty = false;

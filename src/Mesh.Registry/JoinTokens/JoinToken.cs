@@ -25,7 +25,7 @@ internal sealed class JoinToken(string id, byte[] hash, string service, string? 
     /// <summary>How many certificates the token may get (each joins one instance).</summary>
     public int Uses { get; } = uses;
 
-    /// <summary>How many it has got. Changed only under the token store's lock.</summary>
+    /// <summary>How many it has got, as the store counted them. Changed only by the token store, one change at a time.</summary>
     public int Used
     {
         get => Volatile.Read(ref _used);

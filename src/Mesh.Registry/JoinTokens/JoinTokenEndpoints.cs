@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Mesh.Client;
+using Mesh.Registry.Api;
 
 namespace Mesh.Registry;
 
@@ -23,7 +24,7 @@ internal static class JoinTokenEndpoints
     {
         v1.MapPost("/join-tokens", CreateAsync);
         v1.MapGet("/join-tokens", List);
-        v1.MapDelete("/join-tokens/{id}", Revoke);
+        v1.MapDelete("/join-tokens/{id}", RevokeAsync);
     }
 
     internal static async Task<IResult> CreateAsync(HttpContext context, RegistryAuth auth, JoinTokenStore tokens, TimeProvider time)
@@ -46,7 +47,7 @@ internal static class JoinTokenEndpoints
             return Results.ValidationProblem(errors, title: "Invalid join token request");
         }
 
-        var (token, secret) = tokens.Create(request.Value.Service, request.Value.Version, request.Value.Ttl, request.Value.Uses);
+        var (token, secret) = await tokens.CreateAsync(request.Value.Service, request.Value.Version, request.Value.Ttl, request.Value.Uses);
         context.Response.Headers.CacheControl = "no-store";
         return Results.Json(JoinTokenRecord.Of(token, time.GetUtcNow(), secret), JoinTokenJsonContext.Default.JoinTokenRecord,
             statusCode: StatusCodes.Status201Created);
@@ -65,14 +66,14 @@ internal static class JoinTokenEndpoints
         return Results.Json(new JoinTokenListResponse { Tokens = list }, JoinTokenJsonContext.Default.JoinTokenListResponse);
     }
 
-    internal static IResult Revoke(string id, HttpContext context, RegistryAuth auth, JoinTokenStore tokens)
+    internal static async Task<IResult> RevokeAsync(string id, HttpContext context, RegistryAuth auth, JoinTokenStore tokens)
     {
         if (RefuseUnlessAdmin(context, auth) is { } refusal)
         {
             return refusal;
         }
 
-        return tokens.Revoke(id)
+        return await tokens.RevokeAsync(id)
             ? Results.NoContent()
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such join token",
                 detail: $"There is no join token '{Truncate(id)}' (it may have expired more than a day ago, or been revoked).");

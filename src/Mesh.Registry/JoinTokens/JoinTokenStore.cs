@@ -1,28 +1,30 @@
 using System.Security.Cryptography;
 using Mesh.Client.Registry;
 using Mesh.Registry.Ca;
+using Mesh.Registry.Store;
 
 namespace Mesh.Registry;
 
 /// <summary>
-/// The join tokens made through the API, in memory and in the registry's SQLite store (so they survive a restart).
-/// Lookups read an immutable map without a lock (they come with every heartbeat); changes, rare, copy it under the
-/// lock. A use is one certificate signed with the token; registering, renewing and reading are not uses.
+/// The join tokens made through the API, in memory and in the registry's store (so they survive a restart).
+/// Lookups read an immutable map without a lock (they come with every heartbeat); changes, rare, are written to the
+/// store and then copy the map, one at a time. A use is one certificate signed with the token, counted by the store
+/// atomically; registering, renewing and reading are not uses.
 /// </summary>
-internal sealed partial class JoinTokenStore
+internal sealed partial class JoinTokenStore : IDisposable
 {
     /// <summary>Expired tokens stay listed this long (an operator sees why a workload was refused), then go.</summary>
     private static readonly TimeSpan KeepExpired = TimeSpan.FromDays(1);
 
-    private readonly Lock _gate = new();
-    private readonly RegistryStore _store;
+    private readonly SemaphoreSlim _writes = new(1, 1);
+    private readonly IRegistryStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<JoinTokenStore> _logger;
     private volatile Dictionary<RegistryAuth.HashKey, JoinToken> _byHash;
 
-    public JoinTokenStore(RegistryState state, TimeProvider time, ILogger<JoinTokenStore> logger)
+    public JoinTokenStore(IRegistryStore store, TimeProvider time, ILogger<JoinTokenStore> logger)
     {
-        _store = state.Store;
+        _store = store;
         _time = time;
         _logger = logger;
         var map = new Dictionary<RegistryAuth.HashKey, JoinToken>();
@@ -47,13 +49,14 @@ internal sealed partial class JoinTokenStore
     }
 
     /// <summary>Makes a token; the secret is in the answer only.</summary>
-    public (JoinToken Token, string Secret) Create(string service, string? version, TimeSpan ttl, int uses)
+    public async Task<(JoinToken Token, string Secret)> CreateAsync(string service, string? version, TimeSpan ttl, int uses)
     {
         var secret = "mesh-join-" + Base64Url(RandomNumberGenerator.GetBytes(32));
         var id = "jt-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var now = _time.GetUtcNow();
         var token = new JoinToken(id, RegistryAuth.Hash(secret), service, version, now, now + ttl, uses, 0);
-        lock (_gate)
+        await _writes.WaitAsync();
+        try
         {
             var stale = new List<string>();
             var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash.Count + 1);
@@ -69,14 +72,13 @@ internal sealed partial class JoinTokenStore
                 }
             }
 
-            _store.AddJoinToken(token);
-            if (stale.Count > 0)
-            {
-                _store.DeleteJoinTokens(stale);
-            }
-
+            await _store.AddJoinTokenAsync(token, stale);
             map[RegistryAuth.HashKey.Of(token.Hash)] = token;
             _byHash = map;
+        }
+        finally
+        {
+            _writes.Release();
         }
 
         LogCreated(_logger, id, service, version ?? "-", token.ExpiresAt, uses);
@@ -92,9 +94,10 @@ internal sealed partial class JoinTokenStore
     }
 
     /// <summary>Revokes a token: it authenticates nothing from now on. False when there is no such token.</summary>
-    public bool Revoke(string id)
+    public async Task<bool> RevokeAsync(string id)
     {
-        lock (_gate)
+        await _writes.WaitAsync();
+        try
         {
             var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash);
             foreach (var (key, token) in map)
@@ -102,7 +105,7 @@ internal sealed partial class JoinTokenStore
                 if (token.Id == id)
                 {
                     map.Remove(key);
-                    _store.DeleteJoinTokens([id]);
+                    await _store.DeleteJoinTokenAsync(id);
                     _byHash = map;
                     LogRevoked(_logger, id, token.Service);
                     return true;
@@ -110,6 +113,10 @@ internal sealed partial class JoinTokenStore
             }
 
             return false;
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 
@@ -119,7 +126,7 @@ internal sealed partial class JoinTokenStore
     /// if the CA refuses the request) and the certificate's version is the token's when it names one; otherwise the
     /// CSR's version, as for configured tokens and the admin.
     /// </summary>
-    public CertificateResponse Sign(CertificateAuthority ca, RegistryCaller caller, string csr, string service)
+    public async Task<CertificateResponse> SignAsync(CertificateAuthority ca, RegistryCaller caller, string csr, string service)
     {
         if (caller.ByCertificate)
         {
@@ -131,21 +138,24 @@ internal sealed partial class JoinTokenStore
             return ca.Sign(csr, service);
         }
 
-        Use(id);
+        await UseAsync(id);
         try
         {
             return caller.BoundVersion is { } version ? ca.Sign(csr, service, version) : ca.Sign(csr, service);
         }
         catch
         {
-            GiveBack(id);
+            await GiveBackAsync(id);
             throw;
         }
     }
 
-    private void Use(string id)
+    public void Dispose() => _writes.Dispose();
+
+    private async Task UseAsync(string id)
     {
-        lock (_gate)
+        await _writes.WaitAsync();
+        try
         {
             var token = FindById(id);
             if (token is null || token.IsExpired(_time.GetUtcNow()))
@@ -153,26 +163,34 @@ internal sealed partial class JoinTokenStore
                 throw new CertificateRequestException(StatusCodes.Status403Forbidden, "token", "This join token has expired or was revoked.");
             }
 
-            if (token.Used >= token.Uses)
+            // The store counts the use only while one is left, so the memory's count cannot hand out a use twice.
+            if (token.Used >= token.Uses || await _store.TryUseJoinTokenAsync(id) is not { } used)
             {
                 throw new CertificateRequestException(StatusCodes.Status403Forbidden, "token",
                     $"This join token's {token.Uses} use(s) are spent: it has got as many certificates as it was made for.");
             }
 
-            token.Used++;
-            _store.SetJoinTokenUsed(id, token.Used);
+            token.Used = used;
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 
-    private void GiveBack(string id)
+    private async Task GiveBackAsync(string id)
     {
-        lock (_gate)
+        await _writes.WaitAsync();
+        try
         {
-            if (FindById(id) is { Used: > 0 } token)
+            if (FindById(id) is { Used: > 0 } token && await _store.GiveBackJoinTokenUseAsync(id) is { } used)
             {
-                token.Used--;
-                _store.SetJoinTokenUsed(id, token.Used);
+                token.Used = used;
             }
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 

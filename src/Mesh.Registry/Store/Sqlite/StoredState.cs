@@ -1,6 +1,6 @@
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
-/// <summary>What <see cref="RegistryStore.Load"/> finds in the file.</summary>
+/// <summary>What <see cref="SqliteRegistryDatabase.Load"/> finds in the file.</summary>
 internal sealed record StoredState(
     long Index,
     Dictionary<string, (long InstancesIndex, long PolicyIndex)> Services,

@@ -1,4 +1,4 @@
-namespace Mesh.Registry;
+namespace Mesh.Registry.Api;
 
 /// <summary>Reads a request body up to a limit: 413 beyond it, 400 when the body itself is broken.</summary>
 internal static class RequestBody

@@ -1,4 +1,6 @@
-namespace Mesh.Registry;
+using Mesh.Registry.Watches;
+
+namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>One service as the registry knows it: its instances, its policy, its indexes and its watchers.</summary>
 internal sealed class ServiceEntry(string name)
@@ -24,9 +26,9 @@ internal sealed class ServiceEntry(string name)
     /// <summary>When this service's recent expirations happened, for the guard's window.</summary>
     public Queue<DateTimeOffset> RecentExpirations { get; } = new();
 
-    public TaskCompletionSource InstancesChanged { get; set; } = RegistryState.NewSignal();
+    public TaskCompletionSource InstancesChanged { get; set; } = WatchSignal.New();
 
-    public TaskCompletionSource PolicyChanged { get; set; } = RegistryState.NewSignal();
+    public TaskCompletionSource PolicyChanged { get; set; } = WatchSignal.New();
 
     public bool IsListed => Instances.Count > 0 || Policy?.Document is not null;
 }

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using Mesh.Registry.Ca;
+using Mesh.Registry.Store;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry;
@@ -28,11 +29,11 @@ internal sealed class RegistryAuth
     private readonly JoinTokenStore _joinTokens;
     private readonly AuthFailureLimiter _failures;
 
-    public RegistryAuth(RegistryState state, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures)
+    public RegistryAuth(IRegistryStore store, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures)
     {
         _joinTokens = joinTokens;
         _failures = failures;
-        _admin = state.AdminTokenHash;
+        _admin = store.AdminTokenHash;
         _join = [];
         foreach (var (service, token) in options.Value.JoinTokens)
         {

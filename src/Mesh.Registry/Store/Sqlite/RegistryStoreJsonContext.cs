@@ -1,4 +1,4 @@
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
 internal sealed partial class RegistryStoreJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

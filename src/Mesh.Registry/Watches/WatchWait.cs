@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Mesh.Registry;
+namespace Mesh.Registry.Watches;
 
 /// <summary>Parses a watch's <c>wait</c>: a number with a unit, <c>ms</c>, <c>s</c>, <c>m</c> or <c>h</c> (a bare number is seconds).</summary>
 internal static class WatchWait

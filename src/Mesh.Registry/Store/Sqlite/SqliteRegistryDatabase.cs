@@ -1,14 +1,14 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>
 /// The embedded SQLite store: one connection, WAL journal, <c>synchronous=NORMAL</c>, so a committed write is in the
 /// write-ahead log before the registry answers and survives the process being killed. One transaction per change, one
 /// per batch of renewals. Safe from any thread: every call takes the store's lock.
 /// </summary>
-internal sealed class RegistryStore : IDisposable
+internal sealed class SqliteRegistryDatabase : IDisposable
 {
     private const int SchemaVersion = 1;
     private readonly SqliteConnection _connection;
@@ -19,7 +19,7 @@ internal sealed class RegistryStore : IDisposable
     private readonly Lock _lock = new();
     private SqliteCommand? _renew;
 
-    public RegistryStore(string path)
+    public SqliteRegistryDatabase(string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory))
@@ -306,41 +306,53 @@ internal sealed class RegistryStore : IDisposable
         }
     }
 
-    public void AddJoinToken(JoinToken token)
-    {
-        lock (_lock)
-        {
-            using var cmd = Command("""
-                INSERT INTO join_tokens (id, hash, service, version, created_at, expires_at, uses, used)
-                VALUES ($id, $hash, $service, $version, $created, $expires, $uses, $used)
-                """,
-                ("$id", token.Id), ("$hash", Convert.ToHexString(token.Hash)), ("$service", token.Service), ("$version", token.Version),
-                ("$created", token.CreatedAt.UtcTicks), ("$expires", token.ExpiresAt.UtcTicks), ("$uses", token.Uses), ("$used", token.Used));
-            cmd.ExecuteNonQuery();
-        }
-    }
-
-    public void SetJoinTokenUsed(string id, int used)
-    {
-        lock (_lock)
-        {
-            using var cmd = Command("UPDATE join_tokens SET used = $used WHERE id = $id", ("$id", id), ("$used", used));
-            cmd.ExecuteNonQuery();
-        }
-    }
-
-    public void DeleteJoinTokens(IEnumerable<string> ids)
+    /// <summary>Adds a join token and deletes <paramref name="expired"/> in one transaction.</summary>
+    public void AddJoinToken(JoinToken token, IEnumerable<string> expired)
     {
         lock (_lock)
         {
             using var tx = _connection.BeginTransaction();
-            foreach (var id in ids)
+            using (var cmd = Command("""
+                INSERT INTO join_tokens (id, hash, service, version, created_at, expires_at, uses, used)
+                VALUES ($id, $hash, $service, $version, $created, $expires, $uses, $used)
+                """,
+                ("$id", token.Id), ("$hash", Convert.ToHexString(token.Hash)), ("$service", token.Service), ("$version", token.Version),
+                ("$created", token.CreatedAt.UtcTicks), ("$expires", token.ExpiresAt.UtcTicks), ("$uses", token.Uses), ("$used", token.Used)))
+            {
+                cmd.ExecuteNonQuery();
+            }
+
+            foreach (var id in expired)
             {
                 using var cmd = Command("DELETE FROM join_tokens WHERE id = $id", ("$id", id));
                 cmd.ExecuteNonQuery();
             }
 
             tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Moves a join token's use count by <paramref name="delta"/> while it stays from 0 to its uses, in one statement;
+    /// the count after it, or null when the token is gone or the count would leave that range.
+    /// </summary>
+    public int? ChangeJoinTokenUsed(string id, int delta)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command(
+                "UPDATE join_tokens SET used = used + $delta WHERE id = $id AND used + $delta BETWEEN 0 AND uses RETURNING used",
+                ("$id", id), ("$delta", delta));
+            return cmd.ExecuteScalar() is long used ? (int)used : null;
+        }
+    }
+
+    public bool DeleteJoinToken(string id)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("DELETE FROM join_tokens WHERE id = $id", ("$id", id));
+            return cmd.ExecuteNonQuery() > 0;
         }
     }
 

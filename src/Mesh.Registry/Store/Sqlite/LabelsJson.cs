@@ -1,4 +1,4 @@
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>Instance labels as a compact JSON object in the store.</summary>
 internal static class LabelsJson

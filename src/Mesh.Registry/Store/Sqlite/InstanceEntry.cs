@@ -1,4 +1,4 @@
-namespace Mesh.Registry;
+namespace Mesh.Registry.Store.Sqlite;
 
 /// <summary>An instance's registration and lease, as kept in memory and in the store.</summary>
 internal sealed class InstanceEntry

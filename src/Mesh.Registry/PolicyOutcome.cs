@@ -1,9 +1,0 @@
-namespace Mesh.Registry;
-
-internal enum PolicyOutcome
-{
-    Changed,
-    Unchanged,
-    NotFound,
-    IsDeletion,
-}

@@ -1,0 +1,34 @@
+using Mesh.Registry.Ca;
+using Mesh.Registry.Dashboard;
+using Mesh.Registry.Store;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Mesh.Registry;
+
+internal static class RegistryServices
+{
+    /// <summary>See <see cref="MeshRegistryHostingExtensions.AddMeshRegistry"/>.</summary>
+    public static IServiceCollection Add(IServiceCollection services)
+    {
+        services.AddProblemDetails();
+        services.AddHealthChecks();
+        services.AddMetrics();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(new RegistryConsole(Console.Out));
+        services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RegistryOptions>, RegistryOptionsValidator>());
+        services.TryAddSingleton(RegistryStoreFactory.Create);
+        services.TryAddSingleton<JoinTokenStore>();
+        services.TryAddSingleton<AuthFailureLimiter>();
+        services.TryAddSingleton<RegistryAuth>();
+        services.TryAddSingleton<CertificateAuthority>();
+        services.TryAddSingleton<RegistryServerCertificate>();
+        services.TryAddSingleton<RegistryCertificateAuth>();
+        RegistryKestrelSetup.Add(services);
+        services.AddHostedService<CaFingerprintAnnouncer>();
+        services.TryAddSingleton<TrafficStatsStore>();
+        services.AddHostedService<RegistryStartup>();
+        return services;
+    }
+}

@@ -1,0 +1,80 @@
+using Mesh.Client.Registry;
+using Mesh.Registry.Contracts;
+
+namespace Mesh.Registry.Store;
+
+/// <summary>
+/// Where the registry's state lives: instances with their leases, versioned policies, the index that orders every
+/// change, and the watches on them. The endpoints speak to this and nothing else about the state, so a store can be
+/// swapped without them knowing (see <c>Store/README.md</c> for what every implementation must guarantee).
+/// </summary>
+/// <remarks>
+/// Every write completes only once it is durable in the store, and every read and watch sees every write that
+/// completed before it started. Writes take no cancellation token: a write that was sent may already be committed, so
+/// a store finishes it (or fails it) rather than leave the caller unsure.
+/// </remarks>
+internal interface IRegistryStore : IDisposable
+{
+    /// <summary>The SHA-256 of the admin token: configured, or generated on the first start and kept in the store.</summary>
+    byte[] AdminTokenHash { get; }
+
+    /// <summary>The folder of the store's own files, where the CA's folder goes when <c>CaPath</c> is not set; null when the store keeps no files.</summary>
+    string? LocalDirectory { get; }
+
+    /// <summary>Watches parked waiting for a change (for tests and diagnostics).</summary>
+    int WaitingWatches { get; }
+
+    /// <summary>
+    /// Registers a new instance, changes one, or renews its lease; completes once that is durable. A new or changed
+    /// registration takes a new index; a renewal of the same registration moves only the lease and keeps the index.
+    /// </summary>
+    Task<InstanceWrite> RegisterAsync(string service, string id, Registration registration);
+
+    /// <summary>Removes an instance (a new index); false when the service has no instance by that id.</summary>
+    Task<bool> DeregisterAsync(string service, string id);
+
+    /// <summary>The catalog, watched on the global index: it answers after any change anywhere.</summary>
+    Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken);
+
+    /// <summary>A service's live instances, watched on the index of the last change to them.</summary>
+    Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken);
+
+    /// <summary>A service's current policy, watched on the index of its last version.</summary>
+    Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes the service's next policy version, atomically with the check of <paramref name="change"/>'s expected
+    /// version: of two writers that expect the same version, exactly one succeeds.
+    /// </summary>
+    Task<PolicyWrite> WritePolicyAsync(string service, PolicyChange change);
+
+    /// <summary>One version of a service's policy; null when there is none by that number.</summary>
+    Task<StoredPolicyVersion?> GetPolicyVersionAsync(string service, long version);
+
+    /// <summary>A service's policy versions, newest first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<StoredPolicyVersion>> GetPolicyHistoryAsync(string service, int limit);
+
+    /// <summary>Every listed service with its instances and policy version, as the dashboard shows them (without traffic).</summary>
+    Task<DashboardResponse> ReadDashboardAsync();
+
+    /// <summary>The join tokens made through the API (hashes only; the tokens themselves are never kept), read at start.</summary>
+    IReadOnlyList<JoinToken> LoadJoinTokens();
+
+    /// <summary>Keeps a new join token and, in the same write, drops <paramref name="expired"/> (tokens long past their expiry).</summary>
+    Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired);
+
+    /// <summary>Drops a join token (revoked); false when there is none by that id.</summary>
+    Task<bool> DeleteJoinTokenAsync(string id);
+
+    /// <summary>
+    /// Counts one use of a join token if it has one left, atomically: of two signings that race for its last use, one
+    /// gets it. The uses counted after it; null when the token is gone or spent.
+    /// </summary>
+    Task<int?> TryUseJoinTokenAsync(string id);
+
+    /// <summary>Gives back a use (the CA refused the request it was taken for); the uses counted after it, null when the token is gone.</summary>
+    Task<int?> GiveBackJoinTokenUseAsync(string id);
+
+    /// <summary>Wakes every parked watch so the host can stop without waiting out long polls.</summary>
+    void StopWatches();
+}

@@ -1,0 +1,129 @@
+using Mesh.Client.Registry;
+using Mesh.Registry.Watches;
+
+namespace Mesh.Registry.Store.Sqlite;
+
+/// <summary>The store's watches: each parks on its service's (or the catalog's) signal, which a change completes and replaces.</summary>
+internal sealed partial class SqliteRegistryStore
+{
+    public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            var s = Find(service, create: index is not null);
+            if (s is not null)
+            {
+                SweepService(s, _time.GetUtcNow());
+            }
+
+            if (s is null || !ShouldWait(s.InstancesIndex, index))
+            {
+                return Instances(s);
+            }
+
+            changed = s.InstancesChanged.Task;
+        }
+
+        await WaitAsync(changed, wait, cancellationToken);
+        lock (_gate)
+        {
+            var s = Find(service, create: false);
+            if (s is not null)
+            {
+                SweepService(s, _time.GetUtcNow());
+            }
+
+            return Instances(s);
+        }
+    }
+
+    public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            var s = Find(service, create: index is not null);
+            if (s is null || !ShouldWait(s.PolicyIndex, index))
+            {
+                return Policy(service, s);
+            }
+
+            changed = s.PolicyChanged.Task;
+        }
+
+        await WaitAsync(changed, wait, cancellationToken);
+        lock (_gate)
+        {
+            return Policy(service, Find(service, create: false));
+        }
+    }
+
+    /// <summary>The catalog; watched on the global index, so it answers after any change anywhere.</summary>
+    public async Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task changed;
+        lock (_gate)
+        {
+            SweepAll(_time.GetUtcNow());
+            if (!ShouldWait(_index, index))
+            {
+                return Services();
+            }
+
+            changed = _anyChange.Task;
+        }
+
+        await WaitAsync(changed, wait, cancellationToken);
+        lock (_gate)
+        {
+            SweepAll(_time.GetUtcNow());
+            return Services();
+        }
+    }
+
+    public void StopWatches() => _stopping.Cancel();
+
+    private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        var delay = Task.Delay(wait, _time, cts.Token);
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            await Task.WhenAny(changed, delay);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+
+        await cts.CancelAsync();
+    }
+
+    /// <summary>Whether a watch at <paramref name="index"/> waits: only when the state is not newer than it and it is not from the future.</summary>
+    private bool ShouldWait(long current, long? index) => index is { } i && current <= i && i <= _index;
+
+    private void Changed(ServiceEntry s, long index, bool policy)
+    {
+        _index = index;
+        if (policy)
+        {
+            s.PolicyIndex = index;
+            var signal = s.PolicyChanged;
+            s.PolicyChanged = WatchSignal.New();
+            signal.TrySetResult();
+        }
+        else
+        {
+            s.InstancesIndex = index;
+            var signal = s.InstancesChanged;
+            s.InstancesChanged = WatchSignal.New();
+            signal.TrySetResult();
+        }
+
+        var any = _anyChange;
+        _anyChange = WatchSignal.New();
+        any.TrySetResult();
+    }
+}
