@@ -7,9 +7,12 @@ internal sealed class RegistryOptions
 
     /// <summary>
     /// Where the registry keeps its state: <c>Sqlite</c> (the default), an embedded file at <see cref="DataPath"/> in
-    /// one registry process.
+    /// one registry process; or <c>Etcd</c>, the cluster <see cref="Etcd"/> names, shared by any number of replicas.
     /// </summary>
     public string Store { get; set; } = Mesh.Registry.Store.RegistryStoreNames.Sqlite;
+
+    /// <summary>The etcd cluster, when <see cref="Store"/> is <c>Etcd</c>.</summary>
+    public Mesh.Registry.Store.Etcd.EtcdStoreOptions Etcd { get; set; } = new();
 
     /// <summary>The SQLite file; a relative path is taken from the app's content root. Its folder is created.</summary>
     public string DataPath { get; set; } = Path.Combine("data", "mesh-registry.db");
