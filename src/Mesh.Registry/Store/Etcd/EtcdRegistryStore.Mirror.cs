@@ -249,6 +249,11 @@ internal sealed partial class EtcdRegistryStore
             case EtcdKeys.LeasesFolder when parsed.Id is { } id:
             {
                 var value = Parse(kv.Value, EtcdJsonContext.Default.EtcdLeaseValue);
+                if (value.Traffic is { } traffic)
+                {
+                    _traffic.Record(parsed.Name, id, traffic);
+                }
+
                 if (_services.TryGetValue(parsed.Name, out var s) && s.Instances.TryGetValue(id, out var entry))
                 {
                     SetLease(entry, value, kv.ModRevision);
@@ -311,6 +316,7 @@ internal sealed partial class EtcdRegistryStore
         switch (parsed.Folder)
         {
             case EtcdKeys.InstancesFolder when parsed.Id is { } id && s.Instances.Remove(id):
+                _traffic.Remove(parsed.Name, id);
                 // etcd removed it at the end of its lease (no replica ran to expire it) or a replica did, with an index key write.
                 s.InstancesIndex = Math.Max(s.InstancesIndex, kv.ModRevision);
                 touched.Add((s, false));

@@ -7,6 +7,7 @@ using Etcdserverpb;
 using Google.Protobuf;
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Dashboard;
 using Mesh.Registry.Policies;
 using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
@@ -53,6 +54,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     private readonly Task _watchLoop;
     private readonly Task _deciderLoop;
     private readonly string _replicaId;
+    private readonly TrafficStatsStore _traffic;
     private TaskCompletionSource _anyChange = WatchSignal.New();
     private TaskCompletionSource _applied = WatchSignal.New();
     private long _revision;
@@ -61,8 +63,9 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     private bool _disposed;
 
     public EtcdRegistryStore(IOptions<RegistryOptions> options, TimeProvider time, ILogger<EtcdRegistryStore> logger, IMeterFactory meters,
-        RegistryConsole console)
+        RegistryConsole console, TrafficStatsStore traffic)
     {
+        _traffic = traffic;
         _options = options.Value;
         _etcd = _options.Etcd;
         _keys = new EtcdKeys(_etcd.Prefix);
@@ -133,7 +136,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
             if (existing is not null && Same(existing.Value, registration))
             {
-                var value = new EtcdLeaseValue(now, expires);
+                var value = new EtcdLeaseValue(now, expires, registration.Traffic);
                 var renewal = new PendingRenewal(_keys.Instance(service, id), modRevision, _keys.Lease(service, id), lease, Json(value));
                 _renewals.Writer.TryWrite(renewal);
                 if (await renewal.Done.Task.ConfigureAwait(false))
@@ -169,7 +172,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         var txn = new TxnRequest();
         txn.Compare.Add(expectedRevision == 0 ? Absent(key) : ModRevisionIs(key, expectedRevision));
         txn.Success.Add(Put(key, Json(ToValue(registration)), grant.ID));
-        txn.Success.Add(Put(_keys.Lease(service, id), Json(new EtcdLeaseValue(now, expires)), grant.ID));
+        txn.Success.Add(Put(_keys.Lease(service, id), Json(new EtcdLeaseValue(now, expires, registration.Traffic)), grant.ID));
         txn.Success.Add(Put(_keys.InstancesIndex(service), string.Empty));
         var response = await CommitAsync($"the registration of {service}/{id}", txn).ConfigureAwait(false);
         if (!response.Succeeded)
