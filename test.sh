@@ -4,7 +4,7 @@
 # `--soak` or MESH_SOAK=1 (everything, soaks included) or a --filter of their own (which then decides alone);
 # .ci/run runs them in a step of their own.
 # Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape test, chromium for
-# the dashboard test); the .NET SDK it only checks for.
+# the dashboard test, etcd-server for the registry's etcd tests); the .NET SDK it only checks for.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,6 +31,18 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
   echo "test.sh: installing chromium for the dashboard test"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# The registry's etcd store is tested against real etcd processes (tests/Mesh.Testing.Registry/EtcdCluster.cs) from
+# Debian's etcd-server, which may enable a service of its own on port 2379: the tests never use that port, every
+# member binds ports found free. Installed here when missing (CI runs as root, without stdin).
+if ! command -v etcd >/dev/null 2>&1; then
+  echo "test.sh: installing etcd-server for the registry's etcd tests"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo -n"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null ||
+    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null; } ||
+    echo "test.sh: could not install etcd-server; the tests that start etcd will fail" >&2
 fi
 
 soak="${MESH_SOAK:-0}"
