@@ -86,6 +86,19 @@ public sealed class RegistryHost : IAsyncDisposable
             settings[$"MeshRegistry:JoinTokens:{service}"] = JoinToken(service);
         }
 
+        if (string.Equals(Environment.GetEnvironmentVariable("MESH_TEST_REGISTRY_STORE"), "Etcd", StringComparison.OrdinalIgnoreCase))
+        {
+            var cluster = await EtcdCluster.Shared;
+            settings["MeshRegistry:Store"] = "Etcd";
+            for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
+            {
+                settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
+            }
+
+            settings["MeshRegistry:Etcd:Prefix"] = $"/meshlib-test/{Guid.NewGuid():N}/";
+            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+        }
+
         configure?.Invoke(settings);
         var host = new RegistryHost(directory, time, settings, https, port, logs);
         try
