@@ -8,6 +8,7 @@ using Google.Protobuf;
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
 using Mesh.Registry.Dashboard;
+using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
 using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
@@ -200,7 +201,11 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
-                existing = _services.TryGetValue(service, out var s) && s.Instances.TryGetValue(id, out var i) && s.IsShown(i, _time.GetUtcNow()) ? i : null;
+                var now = _time.GetUtcNow();
+                existing = _services.TryGetValue(service, out var s) && s.Instances.TryGetValue(id, out var i) &&
+                           EtcdServiceEntry.IsShown(i, now, ShowsExpired(s, now))
+                    ? i
+                    : null;
             }
 
             if (existing is null)
@@ -308,13 +313,14 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             var answer = new DashboardResponse { Now = now, Index = _index };
             foreach (var s in _services.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
             {
-                if (!s.IsListed(now))
+                var showsExpired = ShowsExpired(s, now);
+                if (!s.IsListed(now, showsExpired))
                 {
                     continue;
                 }
 
                 var service = new DashboardService { Name = s.Name, PolicyVersion = s.Policy?.Version ?? 0, PolicyUpdatedAt = s.Policy?.CreatedAt };
-                foreach (var i in s.Instances.Values.Where(i => s.IsShown(i, now)).OrderBy(i => i.Id, StringComparer.Ordinal))
+                foreach (var i in s.Instances.Values.Where(i => EtcdServiceEntry.IsShown(i, now, showsExpired)).OrderBy(i => i.Id, StringComparer.Ordinal))
                 {
                     service.Instances.Add(new DashboardInstance
                     {
@@ -397,12 +403,13 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         return hash;
     }
 
-    private static InstancesResponse Instances(EtcdServiceEntry? s, DateTimeOffset now)
+    private InstancesResponse Instances(EtcdServiceEntry? s, DateTimeOffset now)
     {
         var answer = new InstancesResponse { Index = s?.InstancesIndex ?? 0, Instances = [] };
         if (s is not null)
         {
-            foreach (var i in s.Instances.Values.Where(i => s.IsShown(i, now)).OrderBy(i => i.Id, StringComparer.Ordinal))
+            var showsExpired = ShowsExpired(s, now);
+            foreach (var i in s.Instances.Values.Where(i => EtcdServiceEntry.IsShown(i, now, showsExpired)).OrderBy(i => i.Id, StringComparer.Ordinal))
             {
                 answer.Instances.Add(ToRecord(i.Service, i.Id, i.Value, i.ExpiresAt));
             }
@@ -434,19 +441,51 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         var answer = new ServicesResponse { Index = _index };
         foreach (var s in _services.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
         {
-            if (s.IsListed(now))
+            var showsExpired = ShowsExpired(s, now);
+            if (s.IsListed(now, showsExpired))
             {
                 answer.Services.Add(new ServiceSummary
                 {
                     Name = s.Name,
-                    Instances = s.Instances.Values.Count(i => s.IsShown(i, now)),
+                    Instances = s.Instances.Values.Count(i => EtcdServiceEntry.IsShown(i, now, showsExpired)),
                     PolicyVersion = s.Policy?.Version ?? 0,
-                    HeldInstances = s.HeldSince is null ? 0 : s.HeldCount,
+                    HeldInstances = showsExpired ? s.Instances.Values.Count(i => i.ExpiresAt <= now) : 0,
                 });
             }
         }
 
         return answer;
+    }
+
+    /// <summary>
+    /// Whether reads show the service's expired instances: the mass-expiry guard holds them. Every replica applies the
+    /// guard's rule to what its mirror has, so a read right after a mass of leases passed shows the hold at once, not
+    /// only when the deciding replica's verdict reaches it.
+    /// </summary>
+    private bool ShowsExpired(EtcdServiceEntry s, DateTimeOffset now)
+    {
+        var expired = 0;
+        var window = TimeSpan.Zero;
+        foreach (var i in s.Instances.Values)
+        {
+            if (i.ExpiresAt <= now)
+            {
+                expired++;
+            }
+
+            window = TimeSpan.FromSeconds(Math.Max(window.TotalSeconds, i.Value.TtlSeconds));
+        }
+
+        var recent = 0;
+        foreach (var at in s.RecentExpirations)
+        {
+            if (at > now - window)
+            {
+                recent++;
+            }
+        }
+
+        return MassExpiryGuard.Judge(_options, expired, s.Instances.Count, recent, s.HeldSince, now) == MassExpiryVerdict.Hold;
     }
 
     private List<Measurement<int>> Observe(Func<EtcdServiceEntry, int> value)

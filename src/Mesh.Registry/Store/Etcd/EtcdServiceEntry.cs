@@ -29,7 +29,8 @@ internal sealed class EtcdServiceEntry(string name)
 
     public TaskCompletionSource PolicyChanged { get; set; } = WatchSignal.New();
 
-    public bool IsListed(DateTimeOffset now)
+    /// <summary>Whether the service is in the catalog: it has a policy or an instance reads return.</summary>
+    public bool IsListed(DateTimeOffset now, bool showsExpired)
     {
         if (Policy?.Document is not null)
         {
@@ -38,7 +39,7 @@ internal sealed class EtcdServiceEntry(string name)
 
         foreach (var i in Instances.Values)
         {
-            if (IsShown(i, now))
+            if (IsShown(i, now, showsExpired))
             {
                 return true;
             }
@@ -47,6 +48,6 @@ internal sealed class EtcdServiceEntry(string name)
         return false;
     }
 
-    /// <summary>Whether reads return the instance: its lease has not passed, or the guard holds the service.</summary>
-    public bool IsShown(EtcdInstanceEntry instance, DateTimeOffset now) => instance.ExpiresAt > now || HeldSince is not null;
+    /// <summary>Whether reads return the instance: its lease has not passed, or the guard holds the service's expired instances.</summary>
+    public static bool IsShown(EtcdInstanceEntry instance, DateTimeOffset now, bool showsExpired) => showsExpired || instance.ExpiresAt > now;
 }
