@@ -4,13 +4,13 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 
-namespace Mesh.Registry.Tests;
+namespace Mesh.Testing;
 
 /// <summary>
 /// The built registry run as its own process: <c>dotnet Mesh.Registry.dll --urls http(s)://127.0.0.1:&lt;port&gt;</c>. Over
 /// https it is probed through a client pinned by the fingerprint the process prints at start.
 /// </summary>
-internal sealed class RegistryProcess : IAsyncDisposable
+public sealed class RegistryProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
@@ -59,9 +59,11 @@ internal sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false)
+    /// <summary>Starts the registry on <paramref name="port"/> (a free one when 0; a restart passes the port it had, so its clients find it again).</summary>
+    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
     {
-        var port = FreePort();
+        ArgumentNullException.ThrowIfNull(environment);
+        port = port == 0 ? FreePort() : port;
         var address = new Uri($"{(https ? "https" : "http")}://127.0.0.1:{port}");
         var info = new ProcessStartInfo("dotnet")
         {
