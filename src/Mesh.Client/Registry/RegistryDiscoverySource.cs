@@ -46,7 +46,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         _random = random;
         _logger = logger;
         var mesh = options.Value;
-        if (mesh.Registry.Url is null)
+        if (!mesh.Registry.IsConfigured)
         {
             return; // configuration-only mesh: this source knows nothing
         }
@@ -346,7 +346,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
 
         var name = mesh.Service.Name ?? "client";
-        var registry = StableHash.Hash(mesh.Registry.Url!.ToString()).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        var registry = StableHash.Hash(string.Join(" ", mesh.Registry.Replicas.Select(u => u.ToString()))).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
         return Path.Combine(directory, $"{name}-{registry}.json");
     }
 
