@@ -172,7 +172,7 @@ public sealed class RegistryProcess : IAsyncDisposable
         options.Registry.Url = Address;
         options.Registry.Token = token;
         options.Registry.CaFingerprint = fingerprint;
-        var transport = new Mesh.Client.Registry.RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System,
+        var transport = new Mesh.Client.Registry.RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System, Mesh.Client.Internal.RandomSource.Shared,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Mesh.Client.Registry.RegistryTransport>.Instance);
         _transports.Add(transport);
         return new HttpClient(transport.CreateHandler()) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };

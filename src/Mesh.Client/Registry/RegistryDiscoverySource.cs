@@ -12,8 +12,9 @@ namespace Mesh.Client.Registry;
 
 /// <summary>
 /// Endpoints and policies from the registry. It watches the registry's catalog, and each service's instances and
-/// policy, with long polls, so a change reaches this app as soon as the registry has it. When the registry cannot be
-/// reached it keeps serving what it last knew, retrying with jittered backoff, and it keeps that last known good
+/// policy, with long polls, so a change reaches this app as soon as the registry has it. A watch whose replica fails
+/// goes on with the same index at the next replica (<see cref="RegistryClient"/>). When no replica can be reached it
+/// keeps serving what it last knew, retrying with jittered backoff, and it keeps that last known good
 /// state in a cache file so an app restarted while the registry is down still routes.
 /// </summary>
 internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicySource, IDisposable
@@ -22,9 +23,6 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     /// <summary>How long one long poll may wait at the registry before it answers unchanged.</summary>
     internal static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-
-    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly RegistryClient? _client;
     private readonly TimeProvider _time;
@@ -46,7 +44,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         _random = random;
         _logger = logger;
         var mesh = options.Value;
-        if (mesh.Registry.Url is null)
+        if (!mesh.Registry.IsConfigured)
         {
             return; // configuration-only mesh: this source knows nothing
         }
@@ -287,7 +285,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         Volatile.Write(ref _lastSync, _time.GetTimestamp());
         if (Interlocked.Exchange(ref _connected, 1) == 0)
         {
-            LogConnected(_logger, _client!.BaseAddress);
+            LogConnected(_logger, _client!.Replica!);
         }
     }
 
@@ -298,9 +296,9 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             LogDisconnected(_logger, what, ex.Message);
         }
 
-        // Exponential backoff with full jitter, so a registry coming back is not met by every client at once.
-        var ceiling = Math.Min(MaxBackoff.Ticks, MinBackoff.Ticks * (1L << Math.Min(failures, 20)));
-        var delay = TimeSpan.FromTicks(Math.Max(MinBackoff.Ticks / 2, (long)(_random.NextDouble() * ceiling)));
+        // Every replica failed this call (each was tried once, the watch's index with it). Back off with full jitter, so
+        // a registry coming back is not met by every client at once.
+        var delay = RegistryFailover.Backoff(failures, _random);
         try
         {
             await Task.Delay(delay, _time, cancellationToken);
@@ -346,7 +344,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
 
         var name = mesh.Service.Name ?? "client";
-        var registry = StableHash.Hash(mesh.Registry.Url!.ToString()).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        var registry = StableHash.Hash(string.Join(" ", mesh.Registry.Replicas.Select(u => u.ToString()))).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
         return Path.Combine(directory, $"{name}-{registry}.json");
     }
 
