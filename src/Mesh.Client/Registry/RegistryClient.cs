@@ -118,25 +118,27 @@ internal sealed class RegistryClient : IDisposable
     private async Task<(bool Answered, T? Result, HttpRequestException? Failure)> AttemptAsync<T>(Uri replica, HttpMethod method, string path,
         Func<HttpContent>? content, TimeSpan wait, Func<HttpResponseMessage, CancellationToken, Task<T>> read, CancellationToken cancellationToken)
     {
-        // With one replica there is nowhere else to go, so a call waits for it as long as its caller does.
+        // With one replica there is nowhere else to go, so a call waits for it as long as its caller does (and arms no
+        // timer on the app's clock).
         var timeout = wait + RegistryFailover.AttemptTimeout;
-        using var deadline = new CancellationTokenSource(_failover.HasAlternatives ? timeout : Timeout.InfiniteTimeSpan, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        using var deadline = _failover.HasAlternatives ? new CancellationTokenSource(timeout, _time) : null;
+        using var linked = deadline is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        var token = linked?.Token ?? cancellationToken;
         try
         {
             using var request = new HttpRequestMessage(method, new Uri(replica, path)) { Content = content?.Invoke() };
-            using var response = await _http.SendAsync(request, linked.Token);
+            using var response = await _http.SendAsync(request, token);
             if (!RegistryFailover.IsUnavailable(response.StatusCode))
             {
                 _failover.Succeeded(replica);
                 return (true, await read(response, cancellationToken), null);
             }
 
-            var body = await response.Content.ReadAsStringAsync(linked.Token);
+            var body = await response.Content.ReadAsStringAsync(token);
             return (false, default, new HttpRequestException($"Registry at {replica} answered {(int)response.StatusCode} {response.ReasonPhrase}: {Bounded(body)}",
                 null, response.StatusCode));
         }
-        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (deadline is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
         {
             return (false, default, new HttpRequestException(
                 string.Create(CultureInfo.InvariantCulture, $"Registry at {replica} did not answer within {timeout.TotalSeconds:F0} s"), ex));
