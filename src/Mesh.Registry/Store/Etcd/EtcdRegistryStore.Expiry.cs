@@ -282,7 +282,7 @@ internal sealed partial class EtcdRegistryStore
 
             _expired.Add(batch.Count, new KeyValuePair<string, object?>("service", s.Name));
             _logger.LogInformation("Expired {Count} instances of {Service}: {Ids}", batch.Count, s.Name, string.Join(", ", batch.Select(i => i.Id)));
-            await WaitAppliedAsync(response.Header.Revision, requestProgress: false, throwOnTimeout: false).ConfigureAwait(false);
+            await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
         }
     }
 

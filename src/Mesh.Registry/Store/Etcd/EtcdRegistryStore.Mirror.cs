@@ -7,14 +7,18 @@ namespace Mesh.Registry.Store.Etcd;
 
 /// <summary>
 /// The mirror: a full read at start, then one etcd watch on the prefix from the next revision, applied in order. The
-/// mirror's revision moves only past events it applied, or to the revision of a progress notice (which etcd sends only
-/// once a watch has delivered everything before it), so "the mirror has revision R" means it has every write up to R.
+/// mirror's revision moves only past events it applied, so "the mirror has revision R" means it has every write under
+/// the prefix up to R. It never takes a revision from a response without events: the watch's created answer carries
+/// the cluster's current revision before the replay, and etcd 3.4.23 (Debian's) can answer a progress request before
+/// events still queued (etcd issue 15220). To prove it is current, the mirror writes a key of its own under the prefix
+/// and waits to see that write come through (<see cref="CatchUpAsync"/>).
 /// </summary>
 internal sealed partial class EtcdRegistryStore
 {
     private readonly SemaphoreSlim _watchSend = new(1, 1);
-    private IClientStreamWriter<WatchRequest>? _watchRequests;
-    private long _progressAskedAt;
+    private readonly Lock _syncGate = new();
+    private TaskCompletionSource<long>? _pendingSync;
+    private bool _syncRunning;
 
     private async Task LoadAsync()
     {
@@ -103,11 +107,8 @@ internal sealed partial class EtcdRegistryStore
                         Key = EtcdKeys.Bytes(_keys.Prefix),
                         RangeEnd = EtcdKeys.RangeEnd(_keys.Prefix),
                         StartRevision = from,
-                        ProgressNotify = true,
                     },
                 }).ConfigureAwait(false);
-                _watchRequests = call.RequestStream;
-                Interlocked.Exchange(ref _progressAskedAt, 0);
                 await foreach (var response in call.ResponseStream.ReadAllAsync(_closing.Token).ConfigureAwait(false))
                 {
                     if (response.CompactRevision > 0)
@@ -138,11 +139,6 @@ internal sealed partial class EtcdRegistryStore
                 failures++;
                 _logger.Log(failures == 1 ? LogLevel.Warning : LogLevel.Debug, ex, "The watch on etcd ended; opening it again (attempt {Attempt})", failures);
             }
-            finally
-            {
-                _watchRequests = null;
-            }
-
             try
             {
                 var backoff = TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (1 << Math.Min(failures, 5))));
@@ -173,13 +169,6 @@ internal sealed partial class EtcdRegistryStore
                 }
 
                 revision = Math.Max(revision, e.Kv.ModRevision);
-            }
-
-            if (response.Events.Count == 0)
-            {
-                // A progress notice: every event up to its revision has been delivered.
-                revision = Math.Max(revision, response.Header.Revision);
-                Interlocked.Exchange(ref _progressAskedAt, 0);
             }
 
             var catalogChanged = false;
@@ -371,19 +360,79 @@ internal sealed partial class EtcdRegistryStore
         signal.TrySetResult();
     }
 
-    /// <summary>Waits until the mirror has every write etcd had acknowledged when this was called (one linearizable read of the revision).</summary>
+    /// <summary>
+    /// Waits until the mirror has every write etcd had acknowledged when this was called: a linearizable read of the
+    /// cluster's revision, and when the mirror is behind it, a write of this replica's sync key (shared by every
+    /// caller waiting meanwhile) that the mirror must see come through its watch.
+    /// </summary>
     private async Task CatchUpAsync()
     {
         var read = await RangeAsync("etcd's revision", new RangeRequest { Key = EtcdKeys.Bytes(_keys.AdminTokenHash), CountOnly = true })
             .ConfigureAwait(false);
-        await WaitAppliedAsync(read.Header.Revision, requestProgress: true, throwOnTimeout: true).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_revision >= read.Header.Revision)
+            {
+                return;
+            }
+        }
+
+        var synced = await SyncWriteAsync().ConfigureAwait(false);
+        await WaitAppliedAsync(synced, throwOnTimeout: true).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Waits until the mirror has applied <paramref name="revision"/>. When nothing under the prefix changed up to it,
-    /// no event will come, so etcd is asked for a progress notice (<paramref name="requestProgress"/>).
-    /// </summary>
-    private async Task WaitAppliedAsync(long revision, bool requestProgress, bool throwOnTimeout)
+    /// <summary>The revision of a sync-key write that started after this call; one write at a time serves everyone who asked meanwhile.</summary>
+    private Task<long> SyncWriteAsync()
+    {
+        lock (_syncGate)
+        {
+            _pendingSync ??= new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var next = _pendingSync.Task;
+            if (!_syncRunning)
+            {
+                _syncRunning = true;
+                _ = Task.Run(WriteSyncKeysAsync);
+            }
+
+            return next;
+        }
+    }
+
+    private async Task WriteSyncKeysAsync()
+    {
+        while (true)
+        {
+            TaskCompletionSource<long> waiting;
+            lock (_syncGate)
+            {
+                if (_pendingSync is null)
+                {
+                    _syncRunning = false;
+                    return;
+                }
+
+                waiting = _pendingSync;
+                _pendingSync = null;
+            }
+
+            try
+            {
+                var request = new PutRequest { Key = EtcdKeys.Bytes(_keys.Sync(_replicaId)), Value = Google.Protobuf.ByteString.CopyFromUtf8(_replicaId) };
+                var put = await _connection.CallAsync("a write of this replica's sync key", o => _connection.Raw.KVClient.PutAsync(request, o))
+                    .ConfigureAwait(false);
+                waiting.TrySetResult(put.Header.Revision);
+            }
+#pragma warning disable CA1031 // handed to every caller waiting on this write
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                waiting.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>Waits until the mirror has applied <paramref name="revision"/> of a write under the prefix, at most the request timeout.</summary>
+    private async Task WaitAppliedAsync(long revision, bool throwOnTimeout)
     {
         var deadline = TimeProvider.System.GetTimestamp() + (long)(_connection.Timeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
         while (true)
@@ -408,39 +457,10 @@ internal sealed partial class EtcdRegistryStore
                 }
 
                 throw new RegistryStoreUnavailableException(
-                    $"this replica's view of etcd did not reach revision {revision} within {_connection.Timeout.TotalSeconds:0.#} s (the watch on etcd is down)");
+                    $"this replica's view of etcd did not reach revision {revision} within {_connection.Timeout.TotalSeconds:0.#} s (its watch on etcd is down)");
             }
 
-            if (requestProgress)
-            {
-                await RequestProgressAsync().ConfigureAwait(false);
-            }
-
-            // Ask again now and then: a notice is sent only once the watch has caught up, and a reconnect drops the question.
-            var slice = left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250);
-            await Task.WhenAny(applied, Task.Delay(slice, TimeProvider.System)).ConfigureAwait(false);
-        }
-    }
-
-    private async Task RequestProgressAsync()
-    {
-        var now = TimeProvider.System.GetTimestamp();
-        var asked = Interlocked.Read(ref _progressAskedAt);
-        if ((asked != 0 && TimeProvider.System.GetElapsedTime(asked, now) < TimeSpan.FromMilliseconds(200)) ||
-            Interlocked.CompareExchange(ref _progressAskedAt, now, asked) != asked || _watchRequests is not { } stream)
-        {
-            return;
-        }
-
-        try
-        {
-            await SendWatchAsync(stream, new WatchRequest { ProgressRequest = new WatchProgressRequest() }).ConfigureAwait(false);
-        }
-#pragma warning disable CA1031 // the stream just broke: the watch loop opens another, and the waiter asks again
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            _logger.LogDebug(ex, "Asking etcd for watch progress failed");
+            await Task.WhenAny(applied, Task.Delay(left, TimeProvider.System)).ConfigureAwait(false);
         }
     }
 

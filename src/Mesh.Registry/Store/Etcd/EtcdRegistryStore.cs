@@ -188,7 +188,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             RevokeLater(oldLease);
         }
 
-        await WaitAppliedAsync(response.Header.Revision, requestProgress: false, throwOnTimeout: false).ConfigureAwait(false);
+        await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
         return response.Header.Revision;
     }
 
@@ -223,7 +223,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             if (response.Succeeded)
             {
                 RevokeLater(existing.Lease);
-                await WaitAppliedAsync(response.Header.Revision, requestProgress: false, throwOnTimeout: false).ConfigureAwait(false);
+                await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
                 return true;
             }
 
@@ -269,7 +269,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             var response = await CommitAsync($"policy version {next.Version} of {service}", txn).ConfigureAwait(false);
             if (response.Succeeded)
             {
-                await WaitAppliedAsync(response.Header.Revision, requestProgress: false, throwOnTimeout: false).ConfigureAwait(false);
+                await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
                 return new PolicyWrite(PolicyOutcome.Changed, PolicyResponseOf(service, next, response.Header.Revision));
             }
 
