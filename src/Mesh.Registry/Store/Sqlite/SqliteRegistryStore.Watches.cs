@@ -82,7 +82,98 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
+    /// <summary>
+    /// Many services' states as one watch. It parks on the catalog's signal, which any change completes, and reads
+    /// again; a change to a service it does not name parks it again on the next signal (under the lock, so no change
+    /// falls between the read and the park), until a named service changed or the one deadline passed.
+    /// </summary>
+    public async Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+        CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        Task? deadline = null;
+        var parked = false;
+        try
+        {
+            while (true)
+            {
+                Task changed;
+                lock (_gate)
+                {
+                    var now = _time.GetUtcNow();
+                    var since = index is { } i && i <= _index ? i : (long?)null;
+                    if (since is null || deadline is { IsCompleted: true } || AnyChangedSince(services, since.Value, now))
+                    {
+                        return ServiceStates(services, since);
+                    }
+
+                    changed = _anyChange.Task;
+                }
+
+                deadline ??= Task.Delay(wait, _time, cts.Token);
+                if (!parked)
+                {
+                    parked = true;
+                    Interlocked.Increment(ref _waiting);
+                }
+
+                await Task.WhenAny(changed, deadline);
+            }
+        }
+        finally
+        {
+            if (parked)
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
+            await cts.CancelAsync();
+        }
+    }
+
     public void StopWatches() => _stopping.Cancel();
+
+    /// <summary>Whether a named service's instances or policy changed after <paramref name="index"/>; sweeps each first, as its own watch would.</summary>
+    private bool AnyChangedSince(IReadOnlyCollection<string> services, long index, DateTimeOffset now)
+    {
+        foreach (var name in services)
+        {
+            if (_services.TryGetValue(name, out var s))
+            {
+                SweepService(s, now);
+                if (s.InstancesIndex > index || s.PolicyIndex > index)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The named services that changed after <paramref name="since"/> (all of them when null), with the global index; swept already.</summary>
+    private ServicesWatchResponse ServiceStates(IReadOnlyCollection<string> services, long? since)
+    {
+        var answer = new ServicesWatchResponse();
+        var now = _time.GetUtcNow();
+        foreach (var name in services)
+        {
+            var s = Find(name, create: false);
+            if (s is not null)
+            {
+                SweepService(s, now);
+            }
+
+            if (since is null || (s is not null && (s.InstancesIndex > since || s.PolicyIndex > since)))
+            {
+                answer.Services.Add(new ServiceState { Name = name, Instances = Instances(s), Policy = Policy(name, s) });
+            }
+        }
+
+        // Read after the sweeps, which may have stamped expiries.
+        answer.Index = _index;
+        return answer;
+    }
 
     private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
     {
