@@ -33,6 +33,20 @@ internal sealed class RegistryClient : IDisposable
     public Task<ServicesResponse?> WatchServicesAsync(long index, TimeSpan wait, CancellationToken cancellationToken) =>
         GetAsync($"v1/services{Query(index, wait)}", RegistryJsonContext.Default.ServicesResponse, cancellationToken);
 
+    /// <summary>
+    /// Many services' states in one long poll (<c>POST /v1/watch</c>); without <paramref name="index"/> every named
+    /// service's at once. A registry without the endpoint answers 404 (an <see cref="HttpRequestException"/> with that status).
+    /// </summary>
+    public async Task<ServicesWatchResponse?> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+        CancellationToken cancellationToken)
+    {
+        var query = index is { } i ? Query(i, wait) : string.Create(CultureInfo.InvariantCulture, $"?wait={(long)wait.TotalMilliseconds}ms");
+        using var response = await _http.PostAsJsonAsync($"v1/watch{query}", new ServicesWatchRequest { Services = [.. services] },
+            RegistryJsonContext.Default.ServicesWatchRequest, cancellationToken);
+        await EnsureSuccessAsync(response, cancellationToken);
+        return await response.Content.ReadFromJsonAsync(RegistryJsonContext.Default.ServicesWatchResponse, cancellationToken);
+    }
+
     public async Task RegisterAsync(string service, string id, InstanceRegistration registration, CancellationToken cancellationToken)
     {
         using var response = await _http.PutAsJsonAsync($"v1/services/{Uri.EscapeDataString(service)}/instances/{Uri.EscapeDataString(id)}",
