@@ -223,6 +223,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
                     continue;
                 }
 
+                var started = _time.GetTimestamp();
                 ServicesWatchResponse answer;
                 using (var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, joined))
                 {
@@ -238,6 +239,13 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
                 OnSuccess(ref failures);
                 ApplyStates(answer, applied);
+
+                // A registry that does not hold the poll answers at once; poll it gently instead of spinning.
+                if (answer.Index == index && answer.Services is not { Count: > 0 } && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
+                }
+
                 index = answer.Index;
             }
             catch (HttpRequestException ex) when (ex.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
