@@ -84,6 +84,32 @@ public sealed class ServicesWatchTests
     }
 
     [Fact]
+    public async Task Through_a_registry_restart_the_client_keeps_its_state_and_the_one_poll_resumes()
+    {
+        var counter = new RegistryRequestCounter();
+        await using var registry = await StartRegistryAsync(counter);
+        var admin = registry.Admin;
+        await RegisterAsync(admin, "svc-a", "a", 20_000);
+        await PutPolicyAsync(admin, "svc-b");
+        await using var mesh = Client(registry);
+        await Poll.UntilAsync(() => Endpoints(mesh, "svc-a") == 1 && HasRoundRobin(mesh, "svc-b"), because: "the client sees both services");
+        await Poll.UntilAsync(() => counter.InFlight(RegistryRequestCounter.States) == 1, because: "the poll of all services is parked");
+
+        // The held poll fails with the registry; what the client knew stays while it retries.
+        await registry.RestartAsync();
+        Endpoints(mesh, "svc-a").ShouldBe(1);
+        HasRoundRobin(mesh, "svc-b").ShouldBeTrue();
+
+        admin = registry.Admin;
+        await RegisterAsync(admin, "svc-b", "a", 20_001);
+        await Poll.UntilAsync(() => Endpoints(mesh, "svc-b") == 1, because: "a change after the restart reaches the client");
+        Endpoints(mesh, "svc-a").ShouldBe(1);
+        HasRoundRobin(mesh, "svc-b").ShouldBeTrue();
+        await Poll.UntilAsync(() => counter.InFlight(RegistryRequestCounter.States) == 1, because: "the one poll is parked again");
+        counter.Total(RegistryRequestCounter.Instances).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Against_a_registry_without_the_watch_of_many_it_polls_each_service()
     {
         var counter = new RegistryRequestCounter { RefuseServicesWatch = true };
