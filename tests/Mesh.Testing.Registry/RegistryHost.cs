@@ -31,11 +31,14 @@ public sealed class RegistryHost : IAsyncDisposable
 
     private readonly TimeProvider? _time;
     private readonly bool _https;
+    private readonly Action<IServiceCollection>? _configureServices;
     private readonly List<HttpClient> _clients = [];
     private int _port;
 
-    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs)
+    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs,
+        Action<IServiceCollection>? configureServices)
     {
+        _configureServices = configureServices;
         Directory = directory;
         _time = time;
         Settings = settings;
@@ -69,10 +72,11 @@ public sealed class RegistryHost : IAsyncDisposable
     /// Starts the registry with the admin token and a join token (<see cref="JoinToken"/>) for each of
     /// <paramref name="services"/> (by default reviews and ratings); <paramref name="configure"/> edits the settings
     /// before the start. With <paramref name="https"/> it listens on HTTPS with its CA-issued certificate. Records go
-    /// to <paramref name="logs"/> when given, so a test can read them with its apps' records.
+    /// to <paramref name="logs"/> when given, so a test can read them with its apps' records. <paramref name="configureServices"/>
+    /// adds to the registry's services on every start (an <c>IStartupFilter</c> with middleware that watches its requests, say).
     /// </summary>
     public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false,
-        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null)
+        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null, Action<IServiceCollection>? configureServices = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
@@ -100,7 +104,7 @@ public sealed class RegistryHost : IAsyncDisposable
         }
 
         configure?.Invoke(settings);
-        var host = new RegistryHost(directory, time, settings, https, port, logs);
+        var host = new RegistryHost(directory, time, settings, https, port, logs, configureServices);
         try
         {
             await host.StartAppAsync();
@@ -127,7 +131,7 @@ public sealed class RegistryHost : IAsyncDisposable
         {
             settings["MeshRegistry:DataPath"] = Path.Combine(directory, "r.db");
             settings["MeshRegistry:AdminToken"] = AdminToken;
-            await using var app = Build(directory, settings, null, new StringWriter(), null, https: false, port: 0);
+            await using var app = Build(directory, settings, null, new StringWriter(), null, https: false, port: 0, configureServices: null);
             try
             {
                 await app.StartAsync();
@@ -224,7 +228,7 @@ public sealed class RegistryHost : IAsyncDisposable
     }
 
     private static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
-        ILoggerProvider? logs, bool https, int port)
+        ILoggerProvider? logs, bool https, int port, Action<IServiceCollection>? configureServices)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot });
         builder.Configuration.AddInMemoryCollection(settings);
@@ -249,6 +253,7 @@ public sealed class RegistryHost : IAsyncDisposable
 
         builder.Services.AddSingleton(new RegistryConsole(console));
         builder.Services.AddMeshRegistry();
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapMeshRegistry();
         return app;
@@ -257,7 +262,7 @@ public sealed class RegistryHost : IAsyncDisposable
     private async Task StartAppAsync()
     {
         Console = new StringWriter();
-        App = Build(Directory, Settings, _time, Console, new FakeLoggerProvider(Logs), _https, _port);
+        App = Build(Directory, Settings, _time, Console, new FakeLoggerProvider(Logs), _https, _port, _configureServices);
         try
         {
             await App.StartAsync();

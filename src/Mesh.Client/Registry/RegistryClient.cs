@@ -44,6 +44,24 @@ internal sealed class RegistryClient : IDisposable
     public Task<TrustBundleResponse?> WatchTrustBundleAsync(long index, TimeSpan wait, CancellationToken cancellationToken) =>
         GetAsync($"v1/trust-bundle{Query(index, wait)}", wait, RegistryJsonContext.Default.TrustBundleResponse, cancellationToken);
 
+    /// <summary>
+    /// Many services' states in one long poll (<c>POST /v1/watch</c>); without <paramref name="index"/> every named
+    /// service's at once. A registry without the endpoint answers 404 (an <see cref="HttpRequestException"/> with that status).
+    /// </summary>
+    public Task<ServicesWatchResponse?> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+        CancellationToken cancellationToken)
+    {
+        var query = index is { } i ? Query(i, wait) : string.Create(CultureInfo.InvariantCulture, $"?wait={(long)wait.TotalMilliseconds}ms");
+        var body = new ServicesWatchRequest { Services = [.. services] };
+        return SendAsync(HttpMethod.Post, $"v1/watch{query}", () => JsonContent.Create(body, RegistryJsonContext.Default.ServicesWatchRequest), wait,
+            static async (response, ct) =>
+            {
+                await EnsureSuccessAsync(response, ct);
+                return await response.Content.ReadFromJsonAsync(RegistryJsonContext.Default.ServicesWatchResponse, ct);
+            },
+            cancellationToken);
+    }
+
     public Task RegisterAsync(string service, string id, InstanceRegistration registration, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Put, $"v1/services/{Uri.EscapeDataString(service)}/instances/{Uri.EscapeDataString(id)}",
             () => JsonContent.Create(registration, RegistryJsonContext.Default.InstanceRegistration), TimeSpan.Zero,

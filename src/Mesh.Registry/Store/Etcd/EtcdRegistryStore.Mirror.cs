@@ -16,6 +16,10 @@ namespace Mesh.Registry.Store.Etcd;
 internal sealed partial class EtcdRegistryStore
 {
     private readonly SemaphoreSlim _watchSend = new(1, 1);
+
+    // The services of the last changes, by change count, so a watch of many services woken by a change looks at what changed.
+    private readonly string?[] _recentChanges = new string?[4096];
+    private long _changeCount;
     private readonly Lock _syncGate = new();
     private TaskCompletionSource<long>? _pendingSync;
     private bool _syncRunning;
@@ -73,7 +77,8 @@ internal sealed partial class EtcdRegistryStore
                 _index = Math.Max(_index, Math.Max(s.InstancesIndex, s.PolicyIndex));
             }
 
-            // Everything may have changed (a reload after compaction): wake every watch to look again.
+            // Everything may have changed (a reload after compaction): wake every watch to look again, at everything.
+            _changeCount += _recentChanges.Length + 1;
             foreach (var s in _services.Values)
             {
                 Signal(s, instances: true, policy: true);
@@ -174,6 +179,8 @@ internal sealed partial class EtcdRegistryStore
             var catalogChanged = false;
             foreach (var (s, policy) in touched)
             {
+                _changeCount++;
+                _recentChanges[_changeCount % _recentChanges.Length] = s.Name;
                 Signal(s, instances: !policy, policy: policy);
                 _index = Math.Max(_index, policy ? s.PolicyIndex : s.InstancesIndex);
                 catalogChanged = true;

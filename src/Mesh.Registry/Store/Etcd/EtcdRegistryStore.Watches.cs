@@ -72,7 +72,104 @@ internal sealed partial class EtcdRegistryStore
         }
     }
 
+    /// <summary>
+    /// The named services that changed after <paramref name="index"/> (every one without it), with the mirror's
+    /// revision as the global index. A wake by a change elsewhere looks only at the services changed since the last look.
+    /// </summary>
+    public async Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+        CancellationToken cancellationToken)
+    {
+        await CatchUpIfNeededAsync(index).ConfigureAwait(false);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _watchesStopping.Token);
+        Task? deadline = null;
+        var parked = false;
+        var looked = -1L;
+        HashSet<string>? named = null;
+        try
+        {
+            while (true)
+            {
+                Task changed;
+                lock (_gate)
+                {
+                    var since = index is { } i && i <= _revision ? i : (long?)null;
+                    if (since is null || deadline is { IsCompleted: true } || ChangedSince(services, since.Value, ref looked, ref named))
+                    {
+                        return ServiceStates(services, since);
+                    }
+
+                    changed = _anyChange.Task;
+                }
+
+                deadline ??= Task.Delay(wait, _time, cts.Token);
+                if (!parked)
+                {
+                    parked = true;
+                    Interlocked.Increment(ref _waiting);
+                }
+
+                await Task.WhenAny(changed, deadline).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (parked)
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
+            await cts.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
     public void StopWatches() => _watchesStopping.Cancel();
+
+    /// <summary>
+    /// Whether a named service changed after <paramref name="index"/>: the first look reads every named service, a later
+    /// one only the services changed since (<paramref name="looked"/> counts changes) while the ring still has them all.
+    /// </summary>
+    private bool ChangedSince(IReadOnlyCollection<string> services, long index, ref long looked, ref HashSet<string>? named)
+    {
+        var changed = false;
+        if (looked >= 0 && _changeCount - looked <= _recentChanges.Length)
+        {
+            named ??= new HashSet<string>(services, StringComparer.Ordinal);
+            for (var c = looked + 1; c <= _changeCount && !changed; c++)
+            {
+                changed = named.Contains(_recentChanges[c % _recentChanges.Length]!);
+            }
+        }
+        else
+        {
+            foreach (var name in services)
+            {
+                if (_services.TryGetValue(name, out var s) && (s.InstancesIndex > index || s.PolicyIndex > index))
+                {
+                    changed = true;
+                    break;
+                }
+            }
+        }
+
+        looked = _changeCount;
+        return changed;
+    }
+
+    private ServicesWatchResponse ServiceStates(IReadOnlyCollection<string> services, long? since)
+    {
+        var answer = new ServicesWatchResponse { Index = _revision };
+        var now = _time.GetUtcNow();
+        foreach (var name in services)
+        {
+            var s = _services.GetValueOrDefault(name);
+            if (since is null || (s is not null && (s.InstancesIndex > since || s.PolicyIndex > since)))
+            {
+                answer.Services.Add(new ServiceState { Name = name, Instances = Instances(s, now), Policy = Policy(name, s) });
+            }
+        }
+
+        return answer;
+    }
 
     /// <summary>
     /// A read that answers at once (no index) must see every acknowledged write, and so must a watch whose index this
