@@ -128,7 +128,8 @@ public sealed class EtcdCluster : IAsyncDisposable
 
     /// <summary>
     /// Starts killed member <paramref name="member"/> again on its ports and data. Returns once it is healthy when a
-    /// quorum is running with it; without a quorum it cannot be, so then once it answers on its client port.
+    /// quorum is running with it; without a quorum it cannot be (etcd serves clients only once the cluster has taken
+    /// its attributes), so then once it listens for its peers.
     /// </summary>
     public async Task RestartAsync(int member, CancellationToken cancellationToken = default)
     {
@@ -145,7 +146,7 @@ public sealed class EtcdCluster : IAsyncDisposable
         }
         else
         {
-            await WaitUntilAsync([restarted], "/version", body => body.Contains("etcdserver", StringComparison.Ordinal), cancellationToken);
+            await WaitListeningForPeersAsync(restarted, cancellationToken);
         }
     }
 
@@ -196,6 +197,39 @@ public sealed class EtcdCluster : IAsyncDisposable
         "--logger", "zap",
         "--log-level", "info",
     ];
+
+    private async Task WaitListeningForPeersAsync(EtcdMember member, CancellationToken cancellationToken)
+    {
+        var time = TimeProvider.System;
+        var started = time.GetTimestamp();
+        while (true)
+        {
+            if (!member.IsRunning)
+            {
+                throw new InvalidOperationException($"etcd member {member.Name} exited while starting.\n{Output}");
+            }
+
+            using (var probe = new TcpClient())
+            {
+                try
+                {
+                    await probe.ConnectAsync(IPAddress.Loopback, member.PeerPort, cancellationToken);
+                    return;
+                }
+                catch (SocketException)
+                {
+                    // not listening yet
+                }
+            }
+
+            if (time.GetElapsedTime(started) > StartTimeout)
+            {
+                throw new TimeoutException($"etcd member {member.Name} did not listen on its peer port within {StartTimeout.TotalSeconds:0} s.\n{Output}");
+            }
+
+            await Task.Delay(PollInterval, time, cancellationToken);
+        }
+    }
 
     private Task WaitHealthyAsync(IReadOnlyList<EtcdMember> members, CancellationToken cancellationToken) =>
         WaitUntilAsync(members, "/health", body => body.Contains("\"health\":\"true\"", StringComparison.Ordinal), cancellationToken);

@@ -19,13 +19,23 @@ namespace Mesh.Testing;
 /// <summary>
 /// The registry hosted in-process on real Kestrel (127.0.0.1, port 0 unless given) over a real SQLite file and CA in
 /// a temporary folder, which is removed on dispose. <see cref="RestartAsync"/> stops it and starts a new one on the
-/// same store, CA and port, with <see cref="Settings"/> as they are then.
+/// same store, CA and port, with <see cref="Settings"/> as they are then. On an <see cref="EtcdCluster"/> (a parameter, or
+/// <see cref="StoreVariable"/>=<c>Etcd</c> for the shared cluster) it keeps its state under a key prefix of its own,
+/// which restarts keep.
 /// </summary>
 public sealed class RegistryHost : IAsyncDisposable
 {
     public const string AdminToken = "test-admin-token-0123456789";
     public const string ReviewsToken = "test-join-reviews-0123456789";
     public const string RatingsToken = "test-join-ratings-0123456789";
+
+    /// <summary>
+    /// The environment variable that puts every host started without a cluster of its own on the etcd store
+    /// (<c>Etcd</c>), on <see cref="EtcdCluster.Shared"/>; unset (or <c>Sqlite</c>) keeps the SQLite default.
+    /// </summary>
+    public const string StoreVariable = "MESH_TEST_REGISTRY_STORE";
+
+    private const string EtcdPrefixKey = "MeshRegistry:Etcd:Prefix";
 
     private static readonly string[] DefaultServices = ["reviews", "ratings"];
 
@@ -36,10 +46,11 @@ public sealed class RegistryHost : IAsyncDisposable
     private int _port;
 
     private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs,
-        Action<IServiceCollection>? configureServices)
+        Action<IServiceCollection>? configureServices, EtcdCluster? etcd)
     {
         _configureServices = configureServices;
         Directory = directory;
+        Etcd = etcd;
         _time = time;
         Settings = settings;
         _https = https;
@@ -53,6 +64,12 @@ public sealed class RegistryHost : IAsyncDisposable
     public Dictionary<string, string?> Settings { get; }
 
     public string DataPath => Path.Combine(Directory, "registry.db");
+
+    /// <summary>The etcd cluster the registry keeps its state on; null on SQLite.</summary>
+    public EtcdCluster? Etcd { get; }
+
+    /// <summary>The key prefix under which the registry keeps its state on <see cref="Etcd"/>.</summary>
+    public string? EtcdPrefix => Etcd is null ? null : Settings[EtcdPrefixKey];
 
     public WebApplication App { get; private set; } = null!;
 
@@ -74,10 +91,15 @@ public sealed class RegistryHost : IAsyncDisposable
     /// before the start. With <paramref name="https"/> it listens on HTTPS with its CA-issued certificate. Records go
     /// to <paramref name="logs"/> when given, so a test can read them with its apps' records. <paramref name="configureServices"/>
     /// adds to the registry's services on every start (an <c>IStartupFilter</c> with middleware that watches its requests, say).
+    /// With <paramref name="etcd"/> (or, without it, <see cref="StoreVariable"/>=<c>Etcd</c>: the shared cluster) the
+    /// registry keeps its state on etcd under <paramref name="etcdPrefix"/>, by default a new prefix of this host alone;
+    /// hosts given the same prefix share one state, as replicas do.
     /// </summary>
     public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false,
-        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null, Action<IServiceCollection>? configureServices = null)
+        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null, Action<IServiceCollection>? configureServices = null,
+        EtcdCluster? etcd = null, string? etcdPrefix = null)
     {
+        etcd ??= await EtcdFromEnvironmentAsync();
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var settings = new Dictionary<string, string?>
@@ -90,21 +112,19 @@ public sealed class RegistryHost : IAsyncDisposable
             settings[$"MeshRegistry:JoinTokens:{service}"] = JoinToken(service);
         }
 
-        if (string.Equals(Environment.GetEnvironmentVariable("MESH_TEST_REGISTRY_STORE"), "Etcd", StringComparison.OrdinalIgnoreCase))
+        if (etcd is not null)
         {
-            var cluster = await EtcdCluster.Shared;
-            settings["MeshRegistry:Store"] = "Etcd";
-            for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
+            foreach (var (key, value) in EtcdSettings(etcd, etcdPrefix))
             {
-                settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
+                settings[key] = value;
             }
 
-            settings["MeshRegistry:Etcd:Prefix"] = $"/meshlib-test/{Guid.NewGuid():N}/";
+            // The CA keeps its files outside the store; without a folder of the store's it goes to the host's folder.
             settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
         }
 
         configure?.Invoke(settings);
-        var host = new RegistryHost(directory, time, settings, https, port, logs, configureServices);
+        var host = new RegistryHost(directory, time, settings, https, port, logs, configureServices, etcd);
         try
         {
             await host.StartAppAsync();
@@ -148,6 +168,43 @@ public sealed class RegistryHost : IAsyncDisposable
         {
             DeleteDirectory(directory);
         }
+    }
+
+    /// <summary>
+    /// The settings that put a registry on <paramref name="cluster"/>: the store, every client endpoint, and
+    /// <paramref name="prefix"/> (by default a new one, <c>/meshlib-test/&lt;guid&gt;/</c>).
+    /// </summary>
+    public static Dictionary<string, string?> EtcdSettings(EtcdCluster cluster, string? prefix = null)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var settings = new Dictionary<string, string?>
+        {
+            ["MeshRegistry:Store"] = "Etcd",
+            [EtcdPrefixKey] = prefix ?? $"/meshlib-test/{Guid.NewGuid():N}/",
+        };
+        for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
+        {
+            settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
+        }
+
+        return settings;
+    }
+
+    /// <summary>The shared cluster when <see cref="StoreVariable"/> asks for etcd; null for SQLite.</summary>
+    public static async Task<EtcdCluster?> EtcdFromEnvironmentAsync()
+    {
+        var store = Environment.GetEnvironmentVariable(StoreVariable);
+        if (string.IsNullOrEmpty(store) || store.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        if (store.Equals("Etcd", StringComparison.OrdinalIgnoreCase))
+        {
+            return await EtcdCluster.Shared;
+        }
+
+        throw new InvalidOperationException($"{StoreVariable}='{store}' is not a store the tests know; use Sqlite or Etcd.");
     }
 
     public async Task RestartAsync()
