@@ -18,7 +18,8 @@ namespace Mesh.Testing;
 
 /// <summary>
 /// The registry hosted in-process on real Kestrel (127.0.0.1, port 0 unless given) over a real SQLite file and CA in
-/// a temporary folder, which is removed on dispose. <see cref="RestartAsync"/> stops it and starts a new one on the
+/// a temporary folder, which is removed on dispose; with <c>MESH_TEST_REGISTRY_STORE=Etcd</c> over the shared etcd
+/// cluster instead (<see cref="StoreSettingsAsync"/>), unless a test names its store. <see cref="RestartAsync"/> stops it and starts a new one on the
 /// same store, CA and port, with <see cref="Settings"/> as they are then.
 /// </summary>
 public sealed class RegistryHost : IAsyncDisposable
@@ -86,17 +87,9 @@ public sealed class RegistryHost : IAsyncDisposable
             settings[$"MeshRegistry:JoinTokens:{service}"] = JoinToken(service);
         }
 
-        if (string.Equals(Environment.GetEnvironmentVariable("MESH_TEST_REGISTRY_STORE"), "Etcd", StringComparison.OrdinalIgnoreCase))
+        foreach (var (key, value) in await StoreSettingsAsync(directory))
         {
-            var cluster = await EtcdCluster.Shared;
-            settings["MeshRegistry:Store"] = "Etcd";
-            for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
-            {
-                settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
-            }
-
-            settings["MeshRegistry:Etcd:Prefix"] = $"/meshlib-test/{Guid.NewGuid():N}/";
-            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+            settings[key] = value;
         }
 
         configure?.Invoke(settings);
@@ -112,6 +105,30 @@ public sealed class RegistryHost : IAsyncDisposable
         }
 
         return host;
+    }
+
+    /// <summary>
+    /// The settings that put a registry on the store the tests run on: none for the default, SQLite; with
+    /// <c>MESH_TEST_REGISTRY_STORE=Etcd</c> the test process's shared etcd cluster, under a prefix of its own, with its CA
+    /// folder in <paramref name="directory"/>.
+    /// </summary>
+    public static async Task<Dictionary<string, string?>> StoreSettingsAsync(string directory)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (string.Equals(Environment.GetEnvironmentVariable("MESH_TEST_REGISTRY_STORE"), "Etcd", StringComparison.OrdinalIgnoreCase))
+        {
+            var cluster = await EtcdCluster.Shared;
+            settings["MeshRegistry:Store"] = "Etcd";
+            for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
+            {
+                settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
+            }
+
+            settings["MeshRegistry:Etcd:Prefix"] = $"/meshlib-test/{Guid.NewGuid():N}/";
+            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+        }
+
+        return settings;
     }
 
     /// <summary>
