@@ -139,6 +139,27 @@ public sealed class RegistryHost : IAsyncDisposable
     }
 
     /// <summary>
+    /// The settings that put a registry on the store the tests run on: none for the default, SQLite; with
+    /// <c>MESH_TEST_REGISTRY_STORE=Etcd</c> the test process's shared etcd cluster, under a prefix of its own, with its CA
+    /// folder in <paramref name="directory"/>.
+    /// </summary>
+    public static async Task<Dictionary<string, string?>> StoreSettingsAsync(string directory)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (await EtcdFromEnvironmentAsync() is { } cluster)
+        {
+            foreach (var (key, value) in EtcdSettings(cluster, null))
+            {
+                settings[key] = value;
+            }
+
+            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+        }
+
+        return settings;
+    }
+
+    /// <summary>
     /// Starts a registry with <paramref name="settings"/> (on a fresh data folder, with the admin token) that must
     /// fail its options validation, and gives the message listing the errors.
     /// </summary>
