@@ -7,4 +7,5 @@ namespace Mesh.Registry.Store.Etcd;
 [JsonSerializable(typeof(EtcdPolicyValue))]
 [JsonSerializable(typeof(EtcdHeldValue))]
 [JsonSerializable(typeof(EtcdJoinTokenValue))]
+[JsonSerializable(typeof(List<DateTimeOffset>))]
 internal sealed partial class EtcdJsonContext : JsonSerializerContext;

@@ -19,6 +19,7 @@ namespace Mesh.Registry.Store.Etcd;
 /// policies/{service}             the current policy version
 /// policy-versions/{service}/{v}  every version, v zero-padded so keys sort by version
 /// held/{service}                 set while the mass-expiry guard holds the service's expired instances
+/// recent-expirations/{service}   when its instances expired within the last lease window, for the guard
 /// join-tokens/{id}               a join token's hash and use count
 /// </code>
 /// </remarks>
@@ -30,6 +31,7 @@ internal sealed class EtcdKeys(string prefix)
     public const string PoliciesFolder = "policies/";
     public const string PolicyVersionsFolder = "policy-versions/";
     public const string HeldFolder = "held/";
+    public const string RecentExpirationsFolder = "recent-expirations/";
     public const string JoinTokensFolder = "join-tokens/";
 
     public string Prefix { get; } = prefix;
@@ -53,6 +55,8 @@ internal sealed class EtcdKeys(string prefix)
     public string PolicyVersion(string service, long version) => PolicyVersions(service) + version.ToString("D19", CultureInfo.InvariantCulture);
 
     public string Held(string service) => Prefix + HeldFolder + Escape(service);
+
+    public string RecentExpirations(string service) => Prefix + RecentExpirationsFolder + Escape(service);
 
     public string JoinTokens => Prefix + JoinTokensFolder;
 

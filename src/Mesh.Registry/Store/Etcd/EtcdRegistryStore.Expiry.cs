@@ -21,6 +21,7 @@ internal sealed partial class EtcdRegistryStore
     private long _deciderLease;
     private DateTimeOffset? _armedFor;
     private int _sweeping;
+    private bool _sweepAgain;
 
     private async Task DeciderLoopAsync()
     {
@@ -118,17 +119,60 @@ internal sealed partial class EtcdRegistryStore
         }
     }
 
+    /// <summary>
+    /// One sweep at a time; a timer that fires meanwhile asks for another right after it, so a deadline that passes
+    /// during a sweep is not left to the next one.
+    /// </summary>
     private async Task SweepAsync()
     {
         if (Interlocked.Exchange(ref _sweeping, 1) == 1)
         {
+            Volatile.Write(ref _sweepAgain, true);
             return;
         }
 
+        try
+        {
+            do
+            {
+                Volatile.Write(ref _sweepAgain, false);
+                var swept = await SweepOnceAsync().ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_isDecider && !_disposed)
+                    {
+                        var now = _time.GetUtcNow();
+                        if (swept)
+                        {
+                            Arm(now);
+                        }
+                        else
+                        {
+                            ArmAt(now + TimeSpan.FromSeconds(1), now);
+                        }
+                    }
+                }
+            }
+            while (Volatile.Read(ref _sweepAgain) && !_closing.IsCancellationRequested);
+        }
+        finally
+        {
+            Volatile.Write(ref _sweeping, 0);
+        }
+
+        if (Volatile.Read(ref _sweepAgain) && !_closing.IsCancellationRequested)
+        {
+            _ = SweepAsync();
+        }
+    }
+
+    /// <summary>Judges every service and writes the verdicts; false when etcd refused or failed a write (the caller retries in a second).</summary>
+    private async Task<bool> SweepOnceAsync()
+    {
         var now = _time.GetUtcNow();
         try
         {
-            var expiring = new List<(EtcdServiceEntry Service, List<EtcdInstanceEntry> Instances, bool CountInWindow)>();
+            var expiring = new List<Expiry>();
             var holds = new List<(string Service, EtcdHeldValue? Hold)>();
             lock (_gate)
             {
@@ -143,37 +187,34 @@ internal sealed partial class EtcdRegistryStore
             {
                 var txn = new TxnRequest();
                 txn.Success.Add(hold is null ? Delete(_keys.Held(service)) : Put(_keys.Held(service), Json(hold)));
-                await CommitAsync($"the expiry guard's hold on {service}", txn).ConfigureAwait(false);
+                var written = await CommitAsync($"the expiry guard's hold on {service}", txn).ConfigureAwait(false);
+
+                // The next sweep must judge with the hold in the mirror, or it would start the same hold again.
+                await WaitAppliedAsync(written.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
             }
 
-            foreach (var (s, instances, countInWindow) in expiring)
+            foreach (var expiry in expiring)
             {
-                await ExpireAsync(s, instances, now, countInWindow).ConfigureAwait(false);
+                await ExpireAsync(expiry, now).ConfigureAwait(false);
             }
+
+            return true;
         }
 #pragma warning disable CA1031 // a failing sweep must not take the process down from a timer; the next one tries again
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             _logger.LogWarning(ex, "Lease sweep failed; retrying in one second");
-            now += TimeSpan.FromSeconds(1);
-        }
-        finally
-        {
-            Volatile.Write(ref _sweeping, 0);
-            lock (_gate)
-            {
-                if (_isDecider && !_disposed)
-                {
-                    Arm(now);
-                }
-            }
+            return false;
         }
     }
 
-    /// <summary>The guard's verdict on one service, as the embedded store reaches it; the writes it calls for are collected, made after.</summary>
-    private void Judge(EtcdServiceEntry s, DateTimeOffset now, List<(EtcdServiceEntry, List<EtcdInstanceEntry>, bool)> expiring,
-        List<(string, EtcdHeldValue?)> holds)
+    /// <summary>
+    /// The guard's verdict on one service, as the embedded store reaches it; the writes it calls for are collected and
+    /// made after. A hold that ends because its instances expire ends in the same transaction as their expiry, so no
+    /// read sees them expired and unheld at once.
+    /// </summary>
+    private void Judge(EtcdServiceEntry s, DateTimeOffset now, List<Expiry> expiring, List<(string, EtcdHeldValue?)> holds)
     {
         List<EtcdInstanceEntry>? expired = null;
         var window = TimeSpan.Zero;
@@ -187,13 +228,16 @@ internal sealed partial class EtcdRegistryStore
             window = TimeSpan.FromSeconds(Math.Max(window.TotalSeconds, i.Value.TtlSeconds));
         }
 
-        while (s.RecentExpirations.TryPeek(out var at) && at <= now - window)
+        var recent = new List<DateTimeOffset>();
+        foreach (var at in s.RecentExpirations)
         {
-            s.RecentExpirations.Dequeue();
+            if (at > now - window)
+            {
+                recent.Add(at);
+            }
         }
 
-        var recent = s.RecentExpirations.Count;
-        switch (MassExpiryGuard.Judge(_options, expired?.Count ?? 0, s.Instances.Count, recent, s.HeldSince, now))
+        switch (MassExpiryGuard.Judge(_options, expired?.Count ?? 0, s.Instances.Count, recent.Count, s.HeldSince, now))
         {
             case MassExpiryVerdict.NothingExpired:
                 if (s.HeldSince is not null)
@@ -206,8 +250,7 @@ internal sealed partial class EtcdRegistryStore
             case MassExpiryVerdict.ExpireAfterMaxHold:
                 _logger.LogWarning("Mass-expiry guard: releasing {Count} held instances of {Service} after holding them for {Duration}",
                     expired!.Count, s.Name, now - s.HeldSince!.Value);
-                expiring.Add((s, expired, false));
-                holds.Add((s.Name, null));
+                expiring.Add(new Expiry(s, expired, recent, CountInWindow: false, EndsHold: true));
                 return;
             case MassExpiryVerdict.Hold:
                 if (s.HeldSince is null)
@@ -215,7 +258,7 @@ internal sealed partial class EtcdRegistryStore
                     _guardActivations.Add(1, new KeyValuePair<string, object?>("service", s.Name));
                     _logger.LogWarning(
                         "Mass-expiry guard: {Count} of {Total} instances of {Service} would expire within {Window} (threshold {Threshold}); holding them",
-                        expired!.Count + recent, s.Instances.Count + recent, s.Name, window, _options.MassExpiryThreshold);
+                        expired!.Count + recent.Count, s.Instances.Count + recent.Count, s.Name, window, _options.MassExpiryThreshold);
                     holds.Add((s.Name, new EtcdHeldValue(now, expired.Count)));
                 }
                 else if (s.HeldCount != expired!.Count)
@@ -225,27 +268,30 @@ internal sealed partial class EtcdRegistryStore
 
                 return;
             case MassExpiryVerdict.Expire:
-                expiring.Add((s, expired!, true));
                 if (s.HeldSince is not null)
                 {
                     _logger.LogInformation("Mass-expiry guard: no longer holding instances of {Service}: the share of expiring instances fell under the threshold",
                         s.Name);
-                    holds.Add((s.Name, null));
                 }
 
+                expiring.Add(new Expiry(s, expired!, recent, CountInWindow: true, EndsHold: s.HeldSince is not null));
                 return;
         }
     }
 
     /// <summary>
     /// Removes expired instances, a batch per transaction, each only if neither its registration nor its lease key moved
-    /// since the mirror saw them: a renewal that reached etcd first wins.
+    /// since the mirror saw them: a renewal that reached etcd first wins. The service's recent expirations (the guard's
+    /// window) are written with them, so every replica's reads judge the guard on the same numbers.
     /// </summary>
-    private async Task ExpireAsync(EtcdServiceEntry s, List<EtcdInstanceEntry> expired, DateTimeOffset now, bool countInWindow)
+    private async Task ExpireAsync(Expiry expiry, DateTimeOffset now)
     {
-        for (var start = 0; start < expired.Count; start += ExpiryBatch)
+        var s = expiry.Service;
+        var recent = new List<DateTimeOffset>(expiry.Recent);
+        var endsHold = expiry.EndsHold;
+        for (var start = 0; start < expiry.Instances.Count; start += ExpiryBatch)
         {
-            var batch = expired.GetRange(start, Math.Min(ExpiryBatch, expired.Count - start));
+            var batch = expiry.Instances.GetRange(start, Math.Min(ExpiryBatch, expiry.Instances.Count - start));
             var txn = new TxnRequest();
             foreach (var i in batch)
             {
@@ -256,28 +302,34 @@ internal sealed partial class EtcdRegistryStore
                 txn.Success.Add(Delete(_keys.Lease(s.Name, i.Id)));
             }
 
+            if (expiry.CountInWindow)
+            {
+                recent.AddRange(Enumerable.Repeat(now, batch.Count));
+                txn.Success.Add(Put(_keys.RecentExpirations(s.Name), Json(recent)));
+            }
+
+            if (endsHold)
+            {
+                txn.Success.Add(Delete(_keys.Held(s.Name)));
+            }
+
             txn.Success.Add(Put(_keys.InstancesIndex(s.Name), string.Empty));
             var response = await CommitAsync($"the expiry of {batch.Count} instances of {s.Name}", txn).ConfigureAwait(false);
             if (!response.Succeeded)
             {
                 // Something was renewed or changed meanwhile; the mirror will show it, and the next sweep judges again.
+                if (expiry.CountInWindow)
+                {
+                    recent.RemoveRange(recent.Count - batch.Count, batch.Count);
+                }
+
                 continue;
             }
 
+            endsHold = false;
             foreach (var i in batch)
             {
                 RevokeLater(i.Lease);
-            }
-
-            lock (_gate)
-            {
-                if (countInWindow)
-                {
-                    foreach (var _ in batch)
-                    {
-                        s.RecentExpirations.Enqueue(now);
-                    }
-                }
             }
 
             _expired.Add(batch.Count, new KeyValuePair<string, object?>("service", s.Name));
@@ -317,8 +369,30 @@ internal sealed partial class EtcdRegistryStore
             return;
         }
 
-        _armedFor = next;
-        var due = next.Value - now;
+        SetTimer(next.Value, now);
+    }
+
+    /// <summary>Arms the sweep timer for <paramref name="at"/> unless it is armed earlier already (under the lock).</summary>
+    private void ArmAt(DateTimeOffset at, DateTimeOffset now)
+    {
+        if (_armedFor is not { } armed || at < armed || armed <= now)
+        {
+            SetTimer(at, now);
+        }
+    }
+
+    private void SetTimer(DateTimeOffset at, DateTimeOffset now)
+    {
+        _armedFor = at;
+        if (at <= now)
+        {
+            // Due already: sweep now rather than through a timer, which a test's manual clock would not fire until it moves.
+            _sweepTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _ = Task.Run(SweepAsync);
+            return;
+        }
+
+        var due = at - now;
         due = due < TimeSpan.FromTicks(1) ? TimeSpan.FromTicks(1) : due > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : due;
         _sweepTimer.Change(due, Timeout.InfiniteTimeSpan);
     }

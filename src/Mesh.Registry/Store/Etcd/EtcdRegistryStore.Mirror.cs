@@ -20,6 +20,7 @@ internal sealed partial class EtcdRegistryStore
     // The services of the last changes, by change count, so a watch of many services woken by a change looks at what changed.
     private readonly string?[] _recentChanges = new string?[4096];
     private long _changeCount;
+    private bool _sweepSoon;
     private readonly Lock _syncGate = new();
     private TaskCompletionSource<long>? _pendingSync;
     private bool _syncRunning;
@@ -197,10 +198,20 @@ internal sealed partial class EtcdRegistryStore
                 Signal(_applied, n => _applied = n);
             }
 
-            if (touched.Count > 0 && _isDecider)
+            if (_isDecider && (touched.Count > 0 || _sweepSoon))
             {
-                Arm(_time.GetUtcNow());
+                var now = _time.GetUtcNow();
+                if (_sweepSoon)
+                {
+                    ArmAt(now, now);
+                }
+                else
+                {
+                    Arm(now);
+                }
             }
+
+            _sweepSoon = false;
         }
     }
 
@@ -253,6 +264,9 @@ internal sealed partial class EtcdRegistryStore
                 if (_services.TryGetValue(parsed.Name, out var s) && s.Instances.TryGetValue(id, out var entry))
                 {
                     SetLease(entry, value, kv.ModRevision);
+
+                    // A held instance came back: the share that would expire shrank, so the decider looks again now.
+                    _sweepSoon |= s.HeldSince is not null;
                 }
                 else
                 {
@@ -276,6 +290,18 @@ internal sealed partial class EtcdRegistryStore
                 s.Policy = ToStored(Parse(kv.Value, EtcdJsonContext.Default.EtcdPolicyValue));
                 s.PolicyIndex = kv.ModRevision;
                 touched?.Add((s, true));
+                break;
+            }
+
+            case EtcdKeys.RecentExpirationsFolder:
+            {
+                var s = GetOrAdd(parsed.Name);
+                s.RecentExpirations.Clear();
+                foreach (var at in Parse(kv.Value, EtcdJsonContext.Default.ListDateTimeOffset))
+                {
+                    s.RecentExpirations.Enqueue(at);
+                }
+
                 break;
             }
 

@@ -22,7 +22,7 @@ internal sealed class EtcdServiceEntry(string name)
 
     public int HeldCount { get; set; }
 
-    /// <summary>When this service's recent expirations happened, for the guard's window; kept by the deciding replica only.</summary>
+    /// <summary>When this service's recent expirations happened, for the guard's window (its <c>recent-expirations/</c> key).</summary>
     public Queue<DateTimeOffset> RecentExpirations { get; } = new();
 
     public TaskCompletionSource InstancesChanged { get; set; } = WatchSignal.New();
