@@ -43,12 +43,18 @@ internal sealed class CaFolder(string directory, TimeProvider time)
             return;
         }
 
-        var exists = System.IO.Directory.Exists(Directory);
-        System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        if (!exists)
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        System.IO.Directory.CreateDirectory(Directory, Private);
+        if (File.GetUnixFileMode(Directory) != Private)
         {
-            // A folder another replica made is left as it is: it may be a mount whose mode this user cannot change.
-            File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            try
+            {
+                File.SetUnixFileMode(Directory, Private);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // A shared mount this user does not own keeps its mode; the keys in it are 0600 all the same.
+            }
         }
     }
 
