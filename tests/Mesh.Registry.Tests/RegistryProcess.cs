@@ -61,6 +61,14 @@ internal sealed class RegistryProcess : IAsyncDisposable
 
     public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false)
     {
+        var registry = Launch(environment, https);
+        await registry.WaitUntilReadyAsync();
+        return registry;
+    }
+
+    /// <summary>Starts the process without waiting for it to answer; <see cref="WaitUntilReadyAsync"/> waits (or kills it when it does not).</summary>
+    public static RegistryProcess Launch(IReadOnlyDictionary<string, string> environment, bool https = false)
+    {
         var port = FreePort();
         var address = new Uri($"{(https ? "https" : "http")}://127.0.0.1:{port}");
         var info = new ProcessStartInfo("dotnet")
@@ -106,8 +114,15 @@ internal sealed class RegistryProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        return registry;
+    }
 
-        HttpClient? probe = https ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+    public async Task WaitUntilReadyAsync()
+    {
+        var process = _process;
+        var registry = this;
+        var address = Address;
+        HttpClient? probe = address.Scheme == Uri.UriSchemeHttps ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
@@ -129,7 +144,7 @@ internal sealed class RegistryProcess : IAsyncDisposable
                 if (response?.StatusCode == HttpStatusCode.OK)
                 {
                     probe!.Dispose();
-                    return registry;
+                    return;
                 }
             }
             catch (HttpRequestException)

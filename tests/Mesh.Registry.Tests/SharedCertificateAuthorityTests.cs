@@ -55,6 +55,105 @@ public sealed class SharedCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public async Task RegistryProcessesShareOneCaAndFollowARotationAnyOfThemMakes()
+    {
+        // Separate processes, all waiting on the folder's lock (held here) when it is let go: only the file lock keeps
+        // them from making a root each.
+        System.IO.Directory.CreateDirectory(_caPath);
+        var replicas = new RegistryProcess[3];
+        using (var held = HoldLock())
+        {
+            for (var i = 0; i < replicas.Length; i++)
+            {
+                replicas[i] = RegistryProcess.Launch(new Dictionary<string, string>
+                {
+                    ["MeshRegistry__DataPath"] = Path.Combine(_caPath + "-data", $"replica-{i}", "registry.db"),
+                    ["MeshRegistry__CaPath"] = _caPath,
+                    ["MeshRegistry__AdminToken"] = RegistryHost.AdminToken,
+                    ["MeshRegistry__JoinTokens__reviews"] = RegistryHost.ReviewsToken,
+                    ["MeshRegistry__JoinTokens__ratings"] = RegistryHost.RatingsToken,
+                });
+            }
+
+            try
+            {
+                await Poll.UntilAsync(() => replicas.All(r => r.Output.Contains("is held by another replica", StringComparison.Ordinal)),
+                    TimeSpan.FromSeconds(60), "every replica waits for the lock");
+            }
+            catch
+            {
+                await DisposeAllAsync(replicas);
+                throw;
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(replicas.Select(r => r.WaitUntilReadyAsync()));
+        }
+        catch
+        {
+            await DisposeAllAsync(replicas);
+            throw;
+        }
+
+        var admins = replicas.Select(r => r.Client(RegistryHost.AdminToken)).ToArray();
+        try
+        {
+            replicas.Select(r => r.Fingerprint).Distinct().ShouldHaveSingleItem().ShouldNotBeNull(string.Join("\n", replicas.Select(r => r.Output)));
+            System.IO.Directory.GetFiles(_caPath, "*.key.pem").Length.ShouldBe(1);
+            var oldId = (await admins[2].GetJsonAsync("/v1/ca/roots")).GetProperty("roots")[0].GetProperty("id").GetString()!;
+
+            // Added through one, activated through another (which reads the folder under its lock before it changes it).
+            using var added = await admins[0].PostAsync(new Uri("/v1/ca/roots", UriKind.Relative), null);
+            added.StatusCode.ShouldBe(HttpStatusCode.Created);
+            var newId = (await added.ReadJsonAsync()).GetProperty("id").GetString()!;
+            using (var activate = await admins[1].PostAsync(new Uri($"/v1/ca/roots/{newId}/activate", UriKind.Relative), null))
+            {
+                activate.StatusCode.ShouldBe(HttpStatusCode.OK, await activate.Content.ReadAsStringAsync());
+            }
+
+            var expected = (await admins[1].GetJsonAsync("/v1/ca/roots")).GetRawText();
+            await Poll.UntilAsync(async () => (await admins[2].GetJsonAsync("/v1/ca/roots")).GetRawText() == expected
+                && (await admins[0].GetJsonAsync("/v1/ca/roots")).GetRawText() == expected, TimeSpan.FromSeconds(30), "every replica lists the rotated roots");
+
+            // The third signs with the new root; the certificate chains to the first's trust bundle.
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            using var reviews = replicas[2].Client(RegistryHost.ReviewsToken);
+            var answer = await CertificateAuthorityTests.SignAsync(reviews, CertificateAuthorityTests.Csr(key, null));
+            answer.StatusCode.ShouldBe(HttpStatusCode.OK, answer.Body);
+            using var issued = X509Certificate2.CreateFromPem(answer.Json.GetProperty("certificate").GetString()!);
+            issued.Issuer.ShouldContain(newId);
+            using var ratings = replicas[0].Client(RegistryHost.RatingsToken);
+            var bundle = new X509Certificate2Collection();
+            foreach (var root in (await ratings.GetJsonAsync("/v1/trust-bundle")).GetProperty("roots").EnumerateArray())
+            {
+                bundle.Add(X509Certificate2.CreateFromPem(root.GetString()!));
+            }
+
+            RegistryHost.ChainsTo(issued, bundle, DateTimeOffset.UtcNow).ShouldBeTrue();
+
+            // The old root is removed through the third; the first drops it.
+            using (var remove = await admins[2].DeleteAsync(new Uri($"/v1/ca/roots/{oldId}", UriKind.Relative)))
+            {
+                remove.StatusCode.ShouldBe(HttpStatusCode.OK);
+            }
+
+            await Poll.UntilAsync(async () => (await admins[0].GetJsonAsync("/v1/ca/roots")).GetProperty("roots").GetArrayLength() == 1,
+                TimeSpan.FromSeconds(30), "the first replica drops the removed root");
+        }
+        finally
+        {
+            foreach (var admin in admins)
+            {
+                admin.Dispose();
+            }
+
+            await DisposeAllAsync(replicas);
+        }
+    }
+
+    [Fact]
     public async Task RotationThroughOneReplicaReachesTheOtherThroughTheFolderWatcher()
     {
         // The clock never moves: the periodic re-read never runs, so whatever B learns, its watcher told it.
@@ -192,6 +291,16 @@ public sealed class SharedCertificateAuthorityTests : IDisposable
         errors.ShouldContain("MeshRegistry:CaLockTimeout: 00:20:00 must be between 00:00:01 and 00:10:00");
     }
 
+    private async Task DisposeAllAsync(RegistryProcess[] replicas)
+    {
+        foreach (var replica in replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        RegistryHost.DeleteDirectory(_caPath + "-data");
+    }
+
     private Action<Dictionary<string, string?>> Shared(Action<Dictionary<string, string?>>? more = null) => settings =>
     {
         settings["MeshRegistry:CaPath"] = _caPath;
@@ -223,7 +332,7 @@ public sealed class SharedCertificateAuthorityTests : IDisposable
         {
             foreach (var start in starts.Where(s => s.IsCompletedSuccessfully))
             {
-                await start.Result.DisposeAsync();
+                await (await start).DisposeAsync();
             }
 
             throw;
