@@ -26,6 +26,11 @@ internal sealed class CaFolder(string directory, TimeProvider time)
 
     public string Directory { get; } = directory;
 
+    /// <summary>Whether .NET was told to take no file locks (then <c>ca.lock</c> keeps no other process out).</summary>
+    public static bool FileLockingDisabled =>
+        (AppContext.TryGetSwitch("System.IO.DisableFileLocking", out var disabled) && disabled) ||
+        Environment.GetEnvironmentVariable("DOTNET_SYSTEM_IO_DISABLEFILELOCKING") is "1" or "true" or "True" or "TRUE";
+
     public string StatePath => Path.Combine(Directory, StateFile);
 
     public string LockPath => Path.Combine(Directory, LockFile);

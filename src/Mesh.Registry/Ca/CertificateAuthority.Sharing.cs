@@ -108,10 +108,9 @@ internal sealed partial class CertificateAuthority
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or TimeoutException
-                or System.Security.Cryptography.CryptographicException)
+            catch (Exception ex)
             {
-                // The CA in memory still serves; the next event or interval tries again.
+                // Whatever failed, this loop must go on: the CA in memory still serves; the next event or interval tries again.
                 LogReloadFailed(_logger, Directory, ex.Message);
             }
 

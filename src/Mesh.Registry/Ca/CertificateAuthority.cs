@@ -412,6 +412,11 @@ internal sealed partial class CertificateAuthority : IDisposable
     private void LoadOrCreate()
     {
         _folder.Create();
+        if (CaFolder.FileLockingDisabled)
+        {
+            LogFileLockingDisabled(_logger, Directory);
+        }
+
         using var held = _folder.Lock(_options.CaLockTimeout, () => LogLockBusy(_logger, _folder.LockPath, _options.CaLockTimeout));
         if (ReadFolder())
         {
@@ -494,4 +499,7 @@ internal sealed partial class CertificateAuthority : IDisposable
 
     [LoggerMessage(46, LogLevel.Information, "Mesh CA: {LockPath} is held by another replica; waiting for it up to {Timeout}")]
     private static partial void LogLockBusy(ILogger logger, string lockPath, TimeSpan timeout);
+
+    [LoggerMessage(49, LogLevel.Warning, "Mesh CA: .NET file locking is turned off (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so {Directory} is not locked: replicas sharing it may make two roots or lose a change")]
+    private static partial void LogFileLockingDisabled(ILogger logger, string directory);
 }
