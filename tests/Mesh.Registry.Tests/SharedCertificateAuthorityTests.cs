@@ -233,6 +233,39 @@ public sealed class SharedCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public async Task AReplicaThatCannotReadTheFolderKeepsServingAndReadsItAgainLater()
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var a = await RegistryHost.StartAsync(time, Shared());
+        await using var b = await RegistryHost.StartAsync(time, Shared());
+        Ca(b).WatchesFolder = false;
+        var statePath = Path.Combine(_caPath, CaFolder.StateFile);
+        var state = await File.ReadAllTextAsync(statePath);
+        var before = Ca(b).ListRoots();
+
+        // A state file broken by hand: B says so and keeps the CA it has.
+        await File.WriteAllTextAsync(statePath, "{ not json");
+        var reloads = Ca(b).Reloads;
+        time.Advance(TimeSpan.FromSeconds(5));
+        await Poll.UntilAsync(() => Ca(b).Reloads > reloads, because: "B re-reads at its interval");
+        b.Logs.GetSnapshot().ShouldContain(e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning
+            && e.Message.Contains("could not re-read", StringComparison.Ordinal) && e.Message.Contains(statePath, StringComparison.Ordinal));
+        Ca(b).ListRoots().Roots.Select(r => r.Id).ShouldBe(before.Roots.Select(r => r.Id));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using (var issued = await IssueAsync(b, key))
+        {
+            issued.Issuer.ShouldContain(before.Roots[0].Id);
+        }
+
+        // Mended, the folder is followed again: a root A adds reaches B at its next interval.
+        await File.WriteAllTextAsync(statePath, state);
+        var newId = await AddRootAsync(a);
+        time.Advance(TimeSpan.FromSeconds(5));
+        await Poll.UntilAsync(() => Ca(b).ListRoots().Roots.Any(r => r.Id == newId), because: "B follows the mended folder");
+        await ShouldListTheSameRootsAsync(a, b);
+    }
+
+    [Fact]
     public async Task CreationWaitsForTheFolderLockAndThenMakesTheCa()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
