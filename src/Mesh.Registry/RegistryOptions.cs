@@ -56,6 +56,18 @@ internal sealed class RegistryOptions
     /// </summary>
     public string? CaPath { get; set; }
 
+    /// <summary>
+    /// How often the CA re-reads its folder for changes other replicas made (besides watching it, which misses events on
+    /// some mounts). 5 seconds by default; at least a second, at most an hour.
+    /// </summary>
+    public TimeSpan CaReloadInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long the CA waits for its folder's lock, which another replica holds while it makes or changes the CA.
+    /// 30 seconds by default; at least a second, at most 10 minutes.
+    /// </summary>
+    public TimeSpan CaLockTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
 

@@ -96,6 +96,16 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:CaPath: must not be blank");
         }
 
+        if (options.CaReloadInterval < TimeSpan.FromSeconds(1) || options.CaReloadInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:CaReloadInterval: {options.CaReloadInterval} must be between 00:00:01 and 01:00:00");
+        }
+
+        if (options.CaLockTimeout < TimeSpan.FromSeconds(1) || options.CaLockTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{root}:CaLockTimeout: {options.CaLockTimeout} must be between 00:00:01 and 00:10:00");
+        }
+
         if (options.FailedAuthLimit is < 0 or > 1_000_000)
         {
             errors.Add($"{root}:FailedAuthLimit: {options.FailedAuthLimit} must be from 0 (no limit) to 1000000");

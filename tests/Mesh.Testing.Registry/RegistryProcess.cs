@@ -62,6 +62,14 @@ public sealed class RegistryProcess : IAsyncDisposable
     /// <summary>Starts the registry on <paramref name="port"/> (a free one when 0; a restart passes the port it had, so its clients find it again).</summary>
     public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
     {
+        var registry = Launch(environment, https, port);
+        await registry.WaitUntilReadyAsync();
+        return registry;
+    }
+
+    /// <summary>Starts the process without waiting for it to answer; <see cref="WaitUntilReadyAsync"/> waits (or kills it when it does not).</summary>
+    public static RegistryProcess Launch(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
+    {
         ArgumentNullException.ThrowIfNull(environment);
         port = port == 0 ? FreePort() : port;
         var address = new Uri($"{(https ? "https" : "http")}://127.0.0.1:{port}");
@@ -108,8 +116,15 @@ public sealed class RegistryProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        return registry;
+    }
 
-        HttpClient? probe = https ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+    public async Task WaitUntilReadyAsync()
+    {
+        var process = _process;
+        var registry = this;
+        var address = Address;
+        HttpClient? probe = address.Scheme == Uri.UriSchemeHttps ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
@@ -131,7 +146,7 @@ public sealed class RegistryProcess : IAsyncDisposable
                 if (response?.StatusCode == HttpStatusCode.OK)
                 {
                     probe!.Dispose();
-                    return registry;
+                    return;
                 }
             }
             catch (HttpRequestException)
