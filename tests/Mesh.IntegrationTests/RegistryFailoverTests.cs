@@ -12,6 +12,9 @@ public sealed class RegistryFailoverTests
 {
     private const string InstancesOfReviews = "/v1/services/reviews/instances";
 
+    /// <summary>The one long poll a client holds for the instances and policies of every service it knows.</summary>
+    private const string ServiceStates = "/v1/watch";
+
     private static int Endpoints(MeshTestClient mesh, string service) =>
         mesh.GetService<MeshRuntime>().Model.Services.TryGetValue(service, out var s) ? s.Endpoints.Length : 0;
 
@@ -50,7 +53,7 @@ public sealed class RegistryFailoverTests
             because: "the client discovers reviews and gets its certificate through the first replica");
         (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews:v1");
         second.Requests.ShouldBeEmpty();
-        var index = first.LastAnsweredIndex(InstancesOfReviews);
+        var index = first.LastAnsweredIndex(ServiceStates);
         index.ShouldNotBeNull();
 
         await first.StopAsync();
@@ -61,9 +64,9 @@ public sealed class RegistryFailoverTests
             (await mesh.Client.GetStringAsync(new Uri("http://reviews/"))).ShouldBe("reviews:v1");
         }
 
-        await Poll.UntilAsync(() => second.Requests.Any(r => r.StartsWith($"{InstancesOfReviews}?index={index}&", StringComparison.Ordinal)),
+        await Poll.UntilAsync(() => second.Requests.Any(r => r.StartsWith($"{ServiceStates}?index={index}&", StringComparison.Ordinal)),
             because: "the watch asks the second replica with the index it had");
-        second.Requests.ShouldNotContain(r => r.StartsWith($"{InstancesOfReviews}?index=0&", StringComparison.Ordinal));
+        second.Requests.ShouldNotContain(r => r.StartsWith($"{ServiceStates}?index=0&", StringComparison.Ordinal));
         mesh.Logs.GetSnapshot().ShouldContain(r => r.Message.StartsWith($"Registry replica {first.Address} failed", StringComparison.Ordinal));
 
         // A change that only the second replica can now pass on.
@@ -76,6 +79,6 @@ public sealed class RegistryFailoverTests
         }
 
         seen.ShouldBe(["reviews:v1", "reviews:v2"], ignoreOrder: true);
-        second.LastAnsweredIndex(InstancesOfReviews).ShouldNotBeNull().ShouldBeGreaterThan(index.Value);
+        second.LastAnsweredIndex(ServiceStates).ShouldNotBeNull().ShouldBeGreaterThan(index.Value);
     }
 }
