@@ -4,7 +4,7 @@
 # `--soak` or MESH_SOAK=1 (everything, soaks included) or a --filter of their own (which then decides alone);
 # .ci/run runs them in a step of their own.
 # Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape test, chromium for
-# the dashboard test); the .NET SDK it only checks for.
+# the dashboard test, etcd-server for the registry's etcd tests); the .NET SDK it only checks for.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,6 +33,18 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# The registry's etcd store is tested against real etcd processes (tests/Mesh.Testing.Registry/EtcdCluster.cs) from
+# Debian's etcd-server, which may enable a service of its own on port 2379: the tests never use that port, every
+# member binds ports found free. Installed here when missing (CI runs as root, without stdin).
+if ! command -v etcd >/dev/null 2>&1; then
+  echo "test.sh: installing etcd-server for the registry's etcd tests"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo -n"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null ||
+    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null; } ||
+    echo "test.sh: could not install etcd-server; the tests that start etcd will fail" >&2
+fi
+
 soak="${MESH_SOAK:-0}"
 own_filter=0
 args=()
@@ -57,13 +69,19 @@ if ! dotnet build MeshLib.sln >"$log" 2>&1; then
 fi
 # Test assemblies run one after another (-m:1): several of them start real servers and measure load balancing
 # shares, and on a 2-core machine they would otherwise disturb each other. --blame-hang-timeout turns a hung test into
-# a failure with a dump instead of a stuck CI run.
-dotnet test MeshLib.sln --no-build -m:1 --blame-hang-timeout 5m ${args[@]+"${args[@]}"} 2>&1 | tee "$log" || status=$?
+# a failure with a dump instead of a stuck CI run. This pass runs the registry tests on the default store, SQLite.
+MESH_TEST_REGISTRY_STORE= dotnet test MeshLib.sln --no-build -m:1 --blame-hang-timeout 5m ${args[@]+"${args[@]}"} 2>&1 | tee "$log" || status=$?
 
-# One closing line for the whole run, summed over the test assemblies.
-passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+# The registry's API tests once more on the etcd store (RegistryHost starts every registry on a shared etcd cluster
+# then), with the same arguments: both stores must keep the same rules. Tests that are about SQLite itself name it.
+echo "test.sh: the registry tests again on the etcd store (MESH_TEST_REGISTRY_STORE=Etcd)"
+MESH_TEST_REGISTRY_STORE=Etcd dotnet test tests/Mesh.Registry.Tests/Mesh.Registry.Tests.csproj --no-build --blame-hang-timeout 5m \
+  ${args[@]+"${args[@]}"} 2>&1 | tee -a "$log" || status=$?
+
+# One closing line for the whole run (both passes), summed over the test assemblies.
+passed=$({ grep -Eo 'Passed: +[0-9]+' "$log" || true; } | awk '{s+=$2} END {print s+0}')
+failed=$({ grep -Eo 'Failed: +[0-9]+' "$log" || true; } | awk '{s+=$2} END {print s+0}')
+skipped=$({ grep -Eo 'Skipped: +[0-9]+' "$log" || true; } | awk '{s+=$2} END {print s+0}')
 assemblies=$(grep -Ec '^(Passed|Failed)! ' "$log" || true)
 if [ "$status" -eq 0 ] && [ "$assemblies" -eq 0 ]; then
   echo "test.sh: no test assembly ran" >&2

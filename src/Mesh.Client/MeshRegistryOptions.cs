@@ -10,6 +10,15 @@ public sealed class MeshRegistryOptions
     /// </summary>
     public Uri? Url { get; set; }
 
+    /// <summary>
+    /// The base URLs of the registry's replicas, instead of <see cref="Url"/> (set one or the other), each under
+    /// <see cref="Url"/>'s rules and all with one scheme. Every registry call goes to the current replica; after a
+    /// connection failure, a timeout or a 500, 502, 503 or 504 the client moves to the next one with jittered exponential
+    /// backoff, and the app keeps routing on its last known state meanwhile. A watch resumes on the next replica where
+    /// it left off. Any other answer (a 4xx) is the registry's answer, not a reason to move.
+    /// </summary>
+    public IList<Uri> Urls { get; set; } = new List<Uri>();
+
     /// <summary>The join token for this service. Never logged.</summary>
     public string? Token { get; set; }
 
@@ -35,7 +44,7 @@ public sealed class MeshRegistryOptions
     /// </summary>
     public string? CacheDirectory { get; set; }
 
-    /// <summary>Whether to register this app with the registry. True by default when <see cref="Url"/> is set.</summary>
+    /// <summary>Whether to register this app with the registry. True by default when a registry is configured.</summary>
     public bool Register { get; set; } = true;
 
     /// <summary>
@@ -53,4 +62,10 @@ public sealed class MeshRegistryOptions
     /// and the trust bundle then cross the network in the clear: for isolated test networks only. False by default.
     /// </summary>
     public bool AllowInsecure { get; set; }
+
+    /// <summary>Whether a registry is configured, by <see cref="Url"/> or <see cref="Urls"/>.</summary>
+    internal bool IsConfigured => Url is not null || Urls is { Count: > 0 };
+
+    /// <summary>The replicas in the order they are tried: <see cref="Urls"/>, or <see cref="Url"/> alone.</summary>
+    internal Uri[] Replicas => Urls is { Count: > 0 } urls ? [.. urls] : Url is null ? [] : [Url];
 }

@@ -14,6 +14,12 @@ internal static class RegistryDefaults
     /// <summary>Kestrel's limit for any request body, a backstop behind the per-endpoint limits.</summary>
     public const int MaxRequestBodyBytes = 1024 * 1024;
 
+    /// <summary>Services one <c>POST /v1/watch</c> may name: twice the largest meshes clients watch whole.</summary>
+    public const int MaxWatchedServices = 1000;
+
+    /// <summary>A watch body of <see cref="MaxWatchedServices"/> names of 63 characters, quoted and separated, with room to spare.</summary>
+    public const int MaxWatchBodyBytes = 128 * 1024;
+
     public const int MinTtlSeconds = 1;
 
     public const int MaxTtlSeconds = 3600;

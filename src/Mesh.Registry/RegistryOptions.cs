@@ -7,9 +7,12 @@ internal sealed class RegistryOptions
 
     /// <summary>
     /// Where the registry keeps its state: <c>Sqlite</c> (the default), an embedded file at <see cref="DataPath"/> in
-    /// one registry process.
+    /// one registry process; or <c>Etcd</c>, the cluster <see cref="Etcd"/> names, shared by any number of replicas.
     /// </summary>
     public string Store { get; set; } = Mesh.Registry.Store.RegistryStoreNames.Sqlite;
+
+    /// <summary>The etcd cluster, when <see cref="Store"/> is <c>Etcd</c>.</summary>
+    public Mesh.Registry.Store.Etcd.EtcdStoreOptions Etcd { get; set; } = new();
 
     /// <summary>The SQLite file; a relative path is taken from the app's content root. Its folder is created.</summary>
     public string DataPath { get; set; } = Path.Combine("data", "mesh-registry.db");
@@ -52,6 +55,18 @@ internal sealed class RegistryOptions
     /// root. By default a <c>ca</c> folder next to the SQLite file.
     /// </summary>
     public string? CaPath { get; set; }
+
+    /// <summary>
+    /// How often the CA re-reads its folder for changes other replicas made (besides watching it, which misses events on
+    /// some mounts). 5 seconds by default; at least a second, at most an hour.
+    /// </summary>
+    public TimeSpan CaReloadInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long the CA waits for its folder's lock, which another replica holds while it makes or changes the CA.
+    /// 30 seconds by default; at least a second, at most 10 minutes.
+    /// </summary>
+    public TimeSpan CaLockTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a workload certificate is valid. 24 hours by default; at least one minute, at most 30 days.</summary>
     public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);

@@ -96,6 +96,16 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:CaPath: must not be blank");
         }
 
+        if (options.CaReloadInterval < TimeSpan.FromSeconds(1) || options.CaReloadInterval > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:CaReloadInterval: {options.CaReloadInterval} must be between 00:00:01 and 01:00:00");
+        }
+
+        if (options.CaLockTimeout < TimeSpan.FromSeconds(1) || options.CaLockTimeout > TimeSpan.FromMinutes(10))
+        {
+            errors.Add($"{root}:CaLockTimeout: {options.CaLockTimeout} must be between 00:00:01 and 00:10:00");
+        }
+
         if (options.FailedAuthLimit is < 0 or > 1_000_000)
         {
             errors.Add($"{root}:FailedAuthLimit: {options.FailedAuthLimit} must be from 0 (no limit) to 1000000");
@@ -106,6 +116,69 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:FailedAuthWindow: {options.FailedAuthWindow} must be between 00:00:01 and 01:00:00");
         }
 
+        if (string.Equals(options.Store, RegistryStoreNames.Etcd, StringComparison.OrdinalIgnoreCase))
+        {
+            ValidateEtcd(options, errors);
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateEtcd(RegistryOptions options, List<string> errors)
+    {
+        const string root = RegistryOptions.SectionName + ":Etcd";
+        var etcd = options.Etcd;
+        if (etcd.Endpoints.Count == 0)
+        {
+            errors.Add($"{root}:Endpoints: required when {RegistryOptions.SectionName}:Store is Etcd (the members' client URLs, such as http://10.0.0.1:2379)");
+        }
+
+        for (var i = 0; i < etcd.Endpoints.Count; i++)
+        {
+            if (!Uri.TryCreate(etcd.Endpoints[i], UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.IsDefaultPort ||
+                uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query))
+            {
+                errors.Add($"{root}:Endpoints:{i}: '{etcd.Endpoints[i]}' must be http://host:port or https://host:port");
+            }
+        }
+
+        var schemes = etcd.Endpoints.Select(e => e.Split(':')[0]).Distinct(StringComparer.OrdinalIgnoreCase).Count();
+        if (schemes > 1)
+        {
+            errors.Add($"{root}:Endpoints: mixes http and https; a cluster speaks one");
+        }
+
+        if (string.IsNullOrEmpty(etcd.Prefix) || !etcd.Prefix.StartsWith('/') || !etcd.Prefix.EndsWith('/') || etcd.Prefix.Contains("//", StringComparison.Ordinal))
+        {
+            errors.Add($"{root}:Prefix: '{etcd.Prefix}' must start and end with '/', such as /meshlib/");
+        }
+
+        if (string.IsNullOrEmpty(etcd.Username) != string.IsNullOrEmpty(etcd.Password))
+        {
+            errors.Add($"{root}:Username: Username and Password go together");
+        }
+
+        if (string.IsNullOrEmpty(etcd.ClientCertificateFile) != string.IsNullOrEmpty(etcd.ClientKeyFile))
+        {
+            errors.Add($"{root}:ClientCertificateFile: ClientCertificateFile and ClientKeyFile go together");
+        }
+
+        foreach (var (name, file) in new[] { ("TrustedCaFile", etcd.TrustedCaFile), ("ClientCertificateFile", etcd.ClientCertificateFile), ("ClientKeyFile", etcd.ClientKeyFile) })
+        {
+            if (!string.IsNullOrEmpty(file) && !File.Exists(file))
+            {
+                errors.Add($"{root}:{name}: '{file}' does not exist");
+            }
+        }
+
+        if (etcd.RequestTimeout < TimeSpan.FromMilliseconds(100) || etcd.RequestTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{root}:RequestTimeout: {etcd.RequestTimeout} must be between 00:00:00.1 and 00:01:00");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.CaPath))
+        {
+            errors.Add($"{RegistryOptions.SectionName}:CaPath: required with the etcd store: the replicas share the CA through this folder (the CA's keys never go into etcd)");
+        }
     }
 }

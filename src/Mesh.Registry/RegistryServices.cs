@@ -1,3 +1,4 @@
+using Mesh.Registry.Api;
 using Mesh.Registry.Ca;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Store;
@@ -12,6 +13,7 @@ internal static class RegistryServices
     public static IServiceCollection Add(IServiceCollection services)
     {
         services.AddProblemDetails();
+        services.AddExceptionHandler<StoreUnavailableHandler>();
         services.AddHealthChecks();
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);

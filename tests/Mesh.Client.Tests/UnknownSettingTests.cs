@@ -47,7 +47,7 @@ public sealed class UnknownSettingTests
         [
             "Mesh:X: unknown setting 'X'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry",
             "Mesh:Service:X: unknown setting 'X'; expected one of Name, Version, Zone, Labels",
-            "Mesh:Registry:X: unknown setting 'X'; expected one of Url, Token, InstanceId, AdvertiseAddress, TtlSeconds, DrainDelay, CacheDirectory, Register, CaFingerprint, CaFile, AllowInsecure",
+            "Mesh:Registry:X: unknown setting 'X'; expected one of Url, Urls, Token, InstanceId, AdvertiseAddress, TtlSeconds, DrainDelay, CacheDirectory, Register, CaFingerprint, CaFile, AllowInsecure",
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
             "Mesh:Services:a:X: unknown setting 'X'; expected one of Endpoints, Subsets, LoadBalancer, Routes, OutlierDetection, RetryBudget, CircuitBreaker, ConnectionPool, Authorization, RateLimits",
             "Mesh:Services:a:Endpoints:0:X: unknown setting 'X'; expected one of Address, Labels, Zone",

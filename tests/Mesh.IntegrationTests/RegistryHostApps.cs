@@ -26,23 +26,37 @@ internal static class RegistryHostApps
         /// <summary>
         /// A meshed app (<c>AddMesh()</c>, <c>UseMesh()</c>, <c>/metrics</c>) on a free loopback port that joins this
         /// registry with its service's join token; <paramref name="map"/> adds its endpoints. With <paramref name="time"/> the
-        /// app's mesh (lease renewals, the drain delay, certificate checks) runs on that clock.
+        /// app's mesh (lease renewals, the drain delay, certificate checks) runs on that clock. With
+        /// <paramref name="replicas"/> the app is configured with those registry replicas (<c>Mesh:Registry:Urls</c>)
+        /// instead of this registry's address.
         /// </summary>
         public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null,
-            TimeProvider? time = null)
+            TimeProvider? time = null, IReadOnlyList<Uri>? replicas = null)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
                 ["Mesh:Service:Name"] = service,
                 ["Mesh:Service:Version"] = version,
-                ["Mesh:Registry:Url"] = registry.Address.ToString(),
                 ["Mesh:Registry:Token"] = RegistryHost.JoinToken(service),
                 ["Mesh:Registry:CacheDirectory"] = string.Empty,
                 ["Mesh:Registry:DrainDelay"] = (drain ?? TimeSpan.Zero).ToString(),
-            });
+            };
+            if (replicas is null)
+            {
+                settings["Mesh:Registry:Url"] = registry.Address.ToString();
+            }
+            else
+            {
+                for (var i = 0; i < replicas.Count; i++)
+                {
+                    settings[$"Mesh:Registry:Urls:{i}"] = replicas[i].ToString();
+                }
+            }
+
+            builder.Configuration.AddInMemoryCollection(settings);
             builder.Services.AddMesh();
             if (time is not null)
             {

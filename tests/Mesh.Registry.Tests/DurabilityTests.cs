@@ -6,7 +6,10 @@ using Mesh.Testing;
 
 namespace Mesh.Registry.Tests;
 
-/// <summary>The registry as a separate process, killed with SIGKILL and started again on the same file.</summary>
+/// <summary>
+/// The registry as a separate process on the SQLite store (named, so it is that store whichever the other registry
+/// tests run on), killed with SIGKILL and started again on the same file.
+/// </summary>
 public sealed partial class DurabilityTests : IDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
@@ -21,6 +24,7 @@ public sealed partial class DurabilityTests : IDisposable
     {
         var env = new Dictionary<string, string>
         {
+            ["MeshRegistry__Store"] = "Sqlite",
             ["MeshRegistry__DataPath"] = DataPath,
             ["MeshRegistry__JoinTokens__reviews"] = RegistryHost.ReviewsToken,
         };

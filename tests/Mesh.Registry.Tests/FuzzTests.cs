@@ -10,7 +10,7 @@ using Xunit.Abstractions;
 namespace Mesh.Registry.Tests;
 
 /// <summary>
-/// A thousand malformed bodies from a seeded generator to each write endpoint: truncated JSON, wrong types, huge
+/// A thousand malformed bodies from a seeded generator to each write endpoint (and the watch of many services): truncated JSON, wrong types, huge
 /// strings, deep nesting, random bytes, nulls, negative and huge numbers. No answer may be a 5xx, the registry must keep
 /// serving, and what it held before must still be there.
 /// </summary>
@@ -40,6 +40,8 @@ public sealed class FuzzTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly string RegistrationTemplate =
         Api.Registration("http://127.0.0.1:5001", 30, "v1", "zone-a", """{ "team": "web", "tier": "gold" }""");
 
+    private const string WatchTemplate = """{ "services": [ "reviews", "ratings", "fuzz", "details" ] }""";
+
     private RegistryHost _host = null!;
 
     public async Task InitializeAsync() => _host = await RegistryHost.StartAsync();
@@ -62,6 +64,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IAsyncLifetime
             ("validate", HttpMethod.Post, r => $"/v1/policies/{Service(r)}/validate", PolicyTemplate),
             ("rollback", HttpMethod.Post, r => $"/v1/policies/fuzz/rollback{Query(r)}", PolicyTemplate),
             ("delete policy", HttpMethod.Delete, r => $"/v1/policies/{Service(r)}", PolicyTemplate),
+            ("watch services", HttpMethod.Post, r => "/v1/watch?wait=0s", WatchTemplate),
         };
 
         var failures = new ConcurrentQueue<string>();
@@ -109,6 +112,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine(summary);
         statuses.Keys.Where(k => k.Item1 == "put policy").Select(k => k.Item2).ShouldContain(400, summary);
         statuses.Keys.Where(k => k.Item1 == "register").Select(k => k.Item2).ShouldContain(400, summary);
+        statuses.Keys.Where(k => k.Item1 == "watch services").Select(k => k.Item2).ShouldContain(400, summary);
 
         // Still serving, and the store still holds what it held.
         using (var health = await client.GetAsync(new Uri("/healthz", UriKind.Relative)))

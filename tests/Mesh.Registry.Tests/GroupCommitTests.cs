@@ -4,14 +4,17 @@ using Microsoft.Data.Sqlite;
 
 namespace Mesh.Registry.Tests;
 
-/// <summary>Renewals are group-committed by the registry's lease writer; these look at the file behind its back.</summary>
+/// <summary>
+/// Renewals are group-committed by the SQLite store's lease writer; these look at its file behind its back, so they run
+/// on the SQLite store whichever store the other registry tests run on.
+/// </summary>
 public sealed class GroupCommitTests : IAsyncLifetime
 {
     private static readonly Registration Reviews = new("http://127.0.0.1:5001", "v1", null, [], 3600);
     private readonly ManualTimeProvider _time = new();
     private RegistryHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await RegistryHost.StartAsync(_time);
+    public async Task InitializeAsync() => _host = await RegistryHost.StartAsync(_time, s => s["MeshRegistry:Store"] = "Sqlite");
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 

@@ -16,6 +16,7 @@ public sealed class InstanceTests : IAsyncLifetime
     {
         var reviews = _host.Client(RegistryHost.ReviewsToken);
 
+        long createdIndex;
         using (var created = await reviews.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001"))
         {
             created.StatusCode.ShouldBe(HttpStatusCode.Created);
@@ -25,31 +26,35 @@ public sealed class InstanceTests : IAsyncLifetime
             record.GetProperty("address").GetString().ShouldBe("http://127.0.0.1:5001");
             record.GetProperty("version").GetString().ShouldBe("v1");
             record.GetProperty("ttlSeconds").GetInt32().ShouldBe(30);
-            created.Headers.GetValues("X-Mesh-Index").Single().ShouldBe("1");
+            createdIndex = created.MeshIndex();
+            createdIndex.ShouldBeGreaterThan(0);
         }
 
         // A renewal with the same registration moves the lease, not the index.
         using (var renewed = await reviews.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001"))
         {
             renewed.StatusCode.ShouldBe(HttpStatusCode.OK);
-            renewed.Headers.GetValues("X-Mesh-Index").Single().ShouldBe("1");
+            renewed.MeshIndex().ShouldBe(createdIndex);
         }
 
         // A changed registration is a change.
+        long changedIndex;
         using (var changed = await reviews.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001", version: "v2"))
         {
             changed.StatusCode.ShouldBe(HttpStatusCode.OK);
-            changed.Headers.GetValues("X-Mesh-Index").Single().ShouldBe("2");
+            changedIndex = changed.MeshIndex();
+            changedIndex.ShouldBeGreaterThan(createdIndex);
         }
 
-        (await reviews.RegisterAsync("reviews", "r2", "https://10.0.0.2:8443/")).Dispose();
+        var addedIndex = await reviews.RegisterIndexAsync("reviews", "r2", "https://10.0.0.2:8443/");
+        addedIndex.ShouldBeGreaterThan(changedIndex);
         var list = await reviews.GetJsonAsync("/v1/services/reviews/instances");
-        list.GetProperty("index").GetInt64().ShouldBe(3);
+        list.Index().ShouldBe(addedIndex);
         list.GetProperty("instances").EnumerateArray().Select(i => (i.GetProperty("id").GetString(), i.GetProperty("address").GetString()))
             .ShouldBe([("r1", "http://127.0.0.1:5001"), ("r2", "https://10.0.0.2:8443")]);
 
         var services = await reviews.GetJsonAsync("/v1/services");
-        services.GetProperty("index").GetInt64().ShouldBe(3);
+        services.Index().ShouldBe(addedIndex);
         var summary = services.GetProperty("services").EnumerateArray().Single();
         summary.GetProperty("name").GetString().ShouldBe("reviews");
         summary.GetProperty("instances").GetInt32().ShouldBe(2);
@@ -66,7 +71,7 @@ public sealed class InstanceTests : IAsyncLifetime
         }
 
         (await reviews.InstanceIdsAsync("reviews")).ShouldBe(["r2"]);
-        (await reviews.GetJsonAsync("/v1/services/reviews/instances")).GetProperty("index").GetInt64().ShouldBe(4);
+        (await reviews.GetJsonAsync("/v1/services/reviews/instances")).Index().ShouldBeGreaterThan(addedIndex);
     }
 
     [Fact]

@@ -146,6 +146,13 @@ public sealed class JoinTokenTests
                 ["MeshRegistry__DataPath"] = Path.Combine(directory, "registry.db"),
                 ["MeshRegistry__AdminToken"] = RegistryHost.AdminToken,
             };
+
+            // The store the registry tests run on: the tokens' uses must survive the restart in every store.
+            foreach (var (key, value) in await RegistryHost.StoreSettingsAsync(directory))
+            {
+                environment[key.Replace(":", "__", StringComparison.Ordinal)] = value!;
+            }
+
             string token;
             await using (var registry = await RegistryProcess.StartAsync(environment))
             {

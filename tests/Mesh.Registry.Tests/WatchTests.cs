@@ -23,62 +23,64 @@ public sealed class WatchTests : IAsyncLifetime
     [Fact]
     public async Task A_stale_index_answers_at_once()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        (await _client.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002")).Dispose();
+        var first = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var second = await _client.RegisterIndexAsync("reviews", "r2", "http://127.0.0.1:5002");
+        second.ShouldBeGreaterThan(first);
 
         // The fake clock never moves here, so only a prompt answer can come back.
-        var answer = await _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=5m");
-        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        var answer = await _client.GetJsonAsync($"/v1/services/reviews/instances?index={first}&wait=5m");
+        answer.Index().ShouldBe(second);
         answer.GetProperty("instances").GetArrayLength().ShouldBe(2);
 
-        using var response = await _client.GetAsync(new Uri("/v1/services/reviews/instances?index=1&wait=5m", UriKind.Relative));
-        response.Headers.GetValues("X-Mesh-Index").Single().ShouldBe("2");
+        using var response = await _client.GetAsync(new Uri($"/v1/services/reviews/instances?index={first}&wait=5m", UriKind.Relative));
+        response.MeshIndex().ShouldBe(second);
     }
 
     [Fact]
     public async Task A_current_index_blocks_until_a_change()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
 
-        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait=30s");
         await ParkedAsync();
         watch.IsCompleted.ShouldBeFalse();
 
-        (await _client.RegisterAsync("reviews", "r2", "http://127.0.0.1:5002")).Dispose();
+        var changed = await _client.RegisterIndexAsync("reviews", "r2", "http://127.0.0.1:5002");
+        changed.ShouldBeGreaterThan(index);
         var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
-        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.Index().ShouldBe(changed);
         answer.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["r1", "r2"]);
     }
 
     [Fact]
     public async Task A_renewal_does_not_wake_watchers_but_a_deregistration_does()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait=30s");
         await ParkedAsync();
 
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        (await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001")).ShouldBe(index);
         _host.Store.WaitingWatches.ShouldBe(1);
         watch.IsCompleted.ShouldBeFalse();
 
         (await _client.DeleteAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative))).Dispose();
         var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
-        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.Index().ShouldBeGreaterThan(index);
         answer.GetProperty("instances").GetArrayLength().ShouldBe(0);
     }
 
     [Fact]
     public async Task A_watch_returns_after_its_wait_with_the_same_index()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        var watch = _client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=30s");
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait=30s");
         await ParkedAsync();
 
         _time.Advance(TimeSpan.FromSeconds(29));
         _host.Store.WaitingWatches.ShouldBe(1);
         _time.Advance(TimeSpan.FromSeconds(1));
         var answer = await watch.WaitAsync(TimeSpan.FromSeconds(10));
-        answer.GetProperty("index").GetInt64().ShouldBe(1);
+        answer.Index().ShouldBe(index);
         answer.GetProperty("instances").GetArrayLength().ShouldBe(1);
     }
 
@@ -90,14 +92,14 @@ public sealed class WatchTests : IAsyncLifetime
     [InlineData("10h", 300_000)] // capped at MaxWatchWait, 5 minutes
     public async Task Wait_durations_are_parsed_and_capped(string wait, int milliseconds)
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index=1&wait={wait}");
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var watch = _client.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait={wait}");
         await ParkedAsync();
 
         _time.Advance(TimeSpan.FromMilliseconds(milliseconds - 1));
         _host.Store.WaitingWatches.ShouldBe(1);
         _time.Advance(TimeSpan.FromMilliseconds(1));
-        (await watch.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(1);
+        (await watch.WaitAsync(TimeSpan.FromSeconds(10))).Index().ShouldBe(index);
     }
 
     [Theory]
@@ -117,7 +119,7 @@ public sealed class WatchTests : IAsyncLifetime
     public async Task An_unknown_service_can_be_watched_until_it_appears()
     {
         var empty = await _client.GetJsonAsync("/v1/services/ratings/instances");
-        empty.GetProperty("index").GetInt64().ShouldBe(0);
+        empty.Index().ShouldBe(0);
         empty.GetProperty("instances").GetArrayLength().ShouldBe(0);
 
         var watch = _client.GetJsonAsync("/v1/services/ratings/instances?index=0&wait=1m");
@@ -129,9 +131,12 @@ public sealed class WatchTests : IAsyncLifetime
     [Fact]
     public async Task An_index_from_the_future_answers_at_once()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        var answer = await _client.GetJsonAsync("/v1/services/reviews/instances?index=999&wait=5m");
-        answer.GetProperty("index").GetInt64().ShouldBe(1);
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+
+        // The fake clock never moves here, so only a prompt answer can come back.
+        var answer = await _client.GetJsonAsync($"/v1/services/reviews/instances?index={index + Api.FutureIndexOffset}&wait=5m");
+        answer.Index().ShouldBe(index);
+        answer.GetProperty("instances").GetArrayLength().ShouldBe(1);
     }
 
     [Fact]
@@ -142,24 +147,31 @@ public sealed class WatchTests : IAsyncLifetime
         await ParkedAsync(2);
 
         // An instance change wakes the catalog but not the policy watch: the service keeps the two indexes apart.
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        (await catalog.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(1);
+        var registered = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        (await catalog.WaitAsync(TimeSpan.FromSeconds(10))).Index().ShouldBe(registered);
         await ParkedAsync(1);
         policy.IsCompleted.ShouldBeFalse();
 
-        (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json("""{ "LoadBalancer": { "Policy": "RoundRobin" } }""")))
-            .Dispose();
+        long written;
+        using (var put = await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative),
+                   Api.Json("""{ "LoadBalancer": { "Policy": "RoundRobin" } }""")))
+        {
+            put.EnsureSuccessStatusCode();
+            written = put.MeshIndex();
+        }
+
+        written.ShouldBeGreaterThan(registered);
         var answer = await policy.WaitAsync(TimeSpan.FromSeconds(10));
         answer.GetProperty("version").GetInt64().ShouldBe(1);
-        answer.GetProperty("index").GetInt64().ShouldBe(2);
+        answer.Index().ShouldBe(written);
         answer.GetProperty("document").GetProperty("LoadBalancer").GetProperty("Policy").GetString().ShouldBe("RoundRobin");
     }
 
     [Fact]
     public async Task Stopping_the_registry_ends_parked_watches()
     {
-        (await _client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
-        var watch = _client.GetAsync(new Uri("/v1/services/reviews/instances?index=1&wait=5m", UriKind.Relative));
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var watch = _client.GetAsync(new Uri($"/v1/services/reviews/instances?index={index}&wait=5m", UriKind.Relative));
         await ParkedAsync();
 
         var stopping = _host.App.StopAsync();
@@ -181,10 +193,10 @@ public sealed class RealClockWatchTests : IAsyncLifetime
     public async Task With_the_system_clock_a_watch_returns_after_its_wait()
     {
         var client = _host.Client(RegistryHost.ReviewsToken);
-        (await client.RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).Dispose();
+        var index = await client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var answer = await client.GetJsonAsync("/v1/services/reviews/instances?index=1&wait=300ms");
+        var answer = await client.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait=300ms");
         started.Elapsed.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(250));
-        answer.GetProperty("index").GetInt64().ShouldBe(1);
+        answer.Index().ShouldBe(index);
     }
 }

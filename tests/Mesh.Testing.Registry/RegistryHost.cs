@@ -19,7 +19,9 @@ namespace Mesh.Testing;
 /// <summary>
 /// The registry hosted in-process on real Kestrel (127.0.0.1, port 0 unless given) over a real SQLite file and CA in
 /// a temporary folder, which is removed on dispose. <see cref="RestartAsync"/> stops it and starts a new one on the
-/// same store, CA and port, with <see cref="Settings"/> as they are then.
+/// same store, CA and port, with <see cref="Settings"/> as they are then. On an <see cref="EtcdCluster"/> (a parameter, or
+/// <see cref="StoreVariable"/>=<c>Etcd</c> for the shared cluster) it keeps its state under a key prefix of its own,
+/// which restarts keep.
 /// </summary>
 public sealed class RegistryHost : IAsyncDisposable
 {
@@ -27,16 +29,28 @@ public sealed class RegistryHost : IAsyncDisposable
     public const string ReviewsToken = "test-join-reviews-0123456789";
     public const string RatingsToken = "test-join-ratings-0123456789";
 
+    /// <summary>
+    /// The environment variable that puts every host started without a cluster of its own on the etcd store
+    /// (<c>Etcd</c>), on <see cref="EtcdCluster.Shared"/>; unset (or <c>Sqlite</c>) keeps the SQLite default.
+    /// </summary>
+    public const string StoreVariable = "MESH_TEST_REGISTRY_STORE";
+
+    private const string EtcdPrefixKey = "MeshRegistry:Etcd:Prefix";
+
     private static readonly string[] DefaultServices = ["reviews", "ratings"];
 
     private readonly TimeProvider? _time;
     private readonly bool _https;
+    private readonly Action<IServiceCollection>? _configureServices;
     private readonly List<HttpClient> _clients = [];
     private int _port;
 
-    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs)
+    private RegistryHost(string directory, TimeProvider? time, Dictionary<string, string?> settings, bool https, int port, FakeLogCollector? logs,
+        Action<IServiceCollection>? configureServices, EtcdCluster? etcd)
     {
+        _configureServices = configureServices;
         Directory = directory;
+        Etcd = etcd;
         _time = time;
         Settings = settings;
         _https = https;
@@ -50,6 +64,12 @@ public sealed class RegistryHost : IAsyncDisposable
     public Dictionary<string, string?> Settings { get; }
 
     public string DataPath => Path.Combine(Directory, "registry.db");
+
+    /// <summary>The etcd cluster the registry keeps its state on; null on SQLite.</summary>
+    public EtcdCluster? Etcd { get; }
+
+    /// <summary>The key prefix under which the registry keeps its state on <see cref="Etcd"/>.</summary>
+    public string? EtcdPrefix => Etcd is null ? null : Settings[EtcdPrefixKey];
 
     public WebApplication App { get; private set; } = null!;
 
@@ -69,11 +89,17 @@ public sealed class RegistryHost : IAsyncDisposable
     /// Starts the registry with the admin token and a join token (<see cref="JoinToken"/>) for each of
     /// <paramref name="services"/> (by default reviews and ratings); <paramref name="configure"/> edits the settings
     /// before the start. With <paramref name="https"/> it listens on HTTPS with its CA-issued certificate. Records go
-    /// to <paramref name="logs"/> when given, so a test can read them with its apps' records.
+    /// to <paramref name="logs"/> when given, so a test can read them with its apps' records. <paramref name="configureServices"/>
+    /// adds to the registry's services on every start (an <c>IStartupFilter</c> with middleware that watches its requests, say).
+    /// With <paramref name="etcd"/> (or, without it, <see cref="StoreVariable"/>=<c>Etcd</c>: the shared cluster) the
+    /// registry keeps its state on etcd under <paramref name="etcdPrefix"/>, by default a new prefix of this host alone;
+    /// hosts given the same prefix share one state, as replicas do.
     /// </summary>
     public static async Task<RegistryHost> StartAsync(TimeProvider? time = null, Action<Dictionary<string, string?>>? configure = null, bool https = false,
-        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null)
+        IEnumerable<string>? services = null, int port = 0, FakeLogCollector? logs = null, Action<IServiceCollection>? configureServices = null,
+        EtcdCluster? etcd = null, string? etcdPrefix = null)
     {
+        etcd ??= await EtcdFromEnvironmentAsync();
         var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var settings = new Dictionary<string, string?>
@@ -86,8 +112,19 @@ public sealed class RegistryHost : IAsyncDisposable
             settings[$"MeshRegistry:JoinTokens:{service}"] = JoinToken(service);
         }
 
+        if (etcd is not null)
+        {
+            foreach (var (key, value) in EtcdSettings(etcd, etcdPrefix))
+            {
+                settings[key] = value;
+            }
+
+            // The CA keeps its files outside the store; without a folder of the store's it goes to the host's folder.
+            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+        }
+
         configure?.Invoke(settings);
-        var host = new RegistryHost(directory, time, settings, https, port, logs);
+        var host = new RegistryHost(directory, time, settings, https, port, logs, configureServices, etcd);
         try
         {
             await host.StartAppAsync();
@@ -99,6 +136,27 @@ public sealed class RegistryHost : IAsyncDisposable
         }
 
         return host;
+    }
+
+    /// <summary>
+    /// The settings that put a registry on the store the tests run on: none for the default, SQLite; with
+    /// <c>MESH_TEST_REGISTRY_STORE=Etcd</c> the test process's shared etcd cluster, under a prefix of its own, with its CA
+    /// folder in <paramref name="directory"/>.
+    /// </summary>
+    public static async Task<Dictionary<string, string?>> StoreSettingsAsync(string directory)
+    {
+        var settings = new Dictionary<string, string?>();
+        if (await EtcdFromEnvironmentAsync() is { } cluster)
+        {
+            foreach (var (key, value) in EtcdSettings(cluster, null))
+            {
+                settings[key] = value;
+            }
+
+            settings["MeshRegistry:CaPath"] = Path.Combine(directory, "ca");
+        }
+
+        return settings;
     }
 
     /// <summary>
@@ -114,7 +172,7 @@ public sealed class RegistryHost : IAsyncDisposable
         {
             settings["MeshRegistry:DataPath"] = Path.Combine(directory, "r.db");
             settings["MeshRegistry:AdminToken"] = AdminToken;
-            await using var app = Build(directory, settings, null, new StringWriter(), null, https: false, port: 0);
+            await using var app = Build(directory, settings, null, new StringWriter(), null, https: false, port: 0, configureServices: null);
             try
             {
                 await app.StartAsync();
@@ -131,6 +189,43 @@ public sealed class RegistryHost : IAsyncDisposable
         {
             DeleteDirectory(directory);
         }
+    }
+
+    /// <summary>
+    /// The settings that put a registry on <paramref name="cluster"/>: the store, every client endpoint, and
+    /// <paramref name="prefix"/> (by default a new one, <c>/meshlib-test/&lt;guid&gt;/</c>).
+    /// </summary>
+    public static Dictionary<string, string?> EtcdSettings(EtcdCluster cluster, string? prefix = null)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        var settings = new Dictionary<string, string?>
+        {
+            ["MeshRegistry:Store"] = "Etcd",
+            [EtcdPrefixKey] = prefix ?? $"/meshlib-test/{Guid.NewGuid():N}/",
+        };
+        for (var i = 0; i < cluster.ClientEndpoints.Count; i++)
+        {
+            settings[$"MeshRegistry:Etcd:Endpoints:{i}"] = cluster.ClientEndpoints[i].ToString().TrimEnd('/');
+        }
+
+        return settings;
+    }
+
+    /// <summary>The shared cluster when <see cref="StoreVariable"/> asks for etcd; null for SQLite.</summary>
+    public static async Task<EtcdCluster?> EtcdFromEnvironmentAsync()
+    {
+        var store = Environment.GetEnvironmentVariable(StoreVariable);
+        if (string.IsNullOrEmpty(store) || store.Equals("Sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        if (store.Equals("Etcd", StringComparison.OrdinalIgnoreCase))
+        {
+            return await EtcdCluster.Shared;
+        }
+
+        throw new InvalidOperationException($"{StoreVariable}='{store}' is not a store the tests know; use Sqlite or Etcd.");
     }
 
     public async Task RestartAsync()
@@ -211,7 +306,7 @@ public sealed class RegistryHost : IAsyncDisposable
     }
 
     private static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
-        ILoggerProvider? logs, bool https, int port)
+        ILoggerProvider? logs, bool https, int port, Action<IServiceCollection>? configureServices)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot });
         builder.Configuration.AddInMemoryCollection(settings);
@@ -236,6 +331,7 @@ public sealed class RegistryHost : IAsyncDisposable
 
         builder.Services.AddSingleton(new RegistryConsole(console));
         builder.Services.AddMeshRegistry();
+        configureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.MapMeshRegistry();
         return app;
@@ -244,7 +340,7 @@ public sealed class RegistryHost : IAsyncDisposable
     private async Task StartAppAsync()
     {
         Console = new StringWriter();
-        App = Build(Directory, Settings, _time, Console, new FakeLoggerProvider(Logs), _https, _port);
+        App = Build(Directory, Settings, _time, Console, new FakeLoggerProvider(Logs), _https, _port, _configureServices);
         try
         {
             await App.StartAsync();

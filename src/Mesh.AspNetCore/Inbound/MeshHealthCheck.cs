@@ -20,7 +20,7 @@ internal sealed class MeshHealthCheck(IMeshStatus status, IOptions<MeshOptions> 
             data[name] = service.Endpoints;
         }
 
-        if (options.Value.Registry.Url is not null)
+        if (options.Value.Registry.Url is not null || options.Value.Registry.Urls.Count > 0)
         {
             // Routing on the last known state is what the mesh is built to do, so a lost registry is not unhealthy;
             // the data says how stale the state is.

@@ -41,7 +41,7 @@ internal sealed partial class MeshRegistration(
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var mesh = options.Value;
-        if (mesh.Registry.Url is null || !mesh.Registry.Register || mesh.Service.Name is null)
+        if ((mesh.Registry.Url is null && mesh.Registry.Urls.Count == 0) || !mesh.Registry.Register || mesh.Service.Name is null)
         {
             return Task.CompletedTask;
         }

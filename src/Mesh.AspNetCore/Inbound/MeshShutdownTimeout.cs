@@ -27,7 +27,7 @@ internal sealed class MeshShutdownTimeout(IOptions<MeshOptions> mesh) : IPostCon
             return;
         }
 
-        if (value.Registry.Url is null || !value.Registry.Register || options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
+        if ((value.Registry.Url is null && value.Registry.Urls.Count == 0) || !value.Registry.Register || options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
         {
             return;
         }

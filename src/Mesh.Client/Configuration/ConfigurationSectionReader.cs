@@ -105,6 +105,56 @@ internal readonly struct ConfigurationSectionReader
         return list;
     }
 
+    /// <summary>
+    /// A list of URIs (a single value is a list of one), in the order of their indexes so a validator's error for item
+    /// <c>i</c> names the right path; whether each is absolute is the validator's to say. A key that is present but
+    /// lists nothing (<c>[]</c> or an empty value) is an error, since it can only be a mistake. Null when the key is
+    /// absent or an item is not a URI at all (that error is recorded here).
+    /// </summary>
+    public List<Uri>? UriList(string key)
+    {
+        var child = _section.GetSection(key);
+        var present = false;
+        foreach (var sibling in _section.GetChildren())
+        {
+            present |= string.Equals(sibling.Key, key, StringComparison.OrdinalIgnoreCase);
+        }
+
+        if (!present)
+        {
+            return null;
+        }
+
+        List<(string Path, string? Value)> items = child.Value is { Length: > 0 } single ? [(child.Path, single)] : [.. child.GetChildren().Select(c => (c.Path, c.Value))];
+        if (items.Count == 0)
+        {
+            _errors.Add($"{child.Path}: must list at least one URL");
+            return null;
+        }
+
+        var list = new List<Uri>(items.Count);
+        var valid = true;
+        foreach (var (path, value) in items)
+        {
+            if (value is null)
+            {
+                _errors.Add($"{path}: expected a value, found a section");
+                valid = false;
+            }
+            else if (Uri.TryCreate(value.Trim(), UriKind.RelativeOrAbsolute, out var uri))
+            {
+                list.Add(uri);
+            }
+            else
+            {
+                _errors.Add($"{path}: '{value}' is not a URI such as http://127.0.0.1:5001");
+                valid = false;
+            }
+        }
+
+        return valid ? list : null;
+    }
+
     public Dictionary<string, string> StringMap(string key)
     {
         var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);

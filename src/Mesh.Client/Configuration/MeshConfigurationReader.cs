@@ -28,6 +28,7 @@ internal static class MeshConfigurationReader
         var registry = new ConfigurationSectionReader(r.Section("Registry"), errors, OptionKeys.Registry);
         var reg = options.Registry;
         reg.Url = registry.AbsoluteUri("Url") ?? reg.Url;
+        reg.Urls = registry.UriList("Urls") ?? reg.Urls;
         reg.Token = registry.String("Token") ?? reg.Token;
         reg.InstanceId = registry.String("InstanceId") ?? reg.InstanceId;
         reg.AdvertiseAddress = registry.AbsoluteUri("AdvertiseAddress") ?? reg.AdvertiseAddress;

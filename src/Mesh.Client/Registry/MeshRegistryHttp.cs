@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,8 @@ namespace Mesh.Client;
 public static class MeshRegistryHttp
 {
     /// <summary>
-    /// A handler for calls to <paramref name="registry"/>'s <see cref="MeshRegistryOptions.Url"/> that accepts the
+    /// A handler for calls to <paramref name="registry"/>'s <see cref="MeshRegistryOptions.Url"/> (or one of its
+    /// <see cref="MeshRegistryOptions.Urls"/>, as the request's address says: the handler does not choose) that accepts the
     /// registry only with a certificate from the pinned CA naming the registry of <paramref name="trustDomain"/>
     /// (<see cref="MeshSecurityOptions.TrustDomain"/>'s default when null), and sends
     /// <see cref="MeshRegistryOptions.Token"/>, when set, as the bearer token. Disposing the handler (or the
@@ -29,7 +31,7 @@ public static class MeshRegistryHttp
             options.Security.TrustDomain = trustDomain;
         }
 
-        var transport = new RegistryTransport(Options.Create(options), timeProvider ?? TimeProvider.System, NullLogger<RegistryTransport>.Instance);
+        var transport = new RegistryTransport(Options.Create(options), timeProvider ?? TimeProvider.System, RandomSource.Shared, NullLogger<RegistryTransport>.Instance);
         return new OwnedRegistryHandler(transport);
     }
 

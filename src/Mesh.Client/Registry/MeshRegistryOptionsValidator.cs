@@ -10,10 +10,12 @@ internal static class MeshRegistryOptionsValidator
 {
     public static void Validate(MeshRegistryOptions registry, ServiceIdentityOptions service, string root, List<string> errors)
     {
-        if (registry.Url is { } url && (!url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)))
+        if (registry.Url is { } url && !IsHttpUrl(url))
         {
             errors.Add($"{root}:Registry:Url: '{url}' must be an absolute http or https URL");
         }
+
+        ValidateReplicas(registry, root, errors);
 
         RegistryTransportValidator.Validate(registry, root, errors);
 
@@ -38,9 +40,60 @@ internal static class MeshRegistryOptionsValidator
             errors.Add($"{root}:Registry:DrainDelay: {registry.DrainDelay} must be between 00:00:00 and 00:05:00");
         }
 
-        if (registry.Url is not null && registry.Register && string.IsNullOrEmpty(service.Name))
+        if (registry.IsConfigured && registry.Register && string.IsNullOrEmpty(service.Name))
         {
             errors.Add($"{root}:Service:Name: required to register with the registry (or set {root}:Registry:Register to false)");
         }
     }
+
+    /// <summary><c>Urls</c>: not with <c>Url</c>, each an http(s) URL listed once, all with the first one's scheme.</summary>
+    private static void ValidateReplicas(MeshRegistryOptions registry, string root, List<string> errors)
+    {
+        var path = $"{root}:Registry:Urls";
+        var urls = registry.Urls;
+        if (urls is null)
+        {
+            errors.Add($"{path}: must not be null");
+            return;
+        }
+
+        if (registry.Url is not null && urls.Count > 0)
+        {
+            errors.Add($"{path}: set {root}:Registry:Url (one registry) or {path} (its replicas), not both");
+        }
+
+        string? scheme = null;
+        for (var i = 0; i < urls.Count; i++)
+        {
+            var url = urls[i];
+            if (url is null)
+            {
+                errors.Add($"{path}:{i}: must not be null");
+                continue;
+            }
+
+            if (!IsHttpUrl(url))
+            {
+                errors.Add($"{path}:{i}: '{url}' must be an absolute http or https URL");
+                continue;
+            }
+
+            for (var j = 0; j < i; j++)
+            {
+                if (urls[j] == url)
+                {
+                    errors.Add($"{path}:{i}: '{url}' is listed twice (also {path}:{j})");
+                    break;
+                }
+            }
+
+            scheme ??= url.Scheme;
+            if (url.Scheme != scheme)
+            {
+                errors.Add($"{path}:{i}: '{url}' is {url.Scheme} but the replicas before it are {scheme}: the replicas of one registry are reached the same way");
+            }
+        }
+    }
+
+    private static bool IsHttpUrl(Uri url) => url.IsAbsoluteUri && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps);
 }

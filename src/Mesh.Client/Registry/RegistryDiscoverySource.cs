@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using Mesh.Client.Configuration;
@@ -11,9 +12,11 @@ using Microsoft.Extensions.Primitives;
 namespace Mesh.Client.Registry;
 
 /// <summary>
-/// Endpoints and policies from the registry. It watches the registry's catalog, and each service's instances and
-/// policy, with long polls, so a change reaches this app as soon as the registry has it. When the registry cannot be
-/// reached it keeps serving what it last knew, retrying with jittered backoff, and it keeps that last known good
+/// Endpoints and policies from the registry. It watches the registry's catalog with one long poll, and the instances
+/// and policy of every service it knows with one more (<c>POST /v1/watch</c>), so a change reaches this app as soon as
+/// the registry has it; against a registry without that endpoint (404) it holds two polls per service instead. A watch
+/// whose replica fails goes on with the same index at the next replica (<see cref="RegistryClient"/>). When no replica
+/// can be reached it keeps serving what it last knew, retrying with jittered backoff, and it keeps that last known good
 /// state in a cache file so an app restarted while the registry is down still routes.
 /// </summary>
 internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicySource, IDisposable
@@ -22,9 +25,6 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     /// <summary>How long one long poll may wait at the registry before it answers unchanged.</summary>
     internal static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
-
-    private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
 
     private readonly RegistryClient? _client;
     private readonly TimeProvider _time;
@@ -36,6 +36,8 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     private readonly Dictionary<string, ServiceView> _services = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _watched = new(StringComparer.OrdinalIgnoreCase);
     private CancellationTokenSource _changed = new();
+    private CancellationTokenSource _joined = new(); // cancelled when services join _watched: the held poll ends, the next names them
+    private bool _perService;    // the registry has no POST /v1/watch: two polls per service
     private long _lastSync;      // timestamp of the last answer from the registry, or of the cache file
     private int _connected;      // 1 while the last call to the registry succeeded
 
@@ -46,7 +48,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         _random = random;
         _logger = logger;
         var mesh = options.Value;
-        if (mesh.Registry.Url is null)
+        if (!mesh.Registry.IsConfigured)
         {
             return; // configuration-only mesh: this source knows nothing
         }
@@ -61,11 +63,9 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         meter.CreateObservableGauge("mesh.registry.snapshot_age", () => SnapshotAge.TotalSeconds, "s",
             "Time since this app last heard from the registry (or since its cache was written).");
 
+        StartWatching(mesh.Services.Keys);
         _ = Task.Run(() => WatchCatalogAsync(_stopping.Token));
-        foreach (var service in mesh.Services.Keys)
-        {
-            StartWatching(service);
-        }
+        _ = Task.Run(() => WatchServiceStatesAsync(_stopping.Token));
     }
 
     public int Priority => DefaultPriority;
@@ -131,18 +131,215 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
     }
 
-    private void StartWatching(string service)
+    /// <summary>Watches these services from now on: they join the next poll of all, or get polls of their own.</summary>
+    private void StartWatching(IEnumerable<string> services)
     {
+        List<string>? added = null;
+        CancellationTokenSource? joined = null;
+        bool perService;
         lock (_lock)
         {
-            if (!_watched.Add(service))
+            foreach (var service in services)
+            {
+                if (_watched.Add(service))
+                {
+                    (added ??= []).Add(service);
+                }
+            }
+
+            perService = _perService;
+            if (added is not null && !perService)
+            {
+                joined = _joined;
+                _joined = new CancellationTokenSource();
+            }
+        }
+
+        if (added is null)
+        {
+            return;
+        }
+
+        if (perService)
+        {
+            foreach (var service in added)
+            {
+                StartServiceWatches(service);
+            }
+        }
+        else
+        {
+            // Not disposed: the poll loop may be linking to its token right now; it holds no timer.
+            joined!.Cancel();
+        }
+    }
+
+    private void StartServiceWatches(string service)
+    {
+        _ = Task.Run(() => WatchInstancesAsync(service, _stopping.Token));
+        _ = Task.Run(() => WatchPolicyAsync(service, _stopping.Token));
+    }
+
+    /// <summary>
+    /// One long poll for every watched service. A service that joins ends the held poll; it is asked for at once on
+    /// its own (its full state, without an index), then polled with the others from the lower of the two indexes, so no
+    /// change between the two answers is missed, and per-service indexes keep a state that came twice from being
+    /// applied twice. A registry that answers 404 has no such endpoint: this falls back to polls per service.
+    /// </summary>
+    private async Task WatchServiceStatesAsync(CancellationToken cancellationToken)
+    {
+        long? index = null;
+        var covered = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var applied = new Dictionary<string, (long Instances, long Policy)>(StringComparer.OrdinalIgnoreCase);
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            string[] watched;
+            CancellationToken joined;
+            lock (_lock)
+            {
+                watched = [.. _watched];
+                joined = _joined.Token;
+            }
+
+            try
+            {
+                if (watched.Length == 0)
+                {
+                    await WaitForJoinAsync(joined, cancellationToken);
+                    continue;
+                }
+
+                var newcomers = index is null ? watched : [.. watched.Where(s => !covered.Contains(s))];
+                if (newcomers.Length > 0)
+                {
+                    var full = await _client!.WatchServiceStatesAsync(newcomers, null, Wait, cancellationToken) ?? throw EmptyAnswer();
+                    OnSuccess(ref failures);
+                    ApplyStates(full, applied);
+                    covered.UnionWith(newcomers);
+                    index = index is { } known ? Math.Min(known, full.Index) : full.Index;
+                    continue;
+                }
+
+                var started = _time.GetTimestamp();
+                ServicesWatchResponse answer;
+                using (var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, joined))
+                {
+                    try
+                    {
+                        answer = await _client!.WatchServiceStatesAsync(watched, index, Wait, poll.Token) ?? throw EmptyAnswer();
+                    }
+                    catch (OperationCanceledException) when (joined.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                    {
+                        continue;
+                    }
+                }
+
+                OnSuccess(ref failures);
+                ApplyStates(answer, applied);
+
+                // A registry that does not hold the poll answers at once; poll it gently instead of spinning.
+                if (answer.Index == index && answer.Services is not { Count: > 0 } && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
+                }
+
+                index = answer.Index;
+            }
+            catch (HttpRequestException ex) when (ex.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
+            {
+                OnSuccess(ref failures);
+                UseServiceWatches();
+                return;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                await OnFailureAsync("services", ex, ++failures, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }
         }
+    }
 
-        _ = Task.Run(() => WatchInstancesAsync(service, _stopping.Token));
-        _ = Task.Run(() => WatchPolicyAsync(service, _stopping.Token));
+    private static InvalidDataException EmptyAnswer() => new("The registry answered the watch with an empty body.");
+
+    private async Task WaitForJoinAsync(CancellationToken joined, CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, joined);
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, _time, either.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>An older registry: every watched service, and every one that joins later, gets its own two polls.</summary>
+    private void UseServiceWatches()
+    {
+        string[] watched;
+        lock (_lock)
+        {
+            _perService = true;
+            watched = [.. _watched];
+        }
+
+        LogPerServiceWatches(_logger, _client!.Replica!);
+        foreach (var service in watched)
+        {
+            StartServiceWatches(service);
+        }
+    }
+
+    /// <summary>Applies, in one change, each part of each answered service whose index differs from the one last applied.</summary>
+    private void ApplyStates(ServicesWatchResponse answer, Dictionary<string, (long Instances, long Policy)> applied)
+    {
+        var changes = new List<(string Name, InstancesResponse? Instances, PolicyResponse? Policy, ServicePolicyOptions? Parsed)>();
+        foreach (var state in answer.Services ?? [])
+        {
+            if (state?.Name is not { } name || !PolicyValidator.IsValidName(name))
+            {
+                continue;
+            }
+
+            applied.TryGetValue(name, out var last);
+            var instances = state.Instances is { } i && i.Index != last.Instances ? i : null;
+            var policy = state.Policy is { } p && p.Index != last.Policy ? p : null;
+            if (instances is null && policy is null)
+            {
+                continue;
+            }
+
+            applied[name] = (instances?.Index ?? last.Instances, policy?.Index ?? last.Policy);
+            changes.Add((name, instances, policy, policy is null ? null : ReadPolicy(name, policy.Document)));
+        }
+
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
+        Apply(view =>
+        {
+            foreach (var (name, instances, policy, parsed) in changes)
+            {
+                var v = view(name);
+                if (instances is not null)
+                {
+                    v.Endpoints = ToEndpoints(instances.Instances ?? []);
+                    v.Instances = instances.Instances ?? [];
+                }
+
+                if (policy is not null)
+                {
+                    v.Policy = parsed;
+                    v.PolicyDocument = policy.Document;
+                }
+            }
+        });
     }
 
     private async Task WatchCatalogAsync(CancellationToken cancellationToken)
@@ -156,13 +353,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
                 var started = _time.GetTimestamp();
                 var catalog = await _client!.WatchServicesAsync(index, Wait, cancellationToken) ?? new ServicesResponse();
                 OnSuccess(ref failures);
-                foreach (var service in catalog.Services)
-                {
-                    if (PolicyValidator.IsValidName(service.Name))
-                    {
-                        StartWatching(service.Name);
-                    }
-                }
+                StartWatching(catalog.Services.Select(s => s.Name).Where(PolicyValidator.IsValidName));
 
                 // A registry that does not hold catalog polls answers at once; poll it gently instead of spinning.
                 if (catalog.Index == index && _time.GetElapsedTime(started) < TimeSpan.FromSeconds(1))
@@ -260,18 +451,15 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         return policy;
     }
 
-    private void Apply(string service, Action<ServiceView> change)
+    private void Apply(string service, Action<ServiceView> change) => Apply(view => change(view(service)));
+
+    /// <summary>One change to what this source knows: <paramref name="change"/> edits the views (made on first use) under the lock; one save, one notification.</summary>
+    private void Apply(Action<Func<string, ServiceView>> change)
     {
         CancellationTokenSource previous;
         lock (_lock)
         {
-            if (!_services.TryGetValue(service, out var view))
-            {
-                view = new ServiceView();
-                _services[service] = view;
-            }
-
-            change(view);
+            change(ViewOf);
             previous = _changed;
             _changed = new CancellationTokenSource();
         }
@@ -281,13 +469,25 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         previous.Dispose();
     }
 
+    /// <summary>The view of <paramref name="service"/>, made on first use; under the lock.</summary>
+    private ServiceView ViewOf(string service)
+    {
+        if (!_services.TryGetValue(service, out var view))
+        {
+            view = new ServiceView();
+            _services[service] = view;
+        }
+
+        return view;
+    }
+
     private void OnSuccess(ref int failures)
     {
         failures = 0;
         Volatile.Write(ref _lastSync, _time.GetTimestamp());
         if (Interlocked.Exchange(ref _connected, 1) == 0)
         {
-            LogConnected(_logger, _client!.BaseAddress);
+            LogConnected(_logger, _client!.Replica!);
         }
     }
 
@@ -298,9 +498,9 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             LogDisconnected(_logger, what, ex.Message);
         }
 
-        // Exponential backoff with full jitter, so a registry coming back is not met by every client at once.
-        var ceiling = Math.Min(MaxBackoff.Ticks, MinBackoff.Ticks * (1L << Math.Min(failures, 20)));
-        var delay = TimeSpan.FromTicks(Math.Max(MinBackoff.Ticks / 2, (long)(_random.NextDouble() * ceiling)));
+        // Every replica failed this call (each was tried once, the watch's index with it). Back off with full jitter, so
+        // a registry coming back is not met by every client at once.
+        var delay = RegistryFailover.Backoff(failures, _random);
         try
         {
             await Task.Delay(delay, _time, cancellationToken);
@@ -346,7 +546,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
 
         var name = mesh.Service.Name ?? "client";
-        var registry = StableHash.Hash(mesh.Registry.Url!.ToString()).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        var registry = StableHash.Hash(string.Join(" ", mesh.Registry.Replicas.Select(u => u.ToString()))).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
         return Path.Combine(directory, $"{name}-{registry}.json");
     }
 
@@ -455,4 +655,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     [LoggerMessage(14, LogLevel.Warning, "Mesh registry cache {File} could not be used: {Reason}")]
     private static partial void LogCacheFailed(ILogger logger, string file, string reason);
+
+    [LoggerMessage(15, LogLevel.Information, "The mesh registry at {Registry} has no watch of many services; watching each service with its own polls")]
+    private static partial void LogPerServiceWatches(ILogger logger, Uri registry);
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Mesh.Client.Internal;
 using Mesh.Client.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,8 @@ namespace Mesh.Client.Registry;
 /// https the registry is accepted only with a certificate for <c>spiffe://&lt;trust domain&gt;/registry</c> that chains
 /// (<see cref="X509ChainTrustMode.CustomRootTrust"/>, never the machine's roots) to a pinned root or to a root the
 /// registry's trust bundle named later, so a root rotation keeps the connection. Every header, the token included,
-/// leaves only after that check, inside the verified TLS session.
+/// leaves only after that check, inside the verified TLS session. The registry's replicas are one registry to it: the
+/// same pins and credentials hold for each, and <see cref="Failover"/> says which one calls go to.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -50,15 +52,16 @@ internal sealed partial class RegistryTransport : IDisposable
     private Pool? _retired;
     private bool _disposed;
 
-    public RegistryTransport(IOptions<MeshOptions> options, TimeProvider time, ILogger<RegistryTransport> logger)
+    public RegistryTransport(IOptions<MeshOptions> options, TimeProvider time, RandomSource random, ILogger<RegistryTransport> logger)
     {
         _time = time;
         _logger = logger;
         var registry = options.Value.Registry;
-        BaseAddress = registry.Url;
+        var replicas = registry.Replicas;
+        Failover = new RegistryFailover(replicas, random, logger);
         _token = string.IsNullOrEmpty(registry.Token) ? null : registry.Token;
         _registryId = SpiffeId.ForRegistry(options.Value.Security.TrustDomain);
-        IsHttps = registry.Url?.Scheme == Uri.UriSchemeHttps;
+        IsHttps = replicas.Length > 0 && replicas[0].Scheme == Uri.UriSchemeHttps;
         if (CaFingerprint.TryParse(registry.CaFingerprint, out var hash))
         {
             _fingerprint = hash;
@@ -74,7 +77,8 @@ internal sealed partial class RegistryTransport : IDisposable
         _pool = NewPool(null);
     }
 
-    public Uri? BaseAddress { get; }
+    /// <summary>The registry's replicas, and which one calls go to now.</summary>
+    public RegistryFailover Failover { get; }
 
     public bool IsHttps { get; }
 
@@ -82,7 +86,7 @@ internal sealed partial class RegistryTransport : IDisposable
     public X509Certificate2Collection Anchors => _anchors;
 
     /// <summary>A client for the registry's API over this transport.</summary>
-    public RegistryClient CreateClient() => new(this);
+    public RegistryClient CreateClient() => new(this, _time);
 
     /// <summary>A handler for an <see cref="HttpClient"/> of one's own (the registry's command line) over this transport.</summary>
     public HttpMessageHandler CreateHandler() => new Handler(this);
@@ -130,7 +134,7 @@ internal sealed partial class RegistryTransport : IDisposable
     {
         if (IsHttps && _anchors.Count == 0)
         {
-            await FetchPinnedRootsAsync(cancellationToken);
+            await FetchPinnedRootsAsync(Failover.ReplicaOf(request.RequestUri)!, cancellationToken);
         }
 
         var pool = _pool;
@@ -258,11 +262,11 @@ internal sealed partial class RegistryTransport : IDisposable
             return true;
         }
 
-        LogRefused(_logger, BaseAddress!, reason);
+        LogRefused(_logger, (sender as SslStream)?.TargetHostName ?? "the registry", reason);
         return false;
     }
 
-    private async Task FetchPinnedRootsAsync(CancellationToken cancellationToken)
+    private async Task FetchPinnedRootsAsync(Uri replica, CancellationToken cancellationToken)
     {
         await _fetching.WaitAsync(cancellationToken);
         try
@@ -274,7 +278,7 @@ internal sealed partial class RegistryTransport : IDisposable
 
             if (_fingerprint is null)
             {
-                throw new HttpRequestException($"No root is pinned for the registry at {BaseAddress}; set Mesh:Registry:CaFingerprint or Mesh:Registry:CaFile.");
+                throw new HttpRequestException($"No root is pinned for the registry at {replica}; set Mesh:Registry:CaFingerprint or Mesh:Registry:CaFile.");
             }
 
             X509Certificate2? leaf = null;
@@ -293,7 +297,7 @@ internal sealed partial class RegistryTransport : IDisposable
                 return leaf is not null;
             };
             using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(15), MaxResponseContentBufferSize = MaxBundleBytes };
-            var pem = await http.GetStringAsync(new Uri(BaseAddress!, "v1/ca/bundle.pem"), cancellationToken);
+            var pem = await http.GetStringAsync(new Uri(replica, "v1/ca/bundle.pem"), cancellationToken);
             var roots = new X509Certificate2Collection();
             try
             {
@@ -307,12 +311,12 @@ internal sealed partial class RegistryTransport : IDisposable
             var pinned = roots.FirstOrDefault(r => CaFingerprint.Matches(r, _fingerprint));
             if (pinned is null)
             {
-                throw Refuse($"it trusts no root with the pinned fingerprint {_fingerprintText}");
+                throw Refuse(replica, $"it trusts no root with the pinned fingerprint {_fingerprintText}");
             }
 
             if (!Verify(leaf, presented, [pinned], out var reason))
             {
-                throw Refuse(reason);
+                throw Refuse(replica, reason);
             }
 
             // The answer came from the pinned registry, so the other roots it trusts (a rotation's new root) are as good.
@@ -322,7 +326,7 @@ internal sealed partial class RegistryTransport : IDisposable
                 Recompute();
             }
 
-            LogPinned(_logger, BaseAddress!, _fingerprintText!, roots.Count);
+            LogPinned(_logger, replica, _fingerprintText!, roots.Count);
         }
         finally
         {
@@ -330,10 +334,10 @@ internal sealed partial class RegistryTransport : IDisposable
         }
     }
 
-    private HttpRequestException Refuse(string reason)
+    private HttpRequestException Refuse(Uri replica, string reason)
     {
-        LogRefused(_logger, BaseAddress!, reason);
-        return new HttpRequestException($"The registry at {BaseAddress} is not the pinned one: {reason}. Nothing was sent to it.");
+        LogRefused(_logger, replica.ToString(), reason);
+        return new HttpRequestException($"The registry at {replica} is not the pinned one: {reason}. Nothing was sent to it.");
     }
 
     /// <summary>Under the lock: the anchors, published with one reference swap.</summary>
@@ -368,7 +372,7 @@ internal sealed partial class RegistryTransport : IDisposable
     }
 
     [LoggerMessage(130, LogLevel.Warning, "Registry TLS: refused the server at {Url}: {Reason}")]
-    private static partial void LogRefused(ILogger logger, Uri url, string reason);
+    private static partial void LogRefused(ILogger logger, string url, string reason);
 
     [LoggerMessage(131, LogLevel.Information, "Registry TLS: {Url} proved it holds the root {Fingerprint}; {Count} root(s) trusted for it")]
     private static partial void LogPinned(ILogger logger, Uri url, string fingerprint, int count);

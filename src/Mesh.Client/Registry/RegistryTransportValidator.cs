@@ -32,20 +32,32 @@ internal static class RegistryTransportValidator
             }
         }
 
-        if (registry.Url is not { IsAbsoluteUri: true } url)
+        if (registry.Url is { IsAbsoluteUri: true } url)
         {
-            return;
+            ValidateUrl(registry, url, $"{path}:Url", path, errors);
         }
 
+        var replicas = registry.Urls ?? [];
+        for (var i = 0; i < replicas.Count; i++)
+        {
+            if (replicas[i] is { IsAbsoluteUri: true } replica)
+            {
+                ValidateUrl(registry, replica, $"{path}:Urls:{i}", path, errors);
+            }
+        }
+    }
+
+    private static void ValidateUrl(MeshRegistryOptions registry, Uri url, string key, string path, List<string> errors)
+    {
         if (url.Scheme == Uri.UriSchemeHttp && !registry.AllowInsecure && !IsLoopback(url))
         {
-            errors.Add($"{path}:Url: '{url}' is plain http to a host that is not a loopback address: join tokens and certificates would cross the network in the clear. " +
+            errors.Add($"{key}: '{url}' is plain http to a host that is not a loopback address: join tokens and certificates would cross the network in the clear. " +
                 $"Use https with {path}:CaFingerprint or {path}:CaFile, or set {path}:AllowInsecure to true on an isolated network");
         }
 
         if (url.Scheme == Uri.UriSchemeHttps && registry.CaFingerprint is null && registry.CaFile is null)
         {
-            errors.Add($"{path}:Url: '{url}' is https, so the registry's CA must be pinned: set {path}:CaFingerprint (the 'sha256:...' the registry prints at start) " +
+            errors.Add($"{key}: '{url}' is https, so the registry's CA must be pinned: set {path}:CaFingerprint (the 'sha256:...' the registry prints at start) " +
                 $"or {path}:CaFile (its root certificate)");
         }
     }

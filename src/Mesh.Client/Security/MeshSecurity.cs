@@ -41,7 +41,7 @@ internal sealed partial class MeshSecurity : IDisposable
         {
             // A CA registered in code (a test CA) wins; otherwise the registry's CA, when there is a registry to ask.
             Identity = services.GetService<IWorkloadIdentity>();
-            if (Identity is null && mesh.Registry.Url is not null && mesh.Service.Name is not null)
+            if (Identity is null && mesh.Registry.IsConfigured && mesh.Service.Name is not null)
             {
                 Identity = services.GetRequiredService<RegistryWorkloadIdentity>();
             }
@@ -51,12 +51,12 @@ internal sealed partial class MeshSecurity : IDisposable
         {
             // Strict without a certificate would mean serving and calling in plaintext: refuse to start instead.
             throw new InvalidOperationException(
-                "Mesh:Security:Mode: Strict needs a workload identity; set Mesh:Service:Name, Mesh:Registry:Url and Mesh:Registry:Token (or register a CA in code), or use Permissive");
+                "Mesh:Security:Mode: Strict needs a workload identity; set Mesh:Service:Name, Mesh:Registry:Url (or Urls) and Mesh:Registry:Token (or register a CA in code), or use Permissive");
         }
 
         // Without an identity a client cannot do mesh TLS, but the registry may list https endpoints (apps that serve
         // mesh TLS register so); outside Strict those also serve plaintext, which this client then uses.
-        NeedsPlaintextFallback = Identity is null && Mode != MeshSecurityMode.Strict && mesh.Registry.Url is not null;
+        NeedsPlaintextFallback = Identity is null && Mode != MeshSecurityMode.Strict && mesh.Registry.IsConfigured;
 
         _meter = meters.Create(MeterName);
         _peerRejected = _meter.CreateCounter<long>("mesh.tls.peer_rejected", "{handshake}", "TLS peers refused: no, untrusted, expired or wrong-identity certificates.");

@@ -25,8 +25,8 @@ internal sealed class MeshStatus(MeshRuntime runtime, RegistryDiscoverySource re
         }
     }
 
-    public bool RegistryConnected => options.Value.Registry.Url is not null && registry.IsConnected;
+    public bool RegistryConnected => options.Value.Registry.IsConfigured && registry.IsConnected;
 
     public TimeSpan? RegistrySnapshotAge =>
-        options.Value.Registry.Url is null || registry.SnapshotAge == Timeout.InfiniteTimeSpan ? null : registry.SnapshotAge;
+        !options.Value.Registry.IsConfigured || registry.SnapshotAge == Timeout.InfiniteTimeSpan ? null : registry.SnapshotAge;
 }

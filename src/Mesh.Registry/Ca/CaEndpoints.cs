@@ -136,27 +136,57 @@ internal static class CaEndpoints
     internal static IResult ListRoots(HttpContext context, CertificateAuthority ca, RegistryAuth auth) =>
         AuthenticateAdmin(context, auth) ?? Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse);
 
-    internal static IResult AddRoot(HttpContext context, CertificateAuthority ca, RegistryAuth auth) =>
-        AuthenticateAdmin(context, auth) ?? Results.Json(ca.AddRoot(), RegistryApiJsonContext.Default.CaRootRecord, statusCode: StatusCodes.Status201Created);
-
-    internal static IResult Activate(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
+    internal static async Task<IResult> AddRoot(HttpContext context, CertificateAuthority ca, RegistryAuth auth)
     {
         if (AuthenticateAdmin(context, auth) is { } refusal)
         {
             return refusal;
         }
 
-        return ca.Activate(id) ? Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse) : NoSuchRoot(id);
+        try
+        {
+            return Results.Json(await ca.AddRootAsync(), RegistryApiJsonContext.Default.CaRootRecord, statusCode: StatusCodes.Status201Created);
+        }
+        catch (TimeoutException ex)
+        {
+            return FolderBusy(ex);
+        }
     }
 
-    internal static IResult Remove(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
+    internal static async Task<IResult> Activate(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
     {
         if (AuthenticateAdmin(context, auth) is { } refusal)
         {
             return refusal;
         }
 
-        var (found, active) = ca.Remove(id);
+        try
+        {
+            return await ca.ActivateAsync(id) ? Results.Json(ca.ListRoots(), RegistryApiJsonContext.Default.CaRootsResponse) : NoSuchRoot(id);
+        }
+        catch (TimeoutException ex)
+        {
+            return FolderBusy(ex);
+        }
+    }
+
+    internal static async Task<IResult> Remove(string id, HttpContext context, CertificateAuthority ca, RegistryAuth auth)
+    {
+        if (AuthenticateAdmin(context, auth) is { } refusal)
+        {
+            return refusal;
+        }
+
+        bool found, active;
+        try
+        {
+            (found, active) = await ca.RemoveAsync(id);
+        }
+        catch (TimeoutException ex)
+        {
+            return FolderBusy(ex);
+        }
+
         if (!found)
         {
             return NoSuchRoot(id);
@@ -190,6 +220,10 @@ internal static class CaEndpoints
 
         return caller!.IsAdmin ? null : Forbidden("CA root changes need the admin token.");
     }
+
+    /// <summary>Another replica held the CA folder's lock too long: the change was not made, and may be tried again.</summary>
+    private static IResult FolderBusy(TimeoutException ex) =>
+        Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "CA folder busy", detail: ex.Message);
 
     private static IResult Forbidden(string detail) =>
         Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: detail);

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Client.Security;
 using Mesh.Registry.Contracts;
@@ -11,11 +10,13 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Registry.Ca;
 
 /// <summary>
-/// The mesh CA. Roots are ECDSA P-256, self-signed, made on the first start and kept in <c>MeshRegistry:CaPath</c>:
-/// <c>&lt;id&gt;.crt.pem</c> and <c>&lt;id&gt;.key.pem</c> (mode 0600, in a 0700 folder) and <c>ca.json</c> (which roots are
-/// trusted, which one signs, and the trust bundle's watch index). Several roots can be trusted at once, which is how a
-/// root is rotated: add one (trusted by every workload once their bundles refresh), activate it (new certificates come
-/// from it), and remove the old one when every workload has renewed.
+/// The mesh CA. Roots are ECDSA P-256, self-signed, made on the first start and kept in <c>MeshRegistry:CaPath</c>
+/// (<see cref="CaFolder"/>): <c>&lt;id&gt;.crt.pem</c> and <c>&lt;id&gt;.key.pem</c> (mode 0600, in a 0700 folder) and
+/// <c>ca.json</c> (which roots are trusted, which one signs, and the trust bundle's watch index). Several roots can be
+/// trusted at once, which is how a root is rotated: add one (trusted by every workload once their bundles refresh),
+/// activate it (new certificates come from it), and remove the old one when every workload has renewed. Replicas that
+/// share the folder share the CA: every change is made under the folder's lock on the state the folder holds, and every
+/// replica follows the folder (<c>CertificateAuthority.Sharing.cs</c>).
 /// </summary>
 internal sealed partial class CertificateAuthority : IDisposable
 {
@@ -25,7 +26,6 @@ internal sealed partial class CertificateAuthority : IDisposable
     /// <summary>Issued certificates start a minute early, so a workload whose clock is a little behind accepts them.</summary>
     private static readonly TimeSpan Backdate = TimeSpan.FromMinutes(1);
 
-    private const string StateFile = "ca.json";
     private const string CsrLabel = "CERTIFICATE REQUEST";
 
     private readonly Lock _gate = new();
@@ -33,6 +33,7 @@ internal sealed partial class CertificateAuthority : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<CertificateAuthority> _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly CaFolder _folder;
     private List<CaRoot> _roots = [];
     private CaRoot _active = null!;
     private long _index;
@@ -51,7 +52,9 @@ internal sealed partial class CertificateAuthority : IDisposable
         }
 
         Directory = Path.GetFullPath(path);
-        Load();
+        _folder = new CaFolder(Directory, time);
+        LoadOrCreate();
+        StartFollowing();
     }
 
     public string Directory { get; }
@@ -72,7 +75,7 @@ internal sealed partial class CertificateAuthority : IDisposable
     }
 
     /// <summary>The key file of a root (for tests that check its mode).</summary>
-    public string KeyPath(string id) => Path.Combine(Directory, id + ".key.pem");
+    public string KeyPath(string id) => _folder.KeyPath(id);
 
     /// <summary>
     /// Signs a CSR for <paramref name="service"/>, with the version the CSR's subject names (its one <c>OU</c>, see
@@ -234,65 +237,76 @@ internal sealed partial class CertificateAuthority : IDisposable
     }
 
     /// <summary>Makes a new root, trusted at once but not yet signing.</summary>
-    public CaRootRecord AddRoot()
+    public async Task<CaRootRecord> AddRootAsync()
     {
+        using var held = await LockFolderAsync();
+        ReadFolder();
+        var root = CreateRoot();
+        CaRoot active;
         lock (_gate)
         {
-            var root = CreateRoot();
-            _roots = [.. _roots, root];
-            Changed();
-            LogRootAdded(_logger, root.Id);
+            active = _active;
+        }
+
+        Commit([.. Roots, root], active);
+        LogRootAdded(_logger, root.Id);
+        lock (_gate)
+        {
             return Record(root);
         }
     }
 
     /// <summary>Makes a trusted root the one that signs. False when there is no such root.</summary>
-    public bool Activate(string id)
+    public async Task<bool> ActivateAsync(string id)
     {
-        lock (_gate)
+        using var held = await LockFolderAsync();
+        ReadFolder();
+        var roots = Roots;
+        var root = roots.Find(r => r.Id == id);
+        if (root is null)
         {
-            var root = _roots.Find(r => r.Id == id);
-            if (root is null)
-            {
-                return false;
-            }
-
-            if (root != _active)
-            {
-                _active = root;
-                Changed();
-                LogRootActivated(_logger, id);
-            }
-
-            return true;
+            return false;
         }
+
+        if (root.Id != ActiveRootId)
+        {
+            Commit(roots, root);
+            LogRootActivated(_logger, id);
+        }
+
+        return true;
     }
 
     /// <summary>Stops trusting a root and deletes its key. Not the active root: activate another first.</summary>
-    public (bool Found, bool IsActive) Remove(string id)
+    public async Task<(bool Found, bool IsActive)> RemoveAsync(string id)
     {
+        using var held = await LockFolderAsync();
+        ReadFolder();
+        var roots = Roots;
+        var root = roots.Find(r => r.Id == id);
+        if (root is null)
+        {
+            return (false, false);
+        }
+
+        CaRoot active;
         lock (_gate)
         {
-            var root = _roots.Find(r => r.Id == id);
-            if (root is null)
-            {
-                return (false, false);
-            }
-
-            if (root == _active)
-            {
-                return (true, true);
-            }
-
-            _roots = _roots.Where(r => r != root).ToList();
-            Changed();
-            File.Delete(KeyPath(id));
-            File.Delete(Path.Combine(Directory, id + ".crt.pem"));
-
-            // Not disposed: a signing that took this root as active just before an activate-and-remove may still use it.
-            LogRootRemoved(_logger, id);
-            return (true, false);
+            active = _active;
         }
+
+        if (root == active)
+        {
+            return (true, true);
+        }
+
+        // The state stops naming the root before its files go, so no replica reads a state whose files are gone.
+        Commit(roots.Where(r => r != root).ToList(), active);
+        _folder.DeleteRoot(id);
+
+        // Not disposed: a signing that took this root as active just before an activate-and-remove may still use it.
+        LogRootRemoved(_logger, id);
+        return (true, false);
     }
 
     public void StopWatches() => _stopping.Cancel();
@@ -300,9 +314,24 @@ internal sealed partial class CertificateAuthority : IDisposable
     public void Dispose()
     {
         _stopping.Cancel();
-        foreach (var root in _roots)
+        StopFollowing();
+        lock (_gate)
         {
-            root.Dispose();
+            foreach (var root in _roots)
+            {
+                root.Dispose();
+            }
+        }
+    }
+
+    private List<CaRoot> Roots
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _roots];
+            }
         }
     }
 
@@ -320,72 +349,88 @@ internal sealed partial class CertificateAuthority : IDisposable
         Certificate = root.Pem,
     };
 
-    /// <summary>Under the lock: persists the state, then wakes the trust bundle's watchers.</summary>
-    private void Changed()
+    /// <summary>Holding the folder's lock: writes the next state, then takes it in memory and wakes the trust bundle's watchers.</summary>
+    private void Commit(List<CaRoot> roots, CaRoot active)
     {
-        _index++;
-        Save();
-        var signal = _changed;
-        _changed = WatchSignal.New();
-        signal.TrySetResult();
+        long index;
+        lock (_gate)
+        {
+            index = _index + 1;
+        }
+
+        _folder.WriteState(new CaState { Index = index, Active = active.Id, Roots = roots.ConvertAll(r => r.Id) });
+        Take(roots, active, index);
     }
 
-    private void Load()
+    /// <summary>Takes a state in memory; wakes the trust bundle's watchers when it differs from the one held.</summary>
+    private bool Take(List<CaRoot> roots, CaRoot active, long index)
     {
-        CreatePrivateDirectory(Directory);
-        var statePath = Path.Combine(Directory, StateFile);
-        if (!File.Exists(statePath))
+        lock (_gate)
         {
-            var root = CreateRoot();
-            _roots = [root];
-            _active = root;
-            _index = 1;
-            Save();
-            LogRootCreated(_logger, root.Id, Directory);
+            if (index == _index && active == _active && roots.SequenceEqual(_roots))
+            {
+                return false;
+            }
+
+            _roots = roots;
+            _active = active;
+            _index = index;
+            var signal = _changed;
+            _changed = WatchSignal.New();
+            signal.TrySetResult();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Holding the folder's lock: takes the state the folder holds (another replica may have changed it), reusing the
+    /// roots already in memory (a root's files never change once written). False when the folder has no state yet.
+    /// </summary>
+    private bool ReadFolder()
+    {
+        if (_folder.ReadState() is not { } state)
+        {
+            return false;
+        }
+
+        var known = Roots;
+        var roots = new List<CaRoot>(state.Roots.Count);
+        foreach (var id in state.Roots)
+        {
+            roots.Add(known.Find(r => r.Id == id) ?? _folder.ReadRoot(id));
+        }
+
+        if (Take(roots, roots.Find(r => r.Id == state.Active)!, Math.Max(1, state.Index)))
+        {
+            LogLoaded(_logger, roots.Count, state.Active, Directory);
+        }
+
+        return true;
+    }
+
+    /// <summary>At start, holding the folder's lock: loads the CA, or makes it when this is the first replica to get here.</summary>
+    private void LoadOrCreate()
+    {
+        _folder.Create();
+        if (CaFolder.FileLockingDisabled)
+        {
+            LogFileLockingDisabled(_logger, Directory);
+        }
+
+        using var held = _folder.Lock(_options.CaLockTimeout, () => LogLockBusy(_logger, _folder.LockPath, _options.CaLockTimeout));
+        if (ReadFolder())
+        {
             return;
         }
 
-        CaState? state;
-        try
-        {
-            state = JsonSerializer.Deserialize(File.ReadAllBytes(statePath), CaJsonContext.Default.CaState);
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidOperationException($"{statePath}: not a valid CA state file ({ex.Message})", ex);
-        }
-
-        if (state is null || state.Roots.Count == 0 || !state.Roots.Contains(state.Active))
-        {
-            throw new InvalidOperationException($"{statePath}: lists no roots, or its active root is not among them");
-        }
-
-        foreach (var id in state.Roots)
-        {
-            var keyPath = KeyPath(id);
-            if (!IsId(id) || !File.Exists(keyPath))
-            {
-                throw new InvalidOperationException($"{statePath}: root '{Truncate(id)}' has no key file {keyPath}");
-            }
-
-            RestrictFile(keyPath);
-            var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(Directory, id + ".crt.pem"), keyPath);
-            _roots.Add(new CaRoot(id, certificate));
-        }
-
-        _active = _roots.Find(r => r.Id == state.Active)!;
-        _index = Math.Max(1, state.Index);
-        LogLoaded(_logger, _roots.Count, _active.Id, Directory);
+        var root = CreateRoot();
+        _folder.WriteState(new CaState { Index = 1, Active = root.Id, Roots = [root.Id] });
+        Take([root], root, 1);
+        LogRootCreated(_logger, root.Id, Directory);
     }
 
-    private void Save()
-    {
-        var state = new CaState { Index = _index, Active = _active.Id, Roots = _roots.ConvertAll(r => r.Id) };
-        var path = Path.Combine(Directory, StateFile);
-        var temporary = path + ".tmp";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(state, CaJsonContext.Default.CaState));
-        File.Move(temporary, path, overwrite: true);
-    }
+    private Task<CaFolderLock> LockFolderAsync() =>
+        _folder.LockAsync(_options.CaLockTimeout, () => LogLockBusy(_logger, _folder.LockPath, _options.CaLockTimeout), CancellationToken.None);
 
     private CaRoot CreateRoot()
     {
@@ -399,11 +444,10 @@ internal sealed partial class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var now = _time.GetUtcNow();
         using var created = request.CreateSelfSigned(now - Backdate, now + RootLifetime);
-
-        // The key is written before anything names it, straight into a file only the registry's user can read.
-        WritePrivateFile(KeyPath(id), key.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(Path.Combine(Directory, id + ".crt.pem"), created.ExportCertificatePem());
-        return new CaRoot(id, X509Certificate2.CreateFromPem(created.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem()));
+        var certificatePem = created.ExportCertificatePem();
+        var keyPem = key.ExportPkcs8PrivateKeyPem();
+        _folder.WriteRoot(id, certificatePem, keyPem);
+        return new CaRoot(id, X509Certificate2.CreateFromPem(certificatePem, keyPem));
     }
 
     private static void CheckKey(PublicKey key)
@@ -433,41 +477,7 @@ internal sealed partial class CertificateAuthority : IDisposable
         return serial;
     }
 
-    private static bool IsId(string id) => id.Length == 16 && id.All(char.IsAsciiHexDigitLower);
-
-    private static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            System.IO.Directory.CreateDirectory(path);
-            return;
-        }
-
-        System.IO.Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-    }
-
-    private static void WritePrivateFile(string path, string text)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using var writer = new StreamWriter(path, System.Text.Encoding.ASCII, options);
-        writer.Write(text);
-    }
-
-    private static void RestrictFile(string path)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-    }
-
-    private static string Truncate(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 80), "…");
+    private static string Truncate(string value) => CaFolder.Truncate(value);
 
     [LoggerMessage(40, LogLevel.Information, "Mesh CA: made root {Id} in {Directory}")]
     private static partial void LogRootCreated(ILogger logger, string id, string directory);
@@ -486,4 +496,10 @@ internal sealed partial class CertificateAuthority : IDisposable
 
     [LoggerMessage(45, LogLevel.Warning, "Mesh CA: root {Id} removed; certificates it signed are no longer trusted")]
     private static partial void LogRootRemoved(ILogger logger, string id);
+
+    [LoggerMessage(46, LogLevel.Information, "Mesh CA: {LockPath} is held by another replica; waiting for it up to {Timeout}")]
+    private static partial void LogLockBusy(ILogger logger, string lockPath, TimeSpan timeout);
+
+    [LoggerMessage(49, LogLevel.Warning, "Mesh CA: .NET file locking is turned off (DOTNET_SYSTEM_IO_DISABLEFILELOCKING), so {Directory} is not locked: replicas sharing it may make two roots or lose a change")]
+    private static partial void LogFileLockingDisabled(ILogger logger, string directory);
 }

@@ -7,7 +7,9 @@ namespace Mesh.Registry.Dashboard;
 /// <summary>
 /// The latest traffic numbers each instance sent with its renewal. Kept in memory only: they describe the last few
 /// seconds, a restart loses nothing worth keeping, and the store's write path stays for leases and policies. One entry
-/// per registered instance (a renewal replaces it), pruned when the instance is gone.
+/// per registered instance (a renewal replaces it), pruned when the instance is gone. With registry replicas on etcd,
+/// the numbers travel with the renewal's lease key and every replica's mirror records them here, so each replica's
+/// dashboard shows the traffic of instances that renew through the others.
 /// </summary>
 internal sealed class TrafficStatsStore(TimeProvider time)
 {

@@ -47,7 +47,7 @@ internal static class InstanceEndpoints
             return versionRefusal;
         }
 
-        var (record, created, index) = await store.RegisterAsync(RegistryNames.Service(service), id, registration);
+        var (record, created, index) = await store.RegisterAsync(RegistryNames.Service(service), id, registration with { Traffic = stats });
         if (stats is not null)
         {
             traffic.Record(RegistryNames.Service(service), id, stats);

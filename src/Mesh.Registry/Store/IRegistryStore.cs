@@ -43,6 +43,33 @@ internal interface IRegistryStore : IDisposable
     Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The full current state (instances and policy, each with its own index, as <see cref="WatchInstancesAsync"/> and
+    /// <see cref="WatchPolicyAsync"/> read them) of each of <paramref name="services"/> that changed after
+    /// <paramref name="index"/>, watched as one long poll.
+    /// </summary>
+    /// <param name="services">Distinct service names as the registry keeps them (lower case); at least one.</param>
+    /// <param name="index">The <see cref="ServicesWatchResponse.Index"/> the caller last had; null for everything at once.</param>
+    /// <param name="wait">How long to wait for a change before answering that nothing changed.</param>
+    /// <param name="cancellationToken">The request was aborted: answer at once.</param>
+    /// <remarks>
+    /// <para>
+    /// <see cref="ServicesWatchResponse.Index"/> is the global index, read atomically with the states it carries: every
+    /// change to a named service up to it is in this answer (or was in an earlier one), every later change has a greater
+    /// index. Without <paramref name="index"/>, or with one greater than the global index (the caller saw another
+    /// store), it answers at once with every named service (an unknown one: no instances, no policy, indexes 0).
+    /// </para>
+    /// <para>
+    /// Otherwise it answers with exactly the named services whose instances index or policy index is greater than
+    /// <paramref name="index"/>, at once when there is one, else as soon as one changes; a change to a service not named
+    /// does not answer it. When <paramref name="wait"/> passes first, the request is aborted, or <see cref="StopWatches"/>
+    /// is called, it answers the same way at that moment: usually no services, with the global index. It never misses a
+    /// change after <paramref name="index"/> and never creates an entry for a name it does not know.
+    /// </para>
+    /// </remarks>
+    Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+        CancellationToken cancellationToken);
+
+    /// <summary>
     /// Writes the service's next policy version, atomically with the check of <paramref name="change"/>'s expected
     /// version: of two writers that expect the same version, exactly one succeeds.
     /// </summary>

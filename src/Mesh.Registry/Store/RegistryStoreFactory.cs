@@ -1,3 +1,4 @@
+using Mesh.Registry.Store.Etcd;
 using Mesh.Registry.Store.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -13,6 +14,8 @@ internal static class RegistryStoreFactory
         {
             var s when string.Equals(s, RegistryStoreNames.Sqlite, StringComparison.OrdinalIgnoreCase) =>
                 ActivatorUtilities.CreateInstance<SqliteRegistryStore>(services),
+            var s when string.Equals(s, RegistryStoreNames.Etcd, StringComparison.OrdinalIgnoreCase) =>
+                ActivatorUtilities.CreateInstance<EtcdRegistryStore>(services),
             var s => throw new InvalidOperationException($"{RegistryOptions.SectionName}:Store: '{s}' is not a store this registry has"),
         };
     }

@@ -6,6 +6,9 @@ internal static class RegistryStoreNames
     /// <summary>The embedded SQLite file at <c>MeshRegistry:DataPath</c>, in one registry process.</summary>
     public const string Sqlite = "Sqlite";
 
+    /// <summary>An etcd cluster (<c>MeshRegistry:Etcd</c>), shared by any number of registry replicas.</summary>
+    public const string Etcd = "Etcd";
+
     /// <summary>Every store this build has, as the validator lists them.</summary>
-    public static readonly string[] All = [Sqlite];
+    public static readonly string[] All = [Sqlite, Etcd];
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Registry.Api;
 using Mesh.Registry.Policies;
@@ -7,8 +8,9 @@ using Microsoft.Extensions.Options;
 namespace Mesh.Registry.Watches;
 
 /// <summary>
-/// The long-poll reads: the catalog, a service's instances, a service's policy. Without <c>index</c> each answers at
-/// once; with it, when what it reads has changed since that index or <c>wait</c> has passed (see the README).
+/// The long-poll reads: the catalog, a service's instances, a service's policy, and many services' states in one
+/// poll. Without <c>index</c> each answers at once; with it, when what it reads has changed since that index or
+/// <c>wait</c> has passed (see the README).
 /// </summary>
 internal static class WatchEndpoints
 {
@@ -17,6 +19,7 @@ internal static class WatchEndpoints
         v1.MapGet("/services", WatchServicesAsync);
         v1.MapGet("/services/{service}/instances", WatchInstancesAsync);
         v1.MapGet("/policies/{service}", WatchPolicyAsync);
+        v1.MapPost("/watch", WatchServiceStatesAsync);
     }
 
     internal static async Task<IResult> WatchServicesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth, IOptions<RegistryOptions> options)
@@ -70,5 +73,83 @@ internal static class WatchEndpoints
         var answer = await store.WatchPolicyAsync(name, index, wait, context.RequestAborted);
         PolicyVersionTag.Set(context.Response, answer.Version);
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    /// <summary>
+    /// <c>POST /v1/watch?index=N&amp;wait=30s</c> with <c>{"services":[...]}</c>: a POST because a client names up to
+    /// <see cref="RegistryDefaults.MaxWatchedServices"/> services, which would not fit a request line (Kestrel: 8 KiB).
+    /// It changes nothing, so a client may repeat it freely.
+    /// </summary>
+    internal static async Task<IResult> WatchServiceStatesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth,
+        IOptions<RegistryOptions> options)
+    {
+        // Reading is open to every caller, whatever services it names, as each service's own watches are.
+        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (!WatchQuery.TryRead(context.Request, options.Value, out var index, out var wait, out var problem))
+        {
+            return problem;
+        }
+
+        var (body, bodyProblem) = await RequestBody.ReadAsync(context.Request, RegistryDefaults.MaxWatchBodyBytes, context.RequestAborted);
+        if (bodyProblem is not null)
+        {
+            return bodyProblem;
+        }
+
+        var errors = new ValidationErrors();
+        var services = ReadServices(body!, errors);
+        if (errors.Any)
+        {
+            return errors.Problem("Invalid watch");
+        }
+
+        var answer = await store.WatchServiceStatesAsync(services, index, wait, context.RequestAborted);
+        return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesWatchResponse);
+    }
+
+    /// <summary>The named services, checked, in the registry's case, each once in the order first named.</summary>
+    private static List<string> ReadServices(byte[] body, ValidationErrors errors)
+    {
+        ServicesWatchRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(body, RegistryJsonContext.Default.ServicesWatchRequest);
+        }
+        catch (JsonException ex)
+        {
+            errors.Add(ApiRequest.JsonField(ex.Path), "not valid JSON for a watch: " + ApiRequest.Truncate(ex.Message));
+            return [];
+        }
+
+        var names = request?.Services ?? [];
+        if (names.Count == 0)
+        {
+            errors.Add("services", "required: at least one service name");
+            return [];
+        }
+
+        if (names.Count > RegistryDefaults.MaxWatchedServices)
+        {
+            errors.Add("services", $"{names.Count} services; at most {RegistryDefaults.MaxWatchedServices}");
+            return [];
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var services = new List<string>(names.Count);
+        for (var i = 0; i < names.Count; i++)
+        {
+            var name = names[i] ?? string.Empty;
+            ApiRequest.CheckName(errors, $"services[{i}]", name, "service name");
+            if (!errors.Any && seen.Add(RegistryNames.Service(name)))
+            {
+                services.Add(RegistryNames.Service(name));
+            }
+        }
+
+        return services;
     }
 }

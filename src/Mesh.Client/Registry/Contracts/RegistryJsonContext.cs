@@ -13,6 +13,8 @@ namespace Mesh.Client.Registry;
 [JsonSerializable(typeof(InstancesResponse))]
 [JsonSerializable(typeof(ServicesResponse))]
 [JsonSerializable(typeof(PolicyResponse))]
+[JsonSerializable(typeof(ServicesWatchRequest))]
+[JsonSerializable(typeof(ServicesWatchResponse))]
 [JsonSerializable(typeof(CertificateSigningRequest))]
 [JsonSerializable(typeof(CertificateResponse))]
 [JsonSerializable(typeof(TrustBundleResponse))]

@@ -41,6 +41,10 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
     private readonly CancellationTokenSource _stopping = new();
     private TaskCompletionSource _anyChange = WatchSignal.New();
 
+    // The service of each of the last changes since the start, at its index modulo the length (every change takes the
+    // next index): a woken watch of many services reads what changed since it last looked here, not all it names.
+    private readonly string?[] _recentChanges = new string?[4096];
+
     // Group commit of renewals (see RegisterAsync). Under _gate: the renewed instances waiting for the lease writer, and
     // the signal their batch completes once it is committed. _leaseWork is set when the batch goes from empty to not
     // empty, and reset by the writer when it takes the batch; it does not spin (two cores are shared with Kestrel).

@@ -4,13 +4,13 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 
-namespace Mesh.Registry.Tests;
+namespace Mesh.Testing;
 
 /// <summary>
 /// The built registry run as its own process: <c>dotnet Mesh.Registry.dll --urls http(s)://127.0.0.1:&lt;port&gt;</c>. Over
 /// https it is probed through a client pinned by the fingerprint the process prints at start.
 /// </summary>
-internal sealed class RegistryProcess : IAsyncDisposable
+public sealed class RegistryProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
@@ -59,9 +59,19 @@ internal sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false)
+    /// <summary>Starts the registry on <paramref name="port"/> (a free one when 0; a restart passes the port it had, so its clients find it again).</summary>
+    public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
     {
-        var port = FreePort();
+        var registry = Launch(environment, https, port);
+        await registry.WaitUntilReadyAsync();
+        return registry;
+    }
+
+    /// <summary>Starts the process without waiting for it to answer; <see cref="WaitUntilReadyAsync"/> waits (or kills it when it does not).</summary>
+    public static RegistryProcess Launch(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        port = port == 0 ? FreePort() : port;
         var address = new Uri($"{(https ? "https" : "http")}://127.0.0.1:{port}");
         var info = new ProcessStartInfo("dotnet")
         {
@@ -106,8 +116,15 @@ internal sealed class RegistryProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        return registry;
+    }
 
-        HttpClient? probe = https ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+    public async Task WaitUntilReadyAsync()
+    {
+        var process = _process;
+        var registry = this;
+        var address = Address;
+        HttpClient? probe = address.Scheme == Uri.UriSchemeHttps ? null : new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)
         {
@@ -129,7 +146,7 @@ internal sealed class RegistryProcess : IAsyncDisposable
                 if (response?.StatusCode == HttpStatusCode.OK)
                 {
                     probe!.Dispose();
-                    return registry;
+                    return;
                 }
             }
             catch (HttpRequestException)
@@ -170,7 +187,7 @@ internal sealed class RegistryProcess : IAsyncDisposable
         options.Registry.Url = Address;
         options.Registry.Token = token;
         options.Registry.CaFingerprint = fingerprint;
-        var transport = new Mesh.Client.Registry.RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System,
+        var transport = new Mesh.Client.Registry.RegistryTransport(Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System, Mesh.Client.Internal.RandomSource.Shared,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Mesh.Client.Registry.RegistryTransport>.Instance);
         _transports.Add(transport);
         return new HttpClient(transport.CreateHandler()) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };

@@ -1,0 +1,512 @@
+using Etcdserverpb;
+using Grpc.Core;
+using Mesh.Registry.Watches;
+using Mvccpb;
+
+namespace Mesh.Registry.Store.Etcd;
+
+/// <summary>
+/// The mirror: a full read at start, then one etcd watch on the prefix from the next revision, applied in order. The
+/// mirror's revision moves only past events it applied, so "the mirror has revision R" means it has every write under
+/// the prefix up to R. It never takes a revision from a response without events: the watch's created answer carries
+/// the cluster's current revision before the replay, and etcd 3.4.23 (Debian's) can answer a progress request before
+/// events still queued (etcd issue 15220). To prove it is current, the mirror writes a key of its own under the prefix
+/// and waits to see that write come through (<see cref="CatchUpAsync"/>).
+/// </summary>
+internal sealed partial class EtcdRegistryStore
+{
+    private readonly SemaphoreSlim _watchSend = new(1, 1);
+
+    // The services of the last changes, by change count, so a watch of many services woken by a change looks at what changed.
+    private readonly string?[] _recentChanges = new string?[4096];
+    private long _changeCount;
+    private bool _sweepSoon;
+    private readonly Lock _syncGate = new();
+    private TaskCompletionSource<long>? _pendingSync;
+    private bool _syncRunning;
+
+    private async Task LoadAsync()
+    {
+        var start = EtcdKeys.Bytes(_keys.Prefix);
+        var end = EtcdKeys.RangeEnd(_keys.Prefix);
+        long revision = 0;
+        var key = start;
+        lock (_gate)
+        {
+            // A reload replaces everything: wake the watches parked on the old entries, so they read the new ones.
+            foreach (var s in _services.Values)
+            {
+                Signal(s, instances: true, policy: true);
+            }
+
+            _services.Clear();
+            _pendingLeases.Clear();
+            _decider = null;
+        }
+
+        while (true)
+        {
+            var request = new RangeRequest { Key = key, RangeEnd = end, Limit = PageSize, Revision = revision };
+            var page = await RangeAsync("the registry's state", request).ConfigureAwait(false);
+            if (revision == 0)
+            {
+                revision = page.Header.Revision;
+            }
+
+            lock (_gate)
+            {
+                foreach (var kv in page.Kvs)
+                {
+                    ApplyPut(kv, null);
+                }
+            }
+
+            if (!page.More || page.Kvs.Count == 0)
+            {
+                break;
+            }
+
+            key = Google.Protobuf.ByteString.CopyFrom([.. page.Kvs[^1].Key.Span, 0]);
+        }
+
+        lock (_gate)
+        {
+            _revision = revision;
+            _index = 0;
+            foreach (var s in _services.Values)
+            {
+                _index = Math.Max(_index, Math.Max(s.InstancesIndex, s.PolicyIndex));
+            }
+
+            // Everything may have changed (a reload after compaction): wake every watch to look again, at everything.
+            _changeCount += _recentChanges.Length + 1;
+            foreach (var s in _services.Values)
+            {
+                Signal(s, instances: true, policy: true);
+            }
+
+            Signal(_anyChange, n => _anyChange = n);
+            Signal(_applied, n => _applied = n);
+        }
+    }
+
+    private async Task WatchLoopAsync()
+    {
+        var failures = 0;
+        while (!_closing.IsCancellationRequested)
+        {
+            try
+            {
+                // hasleader: a member cut off from its leader ends the watch, so the loop moves to one that has it.
+                var headers = new Metadata { { "hasleader", "true" } };
+                using var call = _connection.Raw.WatchClient.Watch(headers, cancellationToken: _closing.Token);
+                long from;
+                lock (_gate)
+                {
+                    from = _revision + 1;
+                }
+
+                await SendWatchAsync(call.RequestStream, new WatchRequest
+                {
+                    CreateRequest = new WatchCreateRequest
+                    {
+                        Key = EtcdKeys.Bytes(_keys.Prefix),
+                        RangeEnd = EtcdKeys.RangeEnd(_keys.Prefix),
+                        StartRevision = from,
+                    },
+                }).ConfigureAwait(false);
+                await foreach (var response in call.ResponseStream.ReadAllAsync(_closing.Token).ConfigureAwait(false))
+                {
+                    if (response.CompactRevision > 0)
+                    {
+                        _logger.LogWarning("etcd compacted revision {Revision} away before this replica read it; reading the whole state again",
+                            response.CompactRevision);
+                        await LoadAsync().ConfigureAwait(false);
+                        break;
+                    }
+
+                    if (response.Canceled)
+                    {
+                        throw new InvalidOperationException($"etcd ended the registry's watch: {response.CancelReason}");
+                    }
+
+                    Apply(response);
+                    failures = 0;
+                }
+            }
+            catch (OperationCanceledException) when (_closing.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // the watch is the mirror's only feed: whatever ended it, open it again
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                failures++;
+                _logger.Log(failures == 1 ? LogLevel.Warning : LogLevel.Debug, ex, "The watch on etcd ended; opening it again (attempt {Attempt})", failures);
+            }
+            try
+            {
+                var backoff = TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (1 << Math.Min(failures, 5))));
+                await Task.Delay(backoff, TimeProvider.System, _closing.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Apply(WatchResponse response)
+    {
+        lock (_gate)
+        {
+            var touched = new HashSet<(EtcdServiceEntry, bool)>();
+            var revision = _revision;
+            foreach (var e in response.Events)
+            {
+                if (e.Type == Event.Types.EventType.Put)
+                {
+                    ApplyPut(e.Kv, touched);
+                }
+                else
+                {
+                    ApplyDelete(e.Kv, touched);
+                }
+
+                revision = Math.Max(revision, e.Kv.ModRevision);
+            }
+
+            var catalogChanged = false;
+            foreach (var (s, policy) in touched)
+            {
+                _changeCount++;
+                _recentChanges[_changeCount % _recentChanges.Length] = s.Name;
+                Signal(s, instances: !policy, policy: policy);
+                _index = Math.Max(_index, policy ? s.PolicyIndex : s.InstancesIndex);
+                catalogChanged = true;
+            }
+
+            if (catalogChanged)
+            {
+                Signal(_anyChange, n => _anyChange = n);
+            }
+
+            if (revision > _revision)
+            {
+                _revision = revision;
+                Signal(_applied, n => _applied = n);
+            }
+
+            if (_isDecider && (touched.Count > 0 || _sweepSoon))
+            {
+                var now = _time.GetUtcNow();
+                if (_sweepSoon)
+                {
+                    ArmAt(now, now);
+                }
+                else
+                {
+                    Arm(now);
+                }
+            }
+
+            _sweepSoon = false;
+        }
+    }
+
+    /// <summary>Applies one key's new value; <paramref name="touched"/> collects what changed for the watches (null while loading).</summary>
+    private void ApplyPut(KeyValue kv, HashSet<(EtcdServiceEntry, bool)>? touched)
+    {
+        var key = kv.Key.ToStringUtf8();
+        if (key == _keys.Decider)
+        {
+            _decider = kv.Value.ToStringUtf8();
+            return;
+        }
+
+        if (_keys.Parse(key) is not { } parsed)
+        {
+            return;
+        }
+
+        switch (parsed.Folder)
+        {
+            case EtcdKeys.InstancesFolder when parsed.Id is { } id:
+            {
+                var s = GetOrAdd(parsed.Name);
+                var value = Parse(kv.Value, EtcdJsonContext.Default.EtcdInstanceValue);
+                if (!s.Instances.TryGetValue(id, out var entry))
+                {
+                    entry = new EtcdInstanceEntry { Service = parsed.Name, Id = id, Value = value };
+                    s.Instances[id] = entry;
+                    if (_pendingLeases.Remove((parsed.Name, id), out var pending))
+                    {
+                        SetLease(entry, pending.Value, pending.ModRevision);
+                    }
+                }
+
+                entry.Value = value;
+                entry.Lease = kv.Lease;
+                entry.ModRevision = kv.ModRevision;
+                touched?.Add((s, false));
+                break;
+            }
+
+            case EtcdKeys.LeasesFolder when parsed.Id is { } id:
+            {
+                var value = Parse(kv.Value, EtcdJsonContext.Default.EtcdLeaseValue);
+                if (value.Traffic is { } traffic)
+                {
+                    _traffic.Record(parsed.Name, id, traffic);
+                }
+
+                if (_services.TryGetValue(parsed.Name, out var s) && s.Instances.TryGetValue(id, out var entry))
+                {
+                    SetLease(entry, value, kv.ModRevision);
+
+                    // A held instance came back: the share that would expire shrank, so the decider looks again now.
+                    _sweepSoon |= s.HeldSince is not null;
+                }
+                else
+                {
+                    _pendingLeases[(parsed.Name, id)] = (value, kv.ModRevision);
+                }
+
+                break;
+            }
+
+            case EtcdKeys.InstancesIndexFolder:
+            {
+                var s = GetOrAdd(parsed.Name);
+                s.InstancesIndex = Math.Max(s.InstancesIndex, kv.ModRevision);
+                touched?.Add((s, false));
+                break;
+            }
+
+            case EtcdKeys.PoliciesFolder:
+            {
+                var s = GetOrAdd(parsed.Name);
+                s.Policy = ToStored(Parse(kv.Value, EtcdJsonContext.Default.EtcdPolicyValue));
+                s.PolicyIndex = kv.ModRevision;
+                touched?.Add((s, true));
+                break;
+            }
+
+            case EtcdKeys.RecentExpirationsFolder:
+            {
+                var s = GetOrAdd(parsed.Name);
+                s.RecentExpirations.Clear();
+                foreach (var at in Parse(kv.Value, EtcdJsonContext.Default.ListDateTimeOffset))
+                {
+                    s.RecentExpirations.Enqueue(at);
+                }
+
+                break;
+            }
+
+            case EtcdKeys.HeldFolder:
+            {
+                var s = GetOrAdd(parsed.Name);
+                var held = Parse(kv.Value, EtcdJsonContext.Default.EtcdHeldValue);
+                s.HeldSince = held.Since;
+                s.HeldCount = held.Count;
+                break;
+            }
+        }
+    }
+
+    private void ApplyDelete(KeyValue kv, HashSet<(EtcdServiceEntry, bool)> touched)
+    {
+        var key = kv.Key.ToStringUtf8();
+        if (key == _keys.Decider)
+        {
+            _decider = null;
+            return;
+        }
+
+        if (_keys.Parse(key) is not { } parsed || !_services.TryGetValue(parsed.Name, out var s))
+        {
+            if (_keys.Parse(key) is { Folder: EtcdKeys.LeasesFolder, Id: { } orphan } lease)
+            {
+                _pendingLeases.Remove((lease.Name, orphan));
+            }
+
+            return;
+        }
+
+        switch (parsed.Folder)
+        {
+            case EtcdKeys.InstancesFolder when parsed.Id is { } id && s.Instances.Remove(id):
+                _traffic.Remove(parsed.Name, id);
+                // etcd removed it at the end of its lease (no replica ran to expire it) or a replica did, with an index key write.
+                s.InstancesIndex = Math.Max(s.InstancesIndex, kv.ModRevision);
+                touched.Add((s, false));
+                break;
+            case EtcdKeys.LeasesFolder when parsed.Id is { } id:
+                _pendingLeases.Remove((parsed.Name, id));
+                break;
+            case EtcdKeys.HeldFolder:
+                s.HeldSince = null;
+                s.HeldCount = 0;
+                break;
+        }
+    }
+
+    private static void SetLease(EtcdInstanceEntry entry, EtcdLeaseValue value, long modRevision)
+    {
+        entry.RenewedAt = value.RenewedAt;
+        entry.ExpiresAt = value.ExpiresAt;
+        entry.LeaseModRevision = modRevision;
+    }
+
+    private EtcdServiceEntry GetOrAdd(string service)
+    {
+        if (!_services.TryGetValue(service, out var s))
+        {
+            _services[service] = s = new EtcdServiceEntry(service);
+        }
+
+        return s;
+    }
+
+    private static void Signal(EtcdServiceEntry s, bool instances, bool policy)
+    {
+        if (instances)
+        {
+            var signal = s.InstancesChanged;
+            s.InstancesChanged = WatchSignal.New();
+            signal.TrySetResult();
+        }
+
+        if (policy)
+        {
+            var signal = s.PolicyChanged;
+            s.PolicyChanged = WatchSignal.New();
+            signal.TrySetResult();
+        }
+    }
+
+    private static void Signal(TaskCompletionSource signal, Action<TaskCompletionSource> replace)
+    {
+        replace(WatchSignal.New());
+        signal.TrySetResult();
+    }
+
+    /// <summary>
+    /// Waits until the mirror has every write etcd had acknowledged when this was called: a linearizable read of the
+    /// cluster's revision, and when the mirror is behind it, a write of this replica's sync key (shared by every
+    /// caller waiting meanwhile) that the mirror must see come through its watch.
+    /// </summary>
+    private async Task CatchUpAsync()
+    {
+        var read = await RangeAsync("etcd's revision", new RangeRequest { Key = EtcdKeys.Bytes(_keys.AdminTokenHash), CountOnly = true })
+            .ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_revision >= read.Header.Revision)
+            {
+                return;
+            }
+        }
+
+        var synced = await SyncWriteAsync().ConfigureAwait(false);
+        await WaitAppliedAsync(synced, throwOnTimeout: true).ConfigureAwait(false);
+    }
+
+    /// <summary>The revision of a sync-key write that started after this call; one write at a time serves everyone who asked meanwhile.</summary>
+    private Task<long> SyncWriteAsync()
+    {
+        lock (_syncGate)
+        {
+            _pendingSync ??= new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var next = _pendingSync.Task;
+            if (!_syncRunning)
+            {
+                _syncRunning = true;
+                _ = Task.Run(WriteSyncKeysAsync);
+            }
+
+            return next;
+        }
+    }
+
+    private async Task WriteSyncKeysAsync()
+    {
+        while (true)
+        {
+            TaskCompletionSource<long> waiting;
+            lock (_syncGate)
+            {
+                if (_pendingSync is null)
+                {
+                    _syncRunning = false;
+                    return;
+                }
+
+                waiting = _pendingSync;
+                _pendingSync = null;
+            }
+
+            try
+            {
+                var request = new PutRequest { Key = EtcdKeys.Bytes(_keys.Sync(_replicaId)), Value = Google.Protobuf.ByteString.CopyFromUtf8(_replicaId) };
+                var put = await _connection.CallAsync("a write of this replica's sync key", o => _connection.Raw.KVClient.PutAsync(request, o))
+                    .ConfigureAwait(false);
+                waiting.TrySetResult(put.Header.Revision);
+            }
+#pragma warning disable CA1031 // handed to every caller waiting on this write
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                waiting.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>Waits until the mirror has applied <paramref name="revision"/> of a write under the prefix, at most the request timeout.</summary>
+    private async Task WaitAppliedAsync(long revision, bool throwOnTimeout)
+    {
+        var deadline = TimeProvider.System.GetTimestamp() + (long)(_connection.Timeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
+        while (true)
+        {
+            Task applied;
+            lock (_gate)
+            {
+                if (_revision >= revision)
+                {
+                    return;
+                }
+
+                applied = _applied.Task;
+            }
+
+            var left = TimeProvider.System.GetElapsedTime(TimeProvider.System.GetTimestamp(), deadline);
+            if (left <= TimeSpan.Zero || _closing.IsCancellationRequested)
+            {
+                if (!throwOnTimeout)
+                {
+                    return;
+                }
+
+                throw new RegistryStoreUnavailableException(
+                    $"this replica's view of etcd did not reach revision {revision} within {_connection.Timeout.TotalSeconds:0.#} s (its watch on etcd is down)");
+            }
+
+            await Task.WhenAny(applied, Task.Delay(left, TimeProvider.System)).ConfigureAwait(false);
+        }
+    }
+
+    private async Task SendWatchAsync(IClientStreamWriter<WatchRequest> stream, WatchRequest request)
+    {
+        await _watchSend.WaitAsync(_closing.Token).ConfigureAwait(false);
+        try
+        {
+            await stream.WriteAsync(request, _closing.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _watchSend.Release();
+        }
+    }
+}

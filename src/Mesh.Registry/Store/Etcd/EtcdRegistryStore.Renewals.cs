@@ -1,0 +1,129 @@
+using Etcdserverpb;
+using Grpc.Core;
+
+namespace Mesh.Registry.Store.Etcd;
+
+/// <summary>
+/// Renewals, the registry's hot path: every instance every few seconds. They are group-committed, up to
+/// <see cref="RenewalBatch"/> in one etcd transaction (etcd allows 128 operations in one), by a few writers so that a
+/// batch forms while the one before is in the cluster's log; a renewal is answered once its batch is committed.
+/// </summary>
+internal sealed partial class EtcdRegistryStore
+{
+    private const int RenewalBatch = 60;
+    private const int RenewalWriters = 4;
+
+    private readonly EtcdLeaseKeepAlive _keepAlive;
+
+    private async Task WriteRenewalsAsync()
+    {
+        var batch = new List<PendingRenewal>(RenewalBatch);
+        var reader = _renewals.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < RenewalBatch && reader.TryRead(out var renewal))
+            {
+                batch.Add(renewal);
+            }
+
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                await CommitRenewalsAsync(batch).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // the renewals' callers get the failure; the writer goes on with the next batch
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                foreach (var renewal in batch)
+                {
+                    renewal.Done.TrySetException(ex);
+                }
+            }
+        }
+    }
+
+    private async Task CommitRenewalsAsync(List<PendingRenewal> batch)
+    {
+        // One transaction may name a key once: the same instance renewed twice in a batch writes its latest value.
+        var latest = new Dictionary<string, PendingRenewal>(StringComparer.Ordinal);
+        foreach (var renewal in batch)
+        {
+            latest[renewal.LeaseKey] = renewal;
+        }
+
+        var txn = new TxnRequest();
+        foreach (var renewal in latest.Values)
+        {
+            txn.Compare.Add(ModRevisionIs(renewal.InstanceKey, renewal.InstanceRevision));
+            txn.Success.Add(Put(renewal.LeaseKey, renewal.Value, renewal.Lease));
+        }
+
+        TxnResponse? response = null;
+        try
+        {
+            response = await CommitAsync($"{latest.Count} lease renewals", txn).ConfigureAwait(false);
+        }
+        catch (RegistryStoreUnavailableException ex) when (ex.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+        {
+            // A lease in the batch was revoked (its instance expired or changed): commit the others one by one.
+        }
+
+        if (response is { Succeeded: true })
+        {
+            foreach (var renewal in batch)
+            {
+                renewal.Done.TrySetResult(true);
+            }
+
+            return;
+        }
+
+        foreach (var renewal in latest.Values)
+        {
+            var single = new TxnRequest();
+            single.Compare.Add(ModRevisionIs(renewal.InstanceKey, renewal.InstanceRevision));
+            single.Success.Add(Put(renewal.LeaseKey, renewal.Value, renewal.Lease));
+            bool committed;
+            try
+            {
+                committed = (await CommitAsync("a lease renewal", single).ConfigureAwait(false)).Succeeded;
+            }
+            catch (RegistryStoreUnavailableException ex) when (ex.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+            {
+                committed = false;
+            }
+
+            foreach (var renewal2 in batch)
+            {
+                if (renewal2.LeaseKey == renewal.LeaseKey)
+                {
+                    renewal2.Done.TrySetResult(committed);
+                }
+            }
+        }
+    }
+
+    /// <summary>Keeps the instance's etcd lease (ttl plus the longest hold) alive, once per third of it rather than on every renewal.</summary>
+    private void KeepAliveIfDue(EtcdInstanceEntry entry)
+    {
+        var now = TimeProvider.System.GetTimestamp();
+        var third = TimeSpan.FromSeconds((entry.Value.TtlSeconds + _options.MassExpiryMaxHold.TotalSeconds) / 3);
+        lock (_gate)
+        {
+            if (entry.KeptAliveAt != 0 && TimeProvider.System.GetElapsedTime(entry.KeptAliveAt, now) < third)
+            {
+                return;
+            }
+
+            entry.KeptAliveAt = now;
+        }
+
+        _keepAlive.Send(entry.Lease);
+    }
+}
