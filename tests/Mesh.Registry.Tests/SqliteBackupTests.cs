@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Mesh.Registry.Cli;
 using Mesh.Testing;
+using Xunit.Abstractions;
 
 namespace Mesh.Registry.Tests;
 
@@ -10,14 +11,12 @@ namespace Mesh.Registry.Tests;
 /// &lt;file&gt;</c> run as its own process against a registry process that is writing, then restore = stop the registry, put
 /// the backup at <c>DataPath</c>, remove the stale <c>-wal</c> and <c>-shm</c> files, start.
 /// </summary>
-public sealed class SqliteBackupTests : IDisposable
+public sealed class SqliteBackupTests(ITestOutputHelper output) : IDisposable
 {
     private const int MaxWritesPerWriter = 20_000;
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "mesh-registry-tests", Guid.NewGuid().ToString("N"));
-
-    public SqliteBackupTests() => Directory.CreateDirectory(_directory);
 
     public void Dispose() => RegistryHost.DeleteDirectory(_directory);
 
@@ -35,6 +34,7 @@ public sealed class SqliteBackupTests : IDisposable
     [Fact]
     public async Task Sqlite_backup_taken_while_writing_restores_every_write_acknowledged_before_it()
     {
+        Directory.CreateDirectory(_directory);
         string joinToken;
         string roots;
         int registrationsAcknowledgedBefore, policiesAcknowledgedBefore, registrationsSentBeforeEnd, policiesSentBeforeEnd;
@@ -109,11 +109,13 @@ public sealed class SqliteBackupTests : IDisposable
         var restoredRegistrations = ids.Count;
         restoredRegistrations.ShouldBeGreaterThanOrEqualTo(registrationsAcknowledgedBefore);
         restoredRegistrations.ShouldBeLessThanOrEqualTo(registrationsSentBeforeEnd);
+        output.WriteLine($"registrations: {registrationsAcknowledgedBefore} acknowledged before the backup, {registrationsSentBeforeEnd} sent before it ended, {restoredRegistrations} restored");
         ids.Order(StringComparer.Ordinal).ShouldBe(Enumerable.Range(0, restoredRegistrations).Select(n => $"w-{n}").Order(StringComparer.Ordinal));
 
         // Policy versions likewise: versions 1 .. v, with v between the same bounds, the current one the v-th document.
         var history = (await check.GetJsonAsync($"/v1/policies/ratings/history?limit={RegistryDefaults.MaxHistory}")).GetProperty("versions").EnumerateArray().Select(v => v.GetProperty("version").GetInt64()).ToList();
         var current = (await check.GetJsonAsync("/v1/policies/ratings")).GetProperty("version").GetInt64();
+        output.WriteLine($"policy versions: {policiesAcknowledgedBefore} acknowledged before the backup, {policiesSentBeforeEnd} sent before it ended, {current} restored");
         current.ShouldBeGreaterThanOrEqualTo(policiesAcknowledgedBefore);
         current.ShouldBeLessThanOrEqualTo(policiesSentBeforeEnd);
         history.ShouldBe(Enumerable.Range(1, (int)current).Select(v => (long)v).Reverse());
@@ -144,6 +146,7 @@ public sealed class SqliteBackupTests : IDisposable
     [Fact]
     public async Task Sqlite_backup_refuses_what_it_cannot_do_with_a_clear_error_and_exit_code()
     {
+        Directory.CreateDirectory(_directory);
         // No database at the data path.
         var missing = await RunAsync("backup", "--data-path", Path.Combine(_directory, "none.db"), "--to", BackupPath);
         missing.Code.ShouldBe(BackupCli.Usage);
