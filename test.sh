@@ -35,14 +35,15 @@ fi
 
 # The registry's etcd store is tested against real etcd processes (tests/Mesh.Testing.Registry/EtcdCluster.cs) from
 # Debian's etcd-server, which may enable a service of its own on port 2379: the tests never use that port, every
-# member binds ports found free. Installed here when missing (CI runs as root, without stdin).
-if ! command -v etcd >/dev/null 2>&1; then
-  echo "test.sh: installing etcd-server for the registry's etcd tests"
+# member binds ports found free. Its backup test takes and restores snapshots with etcdctl, from Debian's etcd-client.
+# Installed here when missing (CI runs as root, without stdin).
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+  echo "test.sh: installing etcd-server and etcd-client for the registry's etcd tests"
   sudo_cmd=""
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo -n"; fi
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null ||
-    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >/dev/null; } ||
-    echo "test.sh: could not install etcd-server; the tests that start etcd will fail" >&2
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server etcd-client >/dev/null ||
+    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server etcd-client >/dev/null; } ||
+    echo "test.sh: could not install etcd-server and etcd-client; the tests that start etcd will fail" >&2
 fi
 
 soak="${MESH_SOAK:-0}"

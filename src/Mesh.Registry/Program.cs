@@ -2,10 +2,10 @@ using Mesh.Registry;
 using Mesh.Registry.Cli;
 using Microsoft.Extensions.Configuration.Memory;
 
-// `policy ...` is the command line (apply, validate, get, history, rollback); anything else starts the server.
-if (PolicyCli.IsCommand(args))
+// `policy ...` (apply, validate, get, history, rollback) and `backup` are the command line; anything else starts the server.
+if (RegistryCli.IsCommand(args))
 {
-    return await PolicyCli.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);
+    return await RegistryCli.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);
 }
 
 var builder = WebApplication.CreateSlimBuilder(args);

@@ -42,7 +42,7 @@ public sealed class PolicyCliTests : IAsyncLifetime
             [PolicyCli.RegistryVariable] = _host.Address.ToString(),
             [PolicyCli.TokenVariable] = token,
         };
-        var code = await PolicyCli.RunAsync(args, output, error, name => environment.GetValueOrDefault(name));
+        var code = await RegistryCli.RunAsync(args, output, error, name => environment.GetValueOrDefault(name));
         return (code, output.ToString(), error.ToString());
     }
 
@@ -114,7 +114,7 @@ public sealed class PolicyCliTests : IAsyncLifetime
 
         var output = new StringWriter();
         var error = new StringWriter();
-        var code = await PolicyCli.RunAsync(["policy", "get", "--service", "reviews", "--registry", "http://127.0.0.1:1", "--token", "t"], output, error, _ => null);
+        var code = await RegistryCli.RunAsync(["policy", "get", "--service", "reviews", "--registry", "http://127.0.0.1:1", "--token", "t"], output, error, _ => null);
         code.ShouldBe(PolicyCli.Unreachable);
         error.ToString().ShouldContain("could not be reached");
         error.ToString().ShouldNotContain("--token");

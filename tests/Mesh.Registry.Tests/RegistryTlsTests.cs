@@ -270,14 +270,14 @@ public sealed class RegistryTlsTests
             await File.WriteAllTextAsync(policy, """{ "LoadBalancer": { "Policy": "RoundRobin" } }""");
             var output = new StringWriter();
             var error = new StringWriter();
-            (await Cli.PolicyCli.RunAsync(["policy", "apply", policy, "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken,
+            (await Cli.RegistryCli.RunAsync(["policy", "apply", policy, "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken,
                 "--ca-fingerprint", fingerprint], output, error, _ => null)).ShouldBe(Cli.PolicyCli.Ok, error.ToString());
             error = new StringWriter();
-            (await Cli.PolicyCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken],
+            (await Cli.RegistryCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", registry.Address.ToString(), "--token", RegistryHost.AdminToken],
                 output, error, _ => null)).ShouldBe(Cli.PolicyCli.Usage);
             error.ToString().ShouldContain("the registry's CA must be pinned: --ca-fingerprint");
             error = new StringWriter();
-            (await Cli.PolicyCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", "http://10.0.0.1:7400", "--token", RegistryHost.AdminToken],
+            (await Cli.RegistryCli.RunAsync(["policy", "get", "-s", "reviews", "--registry", "http://10.0.0.1:7400", "--token", RegistryHost.AdminToken],
                 output, error, _ => null)).ShouldBe(Cli.PolicyCli.Usage);
             error.ToString().ShouldContain("is plain http to a host that is not a loopback address");
         }

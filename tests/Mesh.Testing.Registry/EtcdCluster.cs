@@ -112,6 +112,100 @@ public sealed class EtcdCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes a snapshot of the cluster's whole keyspace (and leases) into <paramref name="file"/> with etcd's own tool,
+    /// from running member <paramref name="member"/>: <c>ETCDCTL_API=3 etcdctl --endpoints &lt;url&gt; snapshot save &lt;file&gt;</c>.
+    /// </summary>
+    public Task<string> SnapshotSaveAsync(string file, int member = 0, CancellationToken cancellationToken = default) =>
+        EtcdctlAsync(["--endpoints", _members[member].ClientUrl.ToString().TrimEnd('/'), "snapshot", "save", file], cancellationToken);
+
+    /// <summary>
+    /// A new single-member cluster made from <paramref name="snapshot"/> with etcd's own tool, as a lost cluster is
+    /// restored: <c>ETCDCTL_API=3 etcdctl snapshot restore &lt;file&gt; --name r0 --initial-cluster r0=&lt;peer url&gt;
+    /// --initial-advertise-peer-urls &lt;peer url&gt; --initial-cluster-token &lt;new token&gt; --data-dir &lt;new folder&gt;</c>, then
+    /// <c>etcd</c> on that data folder. Returns once the member is healthy.
+    /// </summary>
+    public static async Task<EtcdCluster> RestoreAsync(string snapshot, CancellationToken cancellationToken = default)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "mesh-etcd-tests", Guid.NewGuid().ToString("N"));
+        System.IO.Directory.CreateDirectory(directory);
+        for (var attempt = 1; ; attempt++)
+        {
+            var token = $"meshlib-restored-{Guid.NewGuid():N}";
+            var ports = FreePorts(2);
+            var member = new EtcdMember("r0", Path.Combine(directory, $"attempt{attempt}", "r0"), ports[0], ports[1]);
+            var cluster = new EtcdCluster(directory, token, [member]);
+            try
+            {
+                // The restored member's peer URL is written into its data folder, so each attempt restores afresh.
+                await EtcdctlAsync(["snapshot", "restore", snapshot, "--name", member.Name, "--initial-cluster", $"{member.Name}={member.PeerUrl}",
+                    "--initial-advertise-peer-urls", member.PeerUrl, "--initial-cluster-token", token, "--data-dir", member.DataDirectory], cancellationToken);
+                member.Start(cluster.Arguments(member));
+                await cluster.WaitHealthyAsync(cluster._members, cancellationToken);
+                return cluster;
+            }
+            catch (EtcdPortTakenException) when (attempt < PortAttempts)
+            {
+                cluster.KillAll();
+                cluster._http.Dispose();
+            }
+            catch
+            {
+                await cluster.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Runs <c>etcdctl</c> (API v3; Debian's etcd-client, which ./test.sh installs) and returns its output; throws when it fails.</summary>
+    public static async Task<string> EtcdctlAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var etcdctl = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, "etcdctl"))
+            .FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("etcdctl is not on PATH: ./test.sh installs Debian's etcd-client (apt-get install etcd-client).");
+        var info = new System.Diagnostics.ProcessStartInfo(etcdctl)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        // etcdctl reads every flag from an ETCDCTL_* variable too; only the arguments count, on API v3.
+        foreach (var key in info.Environment.Keys.ToList())
+        {
+            if (key.StartsWith("ETCDCTL_", StringComparison.OrdinalIgnoreCase))
+            {
+                info.Environment.Remove(key);
+            }
+        }
+
+        info.Environment["ETCDCTL_API"] = "3";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var error = process.StandardError.ReadToEndAsync(cancellationToken);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(StartTimeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+            throw new TimeoutException($"etcdctl {string.Join(' ', arguments)} did not end within {StartTimeout.TotalSeconds:0} s.");
+        }
+
+        var text = await output + await error;
+        return process.ExitCode == 0 ? text : throw new InvalidOperationException($"etcdctl {string.Join(' ', arguments)} exited with {process.ExitCode}:\n{text}");
+    }
+
     /// <summary>Whether member <paramref name="member"/>'s process is running.</summary>
     public bool IsRunning(int member) => _members[member].IsRunning;
 

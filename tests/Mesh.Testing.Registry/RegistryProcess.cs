@@ -59,6 +59,52 @@ public sealed class RegistryProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs the registry's command line (<c>dotnet Mesh.Registry.dll &lt;arguments&gt;</c>, e.g. <c>backup ...</c>) to its end
+    /// and returns its exit code and output; kills it when it runs past <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string Error)> RunCommandAsync(IReadOnlyList<string> arguments, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(DllPath)!,
+        };
+        info.ArgumentList.Add(DllPath);
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var key in info.Environment.Keys.ToList())
+        {
+            if (key.StartsWith("MeshRegistry", StringComparison.OrdinalIgnoreCase) || key.StartsWith("MESH_", StringComparison.OrdinalIgnoreCase))
+            {
+                info.Environment.Remove(key);
+            }
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"'{string.Join(' ', arguments)}' did not end within {timeout}:\n{await output}\n{await error}");
+        }
+
+        return (process.ExitCode, await output, await error);
+    }
+
     /// <summary>Starts the registry on <paramref name="port"/> (a free one when 0; a restart passes the port it had, so its clients find it again).</summary>
     public static async Task<RegistryProcess> StartAsync(IReadOnlyDictionary<string, string> environment, bool https = false, int port = 0)
     {

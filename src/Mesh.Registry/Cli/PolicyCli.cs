@@ -8,7 +8,7 @@ using Mesh.Client;
 namespace Mesh.Registry.Cli;
 
 /// <summary>
-/// <c>mesh-registry policy apply|validate|get|history|rollback</c>: the registry's policy API from a shell. Documents
+/// <c>mesh-registry policy apply|validate|get|history|rollback</c> (see <see cref="RegistryCli"/>): the registry's policy API from a shell. Documents
 /// are validated by the registry (the very validator every client runs) before anything is stored; errors are
 /// printed with their paths. The admin token comes from <c>--token</c> or <c>MESH_ADMIN_TOKEN</c> and is never printed.
 /// </summary>
@@ -27,11 +27,8 @@ internal static class PolicyCli
 
     private static readonly JsonSerializerOptions Pretty = new() { WriteIndented = true };
 
-    /// <summary>Whether <paramref name="args"/> asks for the command line rather than the server.</summary>
-    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] == "policy";
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment,
-        HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
+    /// <summary>The <c>policy</c> command and its subcommands.</summary>
+    public static Command Create(TextWriter output, TextWriter error, Func<string, string?> environment, HttpMessageHandler? handler)
     {
         var service = new Option<string>("--service", "-s") { Description = "The service whose policy this is", Required = true };
         var registry = new Option<string?>("--registry")
@@ -76,23 +73,7 @@ internal static class PolicyCli
         history.SetAction((parse, ct) => Open(parse).HistoryAsync(ct));
         rollback.SetAction((parse, ct) => Open(parse).RollbackAsync(parse.GetValue(version), ct));
 
-        var root = new RootCommand("MeshLib registry. Without arguments it serves; 'policy' manages policies.")
-        {
-            new Command("policy", "Apply, validate, read and roll back service policies") { apply, validate, get, history, rollback },
-        };
-        var parsed = root.Parse(args);
-        if (parsed.Errors.Count > 0)
-        {
-            foreach (var e in parsed.Errors)
-            {
-                await error.WriteLineAsync(e.Message);
-            }
-
-            await error.WriteLineAsync("Run with --help for usage.");
-            return Usage;
-        }
-
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+        return new Command("policy", "Apply, validate, read and roll back service policies") { apply, validate, get, history, rollback };
     }
 
     private sealed class Session(string service, string registry, string? token, TextWriter output, TextWriter error, HttpMessageHandler? handler,

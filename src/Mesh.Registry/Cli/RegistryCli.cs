@@ -1,0 +1,39 @@
+using System.CommandLine;
+
+namespace Mesh.Registry.Cli;
+
+/// <summary>
+/// The registry's command line: <c>policy ...</c> (<see cref="PolicyCli"/>) and <c>backup</c> (<see cref="BackupCli"/>).
+/// Any other arguments start the server.
+/// </summary>
+internal static class RegistryCli
+{
+    /// <summary>Bad usage: unknown or missing arguments (the commands' own exit codes keep 2 for it too).</summary>
+    public const int Usage = 2;
+
+    /// <summary>Whether <paramref name="args"/> asks for the command line rather than the server.</summary>
+    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is "policy" or "backup";
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment,
+        HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
+    {
+        var root = new RootCommand("MeshLib registry. Without arguments it serves; 'policy' manages policies; 'backup' copies the SQLite store.")
+        {
+            PolicyCli.Create(output, error, environment, handler),
+            BackupCli.Create(output, error, environment),
+        };
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors)
+            {
+                await error.WriteLineAsync(e.Message);
+            }
+
+            await error.WriteLineAsync("Run with --help for usage.");
+            return Usage;
+        }
+
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, cancellationToken);
+    }
+}
