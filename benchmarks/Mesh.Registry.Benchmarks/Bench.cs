@@ -108,6 +108,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             var loadedSpacing = settings.HeartbeatDuration / Math.Max(1, settings.LoadedChanges);
             log.WriteLine($"heartbeats: {settings.Renewers} renewers for {settings.HeartbeatWarmup.TotalSeconds} s warm-up + {settings.HeartbeatDuration.TotalSeconds} s, " +
                           $"{settings.LoadedChanges} changes {loadedSpacing.TotalMilliseconds} ms apart");
+            var etcdBefore = deployment.Etcd is { } cluster ? await cluster.MetricsAsync(cancellationToken) : null;
             var renewing = renewers.RunAsync(settings.Renewers, settings.HeartbeatWarmup, settings.HeartbeatDuration, cancellationToken);
             var cpu = MeasureCpuAsync(deployment, cancellationToken);
             var loadedChangesTask = ChangeAsync(deployment, writers, "loaded", settings.LoadedChanges, loadedSpacing, k => (2 * k) + 1, settings.HeartbeatWarmup,
@@ -117,6 +118,11 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             var loadedChanges = await loadedChangesTask;
             var (registryCpu, etcdCpu, benchCpu) = await cpu;
             var sampledPeaks = await Task.WhenAll(peakRss);
+            if (deployment.Etcd is { } etcdCluster && etcdBefore is not null)
+            {
+                ReportEtcd(etcdBefore, await etcdCluster.MetricsAsync(cancellationToken));
+            }
+
             await CatchUpAsync(loadedChanges, byService, cancellationToken);
             var loaded = PropagationResult.Analyze(loadedChanges, byService);
             Report("underHeartbeats", loaded, loadedChanges, byService);
@@ -393,6 +399,36 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
         {
             _failures.Add($"{name}: {p.Missed} (change, watcher) pairs never saw the change");
         }
+    }
+
+    /// <summary>What etcd did over the heartbeat phase (warm-up included): fsyncs, their mean time, proposals.</summary>
+    private void ReportEtcd(JsonArray before, JsonArray after)
+    {
+        var members = new JsonArray();
+        for (var i = 0; i < after.Count; i++)
+        {
+            double Delta(string key) => after[i]![key]!.GetValue<double>() - before[i]![key]!.GetValue<double>();
+            var fsyncs = Delta("walFsyncs");
+            var commits = Delta("backendCommits");
+            var fsyncMs = fsyncs == 0 ? double.NaN : Delta("walFsyncSeconds") * 1000 / fsyncs;
+            var commitMs = commits == 0 ? double.NaN : Delta("backendCommitSeconds") * 1000 / commits;
+            var name = after[i]!["name"]!.GetValue<string>();
+            var leader = after[i]!["isLeader"]!.GetValue<bool>();
+            log.WriteLine($"etcd {name}{(leader ? " (leader)" : "")} over the heartbeats: {fsyncs:F0} WAL fsyncs, mean {fsyncMs:F2} ms; " +
+                          $"{commits:F0} backend commits, mean {commitMs:F2} ms; {Delta("proposalsCommitted"):F0} proposals committed");
+            members.Add(new JsonObject
+            {
+                ["name"] = name,
+                ["isLeader"] = leader,
+                ["walFsyncs"] = fsyncs,
+                ["walFsyncMeanMs"] = Number(fsyncMs),
+                ["backendCommits"] = commits,
+                ["backendCommitMeanMs"] = Number(commitMs),
+                ["proposalsCommitted"] = Delta("proposalsCommitted"),
+            });
+        }
+
+        _results["etcdDuringHeartbeats"] = members;
     }
 
     private void ReportRenewals(RenewalResult r, TimeSpan[] registryCpu, TimeSpan[] etcdCpu, TimeSpan benchCpu)

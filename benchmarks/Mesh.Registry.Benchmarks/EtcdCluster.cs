@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json.Nodes;
 
 namespace Mesh.Registry.Benchmarks;
 
@@ -86,6 +87,34 @@ internal sealed class EtcdCluster : IDisposable
                 throw;
             }
         }
+    }
+
+    /// <summary>
+    /// From each member's <c>/metrics</c>: WAL fsyncs and backend commits (count, mean ms) and the proposals committed,
+    /// since the member started; the run takes differences over its windows.
+    /// </summary>
+    public async Task<JsonArray> MetricsAsync(CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var members = new JsonArray();
+        foreach (var member in _members)
+        {
+            var text = await http.GetStringAsync(new Uri(member.ClientUrl, "/metrics"), cancellationToken);
+            double Value(string name) => text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+                .Select(l => double.Parse(l[(name.Length + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture)).FirstOrDefault();
+            members.Add(new JsonObject
+            {
+                ["name"] = member.Name,
+                ["isLeader"] = Value("etcd_server_is_leader") > 0,
+                ["walFsyncs"] = Value("etcd_disk_wal_fsync_duration_seconds_count"),
+                ["walFsyncSeconds"] = Value("etcd_disk_wal_fsync_duration_seconds_sum"),
+                ["backendCommits"] = Value("etcd_disk_backend_commit_duration_seconds_count"),
+                ["backendCommitSeconds"] = Value("etcd_disk_backend_commit_duration_seconds_sum"),
+                ["proposalsCommitted"] = Value("etcd_server_proposals_committed_total"),
+            });
+        }
+
+        return members;
     }
 
     public void Dispose()

@@ -106,6 +106,10 @@ internal sealed record Settings
             Preset = "etcd-10k",
             Store = "etcd",
             Replicas = 2,
+
+            // A renewal is answered once a quorum has fsynced its batch (tens of ms): 64 renewers waiting for their
+            // answers measure that latency, not the replicas' capacity; 10,000 instances renew independently.
+            Renewers = 512,
             Deadline = TimeSpan.FromMinutes(15),
         },
     };
