@@ -139,7 +139,7 @@ internal sealed record Settings
           dotnet run -c Release --project benchmarks/Mesh.Registry.Benchmarks -- --preset NAME
               sqlite-10k   the full run (the default)
               sqlite-100k  100,000 instances over 2,000 services, 10,000 watchers; memory goal 1 GB
-              etcd-10k     the full run's scale on 2 registry replicas sharing a 3-member etcd cluster on loopback
+              etcd-10k     the full run's scale on 2 registry replicas sharing a 3-member etcd cluster on loopback, 512 renewers
 
         options (after --smoke or --preset, they change that run):
           --store sqlite|etcd  etcd: starts a 3-member etcd cluster (the etcd binary on PATH) and --replicas registries on it
@@ -228,6 +228,11 @@ internal sealed record Settings
         if (settings.IsEtcd && !replicasGiven && settings.Replicas == 1)
         {
             settings = settings with { Replicas = 2 };
+        }
+
+        if (!settings.IsEtcd && !replicasGiven)
+        {
+            settings = settings with { Replicas = 1 };
         }
 
         if (!settings.IsEtcd && settings.Replicas > 1)
