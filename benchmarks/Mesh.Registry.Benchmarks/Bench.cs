@@ -15,21 +15,24 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 {
     private const double GoalPropagationP99Ms = 250;
     private const double GoalHeartbeatsPerSecond = 10_000;
-    private const long GoalMemoryBytes = 300_000_000; // 300 MB, decimal (the stricter reading)
 
     private readonly JsonObject _results = [];
     private readonly List<string> _failures = [];
-    private RegistryServer? _server;
+    private RegistryDeployment? _deployment;
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         var machine = Machine();
-        log.WriteLine($"Mesh.Registry.Benchmarks ({settings.Mode}): {settings.Instances} instances over {settings.Services} services, " +
+        log.WriteLine($"Mesh.Registry.Benchmarks ({settings.Preset ?? settings.Mode}, {settings.Store}): {settings.Instances} instances over {settings.Services} services, " +
                       $"{settings.Watchers} watchers, {settings.Renewers} renewers");
         log.WriteLine($"machine: {machine["cpus"]} CPUs ({machine["cpuModel"]}), {machine["runtime"]}, {machine["os"]}");
         _results["settings"] = JsonSerializer.SerializeToNode(new
         {
             settings.Mode,
+            settings.Preset,
+            settings.Store,
+            settings.Replicas,
+            EtcdMembers = settings.IsEtcd ? settings.EtcdMembers : 0,
             settings.Services,
             settings.InstancesPerService,
             settings.WatchersPerService,
@@ -40,79 +43,121 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             ChangeSpacingMs = settings.ChangeSpacing.TotalMilliseconds,
             settings.Renewers,
             HeartbeatSeconds = settings.HeartbeatDuration.TotalSeconds,
+            MemoryGoalBytes = settings.MemoryGoalBytes,
         });
         _results["machine"] = machine;
         _results["date"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);
 
         var dll = settings.RegistryDll ?? RegistryServer.FindDll();
-        log.WriteLine($"registry: dotnet {dll}");
+        log.WriteLine($"registry: dotnet {dll}, store {settings.Store}, {settings.Replicas} process(es)");
         _results["registry"] = dll;
-        var server = _server = await RegistryServer.StartAsync(dll, settings.Services, cancellationToken);
-        log.WriteLine($"registry pid {server.Pid} at {server.Address}, {Mb(server.Memory().Rss)} MB RSS at start");
-        var memory = new JsonObject { ["startRssBytes"] = server.Memory().Rss };
-        _results["memory"] = memory;
+        var deployment = _deployment = await RegistryDeployment.StartAsync(settings, dll, log, cancellationToken);
+        var servers = deployment.Servers;
+        var replicas = new JsonArray();
+        _results["replicas"] = replicas;
+        foreach (var server in servers)
+        {
+            log.WriteLine($"registry {server.Name}: pid {server.Pid} at {server.Address}, {Mb(server.Memory().Rss)} MB RSS at start");
+            replicas.Add(new JsonObject { ["name"] = server.Name, ["startRssBytes"] = server.Memory().Rss });
+        }
 
-        using var writer = Api.Client(server.Address, 64, TimeSpan.FromSeconds(30));
-        var instances = await LoadAsync(server, writer, cancellationToken);
-        memory["afterLoadRssBytes"] = server.Memory().Rss;
-        log.WriteLine($"registry: {Mb(server.Memory().Rss)} MB RSS with {settings.Instances} instances");
+        JsonObject Replica(int r) => (JsonObject)replicas[r]!;
+        void Note(string key)
+        {
+            for (var r = 0; r < servers.Count; r++)
+            {
+                Replica(r)[key] = servers[r].Memory().Rss;
+            }
+        }
 
-        using var watcherClient = Api.Client(server.Address, int.MaxValue, TimeSpan.FromMinutes(2));
+        string Rss() => string.Join(", ", servers.Select(s => $"{s.Name} {Mb(s.Memory().Rss)} MB"));
+
+        var writers = servers.Select(s => Api.Client(s.Address, 64, TimeSpan.FromSeconds(30))).ToArray();
+        var watcherClients = servers.Select(s => Api.Client(s.Address, int.MaxValue, TimeSpan.FromMinutes(2))).ToArray();
+        var renewerClients = servers.Select(s => Api.Client(s.Address, settings.Renewers, TimeSpan.FromSeconds(30))).ToArray();
         using var stopWatchers = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var (watchers, byService, watching) = await StartWatchersAsync(server, watcherClient, stopWatchers.Token, cancellationToken);
+        List<Task> watching = [];
         try
         {
-            var (rss, _) = server.Memory();
-            memory["afterWatchersRssBytes"] = rss;
-            log.WriteLine($"registry: {Mb(rss)} MB RSS with {settings.Instances} instances and {watchers.Count} parked watches, {server.Threads()} threads");
+            var instances = await LoadAsync(deployment, writers, cancellationToken);
+            Note("afterLoadRssBytes");
+            log.WriteLine($"registry RSS with {settings.Instances} instances: {Rss()}");
+
+            var (watchers, byService, started) = await StartWatchersAsync(deployment, watcherClients, stopWatchers.Token, cancellationToken);
+            watching = started;
+            Note("afterWatchersRssBytes");
+            log.WriteLine($"registry RSS with {settings.Instances} instances and {watchers.Count} parked watches: {Rss()}; threads " +
+                          string.Join(", ", servers.Select(s => $"{s.Name} {s.Threads()}")));
 
             // Changes while nothing else happens: the propagation the registry itself adds.
             log.WriteLine($"quiet: {settings.QuietChanges} changes, {settings.ChangeSpacing.TotalMilliseconds} ms apart");
             var pollsBefore = watchers.Sum(w => w.Polls);
-            var quietChanges = await ChangeAsync(server, writer, "quiet", settings.QuietChanges, settings.ChangeSpacing, k => 2 * k, TimeSpan.Zero, cancellationToken);
+            var quietChanges = await ChangeAsync(deployment, writers, "quiet", settings.QuietChanges, settings.ChangeSpacing, k => 2 * k, TimeSpan.Zero, cancellationToken);
             await CatchUpAsync(quietChanges, byService, cancellationToken);
             var quiet = PropagationResult.Analyze(quietChanges, byService);
-            Report("quiet", quiet);
+            Report("quiet", quiet, quietChanges, byService);
 
             // Wake-ups are per service: a change answers that service's watchers and no one else's. A global signal
-            // would answer every parked watch (2,000) per change instead of its service's few.
+            // would answer every parked watch per change instead of its service's few.
             var answersPerChange = (watchers.Sum(w => w.Polls) - pollsBefore) / (double)Math.Max(1, quietChanges.Count);
             log.WriteLine($"quiet: {answersPerChange:F2} watch answers per change ({settings.WatchersPerService} watchers per service)");
             _results["quiet"]!["watchAnswersPerChange"] = answersPerChange;
 
             // Heartbeats as fast as the renewers go, and changes spread over the same window.
-            using var renewerClient = Api.Client(server.Address, settings.Renewers, TimeSpan.FromSeconds(30));
-            var renewers = new Renewers(renewerClient, instances, server.JoinTokens);
+            var renewers = new Renewers(renewerClients, instances, deployment.JoinTokens);
             var loadedSpacing = settings.HeartbeatDuration / Math.Max(1, settings.LoadedChanges);
             log.WriteLine($"heartbeats: {settings.Renewers} renewers for {settings.HeartbeatWarmup.TotalSeconds} s warm-up + {settings.HeartbeatDuration.TotalSeconds} s, " +
                           $"{settings.LoadedChanges} changes {loadedSpacing.TotalMilliseconds} ms apart");
+            var etcdBefore = deployment.Etcd is { } cluster ? await cluster.MetricsAsync(cancellationToken) : null;
             var renewing = renewers.RunAsync(settings.Renewers, settings.HeartbeatWarmup, settings.HeartbeatDuration, cancellationToken);
-            var cpu = MeasureCpuAsync(server, cancellationToken);
-            var loadedChangesTask = ChangeAsync(server, writer, "loaded", settings.LoadedChanges, loadedSpacing, k => (2 * k) + 1, settings.HeartbeatWarmup,
+            var cpu = MeasureCpuAsync(deployment, cancellationToken);
+            var loadedChangesTask = ChangeAsync(deployment, writers, "loaded", settings.LoadedChanges, loadedSpacing, k => (2 * k) + 1, settings.HeartbeatWarmup,
                 cancellationToken);
-            var peakRss = SampleRssAsync(server, renewing, cancellationToken);
+            var peakRss = servers.Select(s => SampleRssAsync(s, renewing, cancellationToken)).ToArray();
             var renewal = await renewing;
             var loadedChanges = await loadedChangesTask;
-            var (registryCpu, benchCpu) = await cpu;
-            var sampledPeak = await peakRss;
-            memory["heartbeatPeakRssBytes"] = sampledPeak;
+            var (registryCpu, etcdCpu, benchCpu) = await cpu;
+            var sampledPeaks = await Task.WhenAll(peakRss);
+            if (deployment.Etcd is { } etcdCluster && etcdBefore is not null)
+            {
+                ReportEtcd(etcdBefore, await etcdCluster.MetricsAsync(cancellationToken));
+            }
+
             await CatchUpAsync(loadedChanges, byService, cancellationToken);
             var loaded = PropagationResult.Analyze(loadedChanges, byService);
-            Report("underHeartbeats", loaded);
-            ReportRenewals(renewal, registryCpu, benchCpu);
+            Report("underHeartbeats", loaded, loadedChanges, byService);
+            ReportRenewals(renewal, registryCpu, etcdCpu, benchCpu);
 
-            var (endRss, hwm) = server.Memory();
-            memory["endRssBytes"] = endRss;
-            memory["peakHwmBytes"] = hwm;
-
-            // The kernel updates VmHWM lazily (RSS counters are cached per thread), so a sample of VmRSS can be a little
-            // above it: the peak is the larger of the two.
-            var peak = Math.Max(hwm, sampledPeak);
-            memory["peakBytes"] = peak;
-            memory["threads"] = server.Threads();
-            if (server.HasExited)
+            long peak = 0;
+            for (var r = 0; r < servers.Count; r++)
             {
-                _failures.Add("the registry exited during the run");
+                var (endRss, hwm) = servers[r].Memory();
+                var replica = Replica(r);
+                replica["heartbeatPeakRssBytes"] = sampledPeaks[r];
+                replica["endRssBytes"] = endRss;
+                replica["peakHwmBytes"] = hwm;
+
+                // The kernel updates VmHWM lazily (RSS counters are cached per thread), so a sample of VmRSS can be a
+                // little above it: the peak is the larger of the two.
+                var replicaPeak = Math.Max(hwm, sampledPeaks[r]);
+                replica["peakBytes"] = replicaPeak;
+                replica["threads"] = servers[r].Threads();
+                peak = Math.Max(peak, replicaPeak);
+                log.WriteLine($"registry {servers[r].Name}: memory peak {Mb(replicaPeak)} MB, at the end {Mb(endRss)} MB");
+                if (servers[r].HasExited)
+                {
+                    _failures.Add($"registry {servers[r].Name} exited during the run");
+                }
+            }
+
+            if (deployment.Etcd is { } etcd)
+            {
+                _results["etcd"] = new JsonArray([.. etcd.Members.Select(m => (JsonNode)new JsonObject
+                {
+                    ["name"] = m.Name,
+                    ["peakHwmBytes"] = RegistryServer.Memory(m.Pid).Hwm,
+                })]);
+                log.WriteLine("etcd memory peak: " + string.Join(", ", etcd.Members.Select(m => $"{m.Name} {Mb(RegistryServer.Memory(m.Pid).Hwm)} MB")));
             }
 
             var watcherErrors = watchers.Sum(w => w.Errors);
@@ -133,13 +178,17 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
         {
             await stopWatchers.CancelAsync();
             await Task.WhenAll(watching);
+            foreach (var client in writers.Concat(watcherClients).Concat(renewerClients))
+            {
+                client.Dispose();
+            }
         }
     }
 
-    public void Dispose() => _server?.Dispose();
+    public void Dispose() => _deployment?.Dispose();
 
-    /// <summary>Registers every instance (201 each), <see cref="Settings.LoadConcurrency"/> at a time.</summary>
-    private async Task<Instance[]> LoadAsync(RegistryServer server, HttpClient client, CancellationToken cancellationToken)
+    /// <summary>Registers every instance (201 each), <see cref="Settings.LoadConcurrency"/> at a time, through the replicas in turn.</summary>
+    private async Task<Instance[]> LoadAsync(RegistryDeployment deployment, HttpClient[] clients, CancellationToken cancellationToken)
     {
         var instances = new Instance[settings.Instances];
         for (var s = 0; s < settings.Services; s++)
@@ -152,10 +201,12 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 
         var clock = Stopwatch.StartNew();
         var failed = 0;
+        var next = -1;
         await Parallel.ForEachAsync(instances, new ParallelOptions { MaxDegreeOfParallelism = settings.LoadConcurrency, CancellationToken = cancellationToken },
             async (instance, ct) =>
             {
-                using var request = Api.Put(instance.Path, instance.Body, server.JoinTokens[instance.Service]);
+                var client = clients[(int)((uint)Interlocked.Increment(ref next) % (uint)clients.Length)];
+                using var request = Api.Put(instance.Path, instance.Body, deployment.JoinTokens[instance.Service]);
                 using var response = await client.SendAsync(request, ct);
                 if (response.StatusCode != HttpStatusCode.Created && Interlocked.Increment(ref failed) <= 3)
                 {
@@ -175,10 +226,11 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 
     /// <summary>
     /// Starts <see cref="Settings.WatchersPerService"/> watchers per service, a few at a time so the connection burst
-    /// stays inside the listen backlog, and waits (bounded) until each has its first answer and a long poll out.
+    /// stays inside the listen backlog, and waits (bounded) until each has its first answer and a long poll out. The
+    /// watchers alternate between the replicas, so each service has watchers on each (with 2 replicas and 4 per service, 2 and 2).
     /// </summary>
-    private async Task<(List<Watcher> Watchers, IReadOnlyList<Watcher>[] ByService, List<Task> Tasks)> StartWatchersAsync(RegistryServer server, HttpClient client,
-        CancellationToken stop, CancellationToken cancellationToken)
+    private async Task<(List<Watcher> Watchers, IReadOnlyList<Watcher>[] ByService, List<Task> Tasks)> StartWatchersAsync(RegistryDeployment deployment,
+        HttpClient[] clients, CancellationToken stop, CancellationToken cancellationToken)
     {
         var watchers = new List<Watcher>(settings.Watchers);
         var byService = new List<Watcher>[settings.Services];
@@ -188,7 +240,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             byService[s] = [];
             for (var w = 0; w < settings.WatchersPerService; w++)
             {
-                var watcher = new Watcher(s);
+                var watcher = new Watcher(s, watchers.Count % clients.Length);
                 watchers.Add(watcher);
                 byService[s].Add(watcher);
             }
@@ -199,14 +251,14 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
         for (var i = 0; i < watchers.Count; i++)
         {
             var watcher = watchers[i];
-            tasks.Add(Task.Run(() => watcher.RunAsync(client, server.JoinTokens[watcher.Service], settings.WatchWait, stop), CancellationToken.None));
+            tasks.Add(Task.Run(() => watcher.RunAsync(clients[watcher.Replica], deployment.JoinTokens[watcher.Service], settings.WatchWait, stop), CancellationToken.None));
             if (i % batch == batch - 1)
             {
                 await Task.Delay(10, cancellationToken);
             }
         }
 
-        for (var attempt = 0; attempt < 600 && watchers.Any(w => w.Index < 0 || !w.Parked); attempt++)
+        while (clock.Elapsed < settings.WatcherStartTimeout && watchers.Any(w => w.Index < 0 || !w.Parked))
         {
             await Task.Delay(100, cancellationToken);
         }
@@ -226,9 +278,9 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
     /// <summary>
     /// Makes <paramref name="count"/> changes, <paramref name="spacing"/> apart: each registers a new instance of one
     /// service (chosen by <paramref name="service"/>, so the quiet and loaded phases use different services), and notes
-    /// the index the registry answered with and when the 2xx arrived.
+    /// the index the registry answered with and when the 2xx arrived. Change k goes through replica k mod replicas.
     /// </summary>
-    private async Task<List<Change>> ChangeAsync(RegistryServer server, HttpClient client, string phase, int count, TimeSpan spacing, Func<int, int> service,
+    private async Task<List<Change>> ChangeAsync(RegistryDeployment deployment, HttpClient[] clients, string phase, int count, TimeSpan spacing, Func<int, int> service,
         TimeSpan delay, CancellationToken cancellationToken)
     {
         await Task.Delay(delay, cancellationToken);
@@ -244,8 +296,9 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 
             var s = service(k) % settings.Services;
             var instance = Instance.Create(s, 100_000 + k, settings.TtlSeconds) with { Id = $"{phase}-{k.ToString(CultureInfo.InvariantCulture)}" };
-            using var request = Api.Put(instance.Path, instance.Body, server.JoinTokens[s]);
-            using var response = await client.SendAsync(request, cancellationToken);
+            var replica = k % clients.Length;
+            using var request = Api.Put(instance.Path, instance.Body, deployment.JoinTokens[s]);
+            using var response = await clients[replica].SendAsync(request, cancellationToken);
             var acked = Stopwatch.GetTimestamp();
             if (response.StatusCode != HttpStatusCode.Created)
             {
@@ -253,7 +306,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
                 continue;
             }
 
-            changes.Add(new Change(s, Api.Index(response), acked));
+            changes.Add(new Change(s, Api.Index(response), acked, replica));
         }
 
         return changes;
@@ -269,14 +322,19 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
         }
     }
 
-    /// <summary>The CPU time of the registry and of this process over the heartbeats' measured window.</summary>
-    private async Task<(TimeSpan Registry, TimeSpan Bench)> MeasureCpuAsync(RegistryServer server, CancellationToken cancellationToken)
+    /// <summary>The CPU time of each registry, of each etcd member and of this process over the heartbeats' measured window.</summary>
+    private async Task<(TimeSpan[] Registry, TimeSpan[] Etcd, TimeSpan Bench)> MeasureCpuAsync(RegistryDeployment deployment, CancellationToken cancellationToken)
     {
         await Task.Delay(settings.HeartbeatWarmup, cancellationToken);
-        var registry = server.CpuTime();
+        var etcdPids = deployment.Etcd?.Members.Select(m => m.Pid).ToArray() ?? [];
+        var registry = deployment.Servers.Select(s => s.CpuTime()).ToArray();
+        var etcd = etcdPids.Select(RegistryServer.CpuTime).ToArray();
         var self = Process.GetCurrentProcess().TotalProcessorTime;
         await Task.Delay(settings.HeartbeatDuration, cancellationToken);
-        return (server.CpuTime() - registry, Process.GetCurrentProcess().TotalProcessorTime - self);
+        return (
+            [.. deployment.Servers.Select((s, i) => s.CpuTime() - registry[i])],
+            [.. etcdPids.Select((pid, i) => RegistryServer.CpuTime(pid) - etcd[i])],
+            Process.GetCurrentProcess().TotalProcessorTime - self);
     }
 
     private static async Task<long> SampleRssAsync(RegistryServer server, Task until, CancellationToken cancellationToken)
@@ -291,12 +349,12 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
         return peak;
     }
 
-    private void Report(string name, PropagationResult p)
+    private void Report(string name, PropagationResult p, IReadOnlyList<Change> changes, IReadOnlyList<Watcher>[] byService)
     {
         log.WriteLine($"{name}: {p.Changes} changes, {p.Pairs} (change, watcher) pairs, {p.Missed} missed; " +
                       $"all pairs p50 {Stats.Percentile(p.PairMs, 50):F1} ms p99 {Stats.Percentile(p.PairMs, 99):F1} ms; " +
                       $"last watcher p50 {Stats.Percentile(p.LastMs, 50):F1} ms p99 {Stats.Percentile(p.LastMs, 99):F1} ms max {Stats.Max(p.LastMs):F1} ms");
-        _results[name] = new JsonObject
+        var result = new JsonObject
         {
             ["changes"] = p.Changes,
             ["pairs"] = p.Pairs,
@@ -307,18 +365,101 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             ["lastP99Ms"] = Number(Stats.Percentile(p.LastMs, 99)),
             ["lastMaxMs"] = Number(Stats.Max(p.LastMs)),
         };
+        _results[name] = result;
+        if (settings.Replicas > 1)
+        {
+            // Per replica: the last of that replica's watchers, for every change (made through any replica), and the same
+            // split by whether the change was made through the watchers' own replica or another.
+            var perReplica = new JsonArray();
+            for (var r = 0; r < settings.Replicas; r++)
+            {
+                var replica = r;
+                var all = PropagationResult.Analyze(changes, byService, w => w.Replica == replica);
+                var same = PropagationResult.Analyze([.. changes.Where(c => c.Replica == replica)], byService, w => w.Replica == replica);
+                var other = PropagationResult.Analyze([.. changes.Where(c => c.Replica != replica)], byService, w => w.Replica == replica);
+                log.WriteLine($"{name}, watchers on r{r}: last watcher p50 {Stats.Percentile(all.LastMs, 50):F1} ms p99 {Stats.Percentile(all.LastMs, 99):F1} ms " +
+                              $"max {Stats.Max(all.LastMs):F1} ms; changes written through r{r} p99 {Stats.Percentile(same.LastMs, 99):F1} ms, " +
+                              $"through another replica p99 {Stats.Percentile(other.LastMs, 99):F1} ms");
+                perReplica.Add(new JsonObject
+                {
+                    ["name"] = $"r{r}",
+                    ["pairs"] = all.Pairs,
+                    ["lastP50Ms"] = Number(Stats.Percentile(all.LastMs, 50)),
+                    ["lastP99Ms"] = Number(Stats.Percentile(all.LastMs, 99)),
+                    ["lastMaxMs"] = Number(Stats.Max(all.LastMs)),
+                    ["sameReplicaLastP99Ms"] = Number(Stats.Percentile(same.LastMs, 99)),
+                    ["otherReplicaLastP99Ms"] = Number(Stats.Percentile(other.LastMs, 99)),
+                });
+            }
+
+            result["perReplica"] = perReplica;
+        }
+
         if (p.Missed > 0)
         {
             _failures.Add($"{name}: {p.Missed} (change, watcher) pairs never saw the change");
         }
     }
 
-    private void ReportRenewals(RenewalResult r, TimeSpan registryCpu, TimeSpan benchCpu)
+    /// <summary>What etcd did over the heartbeat phase (warm-up included): fsyncs, their mean time, proposals.</summary>
+    private void ReportEtcd(JsonArray before, JsonArray after)
     {
-        var perRenewalUs = r.Renewals == 0 ? double.NaN : registryCpu.TotalMicroseconds / r.Renewals;
+        var members = new JsonArray();
+        for (var i = 0; i < after.Count; i++)
+        {
+            double Delta(string key) => after[i]![key]!.GetValue<double>() - before[i]![key]!.GetValue<double>();
+            var fsyncs = Delta("walFsyncs");
+            var commits = Delta("backendCommits");
+            var fsyncMs = fsyncs == 0 ? double.NaN : Delta("walFsyncSeconds") * 1000 / fsyncs;
+            var commitMs = commits == 0 ? double.NaN : Delta("backendCommitSeconds") * 1000 / commits;
+            var name = after[i]!["name"]!.GetValue<string>();
+            var leader = after[i]!["isLeader"]!.GetValue<bool>();
+            log.WriteLine($"etcd {name}{(leader ? " (leader)" : "")} over the heartbeats: {fsyncs:F0} WAL fsyncs, mean {fsyncMs:F2} ms; " +
+                          $"{commits:F0} backend commits, mean {commitMs:F2} ms; {Delta("proposalsCommitted"):F0} proposals committed");
+            members.Add(new JsonObject
+            {
+                ["name"] = name,
+                ["isLeader"] = leader,
+                ["walFsyncs"] = fsyncs,
+                ["walFsyncMeanMs"] = Number(fsyncMs),
+                ["backendCommits"] = commits,
+                ["backendCommitMeanMs"] = Number(commitMs),
+                ["proposalsCommitted"] = Delta("proposalsCommitted"),
+            });
+        }
+
+        _results["etcdDuringHeartbeats"] = members;
+    }
+
+    private void ReportRenewals(RenewalResult r, TimeSpan[] registryCpu, TimeSpan[] etcdCpu, TimeSpan benchCpu)
+    {
+        var totalRegistryCpu = registryCpu.Aggregate(TimeSpan.Zero, (a, b) => a + b);
+        var perRenewalUs = r.Renewals == 0 ? double.NaN : totalRegistryCpu.TotalMicroseconds / r.Renewals;
         log.WriteLine($"heartbeats: {r.Renewals} renewals in {r.Window.TotalSeconds:F0} s = {r.PerSecond:F0}/s, {r.Errors} errors, {r.Unexpected} not 200; " +
                       $"latency p50 {Stats.Percentile(r.LatenciesMs, 50):F2} ms p99 {Stats.Percentile(r.LatenciesMs, 99):F2} ms; " +
-                      $"registry CPU {registryCpu.TotalSeconds:F1} s ({perRenewalUs:F0} µs/renewal), benchmark CPU {benchCpu.TotalSeconds:F1} s");
+                      $"registry CPU {totalRegistryCpu.TotalSeconds:F1} s ({perRenewalUs:F0} µs/renewal), benchmark CPU {benchCpu.TotalSeconds:F1} s" +
+                      (etcdCpu.Length > 0 ? $", etcd CPU {string.Join(" + ", etcdCpu.Select(c => c.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)))} s" : ""));
+        var perReplica = new JsonArray();
+        for (var i = 0; i < r.PerReplica.Length; i++)
+        {
+            var replica = r.PerReplica[i];
+            if (r.PerReplica.Length > 1)
+            {
+                log.WriteLine($"heartbeats through r{i}: {replica.Renewals / r.Window.TotalSeconds:F0}/s, latency p50 {Stats.Percentile(replica.LatenciesMs, 50):F2} ms " +
+                              $"p99 {Stats.Percentile(replica.LatenciesMs, 99):F2} ms, registry CPU {registryCpu[i].TotalSeconds:F1} s");
+            }
+
+            perReplica.Add(new JsonObject
+            {
+                ["name"] = $"r{i}",
+                ["renewals"] = replica.Renewals,
+                ["perSecond"] = replica.Renewals / r.Window.TotalSeconds,
+                ["p50Ms"] = Number(Stats.Percentile(replica.LatenciesMs, 50)),
+                ["p99Ms"] = Number(Stats.Percentile(replica.LatenciesMs, 99)),
+                ["registryCpuSeconds"] = registryCpu[i].TotalSeconds,
+            });
+        }
+
         _results["heartbeats"] = new JsonObject
         {
             ["renewals"] = r.Renewals,
@@ -328,9 +469,11 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             ["not200"] = r.Unexpected,
             ["p50Ms"] = Number(Stats.Percentile(r.LatenciesMs, 50)),
             ["p99Ms"] = Number(Stats.Percentile(r.LatenciesMs, 99)),
-            ["registryCpuSeconds"] = registryCpu.TotalSeconds,
+            ["registryCpuSeconds"] = totalRegistryCpu.TotalSeconds,
             ["benchmarkCpuSeconds"] = benchCpu.TotalSeconds,
+            ["etcdCpuSeconds"] = new JsonArray([.. etcdCpu.Select(c => (JsonNode)JsonValue.Create(c.TotalSeconds))]),
             ["registryCpuUsPerRenewal"] = Number(perRenewalUs),
+            ["perReplica"] = perReplica,
         };
         if (r.Errors > 0 || r.Unexpected > 0)
         {
@@ -353,7 +496,8 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             ("change → last watcher, p99 (during heartbeats)", $"≤ {GoalPropagationP99Ms} ms", $"{loadedP99:F1} ms (p50 {Stats.Percentile(loaded.LastMs, 50):F1})",
                 loadedP99 <= GoalPropagationP99Ms),
             ("heartbeats sustained", $"≥ {GoalHeartbeatsPerSecond:N0}/s", $"{renewal.PerSecond:N0}/s", renewal.PerSecond >= GoalHeartbeatsPerSecond),
-            ("registry memory, peak (VmHWM)", $"≤ {Mb(GoalMemoryBytes)} MB", $"{Mb(peakMemory)} MB", peakMemory <= GoalMemoryBytes),
+            (settings.Replicas > 1 ? "registry memory, peak of the replicas (VmHWM)" : "registry memory, peak (VmHWM)", $"≤ {Mb(settings.MemoryGoalBytes)} MB",
+                $"{Mb(peakMemory)} MB", peakMemory <= settings.MemoryGoalBytes),
         };
         _results["goals"] = new JsonArray([.. goals.Select(g => (JsonNode)new JsonObject
         {
@@ -390,7 +534,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 
         if (_failures.Count > 0)
         {
-            log.WriteLine($"The registry's last output:\n{_server?.Output}");
+            log.WriteLine($"The registry's last output:\n{_deployment?.Output}");
             return 1;
         }
 

@@ -22,8 +22,8 @@ internal sealed record Instance(int Service, string Id, byte[] Body)
     }
 }
 
-/// <summary>A change made by the registrar: its service, the index the registry answered with, and when the 2xx came back.</summary>
-internal readonly record struct Change(int Service, long Index, long AckedAt);
+/// <summary>A change made by the registrar: its service, the index the registry answered with, when the 2xx came back, and the replica it went through.</summary>
+internal readonly record struct Change(int Service, long Index, long AckedAt, int Replica);
 
 /// <summary>Registry calls, with the token of the service they act for.</summary>
 internal static class Api
@@ -67,7 +67,7 @@ internal static class Api
 /// analysis after the run matches them with the changes. Only this watcher's task writes its list, and the analysis
 /// reads it after the task has ended.
 /// </summary>
-internal sealed class Watcher(int service)
+internal sealed class Watcher(int service, int replica)
 {
     private const int MaxPolls = 100_000;
     private long _index = -1;
@@ -75,6 +75,9 @@ internal sealed class Watcher(int service)
     private int _polls;
 
     public int Service { get; } = service;
+
+    /// <summary>The registry replica this watcher polls.</summary>
+    public int Replica { get; } = replica;
 
     /// <summary>(index, Stopwatch timestamp when the answer's headers arrived), one entry per new index.</summary>
     public List<(long Index, long At)> Seen { get; } = [];
@@ -169,9 +172,9 @@ internal sealed class Watcher(int service)
 /// <summary>
 /// Closed-loop renewers: each sends the next instance's renewal (a PUT with the same body) as soon as the previous one
 /// is answered, round-robin over all loaded instances, until the time is up. Latencies of the measured window are kept
-/// per renewer (no sharing), merged afterwards.
+/// per renewer (no sharing), merged afterwards. Renewer r sends through replica r mod replicas (one client each).
 /// </summary>
-internal sealed class Renewers(HttpClient client, Instance[] instances, string[] tokens)
+internal sealed class Renewers(HttpClient[] clients, Instance[] instances, string[] tokens)
 {
     private const int MaxRenewalsPerRenewer = 5_000_000;
     private long _cursor = -1;
@@ -181,18 +184,25 @@ internal sealed class Renewers(HttpClient client, Instance[] instances, string[]
         var clock = Stopwatch.StartNew();
         var measureFrom = warmup;
         var measureTo = warmup + duration;
-        var workers = Enumerable.Range(0, renewers).Select(_ => Task.Run(() => RenewLoopAsync(clock, measureFrom, measureTo, cancellationToken), cancellationToken)).ToArray();
+        var workers = Enumerable.Range(0, renewers)
+            .Select(r => Task.Run(() => RenewLoopAsync(clients[r % clients.Length], clock, measureFrom, measureTo, cancellationToken), cancellationToken))
+            .ToArray();
         var results = await Task.WhenAll(workers);
         var latencies = results.SelectMany(r => r.Latencies).ToArray();
+        var perReplica = Enumerable.Range(0, clients.Length)
+            .Select(c => results.Where((_, r) => r % clients.Length == c).SelectMany(r => r.Latencies).ToArray())
+            .Select(l => new ReplicaRenewals(l.Length, l))
+            .ToArray();
         return new RenewalResult(
             latencies.Length,
             results.Sum(r => r.Errors),
             results.Sum(r => r.Unexpected),
             duration,
-            latencies);
+            latencies,
+            perReplica);
     }
 
-    private async Task<(List<double> Latencies, int Errors, int Unexpected)> RenewLoopAsync(Stopwatch clock, TimeSpan from, TimeSpan to,
+    private async Task<(List<double> Latencies, int Errors, int Unexpected)> RenewLoopAsync(HttpClient client, Stopwatch clock, TimeSpan from, TimeSpan to,
         CancellationToken cancellationToken)
     {
         var latencies = new List<double>(64 * 1024);
@@ -251,7 +261,10 @@ internal sealed class Renewers(HttpClient client, Instance[] instances, string[]
     }
 }
 
-internal sealed record RenewalResult(int Renewals, int Errors, int Unexpected, TimeSpan Window, double[] LatenciesMs)
+/// <summary>The measured renewals sent through one replica.</summary>
+internal sealed record ReplicaRenewals(int Renewals, double[] LatenciesMs);
+
+internal sealed record RenewalResult(int Renewals, int Errors, int Unexpected, TimeSpan Window, double[] LatenciesMs, ReplicaRenewals[] PerReplica)
 {
     public double PerSecond => Renewals / Window.TotalSeconds;
 }
@@ -259,7 +272,8 @@ internal sealed record RenewalResult(int Renewals, int Errors, int Unexpected, T
 /// <summary>Change propagation over all (change, watcher of its service) pairs, and per change its last watcher.</summary>
 internal sealed record PropagationResult(int Changes, int Pairs, int Missed, double[] PairMs, double[] LastMs)
 {
-    public static PropagationResult Analyze(IReadOnlyList<Change> changes, IReadOnlyList<Watcher>[] watchersByService)
+    /// <summary>Over the watchers <paramref name="include"/> takes (all when null).</summary>
+    public static PropagationResult Analyze(IReadOnlyList<Change> changes, IReadOnlyList<Watcher>[] watchersByService, Func<Watcher, bool>? include = null)
     {
         var pairs = new List<double>();
         var last = new List<double>();
@@ -269,6 +283,11 @@ internal sealed record PropagationResult(int Changes, int Pairs, int Missed, dou
             double? worst = null;
             foreach (var watcher in watchersByService[change.Service])
             {
+                if (include is not null && !include(watcher))
+                {
+                    continue;
+                }
+
                 if (watcher.FirstSaw(change.Index) is not { } at)
                 {
                     missed++;

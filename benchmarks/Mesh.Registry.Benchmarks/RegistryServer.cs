@@ -3,40 +3,34 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 
 namespace Mesh.Registry.Benchmarks;
 
 /// <summary>
-/// The built registry in its own process, <c>dotnet Mesh.Registry.dll --urls http://127.0.0.1:&lt;port&gt;</c>, configured
-/// only through environment variables as in production, on a SQLite file in a temporary folder. Disposing it kills the
-/// process and deletes the folder.
+/// One built registry process, <c>dotnet Mesh.Registry.dll --urls http://127.0.0.1:&lt;port&gt;</c>, configured only
+/// through environment variables as in production. Disposing it kills the process; its folder belongs to the
+/// <see cref="RegistryDeployment"/>.
 /// </summary>
 internal sealed class RegistryServer : IDisposable
 {
     private const int OutputLines = 200;
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
-    private readonly string _directory;
     private int _disposed;
 
-    private RegistryServer(Process process, Uri address, string directory, string adminToken, string[] joinTokens)
+    private RegistryServer(string name, Process process, Uri address)
     {
+        Name = name;
         _process = process;
         Address = address;
-        _directory = directory;
-        AdminToken = adminToken;
-        JoinTokens = joinTokens;
     }
+
+    /// <summary>r0, r1, …: the replica's place in the deployment.</summary>
+    public string Name { get; }
 
     public Uri Address { get; }
 
     public int Pid => _process.Id;
-
-    public string AdminToken { get; }
-
-    /// <summary>The join token of service <c>svc{i}</c> at index i.</summary>
-    public string[] JoinTokens { get; }
 
     public string Output => string.Join('\n', _output);
 
@@ -60,15 +54,12 @@ internal sealed class RegistryServer : IDisposable
         throw new FileNotFoundException($"Mesh.Registry.dll ({configuration}, {tfm}) not found above {output.FullName}; build src/Mesh.Registry or pass --registry.");
     }
 
-    public static async Task<RegistryServer> StartAsync(string dll, int services, CancellationToken cancellationToken)
+    public static async Task<RegistryServer> StartAsync(string name, string dll, string directory, IReadOnlyDictionary<string, string> environment,
+        CancellationToken cancellationToken)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "mesh-registry-bench-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
         var port = FreePort();
         var address = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
-        var admin = "bench-admin-" + Token();
-        var join = Enumerable.Range(0, services).Select(i => $"bench-join-{i.ToString(CultureInfo.InvariantCulture)}-{Token()}").ToArray();
-
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -90,15 +81,13 @@ internal sealed class RegistryServer : IDisposable
             }
         }
 
-        info.Environment["MeshRegistry__DataPath"] = Path.Combine(directory, "registry.db");
-        info.Environment["MeshRegistry__AdminToken"] = admin;
-        for (var i = 0; i < services; i++)
+        foreach (var (key, value) in environment)
         {
-            info.Environment["MeshRegistry__JoinTokens__" + ServiceName(i)] = join[i];
+            info.Environment[key] = value;
         }
 
         var process = new Process { StartInfo = info };
-        var server = new RegistryServer(process, address, directory, admin, join);
+        var server = new RegistryServer(name, process, address);
         process.OutputDataReceived += (_, e) => server.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => server.Keep(e.Data is null ? null : "stderr: " + e.Data);
         try
@@ -117,10 +106,19 @@ internal sealed class RegistryServer : IDisposable
     }
 
     /// <summary>VmRSS and VmHWM of the registry process, in bytes, from /proc/&lt;pid&gt;/status.</summary>
-    public (long Rss, long Hwm) Memory()
+    public (long Rss, long Hwm) Memory() => Memory(Pid);
+
+    /// <summary>VmRSS and VmHWM of process <paramref name="pid"/>, in bytes; zeros when it is gone.</summary>
+    public static (long Rss, long Hwm) Memory(int pid)
     {
         long rss = 0, hwm = 0;
-        foreach (var line in File.ReadLines($"/proc/{Pid.ToString(CultureInfo.InvariantCulture)}/status"))
+        var status = $"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status";
+        if (pid <= 0 || !File.Exists(status))
+        {
+            return (0, 0);
+        }
+
+        foreach (var line in File.ReadLines(status))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
             {
@@ -140,6 +138,24 @@ internal sealed class RegistryServer : IDisposable
     {
         _process.Refresh();
         return _process.TotalProcessorTime;
+    }
+
+    /// <summary>The CPU time so far (user + system) of process <paramref name="pid"/>; zero when it is gone.</summary>
+    public static TimeSpan CpuTime(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return process.TotalProcessorTime;
+        }
+        catch (ArgumentException)
+        {
+            return TimeSpan.Zero;
+        }
+        catch (InvalidOperationException)
+        {
+            return TimeSpan.Zero;
+        }
     }
 
     public int Threads()
@@ -172,18 +188,6 @@ internal sealed class RegistryServer : IDisposable
         }
 
         _process.Dispose();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException ex)
-        {
-            Console.Error.WriteLine($"Could not delete {_directory}: {ex.Message}");
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            Console.Error.WriteLine($"Could not delete {_directory}: {ex.Message}");
-        }
     }
 
     private async Task WaitHealthyAsync(CancellationToken cancellationToken)
@@ -194,7 +198,7 @@ internal sealed class RegistryServer : IDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"The registry exited with {_process.ExitCode}:\n{Output}");
+                throw new InvalidOperationException($"Registry {Name} exited with {_process.ExitCode}:\n{Output}");
             }
 
             try
@@ -222,7 +226,7 @@ internal sealed class RegistryServer : IDisposable
             await Task.Delay(50, cancellationToken);
         }
 
-        throw new TimeoutException($"The registry did not become healthy within 60 s:\n{Output}");
+        throw new TimeoutException($"Registry {Name} did not become healthy within 60 s:\n{Output}");
     }
 
     private void Keep(string? line)
@@ -243,8 +247,6 @@ internal sealed class RegistryServer : IDisposable
         var digits = new string([.. line.Where(char.IsAsciiDigit)]);
         return long.Parse(digits, CultureInfo.InvariantCulture);
     }
-
-    private static string Token() => Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
 
     private static int FreePort()
     {
