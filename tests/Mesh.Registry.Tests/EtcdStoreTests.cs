@@ -6,7 +6,7 @@ namespace Mesh.Registry.Tests;
 
 /// <summary>
 /// What only the etcd store has to get right, on a cluster of the test's own: its mirror's reload when etcd compacted
-/// away the revisions its watch needs.
+/// away the revisions its watch needs; a registration whose lease passed before the decider removed it.
 /// </summary>
 public sealed class EtcdStoreTests
 {
@@ -42,6 +42,29 @@ public sealed class EtcdStoreTests
         var answer = await watch.WaitAsync(TimeSpan.FromSeconds(30));
         answer.Index().ShouldBeGreaterThanOrEqualTo(index);
         answer.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("id").GetString()).ShouldBe(["a"]);
+        (await client.InstanceIdsAsync("reviews")).ShouldBe(["a"]);
+    }
+
+    [Fact]
+    public async Task A_registration_after_its_lease_passed_is_a_new_one_even_before_the_decider_removed_it()
+    {
+        // Another replica holds the decider lock and never sweeps, so the passed lease is still in etcd.
+        var cluster = await EtcdCluster.Shared;
+        var prefix = $"/meshlib-test/{Guid.NewGuid():N}/";
+        using var etcd = new EtcdClient(cluster.ConnectionString);
+        await etcd.PutAsync(prefix + "meta/decider", "a replica that never sweeps", deadline: Deadline());
+        var time = new ManualTimeProvider();
+        await using var host = await RegistryHost.StartAsync(time, s => s["MeshRegistry:MassExpiryThreshold"] = "1", etcd: cluster, etcdPrefix: prefix);
+        var client = host.Admin;
+        var index = await client.RegisterIndexAsync("reviews", "a", "http://127.0.0.1:5001", ttl: 10);
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+
+        // Reads left it out at its deadline; coming back is a change to the instance set, as on every store.
+        using var again = await client.RegisterAsync("reviews", "a", "http://127.0.0.1:5001", ttl: 10);
+        again.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
+        again.MeshIndex().ShouldBeGreaterThan(index);
         (await client.InstanceIdsAsync("reviews")).ShouldBe(["a"]);
     }
 
