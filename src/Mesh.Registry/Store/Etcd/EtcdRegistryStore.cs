@@ -124,6 +124,8 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         {
             EtcdInstanceEntry? existing;
             long modRevision, lease, instancesIndex;
+            bool gone;
+            var now = _time.GetUtcNow();
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
@@ -131,11 +133,14 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 modRevision = existing?.ModRevision ?? 0;
                 lease = existing?.Lease ?? 0;
                 instancesIndex = s?.InstancesIndex ?? 0;
+
+                // Its lease passed and reads leave it out, though the decider has not removed it yet: it comes back as
+                // a new registration that moves the index, or a watch would see it go and come back at one index.
+                gone = existing is not null && !EtcdServiceEntry.IsShown(existing, now, ShowsExpired(s!, now));
             }
 
-            var now = _time.GetUtcNow();
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
-            if (existing is not null && Same(existing.Value, registration))
+            if (existing is not null && !gone && Same(existing.Value, registration))
             {
                 var value = new EtcdLeaseValue(now, expires, registration.Traffic);
                 var renewal = new PendingRenewal(_keys.Instance(service, id), modRevision, _keys.Lease(service, id), lease, Json(value));
@@ -149,7 +154,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             else if (await TryChangeAsync(service, id, registration, existing is null ? 0 : modRevision, existing is null ? 0 : lease, now, expires)
                          .ConfigureAwait(false) is { } revision)
             {
-                return new InstanceWrite(ToRecord(service, id, ToValue(registration), expires), existing is null, revision);
+                return new InstanceWrite(ToRecord(service, id, ToValue(registration), expires), existing is null || gone, revision);
             }
 
             // Another replica changed or removed the instance since this mirror saw it: catch up and decide again.
