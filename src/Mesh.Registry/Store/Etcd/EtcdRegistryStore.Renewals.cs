@@ -24,7 +24,11 @@ internal sealed partial class EtcdRegistryStore
             batch.Clear();
             while (batch.Count < RenewalBatch && reader.TryRead(out var renewal))
             {
-                batch.Add(renewal);
+                // A renewal whose caller gave up (answered unavailable) is not written late.
+                if (!renewal.Done.Task.IsCompleted)
+                {
+                    batch.Add(renewal);
+                }
             }
 
             if (batch.Count == 0)
@@ -109,14 +113,18 @@ internal sealed partial class EtcdRegistryStore
         }
     }
 
-    /// <summary>Keeps the instance's etcd lease (ttl plus the longest hold) alive, once per third of it rather than on every renewal.</summary>
+    /// <summary>
+    /// Keeps the instance's etcd lease alive, at most once per half of its longest life rather than on every renewal.
+    /// The lease is granted for one and a half of that life (<see cref="TryChangeAsync"/>), so after any renewal it
+    /// outlives the instance's deadline plus the longest hold even when its last keep-alive was half a life before.
+    /// </summary>
     private void KeepAliveIfDue(EtcdInstanceEntry entry)
     {
         var now = TimeProvider.System.GetTimestamp();
-        var third = TimeSpan.FromSeconds((entry.Value.TtlSeconds + _options.MassExpiryMaxHold.TotalSeconds) / 3);
+        var half = LongestLife(entry.Value.TtlSeconds) / 2;
         lock (_gate)
         {
-            if (entry.KeptAliveAt != 0 && TimeProvider.System.GetElapsedTime(entry.KeptAliveAt, now) < third)
+            if (entry.KeptAliveAt != 0 && TimeProvider.System.GetElapsedTime(entry.KeptAliveAt, now) < half)
             {
                 return;
             }
@@ -126,4 +134,7 @@ internal sealed partial class EtcdRegistryStore
 
         _keepAlive.Send(entry.Lease);
     }
+
+    /// <summary>How long an instance may stay after a renewal: its TTL, then the longest the mass-expiry guard holds it.</summary>
+    private TimeSpan LongestLife(int ttlSeconds) => TimeSpan.FromSeconds(ttlSeconds) + _options.MassExpiryMaxHold;
 }
