@@ -6,7 +6,7 @@ namespace Mesh.Registry.Tests;
 
 /// <summary>
 /// What only the etcd store has to get right, on a cluster of the test's own: its mirror's reload when etcd compacted
-/// away the revisions its watch needs; a registration whose lease passed before the decider removed it.
+/// away the revisions its watch needs; a decider that lost its lock; a registration whose lease passed before the decider removed it.
 /// </summary>
 public sealed class EtcdStoreTests
 {
@@ -66,6 +66,34 @@ public sealed class EtcdStoreTests
         again.StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
         again.MeshIndex().ShouldBeGreaterThan(index);
         (await client.InstanceIdsAsync("reviews")).ShouldBe(["a"]);
+    }
+
+    [Fact]
+    public async Task A_replica_whose_decider_lease_ended_expires_nothing_once_another_holds_the_lock()
+    {
+        var cluster = await EtcdCluster.Shared;
+        var prefix = $"/meshlib-test/{Guid.NewGuid():N}/";
+        using var etcd = new EtcdClient(cluster.ConnectionString);
+        var time = new ManualTimeProvider();
+        await using var host = await RegistryHost.StartAsync(time, s => s["MeshRegistry:MassExpiryThreshold"] = "1", etcd: cluster, etcdPrefix: prefix);
+        await host.Admin.RegisterIndexAsync("reviews", "a", "http://127.0.0.1:5001", ttl: 10);
+        long session = 0;
+        await Poll.UntilAsync(() =>
+        {
+            var decider = etcd.Get(prefix + "meta/decider", deadline: Deadline());
+            session = decider.Kvs.Count > 0 ? decider.Kvs[0].Lease : 0;
+            return session != 0;
+        }, because: "the replica takes the decider lock");
+
+        // Its session lease ends (as when it was cut off from etcd for longer than it) and another replica takes the
+        // lock; until its next keep-alive is answered it still believes it decides.
+        await etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = session }, deadline: Deadline());
+        await etcd.PutAsync(prefix + "meta/decider", "another replica", deadline: Deadline());
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        await Poll.UntilAsync(() => host.Logs.AllText().Contains("another replica decides lease expiry now", StringComparison.Ordinal),
+            because: "the replica learns it no longer decides");
+        (await etcd.GetAsync(prefix + "instances/reviews/a", deadline: Deadline())).Kvs.Count.ShouldBe(1);
     }
 
     private static DateTime Deadline() => TimeProvider.System.GetUtcNow().UtcDateTime + CallDeadline;
