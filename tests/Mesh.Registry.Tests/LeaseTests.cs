@@ -225,6 +225,28 @@ public sealed class LeaseTests : IAsyncLifetime
         (await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task A_renewal_acknowledged_while_the_sweep_expires_others_is_never_lost()
+    {
+        // The sweep removes expired instances in batches; renewals that land while it works on the first batches must
+        // keep their instances, whichever batch they are in, because each was acknowledged with a new lease.
+        await using var host = await RegistryHost.StartAsync(_time, s => s["MeshRegistry:MassExpiryThreshold"] = "1");
+        var client = host.Admin;
+        var ids = Enumerable.Range(0, 400).Select(i => $"i{i:D3}").ToArray();
+        foreach (var chunk in ids.Chunk(50))
+        {
+            await Task.WhenAll(chunk.Select(id => client.RegisterIndexAsync("reviews", id, "http://127.0.0.1:5001", ttl: 10)));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        foreach (var chunk in ids.Reverse().Chunk(20))
+        {
+            await Task.WhenAll(chunk.Select(id => client.RegisterIndexAsync("reviews", id, "http://127.0.0.1:5001", ttl: 10)));
+        }
+
+        ids.Except(await client.InstanceIdsAsync("reviews")).ShouldBeEmpty();
+    }
+
     /// <summary>Collects one counter of this test's registry only (its meter factory is the meter's scope).</summary>
     private MetricCollector<long> RegistryCounter(string instrument) =>
         new(_host.App.Services.GetRequiredService<IMeterFactory>(), "Mesh.Registry", instrument);

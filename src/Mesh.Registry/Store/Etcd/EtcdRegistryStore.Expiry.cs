@@ -83,7 +83,7 @@ internal sealed partial class EtcdRegistryStore
             return;
         }
 
-        _deciderLease = session.ID;
+        Volatile.Write(ref _deciderLease, session.ID);
         _isDecider = true;
         _logger.LogInformation("This replica ({Replica}) decides lease expiry", _replicaId);
         lock (_gate)
@@ -186,8 +186,14 @@ internal sealed partial class EtcdRegistryStore
             foreach (var (service, hold) in holds)
             {
                 var txn = new TxnRequest();
+                txn.Compare.Add(HoldsDeciderLock());
                 txn.Success.Add(hold is null ? Delete(_keys.Held(service)) : Put(_keys.Held(service), Json(hold)));
                 var written = await CommitAsync($"the expiry guard's hold on {service}", txn).ConfigureAwait(false);
+                if (!written.Succeeded)
+                {
+                    LostDeciderLock();
+                    return true;
+                }
 
                 // The next sweep must judge with the hold in the mirror, or it would start the same hold again.
                 await WaitAppliedAsync(written.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
@@ -216,13 +222,13 @@ internal sealed partial class EtcdRegistryStore
     /// </summary>
     private void Judge(EtcdServiceEntry s, DateTimeOffset now, List<Expiry> expiring, List<(string, EtcdHeldValue?)> holds)
     {
-        List<EtcdInstanceEntry>? expired = null;
+        List<ExpiringInstance>? expired = null;
         var window = TimeSpan.Zero;
         foreach (var i in s.Instances.Values)
         {
             if (i.ExpiresAt <= now)
             {
-                (expired ??= []).Add(i);
+                (expired ??= []).Add(new ExpiringInstance(i.Id, i.ModRevision, i.LeaseModRevision, i.Lease));
             }
 
             window = TimeSpan.FromSeconds(Math.Max(window.TotalSeconds, i.Value.TtlSeconds));
@@ -293,6 +299,8 @@ internal sealed partial class EtcdRegistryStore
         {
             var batch = expiry.Instances.GetRange(start, Math.Min(ExpiryBatch, expiry.Instances.Count - start));
             var txn = new TxnRequest();
+            txn.Compare.Add(HoldsDeciderLock());
+            txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = EtcdKeys.Bytes(_keys.Decider) } });
             foreach (var i in batch)
             {
                 var key = _keys.Instance(s.Name, i.Id);
@@ -315,14 +323,23 @@ internal sealed partial class EtcdRegistryStore
 
             txn.Success.Add(Put(_keys.InstancesIndex(s.Name), string.Empty));
             var response = await CommitAsync($"the expiry of {batch.Count} instances of {s.Name}", txn).ConfigureAwait(false);
+            if (!response.Succeeded && !StillDecider(response))
+            {
+                LostDeciderLock();
+                return;
+            }
+
             if (!response.Succeeded)
             {
-                // Something was renewed or changed meanwhile; the mirror will show it, and the next sweep judges again.
+                // Something was renewed or changed meanwhile. The next sweep judges again once the mirror has it (the
+                // failed transaction's revision is at least the change's): judged on the same stale entries it would
+                // fail again at once, over and over, while the watch is down.
                 if (expiry.CountInWindow)
                 {
                     recent.RemoveRange(recent.Count - batch.Count, batch.Count);
                 }
 
+                await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
                 continue;
             }
 
@@ -335,6 +352,33 @@ internal sealed partial class EtcdRegistryStore
             _expired.Add(batch.Count, new KeyValuePair<string, object?>("service", s.Name));
             _logger.LogInformation("Expired {Count} instances of {Service}: {Ids}", batch.Count, s.Name, string.Join(", ", batch.Select(i => i.Id)));
             await WaitAppliedAsync(response.Header.Revision, throwOnTimeout: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Every write of the decider's is made only while the <c>meta/decider</c> key is still bound to its session lease:
+    /// a replica cut off from etcd past that lease keeps believing it decides until its next keep-alive is answered,
+    /// and meanwhile another replica decides; its writes must then change nothing.
+    /// </summary>
+    private Compare HoldsDeciderLock() => new()
+    {
+        Key = EtcdKeys.Bytes(_keys.Decider),
+        Target = Compare.Types.CompareTarget.Lease,
+        Result = Compare.Types.CompareResult.Equal,
+        Lease = Volatile.Read(ref _deciderLease),
+    };
+
+    /// <summary>Whether a failed decider transaction failed on something else than the lock (its failure branch reads the lock's key).</summary>
+    private bool StillDecider(TxnResponse response) =>
+        response.Responses.Count > 0 && response.Responses[0].ResponseRange is { } read && read.Kvs.Count > 0 &&
+        read.Kvs[0].Lease == Volatile.Read(ref _deciderLease);
+
+    private void LostDeciderLock()
+    {
+        if (_isDecider)
+        {
+            _isDecider = false;
+            _logger.LogWarning("This replica no longer holds the decider lock in etcd; another replica decides lease expiry now");
         }
     }
 

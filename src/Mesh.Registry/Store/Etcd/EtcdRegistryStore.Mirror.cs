@@ -25,25 +25,17 @@ internal sealed partial class EtcdRegistryStore
     private TaskCompletionSource<long>? _pendingSync;
     private bool _syncRunning;
 
+    /// <summary>
+    /// Reads the whole prefix at one revision, then replaces the mirror with it in one step: a reload (after
+    /// compaction) must never let a read see the mirror half-built, nor leave it empty when etcd fails half-way.
+    /// </summary>
     private async Task LoadAsync()
     {
         var start = EtcdKeys.Bytes(_keys.Prefix);
         var end = EtcdKeys.RangeEnd(_keys.Prefix);
         long revision = 0;
         var key = start;
-        lock (_gate)
-        {
-            // A reload replaces everything: wake the watches parked on the old entries, so they read the new ones.
-            foreach (var s in _services.Values)
-            {
-                Signal(s, instances: true, policy: true);
-            }
-
-            _services.Clear();
-            _pendingLeases.Clear();
-            _decider = null;
-        }
-
+        var kvs = new List<KeyValue>();
         while (true)
         {
             var request = new RangeRequest { Key = key, RangeEnd = end, Limit = PageSize, Revision = revision };
@@ -53,14 +45,7 @@ internal sealed partial class EtcdRegistryStore
                 revision = page.Header.Revision;
             }
 
-            lock (_gate)
-            {
-                foreach (var kv in page.Kvs)
-                {
-                    ApplyPut(kv, null);
-                }
-            }
-
+            kvs.AddRange(page.Kvs);
             if (!page.More || page.Kvs.Count == 0)
             {
                 break;
@@ -71,15 +56,32 @@ internal sealed partial class EtcdRegistryStore
 
         lock (_gate)
         {
-            _revision = revision;
-            _index = 0;
+            // The old entries go: wake the watches parked on them, so they read the new ones.
+            var old = _services.Values.ToList();
+            _services.Clear();
+            _pendingLeases.Clear();
+            _decider = null;
+            foreach (var kv in kvs)
+            {
+                ApplyPut(kv, null);
+            }
+
+            _revision = Math.Max(_revision, revision);
+            var index = _index;
             foreach (var s in _services.Values)
             {
-                _index = Math.Max(_index, Math.Max(s.InstancesIndex, s.PolicyIndex));
+                index = Math.Max(index, Math.Max(s.InstancesIndex, s.PolicyIndex));
             }
+
+            _index = index;
 
             // Everything may have changed (a reload after compaction): wake every watch to look again, at everything.
             _changeCount += _recentChanges.Length + 1;
+            foreach (var s in old)
+            {
+                Signal(s, instances: true, policy: true);
+            }
+
             foreach (var s in _services.Values)
             {
                 Signal(s, instances: true, policy: true);

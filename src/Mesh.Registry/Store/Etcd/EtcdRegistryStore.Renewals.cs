@@ -24,7 +24,11 @@ internal sealed partial class EtcdRegistryStore
             batch.Clear();
             while (batch.Count < RenewalBatch && reader.TryRead(out var renewal))
             {
-                batch.Add(renewal);
+                // A renewal whose caller gave up (answered unavailable) is not written late.
+                if (!renewal.Done.Task.IsCompleted)
+                {
+                    batch.Add(renewal);
+                }
             }
 
             if (batch.Count == 0)
@@ -57,34 +61,64 @@ internal sealed partial class EtcdRegistryStore
             latest[renewal.LeaseKey] = renewal;
         }
 
-        var txn = new TxnRequest();
-        foreach (var renewal in latest.Values)
+        var pending = new List<PendingRenewal>(latest.Values);
+        while (pending.Count > 0)
         {
-            txn.Compare.Add(ModRevisionIs(renewal.InstanceKey, renewal.InstanceRevision));
-            txn.Success.Add(Put(renewal.LeaseKey, renewal.Value, renewal.Lease));
-        }
-
-        TxnResponse? response = null;
-        try
-        {
-            response = await CommitAsync($"{latest.Count} lease renewals", txn).ConfigureAwait(false);
-        }
-        catch (RegistryStoreUnavailableException ex) when (ex.InnerException is RpcException { StatusCode: StatusCode.NotFound })
-        {
-            // A lease in the batch was revoked (its instance expired or changed): commit the others one by one.
-        }
-
-        if (response is { Succeeded: true })
-        {
-            foreach (var renewal in batch)
+            var txn = new TxnRequest();
+            foreach (var renewal in pending)
             {
-                renewal.Done.TrySetResult(true);
+                txn.Compare.Add(ModRevisionIs(renewal.InstanceKey, renewal.InstanceRevision));
+                txn.Success.Add(Put(renewal.LeaseKey, renewal.Value, renewal.Lease));
+
+                // Refused, the transaction reads back every instance key's revision: the renewals whose instance changed
+                // are answered at once and the rest go in one more transaction, not one transaction each, which would
+                // cut the writers' throughput sixty-fold while registrations churn (a rolling deployment).
+                txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = EtcdKeys.Bytes(renewal.InstanceKey), KeysOnly = true } });
             }
 
-            return;
-        }
+            TxnResponse response;
+            try
+            {
+                response = await CommitAsync($"{pending.Count} lease renewals", txn).ConfigureAwait(false);
+            }
+            catch (RegistryStoreUnavailableException ex) when (ex.InnerException is RpcException { StatusCode: StatusCode.NotFound })
+            {
+                // A lease in the batch was revoked (its instance expired or changed): commit the others one by one.
+                await CommitOneByOneAsync(batch, pending).ConfigureAwait(false);
+                return;
+            }
 
-        foreach (var renewal in latest.Values)
+            if (response.Succeeded)
+            {
+                foreach (var renewal in pending)
+                {
+                    Complete(batch, renewal.LeaseKey, committed: true);
+                }
+
+                return;
+            }
+
+            var unchanged = new List<PendingRenewal>(pending.Count);
+            for (var k = 0; k < pending.Count; k++)
+            {
+                var read = response.Responses[k].ResponseRange;
+                if (read.Kvs.Count > 0 && read.Kvs[0].ModRevision == pending[k].InstanceRevision)
+                {
+                    unchanged.Add(pending[k]);
+                }
+                else
+                {
+                    Complete(batch, pending[k].LeaseKey, committed: false);
+                }
+            }
+
+            pending = unchanged;
+        }
+    }
+
+    private async Task CommitOneByOneAsync(List<PendingRenewal> batch, List<PendingRenewal> pending)
+    {
+        foreach (var renewal in pending)
         {
             var single = new TxnRequest();
             single.Compare.Add(ModRevisionIs(renewal.InstanceKey, renewal.InstanceRevision));
@@ -99,24 +133,34 @@ internal sealed partial class EtcdRegistryStore
                 committed = false;
             }
 
-            foreach (var renewal2 in batch)
+            Complete(batch, renewal.LeaseKey, committed);
+        }
+    }
+
+    /// <summary>Answers every renewal of the batch that wrote <paramref name="leaseKey"/>.</summary>
+    private static void Complete(List<PendingRenewal> batch, string leaseKey, bool committed)
+    {
+        foreach (var renewal in batch)
+        {
+            if (renewal.LeaseKey == leaseKey)
             {
-                if (renewal2.LeaseKey == renewal.LeaseKey)
-                {
-                    renewal2.Done.TrySetResult(committed);
-                }
+                renewal.Done.TrySetResult(committed);
             }
         }
     }
 
-    /// <summary>Keeps the instance's etcd lease (ttl plus the longest hold) alive, once per third of it rather than on every renewal.</summary>
+    /// <summary>
+    /// Keeps the instance's etcd lease alive, at most once per half of its longest life rather than on every renewal.
+    /// The lease is granted for one and a half of that life (<see cref="TryChangeAsync"/>), so after any renewal it
+    /// outlives the instance's deadline plus the longest hold even when its last keep-alive was half a life before.
+    /// </summary>
     private void KeepAliveIfDue(EtcdInstanceEntry entry)
     {
         var now = TimeProvider.System.GetTimestamp();
-        var third = TimeSpan.FromSeconds((entry.Value.TtlSeconds + _options.MassExpiryMaxHold.TotalSeconds) / 3);
+        var half = LongestLife(entry.Value.TtlSeconds) / 2;
         lock (_gate)
         {
-            if (entry.KeptAliveAt != 0 && TimeProvider.System.GetElapsedTime(entry.KeptAliveAt, now) < third)
+            if (entry.KeptAliveAt != 0 && TimeProvider.System.GetElapsedTime(entry.KeptAliveAt, now) < half)
             {
                 return;
             }
@@ -126,4 +170,7 @@ internal sealed partial class EtcdRegistryStore
 
         _keepAlive.Send(entry.Lease);
     }
+
+    /// <summary>How long an instance may stay after a renewal: its TTL, then the longest the mass-expiry guard holds it.</summary>
+    private TimeSpan LongestLife(int ttlSeconds) => TimeSpan.FromSeconds(ttlSeconds) + _options.MassExpiryMaxHold;
 }

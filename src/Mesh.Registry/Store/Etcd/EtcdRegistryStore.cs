@@ -24,7 +24,8 @@ namespace Mesh.Registry.Store.Etcd;
 /// The index is etcd's revision, the same on every replica, so a client's long poll resumes on another replica from
 /// the index it had. A read without an index (or with one this mirror has not reached) first asks etcd for its
 /// current revision and waits until the mirror has applied it, so it sees every write any replica acknowledged.
-/// Instances are keys bound to etcd leases of <c>ttlSeconds + MassExpiryMaxHold</c>: while any replica runs, the
+/// Instances are keys bound to etcd leases of 1.5 × (<c>ttlSeconds + MassExpiryMaxHold</c>), kept alive at most once
+/// per half of that, so a lease outlives its instance's deadline plus the longest hold: while any replica runs, the
 /// one that holds the <c>meta/decider</c> lock expires them at exactly <c>ttlSeconds</c> after their last renewal,
 /// as the mass-expiry guard judges; when no replica runs, etcd removes them once the longest hold has passed.
 /// A renewal rewrites only the instance's <c>leases/</c> key (group-committed, many per transaction), so no index
@@ -124,6 +125,8 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         {
             EtcdInstanceEntry? existing;
             long modRevision, lease, instancesIndex;
+            bool gone;
+            var now = _time.GetUtcNow();
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
@@ -131,16 +134,19 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 modRevision = existing?.ModRevision ?? 0;
                 lease = existing?.Lease ?? 0;
                 instancesIndex = s?.InstancesIndex ?? 0;
+
+                // Its lease passed and reads leave it out, though the decider has not removed it yet: it comes back as
+                // a new registration that moves the index, or a watch would see it go and come back at one index.
+                gone = existing is not null && !EtcdServiceEntry.IsShown(existing, now, ShowsExpired(s!, now));
             }
 
-            var now = _time.GetUtcNow();
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
-            if (existing is not null && Same(existing.Value, registration))
+            if (existing is not null && !gone && Same(existing.Value, registration))
             {
                 var value = new EtcdLeaseValue(now, expires, registration.Traffic);
                 var renewal = new PendingRenewal(_keys.Instance(service, id), modRevision, _keys.Lease(service, id), lease, Json(value));
                 _renewals.Writer.TryWrite(renewal);
-                if (await renewal.Done.Task.ConfigureAwait(false))
+                if (await RenewedAsync(renewal, service, id).ConfigureAwait(false))
                 {
                     KeepAliveIfDue(existing);
                     return new InstanceWrite(ToRecord(service, id, existing.Value, expires), false, instancesIndex);
@@ -149,7 +155,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             else if (await TryChangeAsync(service, id, registration, existing is null ? 0 : modRevision, existing is null ? 0 : lease, now, expires)
                          .ConfigureAwait(false) is { } revision)
             {
-                return new InstanceWrite(ToRecord(service, id, ToValue(registration), expires), existing is null, revision);
+                return new InstanceWrite(ToRecord(service, id, ToValue(registration), expires), existing is null || gone, revision);
             }
 
             // Another replica changed or removed the instance since this mirror saw it: catch up and decide again.
@@ -162,11 +168,30 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>
+    /// Whether the group commit wrote the renewal; like any etcd call it takes at most the request timeout. With etcd
+    /// slow or down the queue grows faster than writers drain it, and a caller must not wait for the queue ahead of it:
+    /// it is answered unavailable, and its renewal, not yet sent, is dropped rather than written late.
+    /// </summary>
+    private async Task<bool> RenewedAsync(PendingRenewal renewal, string service, string id)
+    {
+        try
+        {
+            return await renewal.Done.Task.WaitAsync(_connection.Timeout, TimeProvider.System).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            renewal.Done.TrySetCanceled();
+            throw new RegistryStoreUnavailableException(
+                $"etcd did not commit the renewal of {service}/{id} within {_connection.Timeout.TotalSeconds:0.#} s (is a quorum of its members up?)", ex);
+        }
+    }
+
     /// <summary>Writes a new or changed registration under a new etcd lease; null when the instance was not as this mirror saw it.</summary>
     private async Task<long?> TryChangeAsync(string service, string id, Registration registration, long expectedRevision, long oldLease,
         DateTimeOffset now, DateTimeOffset expires)
     {
-        var leaseSeconds = registration.TtlSeconds + (long)Math.Ceiling(_options.MassExpiryMaxHold.TotalSeconds);
+        var leaseSeconds = (long)Math.Ceiling(1.5 * LongestLife(registration.TtlSeconds).TotalSeconds);
         var grant = await _connection.CallAsync("a lease grant", o => _connection.Raw.LeaseClient.LeaseGrantAsync(new LeaseGrantRequest { TTL = leaseSeconds }, o))
             .ConfigureAwait(false);
         var key = _keys.Instance(service, id);
