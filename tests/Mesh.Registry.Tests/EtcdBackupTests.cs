@@ -83,7 +83,9 @@ public sealed class EtcdBackupTests(ITestOutputHelper output) : IDisposable
         var r1 = await restoredEtcd.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = r1Lease, Keys = true });
         output.WriteLine($"restored lease of reviews/r1: granted {r1.GrantedTTL} s, {r1.TTL} s left, keys {string.Join(", ", r1.Keys.Select(k => k.ToStringUtf8()))}");
         r1.TTL.ShouldBeGreaterThan(0);
-        r1.GrantedTTL.ShouldBe(InstanceTtl + (long)TimeSpan.FromMinutes(5).TotalSeconds);
+        // The etcd lease outlives the instance's own deadline and the guard's longest hold (MassExpiryMaxHold, 5 min), so a
+        // keep-alive missed now and then never removes a live instance early.
+        r1.GrantedTTL.ShouldBeGreaterThanOrEqualTo(InstanceTtl + (long)TimeSpan.FromMinutes(5).TotalSeconds);
         r1.Keys.Select(k => k.ToStringUtf8()).ShouldBe([keys.Instance("reviews", "r1"), keys.Lease("reviews", "r1")], ignoreOrder: true);
 
         // A registry on the restored cluster: same prefix, same CA folder.
