@@ -65,6 +65,10 @@ internal sealed class EtcdConnection : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             throw new RegistryStoreUnavailableException($"etcd failed {what}: {Describe(ex)}", ex);
         }
+        catch (RpcException ex) when (IsAuthenticationFailure(ex))
+        {
+            throw new RegistryStoreUnavailableException($"etcd failed {what}: {Describe(ex)}", ex);
+        }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.Unauthenticated)
         {
             throw new RegistryStoreUnavailableException(
@@ -135,6 +139,11 @@ internal sealed class EtcdConnection : IDisposable
             : $"the member's certificate ({leaf.Subject}, issued by {leaf.Issuer}) does not chain to the CA in MeshRegistry:Etcd:TrustedCaFile ({_options.TrustedCaFile})";
     }
 
+    /// <summary>Whether etcd refused the credentials themselves (a wrong password, an unknown user), not a permission.</summary>
+    private static bool IsAuthenticationFailure(RpcException ex) =>
+        ex.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.FailedPrecondition
+        && ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>What went wrong below gRPC, in the registry's words: which TLS check failed and which setting it concerns.</summary>
     private string Describe(Exception failure)
     {
@@ -143,10 +152,9 @@ internal sealed class EtcdConnection : IDisposable
         var innermost = failure;
         for (var e = failure; e is not null; e = e.InnerException ?? (e as RpcException)?.Status.DebugException)
         {
-            if (e is RpcException { StatusCode: StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.FailedPrecondition } rejected
-                && rejected.Status.Detail.Contains("auth", StringComparison.OrdinalIgnoreCase))
+            if (e is RpcException rejected && IsAuthenticationFailure(rejected))
             {
-                // The library authenticates inside the call, so etcd's refusal of the credentials arrives wrapped as an internal error.
+                // The library authenticates inside the call, so etcd's refusal of the credentials may arrive wrapped in another error.
                 return $"etcd authentication failed for user {_options.Username}: {rejected.Status.Detail} (check MeshRegistry:Etcd:Username and Password)";
             }
 
