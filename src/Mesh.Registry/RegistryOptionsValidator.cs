@@ -174,6 +174,12 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             {
                 errors.Add($"{root}:{name}: '{file}' does not exist");
             }
+
+            // TLS follows the endpoints' scheme: files with http:// endpoints would be silently unused.
+            if (!string.IsNullOrEmpty(file) && schemes.Count == 1 && schemes.Contains("http"))
+            {
+                errors.Add($"{root}:{name}: set, but the endpoints are http://; TLS files are used with https:// endpoints only");
+            }
         }
 
         if (etcd.RequestTimeout < TimeSpan.FromMilliseconds(100) || etcd.RequestTimeout > TimeSpan.FromMinutes(1))

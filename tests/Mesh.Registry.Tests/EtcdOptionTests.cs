@@ -69,6 +69,25 @@ public sealed class EtcdOptionTests
         errors.ShouldNotContain("MeshRegistry:CaPath");
     }
 
+    [Fact]
+    public async Task Tls_files_with_http_endpoints_are_refused()
+    {
+        var file = typeof(EtcdOptionTests).Assembly.Location;
+        var errors = await RegistryHost.StartupErrorsAsync(new Dictionary<string, string?>
+        {
+            ["MeshRegistry:Store"] = "Etcd",
+            ["MeshRegistry:CaPath"] = Path.GetTempPath(),
+            ["MeshRegistry:Etcd:Endpoints:0"] = "http://10.0.0.1:2379",
+            ["MeshRegistry:Etcd:TrustedCaFile"] = file,
+            ["MeshRegistry:Etcd:ClientCertificateFile"] = file,
+            ["MeshRegistry:Etcd:ClientKeyFile"] = file,
+        });
+        foreach (var key in new[] { "TrustedCaFile", "ClientCertificateFile", "ClientKeyFile" })
+        {
+            errors.ShouldContain($"MeshRegistry:Etcd:{key}: set, but the endpoints are http://; TLS files are used with https:// endpoints only");
+        }
+    }
+
     [Theory]
     [InlineData("/meshlib")]
     [InlineData("meshlib/")]

@@ -28,8 +28,8 @@ internal sealed class EtcdConnection : IDisposable
         _options = options;
         Timeout = options.RequestTimeout;
         var endpoints = string.Join(',', options.Endpoints);
-        var tls = options.Endpoints.Any(e => e.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-            || options.TrustedCaFile is not null || options.ClientCertificateFile is not null;
+        // The channel's credentials alone decide TLS for every member, so the endpoints' scheme must decide them.
+        var tls = options.Endpoints.Any(e => e.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
         _client = tls
             ? new EtcdClient(endpoints, ConfigureTls, configureChannelOptions: ConfigureChannel)
             : new EtcdClient(endpoints, configureChannelOptions: ConfigureChannel);
