@@ -67,6 +67,17 @@ public sealed class EtcdAuthTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_registry_without_credentials_fails_the_start_naming_etcd_authentication()
+    {
+        var exception = await Should.ThrowAsync<RegistryStoreUnavailableException>(() =>
+            RegistryHost.StartAsync(etcd: _cluster, etcdPrefix: Prefix, configure: s => s["MeshRegistry:Etcd:RequestTimeout"] = "00:00:03"));
+        output.WriteLine(exception.ToString());
+        exception.Message.ShouldBe(
+            "etcd failed a read of the registry's state: etcd authentication is on, and MeshRegistry:Etcd:Username and Password are not set " +
+            "(etcdserver: user name is empty)");
+    }
+
+    [Fact]
     public async Task A_user_granted_another_prefix_only_fails_the_start_naming_the_permission()
     {
         var exception = await Should.ThrowAsync<RegistryStoreUnavailableException>(() => StartAsync("stranger", MeshPassword));

@@ -142,7 +142,8 @@ internal sealed class EtcdConnection : IDisposable
     /// <summary>Whether etcd refused the credentials themselves (a wrong password, an unknown user), not a permission.</summary>
     private static bool IsAuthenticationFailure(RpcException ex) =>
         ex.StatusCode is StatusCode.InvalidArgument or StatusCode.Unauthenticated or StatusCode.FailedPrecondition
-        && ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase);
+        && (ex.Status.Detail.Contains("authentication failed", StringComparison.OrdinalIgnoreCase)
+            || ex.Status.Detail.Contains("user name is empty", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>What went wrong below gRPC, in the registry's words: which TLS check failed and which setting it concerns.</summary>
     private string Describe(Exception failure)
@@ -155,7 +156,9 @@ internal sealed class EtcdConnection : IDisposable
             if (e is RpcException rejected && IsAuthenticationFailure(rejected))
             {
                 // The library authenticates inside the call, so etcd's refusal of the credentials may arrive wrapped in another error.
-                return $"etcd authentication failed for user {_options.Username}: {rejected.Status.Detail} (check MeshRegistry:Etcd:Username and Password)";
+                return _options.Username is null
+                    ? $"etcd authentication is on, and MeshRegistry:Etcd:Username and Password are not set ({rejected.Status.Detail})"
+                    : $"etcd authentication failed for user {_options.Username}: {rejected.Status.Detail} (check MeshRegistry:Etcd:Username and Password)";
             }
 
             handshake |= e is System.Security.Authentication.AuthenticationException or IOException;
