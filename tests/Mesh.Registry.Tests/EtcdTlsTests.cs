@@ -90,6 +90,21 @@ public sealed class EtcdTlsTests(ITestOutputHelper output) : IAsyncLifetime
         error.ShouldContain("the TLS handshake with etcd failed: the member's certificate (CN=127.0.0.1, issued by CN=meshlib etcd test CA) is not trusted by this machine; set MeshRegistry:Etcd:TrustedCaFile to the CA that signed it");
     }
 
+    [Fact]
+    public async Task A_registry_on_a_cluster_that_is_down_fails_to_start_asking_whether_a_quorum_is_up()
+    {
+        var tls = _cluster.Tls!;
+        _cluster.Kill(0);
+        var error = await StartFailureAsync(s =>
+        {
+            s["MeshRegistry:Etcd:TrustedCaFile"] = tls.CaFile;
+            s["MeshRegistry:Etcd:ClientCertificateFile"] = tls.ClientCertificateFile;
+            s["MeshRegistry:Etcd:ClientKeyFile"] = tls.ClientKeyFile;
+        });
+        // No connection was made, so nothing about TLS or certificates is blamed.
+        error.ShouldBe("etcd did not answer a read of the registry's state within 3 s (is a quorum of its members up?)");
+    }
+
     /// <summary>Starts a registry on the cluster with <paramref name="configure"/>'s settings, which must fail, and gives the error's messages.</summary>
     private async Task<string> StartFailureAsync(Action<Dictionary<string, string?>> configure)
     {
