@@ -133,6 +133,8 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:Endpoints: required when {RegistryOptions.SectionName}:Store is Etcd (the members' client URLs, such as http://10.0.0.1:2379)");
         }
 
+        // Only the endpoints that are URLs count towards a mix of schemes: one that is not is its own error.
+        var schemes = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < etcd.Endpoints.Count; i++)
         {
             if (!Uri.TryCreate(etcd.Endpoints[i], UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.IsDefaultPort ||
@@ -140,10 +142,13 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             {
                 errors.Add($"{root}:Endpoints:{i}: '{etcd.Endpoints[i]}' must be http://host:port or https://host:port");
             }
+            else
+            {
+                schemes.Add(uri.Scheme);
+            }
         }
 
-        var schemes = etcd.Endpoints.Select(e => e.Split(':')[0]).Distinct(StringComparer.OrdinalIgnoreCase).Count();
-        if (schemes > 1)
+        if (schemes.Count > 1)
         {
             errors.Add($"{root}:Endpoints: mixes http and https; a cluster speaks one");
         }
@@ -168,6 +173,12 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             if (!string.IsNullOrEmpty(file) && !File.Exists(file))
             {
                 errors.Add($"{root}:{name}: '{file}' does not exist");
+            }
+
+            // TLS follows the endpoints' scheme: files with http:// endpoints would be silently unused.
+            if (!string.IsNullOrEmpty(file) && schemes.Count == 1 && schemes.Contains("http"))
+            {
+                errors.Add($"{root}:{name}: set, but the endpoints are http://; TLS files are used with https:// endpoints only");
             }
         }
 

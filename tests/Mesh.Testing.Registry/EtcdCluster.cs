@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Mesh.Testing;
@@ -23,13 +25,15 @@ public sealed class EtcdCluster : IAsyncDisposable
     private static readonly Lazy<Task<EtcdCluster>> SharedCluster = new(StartSharedAsync, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly EtcdMember[] _members;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private readonly HttpClient _http;
 
-    private EtcdCluster(string directory, string token, EtcdMember[] members)
+    private EtcdCluster(string directory, string token, EtcdMember[] members, EtcdTls? tls)
     {
         Directory = directory;
         Token = token;
         _members = members;
+        Tls = tls;
+        _http = new HttpClient(HealthHandler(tls)) { Timeout = TimeSpan.FromSeconds(2) };
     }
 
     /// <summary>
@@ -41,12 +45,15 @@ public sealed class EtcdCluster : IAsyncDisposable
     /// <summary>The folder holding every member's data folder.</summary>
     public string Directory { get; }
 
+    /// <summary>The certificates of a cluster started with client TLS (members and clients trust its CA); null without TLS.</summary>
+    public EtcdTls? Tls { get; }
+
     /// <summary>The cluster's <c>--initial-cluster-token</c>, unique to this cluster.</summary>
     public string Token { get; }
 
     public int Count => _members.Length;
 
-    /// <summary>Every member's client URL (http://127.0.0.1:port), in member order, running or not.</summary>
+    /// <summary>Every member's client URL (http://127.0.0.1:port, https:// with TLS), in member order, running or not.</summary>
     public IReadOnlyList<Uri> ClientEndpoints => _members.Select(m => m.ClientUrl).ToArray();
 
     /// <summary>The client URLs joined by commas, as dotnet-etcd's <c>EtcdClient</c> takes them.</summary>
@@ -69,9 +76,10 @@ public sealed class EtcdCluster : IAsyncDisposable
 
     /// <summary>
     /// Starts a cluster of <paramref name="members"/> (1 or 3) and returns once every member reports healthy (has a
-    /// leader and serves a quorum read).
+    /// leader and serves a quorum read). With <paramref name="tls"/> the members serve clients on https only and
+    /// require a client certificate signed by the cluster's own CA (<see cref="Tls"/>, made in the cluster's folder).
     /// </summary>
-    public static async Task<EtcdCluster> StartAsync(int members = 1, CancellationToken cancellationToken = default)
+    public static async Task<EtcdCluster> StartAsync(int members = 1, bool tls = false, CancellationToken cancellationToken = default)
     {
         if (members is not (1 or 3))
         {
@@ -80,14 +88,15 @@ public sealed class EtcdCluster : IAsyncDisposable
 
         var directory = Path.Combine(Path.GetTempPath(), "mesh-etcd-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
+        var certificates = tls ? EtcdTls.Create(Path.Combine(directory, "tls")) : null;
         for (var attempt = 1; ; attempt++)
         {
             // A fresh token and fresh data folders each attempt: members of a failed attempt may have recorded its peers.
             var token = $"meshlib-test-{Guid.NewGuid():N}";
             var ports = FreePorts(2 * members);
             var cluster = new EtcdCluster(directory, token, Enumerable.Range(0, members)
-                .Select(i => new EtcdMember($"m{i}", Path.Combine(directory, $"attempt{attempt}", $"m{i}"), ports[2 * i], ports[(2 * i) + 1]))
-                .ToArray());
+                .Select(i => new EtcdMember($"m{i}", Path.Combine(directory, $"attempt{attempt}", $"m{i}"), ports[2 * i], ports[(2 * i) + 1], tls))
+                .ToArray(), certificates);
             try
             {
                 foreach (var member in cluster._members)
@@ -133,8 +142,8 @@ public sealed class EtcdCluster : IAsyncDisposable
         {
             var token = $"meshlib-restored-{Guid.NewGuid():N}";
             var ports = FreePorts(2);
-            var member = new EtcdMember("r0", Path.Combine(directory, $"attempt{attempt}", "r0"), ports[0], ports[1]);
-            var cluster = new EtcdCluster(directory, token, [member]);
+            var member = new EtcdMember("r0", Path.Combine(directory, $"attempt{attempt}", "r0"), ports[0], ports[1], tls: false);
+            var cluster = new EtcdCluster(directory, token, [member], tls: null);
             try
             {
                 // The restored member's peer URL is written into its data folder, so each attempt restores afresh.
@@ -274,7 +283,18 @@ public sealed class EtcdCluster : IAsyncDisposable
         return cluster;
     }
 
-    private string[] Arguments(EtcdMember member) =>
+    private string[] Arguments(EtcdMember member) => Tls is null
+        ? PlainArguments(member)
+        :
+        [
+            .. PlainArguments(member),
+            "--cert-file", Tls.ServerCertificateFile,
+            "--key-file", Tls.ServerKeyFile,
+            "--trusted-ca-file", Tls.CaFile,
+            "--client-cert-auth",
+        ];
+
+    private string[] PlainArguments(EtcdMember member) =>
     [
         "--name", member.Name,
         "--data-dir", member.DataDirectory,
@@ -291,6 +311,24 @@ public sealed class EtcdCluster : IAsyncDisposable
         "--logger", "zap",
         "--log-level", "info",
     ];
+
+    /// <summary>The handler of the health probe: with TLS it trusts the cluster's CA alone and presents its client certificate.</summary>
+    private static SocketsHttpHandler HealthHandler(EtcdTls? tls)
+    {
+        var handler = new SocketsHttpHandler();
+        if (tls is not null)
+        {
+            var ca = tls.LoadCa();
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                ClientCertificates = [tls.LoadClientCertificate()],
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                    certificate is X509Certificate2 leaf && RegistryHost.ChainsTo(leaf, [ca], DateTimeOffset.UtcNow),
+            };
+        }
+
+        return handler;
+    }
 
     private async Task WaitListeningForPeersAsync(EtcdMember member, CancellationToken cancellationToken)
     {

@@ -39,9 +39,10 @@ internal sealed class EtcdMember
     private readonly ConcurrentQueue<string> _output = new();
     private Process? _process;
 
-    public EtcdMember(string name, string dataDirectory, int clientPort, int peerPort)
+    public EtcdMember(string name, string dataDirectory, int clientPort, int peerPort, bool tls)
     {
         Name = name;
+        Tls = tls;
         DataDirectory = dataDirectory;
         ClientPort = clientPort;
         PeerPort = peerPort;
@@ -55,7 +56,10 @@ internal sealed class EtcdMember
 
     public int PeerPort { get; }
 
-    public Uri ClientUrl => new($"http://127.0.0.1:{ClientPort}");
+    /// <summary>Whether the member serves clients over TLS (its peers still talk plain HTTP).</summary>
+    public bool Tls { get; }
+
+    public Uri ClientUrl => new($"{(Tls ? "https" : "http")}://127.0.0.1:{ClientPort}");
 
     public string PeerUrl => $"http://127.0.0.1:{PeerPort}";
 
