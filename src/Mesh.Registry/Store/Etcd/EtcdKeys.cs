@@ -12,7 +12,7 @@ namespace Mesh.Registry.Store.Etcd;
 /// <code>
 /// meta/admin-token-sha256        the admin token's hash, written once by the first replica
 /// meta/decider                   the replica that decides lease expiry (bound to its session lease)
-/// meta/sync/{replica}            written by a replica to see its mirror catch up with the cluster
+/// meta/last-write                written by every registry transaction: its revision is the latest write's
 /// instances/{service}/{id}       a registration (bound to the instance's etcd lease)
 /// leases/{service}/{id}          when it was last renewed and when its lease ends (same etcd lease)
 /// instances-index/{service}      touched by every change to the service's instance set: its mod revision is the index
@@ -40,7 +40,7 @@ internal sealed class EtcdKeys(string prefix)
 
     public string Decider => Prefix + "meta/decider";
 
-    public string Sync(string replica) => Prefix + "meta/sync/" + Escape(replica);
+    public string LastWrite => Prefix + "meta/last-write";
 
     public string Instance(string service, string id) => Prefix + InstancesFolder + Escape(service) + "/" + Escape(id);
 

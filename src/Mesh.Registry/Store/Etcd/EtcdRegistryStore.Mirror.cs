@@ -10,8 +10,8 @@ namespace Mesh.Registry.Store.Etcd;
 /// mirror's revision moves only past events it applied, so "the mirror has revision R" means it has every write under
 /// the prefix up to R. It never takes a revision from a response without events: the watch's created answer carries
 /// the cluster's current revision before the replay, and etcd 3.4.23 (Debian's) can answer a progress request before
-/// events still queued (etcd issue 15220). To prove it is current, the mirror writes a key of its own under the prefix
-/// and waits to see that write come through (<see cref="CatchUpAsync"/>).
+/// events still queued (etcd issue 15220). To know it is current, a read looks up the revision of the registry's latest
+/// write (every transaction writes <c>meta/last-write</c>) and waits to see it come through (<see cref="CatchUpAsync"/>).
 /// </summary>
 internal sealed partial class EtcdRegistryStore
 {
@@ -21,9 +21,6 @@ internal sealed partial class EtcdRegistryStore
     private readonly string?[] _recentChanges = new string?[4096];
     private long _changeCount;
     private bool _sweepSoon;
-    private readonly Lock _syncGate = new();
-    private TaskCompletionSource<long>? _pendingSync;
-    private bool _syncRunning;
 
     /// <summary>
     /// Reads the whole prefix at one revision, then replaces the mirror with it in one step: a reload (after
@@ -396,73 +393,17 @@ internal sealed partial class EtcdRegistryStore
     }
 
     /// <summary>
-    /// Waits until the mirror has every write etcd had acknowledged when this was called: a linearizable read of the
-    /// cluster's revision, and when the mirror is behind it, a write of this replica's sync key (shared by every
-    /// caller waiting meanwhile) that the mirror must see come through its watch.
+    /// Waits until the mirror has every write any replica had acknowledged when this was called: one linearizable read
+    /// of the <c>meta/last-write</c> key, which every registry transaction writes (<see cref="CommitAsync"/>), so its
+    /// revision is that of the latest write under the prefix; the mirror has caught up once it applied that revision.
     /// </summary>
     private async Task CatchUpAsync()
     {
-        var read = await RangeAsync("etcd's revision", new RangeRequest { Key = EtcdKeys.Bytes(_keys.AdminTokenHash), CountOnly = true })
+        var read = await RangeAsync("the revision of the registry's last write", new RangeRequest { Key = EtcdKeys.Bytes(_keys.LastWrite), KeysOnly = true })
             .ConfigureAwait(false);
-        lock (_gate)
+        if (read.Kvs.Count > 0)
         {
-            if (_revision >= read.Header.Revision)
-            {
-                return;
-            }
-        }
-
-        var synced = await SyncWriteAsync().ConfigureAwait(false);
-        await WaitAppliedAsync(synced, throwOnTimeout: true).ConfigureAwait(false);
-    }
-
-    /// <summary>The revision of a sync-key write that started after this call; one write at a time serves everyone who asked meanwhile.</summary>
-    private Task<long> SyncWriteAsync()
-    {
-        lock (_syncGate)
-        {
-            _pendingSync ??= new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var next = _pendingSync.Task;
-            if (!_syncRunning)
-            {
-                _syncRunning = true;
-                _ = Task.Run(WriteSyncKeysAsync);
-            }
-
-            return next;
-        }
-    }
-
-    private async Task WriteSyncKeysAsync()
-    {
-        while (true)
-        {
-            TaskCompletionSource<long> waiting;
-            lock (_syncGate)
-            {
-                if (_pendingSync is null)
-                {
-                    _syncRunning = false;
-                    return;
-                }
-
-                waiting = _pendingSync;
-                _pendingSync = null;
-            }
-
-            try
-            {
-                var request = new PutRequest { Key = EtcdKeys.Bytes(_keys.Sync(_replicaId)), Value = Google.Protobuf.ByteString.CopyFromUtf8(_replicaId) };
-                var put = await _connection.CallAsync("a write of this replica's sync key", o => _connection.Raw.KVClient.PutAsync(request, o))
-                    .ConfigureAwait(false);
-                waiting.TrySetResult(put.Header.Revision);
-            }
-#pragma warning disable CA1031 // handed to every caller waiting on this write
-            catch (Exception ex)
-#pragma warning restore CA1031
-            {
-                waiting.TrySetException(ex);
-            }
+            await WaitAppliedAsync(read.Kvs[0].ModRevision, throwOnTimeout: true).ConfigureAwait(false);
         }
     }
 

@@ -524,8 +524,15 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     private async Task<RangeResponse> RangeAsync(string what, RangeRequest request) =>
         await _connection.CallAsync($"a read of {what}", o => _connection.Raw.KVClient.RangeAsync(request, o)).ConfigureAwait(false);
 
-    private async Task<TxnResponse> CommitAsync(string what, TxnRequest txn) =>
-        await _connection.CallAsync($"the write of {what}", o => _connection.Raw.KVClient.TxnAsync(txn, o)).ConfigureAwait(false);
+    /// <summary>
+    /// Sends one transaction. Its success branch also writes <c>meta/last-write</c>, so that key's revision is always
+    /// that of the registry's latest write under the prefix, which a read waits for its mirror to reach (<see cref="CatchUpAsync"/>).
+    /// </summary>
+    private async Task<TxnResponse> CommitAsync(string what, TxnRequest txn)
+    {
+        txn.Success.Add(Put(_keys.LastWrite, string.Empty));
+        return await _connection.CallAsync($"the write of {what}", o => _connection.Raw.KVClient.TxnAsync(txn, o)).ConfigureAwait(false);
+    }
 
     private void RevokeLater(long lease) => _ = RevokeAsync(lease);
 
