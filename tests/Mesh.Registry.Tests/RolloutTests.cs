@@ -38,6 +38,7 @@ public sealed class RolloutTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await RegistryHost.StartAsync(_time, services: ["reviews", "productpage"]);
+        await WaitToDriveAsync();
         (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json(Policy))).EnsureSuccessStatusCode();
     }
 
@@ -307,6 +308,7 @@ public sealed class RolloutTests : IAsyncLifetime
         await ReportAsync(("v3", 5000, 0, 100));
 
         await _host.RestartAsync();
+        await WaitToDriveAsync();
         var rollout = await GetAsync();
         rollout.GetProperty("state").GetString().ShouldBe("Progressing");
         rollout.GetProperty("step").GetInt32().ShouldBe(2);
@@ -351,6 +353,10 @@ public sealed class RolloutTests : IAsyncLifetime
         state.LastMeasurement!.Tags["state"].ShouldBe("Aborted");
         decisions.LastMeasurement!.Tags["verdict"].ShouldBe("Aborted");
     }
+
+    /// <summary>On etcd a registry drives rollouts once it holds the decider key, a moment after its start.</summary>
+    private async Task WaitToDriveAsync() =>
+        await Poll.UntilAsync(() => _host.Store.DrivesRollouts, TimeSpan.FromSeconds(30), "the registry drives rollouts");
 
     private async Task<JsonElement> StartAsync(string spec)
     {
