@@ -276,6 +276,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             reason = $"too few requests: {canary.Requests} to the canary in {MaxIntervalsPerStep} intervals, {rollout.Spec.Analysis.MinRequests} needed";
         }
 
+        var before = (rollout.PolicyVersion.Value, RolloutPolicyEditor.Target(rollout));
         Decide(rollout, verdict, canary, stable, reason);
         if (stable.P99Ms is { } stableP99 && stable.Requests > 0)
         {
@@ -314,7 +315,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             windows.Open(rollout.Service, now.UtcTicks, rollout.StableVersion, rollout.CanaryVersion);
         }
 
-        await ApplyWeightsAsync(rollout, written.Revision);
+        await ApplyWeightsAsync(rollout, written.Revision, before);
     }
 
     /// <summary>The step's verdict on its window: waiting for requests, failed with every bound it broke, or passed.</summary>
@@ -359,7 +360,14 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
     /// Sets the route's weights for the rollout's state as a new policy version, unless it has them already, and
     /// stores the version. A route that is gone, or weights that no longer validate, pause the rollout instead.
     /// </summary>
-    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision)
+    /// <param name="rollout">The rollout as just stored, its weights still to be written.</param>
+    /// <param name="revision">Its revision in the store.</param>
+    /// <param name="judged">
+    /// The policy version and destinations the step was judged on: when the policy moved on since and the route no
+    /// longer has them, someone wrote the route meanwhile, and a step forward pauses rather than overwrite that write.
+    /// </param>
+    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision,
+        (long Version, List<(string Subset, int Weight)> Destinations)? judged = null)
     {
         if (rollout.PolicyVersion is not null)
         {
@@ -372,7 +380,13 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             var policy = await ReadPolicyAsync(rollout.Service);
             string? problem = null;
             var version = policy.Version;
-            if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, target))
+            if (!rollout.IsFinal && judged is { } seen && policy.Version != seen.Version &&
+                !RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, seen.Destinations))
+            {
+                problem = $"policy version {policy.Version} changed route '{rollout.Spec.Route}' outside the rollout (which had set version {seen.Version}); " +
+                    "resume to set the step's weights again, or abort";
+            }
+            else if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, target))
             {
                 var next = policy.Document is null ? null : RolloutPolicyEditor.WithDestinations(policy.Document, rollout.Spec.Route, target);
                 var invalid = next is null ? null : PolicyDocument.Validate(Encoding.UTF8.GetBytes(next), logger);
