@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Mesh.Registry.Rollouts;
 
 /// <summary>
@@ -48,6 +50,7 @@ internal sealed class RolloutStatus
 
     public List<RolloutDecision> Decisions { get; set; } = [];
 
+    [JsonIgnore]
     public bool IsFinal => State is RolloutState.Succeeded or RolloutState.RolledBack or RolloutState.Aborted;
 
     public void Add(RolloutDecision decision)
