@@ -58,8 +58,12 @@ public sealed class RolloutTests : IAsyncLifetime
         started.GetProperty("weight").GetInt32().ShouldBe(5);
         (await RouteAsync()).ShouldBe("v1:95,v3:5");
 
-        // Step 1: 5% canary, healthy; not judged before the interval has passed.
+        // Step 1: 5% canary, healthy; not judged before the interval has passed. The window so far is in the answer.
         await ReportAsync(("v1", 1900, 2, 100), ("v3", 100, 0, 110));
+        var window = (await GetAsync()).GetProperty("window");
+        window.GetProperty("since").GetDateTimeOffset().ShouldBe(_time.GetUtcNow());
+        window.GetProperty("canary").GetProperty("requests").GetInt64().ShouldBe(100);
+        window.GetProperty("stable").GetProperty("errors").GetInt64().ShouldBe(2);
         _time.Advance(Interval - TimeSpan.FromSeconds(1));
         await _host.Rollouts.TickAsync();
         (await GetAsync()).GetProperty("step").GetInt32().ShouldBe(1);
@@ -86,6 +90,7 @@ public sealed class RolloutTests : IAsyncLifetime
         await AdvanceAndTickAsync();
 
         rollout = await GetAsync();
+        rollout.TryGetProperty("window", out _).ShouldBeFalse();
         rollout.GetProperty("state").GetString().ShouldBe("Succeeded");
         rollout.GetProperty("weight").GetInt32().ShouldBe(100);
         Verdicts(rollout).ShouldBe(["Started", "Passed", "Passed", "Passed"]);

@@ -30,6 +30,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
     private readonly SemaphoreSlim _gate = new(1, 1);
 
+    /// <summary>The service's rollout with its running window's numbers so far, as <c>GET</c> answers it; null when it has none.</summary>
     public async Task<RolloutStatus?> GetAsync(string service)
     {
         var stored = await store.GetRolloutAsync(service);
@@ -40,6 +41,12 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
         var rollout = Parse(stored);
         metrics.Observe(rollout);
+        if (rollout.State == RolloutState.Progressing && windows.Find(service, rollout.StepStartedAt.UtcTicks) is { } window)
+        {
+            var (stable, canary) = window.Read();
+            rollout.Window = new RolloutWindowReading { Since = rollout.StepStartedAt, Canary = canary, Stable = stable };
+        }
+
         return rollout;
     }
 
@@ -423,7 +430,13 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             }
 
             rollout.PolicyVersion = version;
-            return await SaveAsync(rollout, revision, time.GetUtcNow()) ? rollout : (await GetAsync(rollout.Service))!;
+            if (await SaveAsync(rollout, revision, time.GetUtcNow()))
+            {
+                return rollout;
+            }
+
+            var stored = await store.GetRolloutAsync(rollout.Service);
+            return stored is null ? rollout : Parse(stored);
         }
 
         return rollout; // other writers kept winning; the next tick tries again
