@@ -1,8 +1,8 @@
 namespace Mesh.Client.Tests.Documentation;
 
 /// <summary>
-/// The repository's user-facing Markdown: the front README, everything under docs/, and the benchmark report with
-/// its method and its notebook.
+/// The repository's user-facing Markdown: the front README, everything under docs/, the benchmark report with its
+/// method and its notebook, and the READMEs of the projects.
 /// </summary>
 internal static class RepositoryDocuments
 {
@@ -15,6 +15,15 @@ internal static class RepositoryDocuments
         files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, "docs"), "*.md", SearchOption.AllDirectories).Select(Relative));
         files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, "benchmarks"), "*.md", SearchOption.TopDirectoryOnly).Select(Relative));
         files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, "benchmarks", "results"), "*.md", SearchOption.TopDirectoryOnly).Select(Relative));
+
+        // The READMEs beside the code, where the docs send readers for a project's reference.
+        foreach (var folder in new[] { "src", "benchmarks" })
+        {
+            files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, folder), "README.md", SearchOption.AllDirectories)
+                .Select(Relative)
+                .Where(f => f != "benchmarks/README.md" && !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal)));
+        }
+
         files.Sort(StringComparer.Ordinal);
         return files;
     }
