@@ -85,6 +85,39 @@ public sealed partial class DemoTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task The_ingress_is_on_port_9080_and_on_a_free_port_when_another_program_holds_it()
+    {
+        // Holding 9080 is the case under test; when another program on this machine already holds it, that is too.
+        using var holder = new TcpListener(IPAddress.Loopback, 9080);
+        try
+        {
+            holder.Start();
+        }
+        catch (SocketException)
+        {
+            // Taken already.
+        }
+
+        using var demo = BookinfoProcess.Start();
+        await Poll.UntilAsync(() => demo.HasExited || demo.Lines.Any(l => Ingress().IsMatch(l)), TimeSpan.FromMinutes(2), "the ingress line");
+        demo.HasExited.ShouldBeFalse(demo.Output);
+        var ingress = new Uri(demo.Lines.Select(l => Ingress().Match(l)).First(m => m.Success).Groups[1].Value);
+        ingress.Port.ShouldNotBe(9080);
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+        {
+            await Poll.UntilAsync(async () =>
+            {
+                using var page = await http.GetAsync(ingress);
+                return page.StatusCode == HttpStatusCode.OK;
+            }, TimeSpan.FromMinutes(1), "the ingress answering");
+        }
+
+        demo.Interrupt();
+        (await demo.WaitForExitAsync(TimeSpan.FromMinutes(1))).ShouldBeTrue(demo.Output);
+        demo.ExitCode.ShouldBe(0, demo.Output);
+    }
+
     [GeneratedRegex(@"^(?:ingress:|dashboard:|registry:)\s+https?://127\.0\.0\.1:(\d+)/|^  \S+\s+127\.0\.0\.1:(\d+)$")]
     private static partial Regex Listening();
 
