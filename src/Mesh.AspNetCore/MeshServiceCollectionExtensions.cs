@@ -1,11 +1,8 @@
 using Mesh.AspNetCore.Inbound;
 using Mesh.AspNetCore.Security;
-using Mesh.AspNetCore.Startup;
 using Mesh.Client;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -61,37 +58,6 @@ public static class MeshServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IPostConfigureOptions<HostOptions>, MeshShutdownTimeout>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);
-        AddStartupCheck(services);
         return services;
     }
-
-    /// <summary>
-    /// Checks the <c>Mesh</c> configuration when the host starts, through the host's lifetime (see
-    /// <see cref="MeshStartupCheck"/>). A lifetime registered after <c>AddMesh()</c> (e.g. <c>UseSystemd()</c>) replaces
-    /// the check; invalid configuration then still fails the start, with the host's own report.
-    /// </summary>
-    private static void AddStartupCheck(IServiceCollection services)
-    {
-        if (services.Any(d => d.ServiceType == typeof(MeshStartupRejection)))
-        {
-            return;
-        }
-
-        services.AddSingleton<MeshStartupRejection>();
-        services.AddSingleton<IConfigureOptions<LoggerFilterOptions>, MeshStartupLogFilter>();
-        var lifetime = services.LastOrDefault(d => d.ServiceType == typeof(IHostLifetime) && !d.IsKeyedService);
-        if (lifetime is null)
-        {
-            return;
-        }
-
-        services.Remove(lifetime);
-        services.AddSingleton<IHostLifetime>(sp => new MeshStartupCheck(Inner(sp, lifetime),
-            sp.GetRequiredService<IOptions<MeshOptions>>(), sp.GetRequiredService<MeshStartupRejection>()));
-    }
-
-    private static IHostLifetime Inner(IServiceProvider services, ServiceDescriptor lifetime) =>
-        (IHostLifetime)(lifetime.ImplementationInstance
-            ?? lifetime.ImplementationFactory?.Invoke(services)
-            ?? ActivatorUtilities.CreateInstance(services, lifetime.ImplementationType!));
 }

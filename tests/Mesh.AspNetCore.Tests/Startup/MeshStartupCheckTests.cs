@@ -1,5 +1,5 @@
 using System.Net;
-using Mesh.AspNetCore.Startup;
+using Mesh.Client.Startup;
 using Mesh.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -13,7 +13,7 @@ using Microsoft.Extensions.Options;
 namespace Mesh.AspNetCore.Tests.Startup;
 
 /// <summary>
-/// The check of the Mesh section at host start, in process: the app still gets the exception to handle, the host's
+/// The check of the Mesh section at host start (in Mesh.Client, so AddMesh() and AddMeshClient() alike), in process: the app still gets the exception to handle, the host's
 /// stack-trace log of it is dropped, and every other start failure keeps its log.
 /// </summary>
 public sealed class MeshStartupCheckTests
@@ -42,6 +42,24 @@ public sealed class MeshStartupCheckTests
             lines.ShouldContain(l => l.Contains("Mesh:Telemetry:MaxSeriesPerMetric", StringComparison.Ordinal));
             lines[2].ShouldBe("The app did not start: its Mesh configuration has 2 errors.");
         }
+    }
+
+    [Fact]
+    public async Task A_worker_service_with_AddMeshClient_gets_the_same_check()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddFakeLogging();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Mesh:Servce:Name"] = "worker" });
+        builder.Services.AddMeshClient();
+        using var host = builder.Build();
+        host.Services.GetRequiredService<IHostLifetime>().ShouldBeOfType<MeshStartupCheck>();
+
+        var ex = await Should.ThrowAsync<OptionsValidationException>(() => host.StartAsync());
+        MeshStartupRejection.Lines(ex)[0].ShouldStartWith("error: Mesh:Servce: unknown setting 'Servce'");
+        host.Services.GetRequiredService<MeshStartupRejection>().IsRejected.ShouldBeTrue();
+        host.Services.GetFakeLogCollector().GetSnapshot()
+            .ShouldNotContain(r => r.Category == MeshStartupLogFilter.HostCategory && r.Level >= LogLevel.Error);
     }
 
     [Fact]

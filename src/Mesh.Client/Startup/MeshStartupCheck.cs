@@ -1,8 +1,7 @@
-using Mesh.Client;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.AspNetCore.Startup;
+namespace Mesh.Client.Startup;
 
 /// <summary>
 /// Wraps the host's lifetime so that the <c>Mesh</c> configuration is checked first thing in the host's start, before

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.AspNetCore.Startup;
+namespace Mesh.Client.Startup;
 
 /// <summary>
 /// Drops the host's error log of a start the mesh refused: it is the same exception with a stack trace, and the errors

@@ -1,7 +1,6 @@
-using Mesh.Client;
 using Microsoft.Extensions.Options;
 
-namespace Mesh.AspNetCore.Startup;
+namespace Mesh.Client.Startup;
 
 /// <summary>
 /// The <c>Mesh</c> configuration a host refused at start. While set, the host's own "Hosting failed to start" log (the
