@@ -7,8 +7,9 @@ internal static class RegistryDefaults
 
     /// <summary>
     /// The per-user folder of the registry's state: <c>MeshLib/registry</c> under the local application data folder
-    /// (<c>$XDG_DATA_HOME</c> or <c>~/.local/share</c> on Linux, <c>%LOCALAPPDATA%</c> on Windows). Empty when the user
-    /// has none (no home folder), and then <c>MeshRegistry:DataPath</c> must be set.
+    /// (<c>$XDG_DATA_HOME</c> or <c>~/.local/share</c> on Linux, <c>~/Library/Application Support</c> on macOS,
+    /// <c>%LOCALAPPDATA%</c> on Windows). Empty when the user has none (no home folder), and then
+    /// <c>MeshRegistry:DataPath</c> must be set.
     /// </summary>
     public static string DataDirectory { get; } =
         Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify) is { Length: > 0 } local
