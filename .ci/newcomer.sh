@@ -117,6 +117,13 @@ app.MapGet("/reviews", (IHttpClientFactory clients) => clients.CreateClient("rev
 app.Run();
 EOF
 
+# The script writes the README's quick start as the README has it: when one changes, so must the other.
+quick_start="$(awk '/^## Quick start/ { on = 1; next } on && /^```csharp/ { grab = 1; next } grab && /^```/ { exit } grab' "$repo/README.md")"
+[ -n "$quick_start" ] || fail "README.md has no C# block under '## Quick start'"
+while IFS= read -r line; do
+  grep -qxF -- "$line" "$app/Program.cs" || fail "the README's quick start line is not in the app's Program.cs: $line"
+done <<< "$quick_start"
+
 echo "== newcomer: build the app"
 (cd "$app" && dotnet build -c Release -nologo -v quiet) > "$work/build.log" 2>&1 || { cat "$work/build.log"; fail "dotnet build"; }
 dll="$app/bin/Release/net10.0/NewcomerApp.dll"
