@@ -2,7 +2,7 @@ namespace Mesh.Client.Tests.Documentation;
 
 /// <summary>
 /// The repository's user-facing Markdown: the front README, everything under docs/, the benchmark report with its
-/// method and its notebook, and the READMEs of the projects.
+/// method and its notebook, the READMEs of the projects, and the packages' readmes (src/*/PACKAGE.md).
 /// </summary>
 internal static class RepositoryDocuments
 {
@@ -23,6 +23,11 @@ internal static class RepositoryDocuments
                 .Select(Relative)
                 .Where(f => f != "benchmarks/README.md" && !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal)));
         }
+
+        // What nuget.org shows for each package.
+        files.AddRange(Directory.EnumerateFiles(Path.Combine(Root, "src"), "PACKAGE.md", SearchOption.AllDirectories)
+            .Select(Relative)
+            .Where(f => !f.Contains("/bin/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal)));
 
         files.Sort(StringComparer.Ordinal);
         return files;
