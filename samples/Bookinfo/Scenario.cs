@@ -12,7 +12,7 @@ namespace Bookinfo;
 /// </summary>
 internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int requestsPerStep, TextWriter output)
 {
-    private const string Subsets = """ "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, "v3": { "version": "v3" } } """;
+    private const string Subsets = """ "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, "v3": { "version": "v3" }, "v4": { "version": "v4" } } """;
     private const string ReviewsCommon = $$"""
         {{Subsets}}, "LoadBalancer": { "Policy": "RoundRobin" },
         "OutlierDetection": { "Consecutive5xxErrors": 2, "Interval": "00:00:01", "BaseEjectionTime": "00:00:30", "MaxEjectionPercent": 50 }
@@ -57,7 +57,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         using var registry = mesh.CreateAdminClient();
         _registry = registry;
 
-        output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3) -> ratings, all on 127.0.0.1");
+        output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3, v4) -> ratings, all on 127.0.0.1");
         output.WriteLine($"registry: {mesh.RegistryAddress} (HTTPS, CA {mesh.RegistryCaFingerprint}); dashboard: {mesh.DashboardUrl}");
         output.WriteLine($"{requestsPerStep} requests per step; every 4th user is jason");
         output.WriteLine();
@@ -120,7 +120,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
             },
             (t, graph) =>
                 Check("success", t.SuccessPercent, 95, 100) &
-                Check("reviews instances the registry lists once the lease ran out", Instances(graph, "reviews"), 3, 3), cancellationToken);
+                Check("reviews instances the registry lists once the lease ran out", Instances(graph, "reviews"), 4, 4), cancellationToken);
 
         await StepAsync("7. Rollback of the reviews policy to version 1 (all to v1)",
             async ct =>

@@ -54,8 +54,8 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await Poll.UntilAsync(() => !page.Url.Contains("token=", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the token fragment removed");
 
             // Services and instances.
-            await Poll.UntilAsync(async () => await page.Locator("#instances tr[data-service='reviews']").CountAsync() == 4,
-                TimeSpan.FromSeconds(60), "the four reviews instances listed");
+            await Poll.UntilAsync(async () => await page.Locator("#instances tr[data-service='reviews']").CountAsync() == 5,
+                TimeSpan.FromSeconds(60), "the five reviews instances listed");
             foreach (var service in new[] { "users", "productpage", "details", "ratings" })
             {
                 (await page.Locator($"#instances tr[data-service='{service}']").CountAsync()).ShouldBeGreaterThan(0, service);

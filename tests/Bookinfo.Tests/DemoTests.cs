@@ -43,7 +43,7 @@ public sealed partial class DemoTests(ITestOutputHelper output)
         demo.HasExited.ShouldBeFalse(demo.Output);
 
         var ports = demo.Lines.Select(l => Listening().Match(l)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        ports.Count.ShouldBe(9, demo.Output); // the registry and eight services
+        ports.Count.ShouldBe(10, demo.Output); // the registry and nine services
 
         demo.Interrupt();
         var exited = await demo.WaitForExitAsync(TimeSpan.FromMinutes(1));
