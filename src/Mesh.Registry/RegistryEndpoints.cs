@@ -2,6 +2,7 @@ using Mesh.Registry.Ca;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
+using Mesh.Registry.Rollouts;
 using Mesh.Registry.Watches;
 
 namespace Mesh.Registry;
@@ -25,6 +26,7 @@ internal static class RegistryEndpoints
         WatchEndpoints.Map(v1);
         InstanceEndpoints.Map(v1);
         PolicyEndpoints.Map(v1);
+        RolloutEndpoints.Map(v1);
         CaEndpoints.Map(v1);
         JoinTokenEndpoints.Map(v1);
         DashboardEndpoints.Map(v1);
