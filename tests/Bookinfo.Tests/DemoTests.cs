@@ -10,7 +10,7 @@ namespace Bookinfo.Tests;
 [Collection(BookinfoTests.Name)]
 public sealed partial class DemoTests(ITestOutputHelper output)
 {
-    // A guard against a hung child, not a performance bound: the tour itself takes about 40 s.
+    // A guard against a hung child, not a performance bound: the tour itself takes about 70 s.
     private static readonly TimeSpan Hang = TimeSpan.FromMinutes(4);
 
     [Fact]
@@ -24,12 +24,17 @@ public sealed partial class DemoTests(ITestOutputHelper output)
 
         var text = demo.Output;
         text.ShouldContain("Tour passed");
-        for (var step = 1; step <= 7; step++)
+        for (var step = 1; step <= 9; step++)
         {
             text.ShouldMatch($@"(?m)^   {step}\s+500\s+.*passed$");
         }
 
         text.ShouldNotContain("FAILED");
+
+        // The two rollouts: v3 promoted after passing every step, the broken v4 rolled back with users barely touched.
+        text.ShouldContain("check rollout succeeded (1 = yes): 1 (wanted = 1) ok");
+        text.ShouldContain("check rolled back by the analysis (1 = yes): 1 (wanted = 1) ok");
+        text.ShouldMatch(@"(?m)^   check % of user requests failed during the bad rollout \(under 1\): 0(\.\d+)? \(wanted 0 to 0\.99\) ok$");
         text.ShouldContain("users -> productpage");
         text.ShouldContain("reviews -> ratings");
     }

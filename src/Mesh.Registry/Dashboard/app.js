@@ -384,7 +384,7 @@
       return;
     }
     rollout = r.json;
-    const key = [service, field(rollout, 'Route'), field(rollout, 'Stable'), field(rollout, 'Canary'), field(rollout, 'StartedAt') || ''].join('\u0000');
+    const key = [service, spec('Route'), spec('Stable'), spec('Canary'), field(rollout, 'StartedAt') || ''].join('\u0000');
     if (key !== rolloutKey) { rolloutKey = key; series = []; }
     if (isActive(field(rollout, 'State'))) {
       series.push(samplePoint(dashboard, service));
@@ -392,6 +392,11 @@
     }
     renderRollout();
   }
+
+  // What the rollout was asked for (its spec), read from the answer's Spec or, failing that, from the answer itself.
+  const spec = (name) => field(field(rollout, 'Spec') || rollout, name);
+  const canaryVersion = () => field(rollout, 'CanaryVersion') || subsetVersion(spec('Canary'));
+  const stableVersion = () => field(rollout, 'StableVersion') || subsetVersion(spec('Stable'));
 
   const isActive = (state) => state === 'Progressing' || state === 'Paused';
 
@@ -413,8 +418,8 @@
     };
     return {
       t: new Date(dashboard.now).getTime(),
-      canary: sum(subsetVersion(field(rollout, 'Canary'))),
-      stable: sum(subsetVersion(field(rollout, 'Stable'))),
+      canary: sum(canaryVersion()),
+      stable: sum(stableVersion()),
     };
   }
 
@@ -430,28 +435,30 @@
       return;
     }
     const state = field(rollout, 'State');
-    const steps = field(rollout, 'Steps') || [];
+    const steps = spec('Steps') || [];
     const step = field(rollout, 'Step');
     const weight = field(rollout, 'Weight');
     summary.setAttribute('data-state', state);
     summary.setAttribute('data-step', step);
     summary.setAttribute('data-weight', weight);
     const stepText = steps.length ? `step ${step} of ${steps.length}` : `step ${step}`;
-    const message = field(rollout, 'Message') || field(rollout, 'Reason');
+    const decisions = field(rollout, 'Decisions') || [];
+    const last = decisions.length ? decisions[decisions.length - 1] : null;
     summary.replaceChildren(
-      el('strong', { class: 'rollout-state ' + stateGrade(state) }, state), ` · ${selectedService} route ${field(rollout, 'Route') || '–'}: `,
-      `${field(rollout, 'Canary')} (canary) ${fmt(weight, 0)}% · ${field(rollout, 'Stable')} (stable) ${fmt(100 - weight, 0)}% · ${stepText}`,
-      steps.length ? ` [${steps.join(', ')}]` : '', message ? ` · ${message}` : '');
+      el('strong', { class: 'rollout-state ' + stateGrade(state) }, state), ` · ${selectedService} route ${spec('Route') || '–'}: `,
+      `${spec('Canary')} (canary) ${fmt(weight, 0)}% · ${spec('Stable')} (stable) ${fmt(100 - weight, 0)}% · ${stepText}`,
+      steps.length ? ` of [${steps.join(', ')}]` : '', last && field(last, 'Reason') ? ` · last: ${field(last, 'Reason')}` : '');
     $('rollout-pause').disabled = state !== 'Progressing';
     $('rollout-resume').disabled = state !== 'Paused';
     $('rollout-abort').disabled = !isActive(state);
     $('rollout-promote').disabled = !isActive(state);
-    renderDecisions(field(rollout, 'Decisions') || []);
-    renderChart(field(rollout, 'Decisions') || []);
+    renderDecisions(decisions);
+    renderChart(decisions);
   }
 
   const stateGrade = (state) => (state === 'Succeeded' ? 'ok' : state === 'RolledBack' || state === 'Aborted' ? 'bad' : state === 'Paused' ? 'warn' : '');
-  const verdictGrade = (verdict) => (/^(pass|promot|succe)/i.test(verdict || '') ? 'ok' : /^(fail|roll|abort)/i.test(verdict || '') ? 'bad' : 'warn');
+  const verdictGrade = (verdict) => (verdict === 'Passed' || verdict === 'Promoted' ? 'ok'
+    : verdict === 'Failed' || verdict === 'Aborted' ? 'bad' : verdict === 'Waiting' || verdict === 'Paused' ? 'warn' : 'info');
 
   // The numbers of one side of a decision: requests, success (a rate in percent) and p99.
   function sideCells(side) {
@@ -542,8 +549,8 @@
       }
     }
     const legendY = top + 2 * panel + gap + 20;
-    children.push(svg('text', { x: left, y: legendY, class: 'legend canary' }, `— canary ${field(rollout, 'Canary')}`));
-    children.push(svg('text', { x: left + 160, y: legendY, class: 'legend stable' }, `— stable ${field(rollout, 'Stable')}`));
+    children.push(svg('text', { x: left, y: legendY, class: 'legend canary' }, `— canary ${spec('Canary')}`));
+    children.push(svg('text', { x: left + 160, y: legendY, class: 'legend stable' }, `— stable ${spec('Stable')}`));
     children.push(svg('text', { x: width - right, y: legendY, class: 'tick' }, `${Math.round((t1 - t0) / 1000)} s`));
     chart.replaceChildren(...children);
   }
