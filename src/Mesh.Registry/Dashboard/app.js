@@ -531,7 +531,7 @@
       for (const v of [pn.low, (pn.low + pn.high) / 2, pn.high]) {
         children.push(svg('text', { x: left - 6, y: y(v) + 4, class: 'tick' }, fmt(v, pn.name === 'success' ? 0 : 1)));
       }
-      for (const m of marks) {
+      marks.forEach((m, i) => {
         const verdict = field(m.d, 'Verdict');
         const g = svg('g', { class: 'decision ' + verdictGrade(verdict) });
         g.append(svg('line', { x1: x(m.t), x2: x(m.t), y1: pn.y0, y2: pn.y0 + panel }));
@@ -539,9 +539,10 @@
           const v = pn.mark(side);
           if (v !== undefined && v !== null) g.append(svg('circle', { cx: x(m.t), cy: y(Math.max(pn.low, Math.min(pn.high, v))), r: 4, class: sideName }));
         }
-        if (pn.name === 'success') g.append(svg('text', { x: x(m.t) + 3, y: pn.y0 + 12 }, `${field(m.d, 'Step')}: ${verdict}`));
+        // Labels in three staggered rows: decisions close in time (a pause and its resume) stay readable.
+        if (pn.name === 'success') g.append(svg('text', { x: x(m.t) + 3, y: pn.y0 + 12 + (i % 3) * 12 }, `${field(m.d, 'Step')}: ${verdict}`));
         children.push(g);
-      }
+      });
       for (const sideName of ['stable', 'canary']) {
         const points = series.filter((p) => pn.value(p[sideName]) !== null)
           .map((p) => `${x(p.t).toFixed(1)},${y(Math.max(pn.low, Math.min(pn.high, pn.value(p[sideName])))).toFixed(1)}`);
