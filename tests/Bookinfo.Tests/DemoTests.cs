@@ -29,7 +29,8 @@ public sealed partial class DemoTests(ITestOutputHelper output)
             text.ShouldMatch($@"(?m)^   {step}\s+500\s+.*passed$");
         }
 
-        text.ShouldNotContain("FAILED");
+        // Checks fail in capitals; the registry's decision log says "Failed" for the bad rollout's step, as it should.
+        text.ShouldNotContain("FAILED", Case.Sensitive);
 
         // The two rollouts: v3 promoted after passing every step, the broken v4 rolled back with users barely touched.
         text.ShouldContain("check rollout succeeded (1 = yes): 1 (wanted = 1) ok");
