@@ -60,11 +60,13 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         """;
 
     // v4 fails 20% of its answers; after the retry 4% of its calls fail, which is what its callers report. Any failure
-    // among the first step's 25 or more canary calls breaks the 99% bound; the 10% step is there for the few windows
-    // that, by chance, see none, so users stay far under 1% failed whichever step rolls it back.
+    // among fewer than 100 canary calls breaks the 99% bound. A window of 25 to 50 calls sees none about one time
+    // in four, so a 10% step follows the first: users stay far under 1% failed whichever early step rolls it back.
+    // MinRequests stays low enough for a loaded machine's slower traffic to reach it within a step's three intervals,
+    // and no p99 ratio is asked: v4 skips the ratings call v3 makes, and tiny p99s on a busy machine make ratios noisy.
     private const string BadRollout = """
         { "Route": "default", "Stable": "v3", "Canary": "v4", "Steps": [ 5, 10, 25, 50, 100 ], "StepInterval": "00:00:05",
-          "Analysis": { "MinSuccessRate": 99.0, "MaxP99Ms": 1000, "MaxP99Ratio": 5, "MinRequests": 25 } }
+          "Analysis": { "MinSuccessRate": 99.0, "MaxP99Ms": 1000, "MinRequests": 25 } }
         """;
 
     // The instances that call each service: they must have a policy before the step's traffic starts.
