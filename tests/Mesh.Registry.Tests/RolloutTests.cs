@@ -1,7 +1,10 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
+using System.Text;
 using System.Text.Json;
+using Mesh.Registry.Policies;
+using Mesh.Registry.Store;
 using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -33,11 +36,13 @@ public sealed class RolloutTests : IAsyncLifetime
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
     private RegistryHost _host = null!;
+    private PolicyWriteRacingStore _racing = null!;
     private int _reports;
 
     public async Task InitializeAsync()
     {
-        _host = await RegistryHost.StartAsync(_time, services: ["reviews", "productpage"]);
+        _host = await RegistryHost.StartAsync(_time, services: ["reviews", "productpage"],
+            configureServices: s => s.AddSingleton<IRegistryStore>(sp => _racing = new PolicyWriteRacingStore(RegistryStoreFactory.Create(sp))));
         await WaitToDriveAsync();
         (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json(Policy))).EnsureSuccessStatusCode();
     }
@@ -53,8 +58,12 @@ public sealed class RolloutTests : IAsyncLifetime
         started.GetProperty("weight").GetInt32().ShouldBe(5);
         (await RouteAsync()).ShouldBe("v1:95,v3:5");
 
-        // Step 1: 5% canary, healthy; not judged before the interval has passed.
+        // Step 1: 5% canary, healthy; not judged before the interval has passed. The window so far is in the answer.
         await ReportAsync(("v1", 1900, 2, 100), ("v3", 100, 0, 110));
+        var window = (await GetAsync()).GetProperty("window");
+        window.GetProperty("since").GetDateTimeOffset().ShouldBe(_time.GetUtcNow());
+        window.GetProperty("canary").GetProperty("requests").GetInt64().ShouldBe(100);
+        window.GetProperty("stable").GetProperty("errors").GetInt64().ShouldBe(2);
         _time.Advance(Interval - TimeSpan.FromSeconds(1));
         await _host.Rollouts.TickAsync();
         (await GetAsync()).GetProperty("step").GetInt32().ShouldBe(1);
@@ -81,6 +90,7 @@ public sealed class RolloutTests : IAsyncLifetime
         await AdvanceAndTickAsync();
 
         rollout = await GetAsync();
+        rollout.TryGetProperty("window", out _).ShouldBeFalse();
         rollout.GetProperty("state").GetString().ShouldBe("Succeeded");
         rollout.GetProperty("weight").GetInt32().ShouldBe(100);
         Verdicts(rollout).ShouldBe(["Started", "Passed", "Passed", "Passed"]);
@@ -205,6 +215,26 @@ public sealed class RolloutTests : IAsyncLifetime
         await ReportAsync(("v1", 1000, 0, 100), ("v3", 100, 0, 100));
         await AdvanceAndTickAsync();
         Verdicts(await GetAsync()).ShouldBe(["Started", "Paused", "Resumed", "Passed"]);
+    }
+
+    [Fact]
+    public async Task A_route_write_landing_while_a_step_moves_on_is_kept_and_pauses_the_rollout()
+    {
+        await StartAsync(Spec);
+        await ReportAsync(("v1", 1000, 0, 100), ("v3", 100, 0, 100));
+
+        // The step passes on the policy it read; another writer's change to the route lands before the next step's weights.
+        var handWritten = Policy.Replace("""{ "Subset": "v1", "Weight": 100 } ] } ] }""",
+            """{ "Subset": "v1", "Weight": 80 }, { "Subset": "v3", "Weight": 20 } ] } ] }""", StringComparison.Ordinal);
+        _racing.BeforeNextPolicyWrite = store => store.WritePolicyAsync("reviews", new PolicyChange(PolicyDocument.Canonical(Encoding.UTF8.GetBytes(handWritten))));
+        await AdvanceAndTickAsync();
+
+        var rollout = await GetAsync();
+        rollout.GetProperty("state").GetString().ShouldBe("Paused");
+        Verdicts(rollout).ShouldBe(["Started", "Passed", "Paused"]);
+        rollout.GetProperty("decisions")[2].GetProperty("reason").GetString()!
+            .ShouldStartWith("policy version 3 changed route 'default' outside the rollout (which had set version 2)");
+        (await RouteAsync()).ShouldBe("v1:80,v3:20");
     }
 
     [Fact]

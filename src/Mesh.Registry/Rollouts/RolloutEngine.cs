@@ -30,6 +30,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
     private readonly SemaphoreSlim _gate = new(1, 1);
 
+    /// <summary>The service's rollout with its running window's numbers so far, as <c>GET</c> answers it; null when it has none.</summary>
     public async Task<RolloutStatus?> GetAsync(string service)
     {
         var stored = await store.GetRolloutAsync(service);
@@ -40,6 +41,12 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
         var rollout = Parse(stored);
         metrics.Observe(rollout);
+        if (rollout.State == RolloutState.Progressing && windows.Find(service, rollout.StepStartedAt.UtcTicks) is { } window)
+        {
+            var (stable, canary) = window.Read();
+            rollout.Window = new RolloutWindowReading { Since = rollout.StepStartedAt, Canary = canary, Stable = stable };
+        }
+
         return rollout;
     }
 
@@ -276,6 +283,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             reason = $"too few requests: {canary.Requests} to the canary in {MaxIntervalsPerStep} intervals, {rollout.Spec.Analysis.MinRequests} needed";
         }
 
+        var before = (rollout.PolicyVersion.Value, RolloutPolicyEditor.Target(rollout));
         Decide(rollout, verdict, canary, stable, reason);
         if (stable.P99Ms is { } stableP99 && stable.Requests > 0)
         {
@@ -314,7 +322,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             windows.Open(rollout.Service, now.UtcTicks, rollout.StableVersion, rollout.CanaryVersion);
         }
 
-        await ApplyWeightsAsync(rollout, written.Revision);
+        await ApplyWeightsAsync(rollout, written.Revision, before);
     }
 
     /// <summary>The step's verdict on its window: waiting for requests, failed with every bound it broke, or passed.</summary>
@@ -359,7 +367,14 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
     /// Sets the route's weights for the rollout's state as a new policy version, unless it has them already, and
     /// stores the version. A route that is gone, or weights that no longer validate, pause the rollout instead.
     /// </summary>
-    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision)
+    /// <param name="rollout">The rollout as just stored, its weights still to be written.</param>
+    /// <param name="revision">Its revision in the store.</param>
+    /// <param name="judged">
+    /// The policy version and destinations the step was judged on: when the policy moved on since and the route no
+    /// longer has them, someone wrote the route meanwhile, and a step forward pauses rather than overwrite that write.
+    /// </param>
+    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision,
+        (long Version, List<(string Subset, int Weight)> Destinations)? judged = null)
     {
         if (rollout.PolicyVersion is not null)
         {
@@ -372,7 +387,13 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             var policy = await ReadPolicyAsync(rollout.Service);
             string? problem = null;
             var version = policy.Version;
-            if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, target))
+            if (!rollout.IsFinal && judged is { } seen && policy.Version != seen.Version &&
+                !RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, seen.Destinations))
+            {
+                problem = $"policy version {policy.Version} changed route '{rollout.Spec.Route}' outside the rollout (which had set version {seen.Version}); " +
+                    "resume to set the step's weights again, or abort";
+            }
+            else if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, target))
             {
                 var next = policy.Document is null ? null : RolloutPolicyEditor.WithDestinations(policy.Document, rollout.Spec.Route, target);
                 var invalid = next is null ? null : PolicyDocument.Validate(Encoding.UTF8.GetBytes(next), logger);
@@ -409,7 +430,13 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             }
 
             rollout.PolicyVersion = version;
-            return await SaveAsync(rollout, revision, time.GetUtcNow()) ? rollout : (await GetAsync(rollout.Service))!;
+            if (await SaveAsync(rollout, revision, time.GetUtcNow()))
+            {
+                return rollout;
+            }
+
+            var stored = await store.GetRolloutAsync(rollout.Service);
+            return stored is null ? rollout : Parse(stored);
         }
 
         return rollout; // other writers kept winning; the next tick tries again

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Mesh.Registry.Rollouts;
 
 /// <summary>
@@ -48,6 +50,13 @@ internal sealed class RolloutStatus
 
     public List<RolloutDecision> Decisions { get; set; } = [];
 
+    /// <summary>
+    /// The running step's traffic so far, in <c>GET</c> answers only (never stored): null when the answering registry
+    /// has no open window for it (paused, finished, or a replica that does not drive rollouts).
+    /// </summary>
+    public RolloutWindowReading? Window { get; set; }
+
+    [JsonIgnore]
     public bool IsFinal => State is RolloutState.Succeeded or RolloutState.RolledBack or RolloutState.Aborted;
 
     public void Add(RolloutDecision decision)
