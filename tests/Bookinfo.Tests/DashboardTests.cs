@@ -171,6 +171,11 @@ public sealed class DashboardTests(ITestOutputHelper output)
             await page.ClickAsync("#rollout-resume");
             await UntilStateAsync(page, "Progressing");
 
+            // The running step's window as the registry counts it, canary requests included.
+            await Poll.UntilAsync(async () => int.Parse(await page.Locator("#rollout-window").GetAttributeAsync("data-canary-requests") ?? "0",
+                CultureInfo.InvariantCulture) > 0, TimeSpan.FromSeconds(60), "the step's window so far with canary requests");
+            (await page.Locator("#rollout-window").InnerTextAsync()).ShouldContain("this step so far");
+
             // The chart draws both subsets' success and p99 from the polled traffic while the rollout runs.
             foreach (var series in new[] { "canary-success", "stable-success", "canary-p99", "stable-p99" })
             {

@@ -432,6 +432,7 @@
       buttons.forEach((b) => { b.disabled = true; });
       $('decisions').tBodies[0].replaceChildren();
       $('rollout-chart').replaceChildren();
+      renderWindow(null);
       return;
     }
     const state = field(rollout, 'State');
@@ -452,6 +453,7 @@
     $('rollout-resume').disabled = state !== 'Paused';
     $('rollout-abort').disabled = !isActive(state);
     $('rollout-promote').disabled = !isActive(state);
+    renderWindow(field(rollout, 'Window'));
     renderDecisions(decisions);
     renderChart(decisions);
   }
@@ -468,6 +470,26 @@
       el('td', { class: 'num ' + grade(success) }, success === undefined || success === null ? '–' : fmt(success, 2) + '%'),
       el('td', { class: 'num' }, fmt(field(side, 'P99Ms'))),
     ];
+  }
+
+  // The running step's numbers so far, as the registry that drives the rollout counts them for its verdict; only that
+  // registry answers them, and only while a step's window is open.
+  function renderWindow(window) {
+    const box = $('rollout-window');
+    if (!window) {
+      box.replaceChildren();
+      box.removeAttribute('data-canary-requests');
+      return;
+    }
+    const side = (name, traffic) => {
+      const success = field(traffic, 'SuccessRate');
+      return `${name} ${field(traffic, 'Requests') ?? 0} req, success ${success === undefined || success === null ? '–' : fmt(success, 2) + '%'}, ` +
+        `p99 ${fmt(field(traffic, 'P99Ms'))} ms`;
+    };
+    const since = new Date(field(window, 'Since'));
+    box.setAttribute('data-canary-requests', field(field(window, 'Canary'), 'Requests') ?? 0);
+    box.replaceChildren(`this step so far (since ${since.toLocaleTimeString()}): ${side('canary', field(window, 'Canary'))} · ` +
+      side('stable', field(window, 'Stable')));
   }
 
   function renderDecisions(decisions) {
