@@ -356,6 +356,28 @@ public sealed class RolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rollout_stored_before_its_weights_were_written_writes_them_after_a_restart()
+    {
+        // The store fails between the rollout's record and its policy version (as a registry killed there would).
+        _racing.BeforeNextPolicyWrite = _ => throw new RegistryStoreUnavailableException("the store went away");
+        using (var response = await _host.Admin.PutAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative), Api.Json(Spec)))
+        {
+            await response.ProblemAsync(HttpStatusCode.ServiceUnavailable);
+        }
+
+        (await RouteAsync()).ShouldBe("v1:100");
+        var pending = await GetAsync();
+        pending.GetProperty("state").GetString().ShouldBe("Progressing");
+        pending.TryGetProperty("policyVersion", out _).ShouldBeFalse();
+
+        await _host.RestartAsync();
+        await WaitToDriveAsync();
+        await _host.Rollouts.TickAsync();
+        (await RouteAsync()).ShouldBe("v1:95,v3:5");
+        (await GetAsync()).GetProperty("policyVersion").GetInt64().ShouldBe(2);
+    }
+
+    [Fact]
     public async Task Metrics_show_the_weight_the_state_and_the_decisions()
     {
         var meters = _host.App.Services.GetRequiredService<IMeterFactory>();
