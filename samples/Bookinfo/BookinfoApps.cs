@@ -5,8 +5,9 @@ namespace Bookinfo;
 
 /// <summary>
 /// What each Bookinfo service does. productpage asks details and reviews over HTTP; reviews v1 shows no stars, v2 black
-/// and v3 red stars, both asking ratings over gRPC; the caller's <c>end-user</c> header travels along either way, as
-/// routes match on it.
+/// and v3 red stars, both asking ratings over gRPC; v4 is a broken build of v1 that fails a share of its requests, for
+/// the tour's rollout that must be rolled back. The caller's <c>end-user</c> header travels along either way, as routes
+/// match on it.
 /// </summary>
 internal static class BookinfoApps
 {
@@ -27,9 +28,19 @@ internal static class BookinfoApps
     public static void AddRatingsClient(IServiceCollection services) =>
         services.AddGrpcClient<Ratings.RatingsClient>(o => o.Address = new Uri("http://ratings")).AddServiceMesh();
 
-    public static void MapReviews(WebApplication app, string version, string? stars) =>
+    /// <summary>
+    /// reviews <paramref name="version"/>; with <paramref name="errorPercent"/> above zero it answers that share of its
+    /// requests with a 500, drawn from <paramref name="random"/>, as a bad build would.
+    /// </summary>
+    public static void MapReviews(WebApplication app, string version, string? stars, double errorPercent = 0, Random? random = null) =>
         app.MapGet("/reviews/{id:int}", async (int id, HttpContext context) =>
         {
+            if (errorPercent > 0 && (random ?? Random.Shared).NextDouble() * 100 < errorPercent)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: $"reviews {version} failed",
+                    detail: "This build fails a share of its requests on purpose.");
+            }
+
             int? rating = null;
             if (stars is not null)
             {

@@ -36,6 +36,9 @@ internal sealed class ServiceHost(string name, string instanceId, WebApplication
 /// </summary>
 internal sealed class BookinfoMesh : IAsyncDisposable
 {
+    /// <summary>The share of its requests that reviews v4, the broken build, fails.</summary>
+    public const double BrokenErrorPercent = 20;
+
     private readonly List<ServiceHost> _services = [];
     private readonly Dictionary<string, string> _joinTokens = new(StringComparer.Ordinal);
     private WebApplication? _registry;
@@ -110,6 +113,8 @@ internal sealed class BookinfoMesh : IAsyncDisposable
                 BookinfoApps.AddRatingsClient);
             await mesh.StartServiceAsync("reviews-v3", "reviews", "reviews-v3-a", app => BookinfoApps.MapReviews(app, "v3", stars: "red"),
                 BookinfoApps.AddRatingsClient);
+            await mesh.StartServiceAsync("reviews-v4", "reviews", "reviews-v4-a",
+                app => BookinfoApps.MapReviews(app, "v4", stars: null, errorPercent: BrokenErrorPercent, random: Random.Shared));
             await mesh.StartServiceAsync("productpage", "productpage", "productpage-1", BookinfoApps.MapProductPage);
             await mesh.StartServiceAsync("users", "users", "users-1", _ => { });
             await mesh.StartIngressAsync();

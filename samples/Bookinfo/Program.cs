@@ -1,5 +1,6 @@
-// MeshLib's Bookinfo demo: a registry and the Bookinfo services (productpage, details, reviews v1 x2, v2, v3, ratings),
-// each its own Kestrel host on 127.0.0.1 with AddMesh() and its own appsettings.json, plus meshed users sending traffic.
+// MeshLib's Bookinfo demo: a registry and the Bookinfo services (productpage, details, reviews v1 x2, v2, v3, ratings,
+// and v4, a broken build for the tour's rollout that the registry rolls back), each its own Kestrel host on 127.0.0.1
+// with AddMesh() and its own appsettings.json, plus meshed users sending traffic.
 // reviews v2 and v3 call ratings over gRPC (Grpc.Net.Client's factory client with AddServiceMesh(), a Grpc.AspNetCore
 // server behind it, HTTP/2 over the mesh's mTLS); every other hop is HTTP/JSON.
 //   dotnet run --project samples/Bookinfo                 live view until Ctrl+C; open the dashboard or ingress URL it prints
@@ -41,7 +42,7 @@ await using (var mesh = await BookinfoMesh.StartAsync())
     Console.WriteLine();
     await mesh.WaitForEndpointsAsync("users-1", "productpage", 1, stop.Token);
     await mesh.WaitForEndpointsAsync("ingress-1", "productpage", 1, stop.Token);
-    await mesh.WaitForEndpointsAsync("productpage-1", "reviews", 4, stop.Token);
+    await mesh.WaitForEndpointsAsync("productpage-1", "reviews", 5, stop.Token);
     await mesh.WaitForEndpointsAsync("productpage-1", "details", 1, stop.Token);
     await mesh.WaitForEndpointsAsync("reviews-v2-a", "ratings", 1, stop.Token);
     await mesh.WaitForEndpointsAsync("reviews-v3-a", "ratings", 1, stop.Token);

@@ -12,7 +12,7 @@ namespace Bookinfo;
 /// </summary>
 internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int requestsPerStep, TextWriter output)
 {
-    private const string Subsets = """ "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, "v3": { "version": "v3" } } """;
+    private const string Subsets = """ "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, "v3": { "version": "v3" }, "v4": { "version": "v4" } } """;
     private const string ReviewsCommon = $$"""
         {{Subsets}}, "LoadBalancer": { "Policy": "RoundRobin" },
         "OutlierDetection": { "Consecutive5xxErrors": 2, "Interval": "00:00:01", "BaseEjectionTime": "00:00:30", "MaxEjectionPercent": 50 }
@@ -44,6 +44,31 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         """;
     private const string RatingsFixed = """{ "Routes": [ { "Name": "fault-removed", "Retry": { "Attempts": 1, "RetryOn": [ "unavailable" ] } } ] }""";
 
+    // The rollouts' starting point: one route, all to v1, one retry on a 5xx (a user meets a canary's error only when
+    // both tries fail), and no outlier ejection, which would take a canary's only instance out of its own analysis.
+    private static readonly string RolloutBase = $$"""
+        { {{Subsets}}, "LoadBalancer": { "Policy": "RoundRobin" }, "OutlierDetection": { "Consecutive5xxErrors": 0 },
+          "Routes": [ { "Name": "default", "Destinations": [ { "Subset": "v1", "Weight": 100 } ],
+            "Retry": { "Attempts": 1, "RetryOn": [ "connect-failure", "refused-stream", "reset", "5xx" ] } } ] }
+        """;
+
+    // Short steps so the tour stays quick; MinRequests small enough for a 5% share of 100 requests/s to reach within
+    // the three intervals a step may wait. v3 calls ratings and v1 does not, so no p99 ratio is asked of v3.
+    private const string GoodRollout = """
+        { "Route": "default", "Stable": "v1", "Canary": "v3", "Steps": [ 5, 25, 50, 100 ], "StepInterval": "00:00:03",
+          "Analysis": { "MinSuccessRate": 99.0, "MaxP99Ms": 1000, "MinRequests": 10 } }
+        """;
+
+    // v4 fails 20% of its answers; after the retry 4% of its calls fail, which is what its callers report. Any failure
+    // among fewer than 100 canary calls breaks the 99% bound. A window of 25 to 50 calls sees none about one time
+    // in four, so a 10% step follows the first: users stay far under 1% failed whichever early step rolls it back.
+    // MinRequests stays low enough for a loaded machine's slower traffic to reach it within a step's three intervals,
+    // and no p99 ratio is asked: v4 skips the ratings call v3 makes, and tiny p99s on a busy machine make ratios noisy.
+    private const string BadRollout = """
+        { "Route": "default", "Stable": "v3", "Canary": "v4", "Steps": [ 5, 10, 25, 50, 100 ], "StepInterval": "00:00:05",
+          "Analysis": { "MinSuccessRate": 99.0, "MaxP99Ms": 1000, "MinRequests": 25 } }
+        """;
+
     // The instances that call each service: they must have a policy before the step's traffic starts.
     private static readonly string[] ProductPage = ["productpage-1"];
     private static readonly string[] StarCallers = ["reviews-v2-a", "reviews-v3-a"];
@@ -57,7 +82,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         using var registry = mesh.CreateAdminClient();
         _registry = registry;
 
-        output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3) -> ratings, all on 127.0.0.1");
+        output.WriteLine("MeshLib Bookinfo tour: users -> productpage -> details, reviews (v1 x2, v2, v3, v4) -> ratings, all on 127.0.0.1");
         output.WriteLine($"registry: {mesh.RegistryAddress} (HTTPS, CA {mesh.RegistryCaFingerprint}); dashboard: {mesh.DashboardUrl}");
         output.WriteLine($"{requestsPerStep} requests per step; every 4th user is jason");
         output.WriteLine();
@@ -120,7 +145,7 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
             },
             (t, graph) =>
                 Check("success", t.SuccessPercent, 95, 100) &
-                Check("reviews instances the registry lists once the lease ran out", Instances(graph, "reviews"), 3, 3), cancellationToken);
+                Check("reviews instances the registry lists once the lease ran out", Instances(graph, "reviews"), 4, 4), cancellationToken);
 
         await StepAsync("7. Rollback of the reviews policy to version 1 (all to v1)",
             async ct =>
@@ -132,6 +157,45 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
             (t, _) =>
                 Check("everyone on v1", t.VersionPercent("v1"), 100, 100) &
                 Check("jason on v1", t.VersionPercent("v1", jason: true), 100, 100) &
+                Check("success", t.SuccessPercent, 98, 100), cancellationToken);
+
+        var good = new RolloutRun(_registry, output);
+        Tally? duringGood = null;
+        await StepAsync("8. Rollout of reviews v3 by the registry: 5% -> 25% -> 50% -> 100%, each step judged on the traffic callers report",
+            async ct =>
+            {
+                await PutPolicyAsync("reviews", RolloutBase, ProductPage, "default", ct);
+                duringGood = await WithTrafficAsync(() => good.RunAsync("reviews", GoodRollout, ct), ct);
+                output.WriteLine($"   {good.State}; during the rollout {duringGood.Requests} requests, success {P(duringGood.SuccessPercent)}, " +
+                                 $"v3 share {P(duringGood.VersionPercent("v3"))}");
+                await traffic.WaitForVersionAsync("v3", 50, ct);
+            },
+            (t, _) =>
+                Check("rollout succeeded (1 = yes)", good.State == "Succeeded" ? 1 : 0, 1, 1) &
+                Check("steps passed", good.Count("Passed"), 4, 4) &
+                Check("steps failed", good.Count("Failed"), 0, 0) &
+                Check("success during the rollout", duringGood!.SuccessPercent, 98, 100) &
+                Check("everyone on v3 once promoted", t.VersionPercent("v3"), 100, 100) &
+                Check("success", t.SuccessPercent, 98, 100), cancellationToken);
+
+        var bad = new RolloutRun(_registry, output);
+        Tally? duringBad = null;
+        await StepAsync($"9. Rollout of reviews v4, a bad build ({BookinfoMesh.BrokenErrorPercent:0}% of its answers are 500s): the registry rolls it back",
+            async ct =>
+            {
+                duringBad = await WithTrafficAsync(() => bad.RunAsync("reviews", BadRollout, ct), ct);
+                output.WriteLine($"   {bad.State}; during the rollout {duringBad.Requests} requests, {duringBad.Requests - duringBad.Succeeded} failed " +
+                                 $"({(100 - duringBad.SuccessPercent).ToString("0.00", CultureInfo.InvariantCulture)}% of user requests), " +
+                                 $"v4 share {P(duringBad.VersionPercent("v4"))}");
+                await traffic.WaitForVersionAsync("v3", 50, ct);
+            },
+            (t, _) =>
+                Check("rolled back by the analysis (1 = yes)", bad.State == "RolledBack" ? 1 : 0, 1, 1) &
+                Check("failed steps giving the success rate as the reason",
+                    bad.Decisions.Count(d => RolloutRun.Text(d, "Verdict") == "Failed" &&
+                                             RolloutRun.Text(d, "Reason").Contains("success rate", StringComparison.Ordinal)), 1, 1) &
+                Check("% of user requests failed during the bad rollout (under 1)", 100 - duringBad!.SuccessPercent, 0, 0.99) &
+                Check("everyone back on v3", t.VersionPercent("v3"), 100, 100) &
                 Check("success", t.SuccessPercent, 98, 100), cancellationToken);
 
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -181,6 +245,25 @@ internal sealed class Scenario(BookinfoMesh mesh, TrafficGenerator traffic, int 
         var passed = check(tally, graph);
         _summary.Add((title[..title.IndexOf('.', StringComparison.Ordinal)], tally, passed));
         output.WriteLine();
+    }
+
+    /// <summary>Runs <paramref name="work"/> while users send traffic, and returns what they saw meanwhile.</summary>
+    private async Task<Tally> WithTrafficAsync(Func<Task> work, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        traffic.Swap();
+        var sending = traffic.RunAsync(null, stop.Token);
+        try
+        {
+            await work();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await sending;
+        }
+
+        return traffic.Swap();
     }
 
     private bool Check(string what, double value, double min, double max)

@@ -131,6 +131,30 @@ internal sealed class TrafficGenerator(ServiceHost users, double requestsPerSeco
         return tally;
     }
 
+    /// <summary>
+    /// Sends one request at a time until <paramref name="inARow"/> pages in a row come from reviews
+    /// <paramref name="version"/>: the callers route by the newest weights (a 5% share elsewhere lets 50 in a row
+    /// through by chance less than one time in ten, and a policy reaches the callers in milliseconds).
+    /// </summary>
+    public async Task WaitForVersionAsync(string version, int inARow, CancellationToken cancellationToken)
+    {
+        var client = users.App.Services.GetRequiredService<IHttpClientFactory>().CreateClient("users");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        for (var run = 0; run < inARow;)
+        {
+            var probe = new Tally();
+            await SendOneAsync(client, probe, timeout.Token);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (timeout.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Waited 30 s for {inARow} pages in a row from reviews {version}.");
+            }
+
+            run = probe.VersionPercent(version) + probe.VersionPercent(version, jason: true) > 0 ? run + 1 : 0;
+        }
+    }
+
     private async Task SendOneAsync(HttpClient client, Tally tally, CancellationToken cancellationToken)
     {
         var n = Interlocked.Increment(ref _sequence);

@@ -10,7 +10,7 @@ namespace Bookinfo.Tests;
 [Collection(BookinfoTests.Name)]
 public sealed partial class DemoTests(ITestOutputHelper output)
 {
-    // A guard against a hung child, not a performance bound: the tour itself takes about 40 s.
+    // A guard against a hung child, not a performance bound: the tour itself takes about 70 s.
     private static readonly TimeSpan Hang = TimeSpan.FromMinutes(4);
 
     [Fact]
@@ -24,12 +24,18 @@ public sealed partial class DemoTests(ITestOutputHelper output)
 
         var text = demo.Output;
         text.ShouldContain("Tour passed");
-        for (var step = 1; step <= 7; step++)
+        for (var step = 1; step <= 9; step++)
         {
             text.ShouldMatch($@"(?m)^   {step}\s+500\s+.*passed$");
         }
 
-        text.ShouldNotContain("FAILED");
+        // Checks fail in capitals; the registry's decision log says "Failed" for the bad rollout's step, as it should.
+        text.ShouldNotContain("FAILED", Case.Sensitive);
+
+        // The two rollouts: v3 promoted after passing every step, the broken v4 rolled back with users barely touched.
+        text.ShouldContain("check rollout succeeded (1 = yes): 1 (wanted = 1) ok");
+        text.ShouldContain("check rolled back by the analysis (1 = yes): 1 (wanted = 1) ok");
+        text.ShouldMatch(@"(?m)^   check % of user requests failed during the bad rollout \(under 1\): 0(\.\d+)? \(wanted 0 to 0\.99\) ok$");
         text.ShouldContain("users -> productpage");
         text.ShouldContain("reviews -> ratings");
     }
@@ -45,7 +51,7 @@ public sealed partial class DemoTests(ITestOutputHelper output)
         var ports = demo.Lines.Select(l => Listening().Match(l)).Where(m => m.Success)
             .Select(m => int.Parse(m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture))
             .Distinct().ToList();
-        ports.Count.ShouldBe(11, demo.Output); // the ingress, the dashboard, the registry and eight services
+        ports.Count.ShouldBe(12, demo.Output); // the ingress, the dashboard, the registry and nine services
 
         // What the demo prints to open answers plain HTTP; a service's own port speaks only mutual TLS, as printed.
         var ingress = new Uri(demo.Lines.Select(l => Ingress().Match(l)).First(m => m.Success).Groups[1].Value);

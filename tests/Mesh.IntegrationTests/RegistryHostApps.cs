@@ -28,10 +28,10 @@ internal static class RegistryHostApps
         /// registry with its service's join token; <paramref name="map"/> adds its endpoints. With <paramref name="time"/> the
         /// app's mesh (lease renewals, the drain delay, certificate checks) runs on that clock. With
         /// <paramref name="replicas"/> the app is configured with those registry replicas (<c>Mesh:Registry:Urls</c>)
-        /// instead of this registry's address.
+        /// instead of this registry's address. <paramref name="extra"/> adds to (or overrides) the app's settings.
         /// </summary>
         public async Task<WebApplication> StartAppAsync(string service, string? version, Action<WebApplication> map, TimeSpan? drain = null,
-            TimeProvider? time = null, IReadOnlyList<Uri>? replicas = null)
+            TimeProvider? time = null, IReadOnlyList<Uri>? replicas = null, IReadOnlyDictionary<string, string?>? extra = null)
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
@@ -54,6 +54,11 @@ internal static class RegistryHostApps
                 {
                     settings[$"Mesh:Registry:Urls:{i}"] = replicas[i].ToString();
                 }
+            }
+
+            foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+            {
+                settings[key] = value;
             }
 
             builder.Configuration.AddInMemoryCollection(settings);

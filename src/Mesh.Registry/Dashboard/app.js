@@ -1,5 +1,6 @@
 // MeshLib registry dashboard: plain JavaScript, no build step. It polls GET /v1/dashboard with the admin token,
-// draws the service graph, lists instances, and shows, diffs and edits policies through the registry's API.
+// draws the service graph, lists instances, shows, diffs and edits policies, and follows and steers the chosen service's
+// rollout (automatic canary analysis) through the registry's API.
 // The token arrives in the URL fragment (never sent to a server), moves to this tab's sessionStorage, and the
 // fragment is removed from the address bar. Every value from the server is written as text, never as markup.
 'use strict';
@@ -16,6 +17,15 @@
   let history = [];
   let diffFrom = null;
   let diffTo = null;
+  let policyDocument = null; // the chosen service's policy as loaded, to map the rollout's subsets to versions
+
+  // The rollout of the chosen service and the chart's points. The registry answers a rollout's state and its decisions
+  // (one judgement per step window); the chart's live lines are the canary's and the stable subset's numbers from the
+  // dashboard's traffic edges, one point per poll, kept while the page is open.
+  const SERIES_MAX = 400;
+  let rollout = null;
+  let rolloutKey = null;
+  let series = [];
 
   function takeTokenFromFragment() {
     const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
@@ -88,6 +98,7 @@
       $('login').hidden = true;
       $('main').hidden = false;
       render(r.json);
+      await pollRollout(r.json);
       setStatus('live · ' + new Date(r.json.now).toLocaleTimeString(), false);
     } catch (e) {
       setStatus('registry unreachable: ' + e.message, true);
@@ -230,6 +241,7 @@
     ]);
     if (service !== selectedService) return;
     const doc = policy.json && policy.json.document;
+    policyDocument = doc || null;
     $('policy-editor').value = doc ? JSON.stringify(doc, null, 2) : '{\n}';
     $('policy-version').textContent = policy.json && policy.json.version ? `version ${policy.json.version}` : 'no policy in the registry';
     editorVersion = (policy.json && policy.json.version) || 0;
@@ -345,6 +357,238 @@
     pre.replaceChildren(...out);
   }
 
+  // A field of the registry's rollout answer, which spells its names as the API's documents do (PascalCase); the
+  // camelCase spelling is read as well.
+  const field = (o, name) => (o === undefined || o === null ? undefined
+    : o[name] !== undefined ? o[name] : o[name.charAt(0).toLowerCase() + name.slice(1)]);
+
+  // The version label a subset selects (the edges are per version); a subset without one is taken by its name.
+  function subsetVersion(subset) {
+    const subsets = policyDocument && (policyDocument.Subsets || policyDocument.subsets);
+    const labels = subsets && subsets[subset];
+    return (labels && (labels.version || labels.Version)) || subset;
+  }
+
+  async function pollRollout(dashboard) {
+    const service = selectedService;
+    if (!service) return;
+    const r = await api('GET', `/v1/rollouts/${encodeURIComponent(service)}`);
+    if (service !== selectedService) return;
+    if (r.status === 404) {
+      rollout = null;
+      renderRollout();
+      return;
+    }
+    if (!r.ok) {
+      $('rollout-summary').textContent = 'rollout unreadable: ' + ((r.json && (r.json.detail || r.json.title)) || ('HTTP ' + r.status));
+      return;
+    }
+    rollout = r.json;
+    const key = [service, spec('Route'), spec('Stable'), spec('Canary'), field(rollout, 'StartedAt') || ''].join('\u0000');
+    if (key !== rolloutKey) { rolloutKey = key; series = []; }
+    if (isActive(field(rollout, 'State'))) {
+      series.push(samplePoint(dashboard, service));
+      if (series.length > SERIES_MAX) series.splice(0, series.length - SERIES_MAX);
+    }
+    renderRollout();
+  }
+
+  // What the rollout was asked for (its spec), read from the answer's Spec or, failing that, from the answer itself.
+  const spec = (name) => field(field(rollout, 'Spec') || rollout, name);
+  const canaryVersion = () => field(rollout, 'CanaryVersion') || subsetVersion(spec('Canary'));
+  const stableVersion = () => field(rollout, 'StableVersion') || subsetVersion(spec('Stable'));
+
+  const isActive = (state) => state === 'Progressing' || state === 'Paused';
+
+  // One point of the live chart: the canary's and the stable subset's numbers summed over every caller's edge to the
+  // service (success weighted by requests, p99 the worst), as the dashboard's graph sums them.
+  function samplePoint(dashboard, service) {
+    const sum = (version) => {
+      let rps = 0, good = 0, weighted = 0, p99 = null;
+      for (const e of dashboard.edges) {
+        if (e.destination !== service || e.destinationVersion !== version) continue;
+        rps += e.requestsPerSecond;
+        if (e.successPercent !== undefined && e.successPercent !== null) {
+          weighted += e.requestsPerSecond;
+          good += e.requestsPerSecond * e.successPercent;
+        }
+        if (e.p99Ms !== undefined && e.p99Ms !== null) p99 = Math.max(p99 || 0, e.p99Ms);
+      }
+      return { rps, success: weighted > 0 ? good / weighted : null, p99 };
+    };
+    return {
+      t: new Date(dashboard.now).getTime(),
+      canary: sum(canaryVersion()),
+      stable: sum(stableVersion()),
+    };
+  }
+
+  function renderRollout() {
+    const summary = $('rollout-summary');
+    const buttons = ['pause', 'resume', 'abort', 'promote'].map((a) => $('rollout-' + a));
+    if (!rollout) {
+      summary.textContent = selectedService ? `no rollout of ${selectedService}` : 'no rollout';
+      summary.removeAttribute('data-state');
+      buttons.forEach((b) => { b.disabled = true; });
+      $('decisions').tBodies[0].replaceChildren();
+      $('rollout-chart').replaceChildren();
+      renderWindow(null);
+      return;
+    }
+    const state = field(rollout, 'State');
+    const steps = spec('Steps') || [];
+    const step = field(rollout, 'Step');
+    const weight = field(rollout, 'Weight');
+    summary.setAttribute('data-state', state);
+    summary.setAttribute('data-step', step);
+    summary.setAttribute('data-weight', weight);
+    const stepText = steps.length ? `step ${step} of ${steps.length}` : `step ${step}`;
+    const decisions = field(rollout, 'Decisions') || [];
+    const last = decisions.length ? decisions[decisions.length - 1] : null;
+    summary.replaceChildren(
+      el('strong', { class: 'rollout-state ' + stateGrade(state) }, state), ` · ${selectedService} route ${spec('Route') || '–'}: `,
+      `${spec('Canary')} (canary) ${fmt(weight, 0)}% · ${spec('Stable')} (stable) ${fmt(100 - weight, 0)}% · ${stepText}`,
+      steps.length ? ` of [${steps.join(', ')}]` : '', last && field(last, 'Reason') ? ` · last: ${field(last, 'Reason')}` : '');
+    $('rollout-pause').disabled = state !== 'Progressing';
+    $('rollout-resume').disabled = state !== 'Paused';
+    $('rollout-abort').disabled = !isActive(state);
+    $('rollout-promote').disabled = !isActive(state);
+    renderWindow(field(rollout, 'Window'));
+    renderDecisions(decisions);
+    renderChart(decisions);
+  }
+
+  const stateGrade = (state) => (state === 'Succeeded' ? 'ok' : state === 'RolledBack' || state === 'Aborted' ? 'bad' : state === 'Paused' ? 'warn' : '');
+  const verdictGrade = (verdict) => (verdict === 'Passed' || verdict === 'Promoted' ? 'ok'
+    : verdict === 'Failed' || verdict === 'Aborted' ? 'bad' : verdict === 'Waiting' || verdict === 'Paused' ? 'warn' : 'info');
+
+  // The numbers of one side of a decision: requests, success (a rate in percent) and p99.
+  function sideCells(side) {
+    const success = field(side, 'SuccessRate') ?? field(side, 'SuccessPercent');
+    return [
+      el('td', { class: 'num' }, field(side, 'Requests') ?? '–'),
+      el('td', { class: 'num ' + grade(success) }, success === undefined || success === null ? '–' : fmt(success, 2) + '%'),
+      el('td', { class: 'num' }, fmt(field(side, 'P99Ms'))),
+    ];
+  }
+
+  // The running step's numbers so far, as the registry that drives the rollout counts them for its verdict; only that
+  // registry answers them, and only while a step's window is open.
+  function renderWindow(window) {
+    const box = $('rollout-window');
+    if (!window) {
+      box.replaceChildren();
+      box.removeAttribute('data-canary-requests');
+      return;
+    }
+    const side = (name, traffic) => {
+      const success = field(traffic, 'SuccessRate');
+      return `${name} ${field(traffic, 'Requests') ?? 0} req, success ${success === undefined || success === null ? '–' : fmt(success, 2) + '%'}, ` +
+        `p99 ${fmt(field(traffic, 'P99Ms'))} ms`;
+    };
+    const since = new Date(field(window, 'Since'));
+    box.setAttribute('data-canary-requests', field(field(window, 'Canary'), 'Requests') ?? 0);
+    box.replaceChildren(`this step so far (since ${since.toLocaleTimeString()}): ${side('canary', field(window, 'Canary'))} · ` +
+      side('stable', field(window, 'Stable')));
+  }
+
+  function renderDecisions(decisions) {
+    const rows = [...decisions].reverse().map((d) => el('tr', { 'data-verdict': field(d, 'Verdict'), 'data-step': field(d, 'Step') },
+      el('td', {}, new Date(field(d, 'At')).toLocaleTimeString()), el('td', { class: 'num' }, field(d, 'Step')),
+      el('td', { class: 'num' }, fmt(field(d, 'Weight'), 0) + '%'), ...sideCells(field(d, 'Canary')), ...sideCells(field(d, 'Stable')),
+      el('td', { class: verdictGrade(field(d, 'Verdict')) }, field(d, 'Verdict')), el('td', {}, field(d, 'Reason') || '')));
+    $('decisions').tBodies[0].replaceChildren(...rows);
+  }
+
+  // Two panels sharing the time axis: success rate (%) above, p99 (ms) below; canary and stable as lines from the
+  // polled traffic, each decision as a mark on both panels at the end of the window it judged.
+  function renderChart(decisions) {
+    const chart = $('rollout-chart');
+    const width = Math.max(chart.clientWidth || 900, 600);
+    const panel = 150, gap = 36, left = 56, right = 16, top = 24;
+    const height = top + 2 * panel + gap + 28;
+    chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    chart.style.height = height + 'px';
+
+    const marks = decisions.map((d) => ({ t: new Date(field(d, 'At')).getTime(), d }));
+    const times = series.map((p) => p.t).concat(marks.map((m) => m.t));
+    const children = [];
+    if (!times.length) {
+      children.push(svg('text', { x: left, y: top + 20, class: 'empty' }, 'waiting for traffic numbers…'));
+      chart.replaceChildren(...children);
+      return;
+    }
+    const t0 = Math.min(...times);
+    const t1 = Math.max(t0 + 10000, ...times);
+    const x = (t) => left + (t - t0) / (t1 - t0) * (width - left - right);
+
+    const successes = [];
+    const p99s = [];
+    for (const p of series) {
+      for (const side of [p.canary, p.stable]) {
+        if (side.success !== null) successes.push(side.success);
+        if (side.p99 !== null) p99s.push(side.p99);
+      }
+    }
+    for (const m of marks) {
+      for (const side of [field(m.d, 'Canary'), field(m.d, 'Stable')]) {
+        const s = field(side, 'SuccessRate') ?? field(side, 'SuccessPercent');
+        if (s !== undefined && s !== null) successes.push(s);
+        const p = field(side, 'P99Ms');
+        if (p !== undefined && p !== null) p99s.push(p);
+      }
+    }
+    const successLow = Math.max(0, Math.min(90, Math.floor(Math.min(100, ...successes) / 5) * 5));
+    const p99High = Math.max(1, ...p99s) * 1.15;
+    const panels = [
+      { name: 'success', title: 'success %', y0: top, low: successLow, high: 100, value: (side) => side.success,
+        mark: (side) => field(side, 'SuccessRate') ?? field(side, 'SuccessPercent') },
+      { name: 'p99', title: 'p99 ms', y0: top + panel + gap, low: 0, high: p99High, value: (side) => side.p99,
+        mark: (side) => field(side, 'P99Ms') },
+    ];
+    for (const pn of panels) {
+      const y = (v) => pn.y0 + panel - (v - pn.low) / (pn.high - pn.low) * panel;
+      children.push(svg('rect', { x: left, y: pn.y0, width: width - left - right, height: panel, class: 'frame' }));
+      children.push(svg('text', { x: 4, y: pn.y0 - 8, class: 'axis' }, pn.title));
+      for (const v of [pn.low, (pn.low + pn.high) / 2, pn.high]) {
+        children.push(svg('text', { x: left - 6, y: y(v) + 4, class: 'tick' }, fmt(v, pn.name === 'success' ? 0 : 1)));
+      }
+      marks.forEach((m, i) => {
+        const verdict = field(m.d, 'Verdict');
+        const g = svg('g', { class: 'decision ' + verdictGrade(verdict) });
+        g.append(svg('line', { x1: x(m.t), x2: x(m.t), y1: pn.y0, y2: pn.y0 + panel }));
+        for (const [sideName, side] of [['canary', field(m.d, 'Canary')], ['stable', field(m.d, 'Stable')]]) {
+          const v = pn.mark(side);
+          if (v !== undefined && v !== null) g.append(svg('circle', { cx: x(m.t), cy: y(Math.max(pn.low, Math.min(pn.high, v))), r: 4, class: sideName }));
+        }
+        // Labels in three staggered rows: decisions close in time (a pause and its resume) stay readable.
+        if (pn.name === 'success') g.append(svg('text', { x: x(m.t) + 3, y: pn.y0 + 12 + (i % 3) * 12 }, `${field(m.d, 'Step')}: ${verdict}`));
+        children.push(g);
+      });
+      for (const sideName of ['stable', 'canary']) {
+        const points = series.filter((p) => pn.value(p[sideName]) !== null)
+          .map((p) => `${x(p.t).toFixed(1)},${y(Math.max(pn.low, Math.min(pn.high, pn.value(p[sideName])))).toFixed(1)}`);
+        children.push(svg('polyline', { points: points.join(' '), class: 'line ' + sideName, 'data-series': `${sideName}-${pn.name}`, 'data-points': points.length }));
+      }
+    }
+    const legendY = top + 2 * panel + gap + 20;
+    children.push(svg('text', { x: left, y: legendY, class: 'legend canary' }, `— canary ${spec('Canary')}`));
+    children.push(svg('text', { x: left + 160, y: legendY, class: 'legend stable' }, `— stable ${spec('Stable')}`));
+    children.push(svg('text', { x: width - right, y: legendY, class: 'tick' }, `${Math.round((t1 - t0) / 1000)} s`));
+    chart.replaceChildren(...children);
+  }
+
+  async function rolloutAction(action) {
+    const service = selectedService;
+    const r = await api('POST', `/v1/rollouts/${encodeURIComponent(service)}/${action}`);
+    $('rollout-result').textContent = r.ok ? `${action}: done` : `${action} refused: ${(r.json && (r.json.detail || r.json.title)) || ('HTTP ' + r.status)}`;
+    $('rollout-result').className = r.ok ? 'ok' : 'bad';
+    if (r.ok && r.json && field(r.json, 'State')) {
+      rollout = r.json;
+      renderRollout();
+    }
+  }
+
   function start() {
     takeTokenFromFragment();
     $('login-form').addEventListener('submit', (e) => {
@@ -354,7 +598,16 @@
       if (value) { sessionStorage.setItem(TOKEN_KEY, value); poll(); }
     });
     $('forget').addEventListener('click', () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); setStatus('signed out', false); });
-    $('policy-service').addEventListener('change', (e) => { selectedService = e.target.value; editorDirty = false; loadPolicy(); });
+    $('policy-service').addEventListener('change', (e) => {
+      selectedService = e.target.value;
+      editorDirty = false;
+      rollout = null;
+      renderRollout();
+      loadPolicy();
+    });
+    for (const action of ['pause', 'resume', 'abort', 'promote']) {
+      $('rollout-' + action).addEventListener('click', () => rolloutAction(action));
+    }
     $('policy-editor').addEventListener('input', () => { editorDirty = true; renderWeights(); });
     $('validate').addEventListener('click', validate);
     $('apply').addEventListener('click', apply);
