@@ -2,6 +2,7 @@ using Mesh.Registry.Ca;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
+using Mesh.Registry.Prometheus;
 using Mesh.Registry.Watches;
 
 namespace Mesh.Registry;
@@ -28,6 +29,7 @@ internal static class RegistryEndpoints
         CaEndpoints.Map(v1);
         JoinTokenEndpoints.Map(v1);
         DashboardEndpoints.Map(v1);
+        PrometheusTargetEndpoints.Map(v1);
         app.MapMeshDashboard();
         return app;
     }

@@ -67,7 +67,7 @@ public sealed class UnknownSettingTests
             "Mesh:Services:a:RetryBudget:X: unknown setting 'X'; expected one of RetryRatio, MinRetriesPerSecond, Ttl",
             "Mesh:Services:a:CircuitBreaker:X: unknown setting 'X'; expected one of Enabled, FailureRatio, MinimumThroughput, SamplingDuration, BreakDuration",
             "Mesh:Services:a:ConnectionPool:X: unknown setting 'X'; expected one of MaxRequests, MaxPendingRequests",
-            "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, Otlp",
+            "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, MetricsListener, Otlp",
             "Mesh:Telemetry:Otlp:X: unknown setting 'X'; expected one of Endpoint, Protocol, MetricsInterval, Timeout",
             "Mesh:Authorization:0:X: unknown setting 'X'; expected one of Action, From, Paths, Methods",
             "Mesh:RateLimits:0:X: unknown setting 'X'; expected one of Name, From, Paths, Methods, Limiter, TokenLimit, TokensPerPeriod, ReplenishmentPeriod, PermitLimit, Window, PerCaller, DryRun",

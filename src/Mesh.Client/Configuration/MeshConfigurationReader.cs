@@ -106,6 +106,7 @@ internal static class MeshConfigurationReader
 
         telemetry.AccessLog = t.Bool("AccessLog") ?? telemetry.AccessLog;
         telemetry.MaxSeriesPerMetric = t.Int("MaxSeriesPerMetric") ?? telemetry.MaxSeriesPerMetric;
+        telemetry.MetricsListener = t.AbsoluteUri("MetricsListener") ?? telemetry.MetricsListener;
         var o = new ConfigurationSectionReader(t.Section("Otlp"), errors, OptionKeys.Otlp);
         var otlp = telemetry.Otlp;
         otlp.Endpoint = o.AbsoluteUri("Endpoint") ?? otlp.Endpoint;
