@@ -189,14 +189,19 @@ internal sealed partial class MeshRegistration(
     }
 
     /// <summary>
-    /// The metrics listener as others reach it: the IP it is bound to, or for a wildcard binding the host this instance
-    /// advertises, with the listener's port.
+    /// Where a plain Prometheus scrapes this instance: the metrics listener as others reach it (the IP it is bound to, or
+    /// for a wildcard binding the host this instance advertises, with the listener's port); without one, the plaintext
+    /// side of a Permissive app; null when that is the advertised address itself or there is none.
     /// </summary>
     private string? MetricsAddress(Uri advertised)
     {
         if (metricsListener.BoundAddress is not { } bound)
         {
-            return null;
+            // A Permissive app advertises https for mesh peers and still answers plaintext on the same port: a scraper
+            // without a mesh certificate is told to use that. A Strict one has nothing to offer it but mTLS.
+            return advertised.Scheme == Uri.UriSchemeHttps && options.Value.Security.Mode == MeshSecurityMode.Permissive
+                ? new UriBuilder(advertised) { Scheme = Uri.UriSchemeHttp }.Uri.GetLeftPart(UriPartial.Authority)
+                : null;
         }
 
         var host = System.Net.IPAddress.TryParse(bound.Host.Trim('[', ']'), out var ip) && !ip.Equals(System.Net.IPAddress.Any) && !ip.Equals(System.Net.IPAddress.IPv6Any)
