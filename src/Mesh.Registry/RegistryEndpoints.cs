@@ -1,4 +1,5 @@
 using Mesh.Registry.Ca;
+using Mesh.Registry.Consul;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
@@ -30,6 +31,7 @@ internal static class RegistryEndpoints
         JoinTokenEndpoints.Map(v1);
         DashboardEndpoints.Map(v1);
         PrometheusTargetEndpoints.Map(v1);
+        ConsulEndpoints.Map(v1);
         app.MapMeshDashboard();
         return app;
     }
