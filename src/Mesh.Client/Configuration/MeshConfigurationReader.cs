@@ -53,6 +53,12 @@ internal static class MeshConfigurationReader
         }
 
         ReadTelemetry(r, options, errors);
+        var discovery = new ConfigurationSectionReader(r.Section("Discovery"), errors, OptionKeys.Discovery);
+        var c = new ConfigurationSectionReader(discovery.Section("Consul"), errors, OptionKeys.Consul);
+        var consul = options.Discovery.Consul;
+        consul.Address = c.AbsoluteUri("Address") ?? consul.Address;
+        consul.Token = c.String("Token") ?? consul.Token;
+        consul.Datacenter = c.String("Datacenter") ?? consul.Datacenter;
         ReadAuthorization(r.Section("Authorization"), options.Authorization, errors);
         ReadRateLimits(r.Section("RateLimits"), options.RateLimits, errors);
     }
