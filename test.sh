@@ -34,7 +34,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The registry's etcd store is tested against real etcd processes (tests/Mesh.Testing.Registry/EtcdCluster.cs) from
+# The registry's etcd store is tested against real etcd processes (tests/Mesh.Testing.Etcd/EtcdCluster.cs) from
 # Debian's etcd-server, which may enable a service of its own on port 2379: the tests never use that port, every
 # member binds ports found free. Its backup test takes and restores snapshots with etcdctl, from Debian's etcd-client.
 # Installed here when missing (CI runs as root, without stdin).

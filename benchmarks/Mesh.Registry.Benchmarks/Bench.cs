@@ -108,7 +108,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             var loadedSpacing = settings.HeartbeatDuration / Math.Max(1, settings.LoadedChanges);
             log.WriteLine($"heartbeats: {settings.Renewers} renewers for {settings.HeartbeatWarmup.TotalSeconds} s warm-up + {settings.HeartbeatDuration.TotalSeconds} s, " +
                           $"{settings.LoadedChanges} changes {loadedSpacing.TotalMilliseconds} ms apart");
-            var etcdBefore = deployment.Etcd is { } cluster ? await cluster.MetricsAsync(cancellationToken) : null;
+            var etcdBefore = deployment.Etcd is { } cluster ? await EtcdMetrics.ReadAsync(cluster, cancellationToken) : null;
             var renewing = renewers.RunAsync(settings.Renewers, settings.HeartbeatWarmup, settings.HeartbeatDuration, cancellationToken);
             var cpu = MeasureCpuAsync(deployment, cancellationToken);
             var loadedChangesTask = ChangeAsync(deployment, writers, "loaded", settings.LoadedChanges, loadedSpacing, k => (2 * k) + 1, settings.HeartbeatWarmup,
@@ -120,7 +120,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
             var sampledPeaks = await Task.WhenAll(peakRss);
             if (deployment.Etcd is { } etcdCluster && etcdBefore is not null)
             {
-                ReportEtcd(etcdBefore, await etcdCluster.MetricsAsync(cancellationToken));
+                ReportEtcd(etcdBefore, await EtcdMetrics.ReadAsync(etcdCluster, cancellationToken));
             }
 
             await CatchUpAsync(loadedChanges, byService, cancellationToken);
@@ -152,12 +152,13 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
 
             if (deployment.Etcd is { } etcd)
             {
-                _results["etcd"] = new JsonArray([.. etcd.Members.Select(m => (JsonNode)new JsonObject
+                var members = Enumerable.Range(0, etcd.Count).Select(i => (Name: etcd.MemberName(i), Hwm: RegistryServer.Memory(etcd.ProcessId(i)).Hwm)).ToArray();
+                _results["etcd"] = new JsonArray([.. members.Select(m => (JsonNode)new JsonObject
                 {
                     ["name"] = m.Name,
-                    ["peakHwmBytes"] = RegistryServer.Memory(m.Pid).Hwm,
+                    ["peakHwmBytes"] = m.Hwm,
                 })]);
-                log.WriteLine("etcd memory peak: " + string.Join(", ", etcd.Members.Select(m => $"{m.Name} {Mb(RegistryServer.Memory(m.Pid).Hwm)} MB")));
+                log.WriteLine("etcd memory peak: " + string.Join(", ", members.Select(m => $"{m.Name} {Mb(m.Hwm)} MB")));
             }
 
             var watcherErrors = watchers.Sum(w => w.Errors);
@@ -326,7 +327,7 @@ internal sealed class Bench(Settings settings, TextWriter log) : IDisposable
     private async Task<(TimeSpan[] Registry, TimeSpan[] Etcd, TimeSpan Bench)> MeasureCpuAsync(RegistryDeployment deployment, CancellationToken cancellationToken)
     {
         await Task.Delay(settings.HeartbeatWarmup, cancellationToken);
-        var etcdPids = deployment.Etcd?.Members.Select(m => m.Pid).ToArray() ?? [];
+        int[] etcdPids = deployment.Etcd is { } cluster ? [.. Enumerable.Range(0, cluster.Count).Select(cluster.ProcessId)] : [];
         var registry = deployment.Servers.Select(s => s.CpuTime()).ToArray();
         var etcd = etcdPids.Select(RegistryServer.CpuTime).ToArray();
         var self = Process.GetCurrentProcess().TotalProcessorTime;

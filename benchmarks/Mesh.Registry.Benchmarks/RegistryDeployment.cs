@@ -1,3 +1,4 @@
+using Mesh.Testing;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -69,8 +70,9 @@ internal sealed class RegistryDeployment : IDisposable
 
             if (settings.IsEtcd)
             {
-                var etcd = deployment._etcd = await EtcdCluster.StartAsync(settings.EtcdMembers, directory, cancellationToken);
-                log.WriteLine($"etcd: {settings.EtcdMembers} members at {string.Join(", ", etcd.ClientEndpoints)} (pids {string.Join(", ", etcd.Members.Select(m => m.Pid))})");
+                var etcd = deployment._etcd = await EtcdCluster.StartAsync(settings.EtcdMembers, productionTimings: true, directory: Path.Combine(directory, "etcd"),
+                    cancellationToken: cancellationToken);
+                log.WriteLine($"etcd: {settings.EtcdMembers} members at {string.Join(", ", etcd.ClientEndpoints)} (pids {string.Join(", ", Enumerable.Range(0, etcd.Count).Select(etcd.ProcessId))})");
                 shared["MeshRegistry__Store"] = "Etcd";
                 for (var i = 0; i < etcd.ClientEndpoints.Count; i++)
                 {
@@ -115,7 +117,7 @@ internal sealed class RegistryDeployment : IDisposable
             server.Dispose();
         }
 
-        _etcd?.Dispose();
+        _etcd?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         try
         {
             Directory.Delete(_directory, recursive: true);

@@ -269,15 +269,7 @@ public sealed class RegistryHost : IAsyncDisposable
     public HttpClient Admin => Client(AdminToken);
 
     /// <summary>Whether <paramref name="leaf"/> chains to one of <paramref name="roots"/> (and nothing else) at <paramref name="at"/>.</summary>
-    public static bool ChainsTo(X509Certificate2 leaf, X509Certificate2Collection roots, DateTimeOffset at)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.VerificationTime = at.UtcDateTime;
-        return chain.Build(leaf);
-    }
+    public static bool ChainsTo(X509Certificate2 leaf, X509Certificate2Collection roots, DateTimeOffset at) => TestFiles.ChainsTo(leaf, roots, at);
 
     public async ValueTask DisposeAsync()
     {
@@ -285,25 +277,7 @@ public sealed class RegistryHost : IAsyncDisposable
         DeleteDirectory(Directory);
     }
 
-    public static void DeleteDirectory(string directory)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                if (System.IO.Directory.Exists(directory))
-                {
-                    System.IO.Directory.Delete(directory, recursive: true);
-                }
-
-                return;
-            }
-            catch (IOException) when (attempt < 5)
-            {
-                Thread.Sleep(50); // a file handle closing on another thread; only in clean-up
-            }
-        }
-    }
+    public static void DeleteDirectory(string directory) => TestFiles.DeleteDirectory(directory);
 
     private static WebApplication Build(string contentRoot, Dictionary<string, string?> settings, TimeProvider? time, StringWriter console,
         ILoggerProvider? logs, bool https, int port, Action<IServiceCollection>? configureServices)

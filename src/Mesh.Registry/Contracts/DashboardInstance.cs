@@ -19,4 +19,17 @@ internal sealed class DashboardInstance
     public int TtlSeconds { get; set; }
 
     public DateTimeOffset? CertificateExpiresAt { get; set; }
+
+    /// <summary>An instance as the dashboard shows it at <paramref name="now"/>: held once its lease has passed.</summary>
+    public static DashboardInstance Of(string id, string address, string? version, string? zone, int ttlSeconds, DateTimeOffset expiresAt,
+        DateTimeOffset renewedAt, DateTimeOffset now) => new()
+    {
+        Id = id,
+        Address = address,
+        Version = version,
+        Zone = zone,
+        Health = expiresAt <= now ? "held" : "healthy",
+        LeaseAgeSeconds = Math.Round(Math.Max(0, (now - renewedAt).TotalSeconds), 1),
+        TtlSeconds = ttlSeconds,
+    };
 }

@@ -41,15 +41,9 @@ internal static class WatchEndpoints
     internal static async Task<IResult> WatchInstancesAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
         IOptions<RegistryOptions> options)
     {
-        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        if (RefuseServiceWatch(service, context, auth, options.Value, out var name, out var index, out var wait) is { } refusal)
         {
             return refusal;
-        }
-
-        if (!ApiRequest.TryReadService(service, out var name, out var problem) ||
-            !WatchQuery.TryRead(context.Request, options.Value, out var index, out var wait, out problem))
-        {
-            return problem;
         }
 
         var answer = await store.WatchInstancesAsync(name, index, wait, context.RequestAborted);
@@ -59,20 +53,31 @@ internal static class WatchEndpoints
     internal static async Task<IResult> WatchPolicyAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
         IOptions<RegistryOptions> options)
     {
-        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        if (RefuseServiceWatch(service, context, auth, options.Value, out var name, out var index, out var wait) is { } refusal)
         {
             return refusal;
-        }
-
-        if (!ApiRequest.TryReadService(service, out var name, out var problem) ||
-            !WatchQuery.TryRead(context.Request, options.Value, out var index, out var wait, out problem))
-        {
-            return problem;
         }
 
         var answer = await store.WatchPolicyAsync(name, index, wait, context.RequestAborted);
         PolicyVersionTag.Set(context.Response, answer.Version);
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
+    }
+
+    /// <summary>What a watch of one service checks first: read access, the service's name and the watch's query.</summary>
+    private static IResult? RefuseServiceWatch(string service, HttpContext context, RegistryAuth auth, RegistryOptions options, out string name,
+        out long? index, out TimeSpan wait)
+    {
+        index = null;
+        wait = default;
+        name = string.Empty;
+        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        {
+            return refusal;
+        }
+
+        return ApiRequest.TryReadService(service, out name, out var problem) && WatchQuery.TryRead(context.Request, options, out index, out wait, out problem)
+            ? null
+            : problem;
     }
 
     /// <summary>

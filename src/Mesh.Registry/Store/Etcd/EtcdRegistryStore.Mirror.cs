@@ -18,8 +18,7 @@ internal sealed partial class EtcdRegistryStore
     private readonly SemaphoreSlim _watchSend = new(1, 1);
 
     // The services of the last changes, by change count, so a watch of many services woken by a change looks at what changed.
-    private readonly string?[] _recentChanges = new string?[4096];
-    private long _changeCount;
+    private readonly RecentChanges _recentChanges = new();
     private bool _sweepSoon;
 
     /// <summary>
@@ -73,7 +72,7 @@ internal sealed partial class EtcdRegistryStore
             _index = index;
 
             // Everything may have changed (a reload after compaction): wake every watch to look again, at everything.
-            _changeCount += _recentChanges.Length + 1;
+            _recentChanges.ForgetAll();
             foreach (var s in old)
             {
                 Signal(s, instances: true, policy: true);
@@ -179,8 +178,7 @@ internal sealed partial class EtcdRegistryStore
             var catalogChanged = false;
             foreach (var (s, policy) in touched)
             {
-                _changeCount++;
-                _recentChanges[_changeCount % _recentChanges.Length] = s.Name;
+                _recentChanges.Add(s.Name);
                 Signal(s, instances: !policy, policy: policy);
                 _index = Math.Max(_index, policy ? s.PolicyIndex : s.InstancesIndex);
                 catalogChanged = true;

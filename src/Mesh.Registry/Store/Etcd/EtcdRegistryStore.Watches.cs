@@ -1,4 +1,5 @@
 using Mesh.Client.Registry;
+using Mesh.Registry.Watches;
 
 namespace Mesh.Registry.Store.Etcd;
 
@@ -74,85 +75,42 @@ internal sealed partial class EtcdRegistryStore
 
     /// <summary>
     /// The named services that changed after <paramref name="index"/> (every one without it), with the mirror's
-    /// revision as the global index. A wake by a change elsewhere looks only at the services changed since the last look.
+    /// revision as the global index (see <see cref="ServicesWatch"/>).
     /// </summary>
     public async Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
         CancellationToken cancellationToken)
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _watchesStopping.Token);
-        Task? deadline = null;
-        var parked = false;
-        var looked = -1L;
-        HashSet<string>? named = null;
-        try
+        var watch = new ServicesWatch(services);
+        return await ServicesWatch.RunAsync(deadlinePassed =>
         {
-            while (true)
+            lock (_gate)
             {
-                Task changed;
-                lock (_gate)
+                var since = index is { } i && i <= _revision ? i : (long?)null;
+                if (since is null || deadlinePassed || watch.ChangedSinceLastLook(_recentChanges, () => AnyChangedSince(services, since.Value)))
                 {
-                    var since = index is { } i && i <= _revision ? i : (long?)null;
-                    if (since is null || deadline is { IsCompleted: true } || ChangedSince(services, since.Value, ref looked, ref named))
-                    {
-                        return ServiceStates(services, since);
-                    }
-
-                    changed = _anyChange.Task;
+                    return (ServiceStates(services, since), null);
                 }
 
-                deadline ??= Task.Delay(wait, _time, cts.Token);
-                if (!parked)
-                {
-                    parked = true;
-                    Interlocked.Increment(ref _waiting);
-                }
-
-                await Task.WhenAny(changed, deadline).ConfigureAwait(false);
+                return (null, _anyChange.Task);
             }
-        }
-        finally
-        {
-            if (parked)
-            {
-                Interlocked.Decrement(ref _waiting);
-            }
-
-            await cts.CancelAsync().ConfigureAwait(false);
-        }
+        }, wait, _time, _waiting, cancellationToken, _watchesStopping.Token).ConfigureAwait(false);
     }
 
     public void StopWatches() => _watchesStopping.Cancel();
 
-    /// <summary>
-    /// Whether a named service changed after <paramref name="index"/>: the first look reads every named service, a later
-    /// one only the services changed since (<paramref name="looked"/> counts changes) while the ring still has them all.
-    /// </summary>
-    private bool ChangedSince(IReadOnlyCollection<string> services, long index, ref long looked, ref HashSet<string>? named)
+    /// <summary>Whether a named service's instances or policy changed after <paramref name="index"/>.</summary>
+    private bool AnyChangedSince(IReadOnlyCollection<string> services, long index)
     {
-        var changed = false;
-        if (looked >= 0 && _changeCount - looked <= _recentChanges.Length)
+        foreach (var name in services)
         {
-            named ??= new HashSet<string>(services, StringComparer.Ordinal);
-            for (var c = looked + 1; c <= _changeCount && !changed; c++)
+            if (_services.TryGetValue(name, out var s) && (s.InstancesIndex > index || s.PolicyIndex > index))
             {
-                changed = named.Contains(_recentChanges[c % _recentChanges.Length]!);
-            }
-        }
-        else
-        {
-            foreach (var name in services)
-            {
-                if (_services.TryGetValue(name, out var s) && (s.InstancesIndex > index || s.PolicyIndex > index))
-                {
-                    changed = true;
-                    break;
-                }
+                return true;
             }
         }
 
-        looked = _changeCount;
-        return changed;
+        return false;
     }
 
     private ServicesWatchResponse ServiceStates(IReadOnlyCollection<string> services, long? since)
@@ -193,14 +151,14 @@ internal sealed partial class EtcdRegistryStore
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _watchesStopping.Token);
         var delay = Task.Delay(wait, _time, cts.Token);
-        Interlocked.Increment(ref _waiting);
+        _waiting.Enter();
         try
         {
             await Task.WhenAny(changed, delay).ConfigureAwait(false);
         }
         finally
         {
-            Interlocked.Decrement(ref _waiting);
+            _waiting.Exit();
         }
 
         await cts.CancelAsync().ConfigureAwait(false);

@@ -61,7 +61,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     private TaskCompletionSource _applied = WatchSignal.New();
     private long _revision;
     private long _index;
-    private int _waiting;
+    private readonly WatchCounter _waiting = new();
     private bool _disposed;
 
     public EtcdRegistryStore(IOptions<RegistryOptions> options, TimeProvider time, ILogger<EtcdRegistryStore> logger, IMeterFactory meters,
@@ -113,7 +113,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     /// <summary>None: the store keeps no files, so the CA's folder must be configured (<c>MeshRegistry:CaPath</c>, the same for every replica).</summary>
     public string? LocalDirectory => null;
 
-    public int WaitingWatches => Volatile.Read(ref _waiting);
+    public int WaitingWatches => _waiting.Count;
 
     /// <summary>
     /// A renewal of an unchanged registration rewrites its lease key in the next group commit; anything else (new,
@@ -347,16 +347,8 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 var service = new DashboardService { Name = s.Name, PolicyVersion = s.Policy?.Version ?? 0, PolicyUpdatedAt = s.Policy?.CreatedAt };
                 foreach (var i in s.Instances.Values.Where(i => EtcdServiceEntry.IsShown(i, now, showsExpired)).OrderBy(i => i.Id, StringComparer.Ordinal))
                 {
-                    service.Instances.Add(new DashboardInstance
-                    {
-                        Id = i.Id,
-                        Address = i.Value.Address,
-                        Version = i.Value.Version,
-                        Zone = i.Value.Zone,
-                        Health = i.ExpiresAt <= now ? "held" : "healthy",
-                        LeaseAgeSeconds = Math.Round(Math.Max(0, (now - i.RenewedAt).TotalSeconds), 1),
-                        TtlSeconds = i.Value.TtlSeconds,
-                    });
+                    service.Instances.Add(DashboardInstance.Of(i.Id, i.Value.Address, i.Value.Version, i.Value.Zone, i.Value.TtlSeconds, i.ExpiresAt,
+                        i.RenewedAt, now));
                 }
 
                 answer.Services.Add(service);

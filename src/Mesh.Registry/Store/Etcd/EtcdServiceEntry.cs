@@ -1,34 +1,12 @@
-using Mesh.Registry.Watches;
-
 namespace Mesh.Registry.Store.Etcd;
 
-/// <summary>One service as this replica's mirror of etcd holds it: instances, policy, indexes (etcd revisions) and the watches parked on them.</summary>
-internal sealed class EtcdServiceEntry(string name)
+/// <summary>
+/// One service as this replica's mirror of etcd holds it; the indexes are etcd revisions (the instance set's is the
+/// mod revision of its <c>instances-index/</c> key), and the guard's state comes from its <c>held/</c> and
+/// <c>recent-expirations/</c> keys.
+/// </summary>
+internal sealed class EtcdServiceEntry(string name) : CatalogServiceEntry<EtcdInstanceEntry>(name)
 {
-    public string Name { get; } = name;
-
-    /// <summary>The revision of the last change to the instance set (the mod revision of its <c>instances-index/</c> key).</summary>
-    public long InstancesIndex { get; set; }
-
-    /// <summary>The revision of the current policy version.</summary>
-    public long PolicyIndex { get; set; }
-
-    public Dictionary<string, EtcdInstanceEntry> Instances { get; } = new(StringComparer.Ordinal);
-
-    public StoredPolicyVersion? Policy { get; set; }
-
-    /// <summary>Set while the mass-expiry guard holds the service (its <c>held/</c> key), whichever replica decided it.</summary>
-    public DateTimeOffset? HeldSince { get; set; }
-
-    public int HeldCount { get; set; }
-
-    /// <summary>When this service's recent expirations happened, for the guard's window (its <c>recent-expirations/</c> key).</summary>
-    public Queue<DateTimeOffset> RecentExpirations { get; } = new();
-
-    public TaskCompletionSource InstancesChanged { get; set; } = WatchSignal.New();
-
-    public TaskCompletionSource PolicyChanged { get; set; } = WatchSignal.New();
-
     /// <summary>Whether the service is in the catalog: it has a policy or an instance reads return.</summary>
     public bool IsListed(DateTimeOffset now, bool showsExpired)
     {

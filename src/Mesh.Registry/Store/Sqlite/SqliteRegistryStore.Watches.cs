@@ -82,84 +82,28 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
-    /// <summary>
-    /// Many services' states as one watch. It parks on the catalog's signal, which any change completes, and looks
-    /// again; a change to a service it does not name parks it again on the next signal (under the lock, so no change
-    /// falls between the look and the park), until a named service changed or the one deadline passed.
-    /// </summary>
-    public async Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
+    /// <summary>Many services' states as one watch (see <see cref="ServicesWatch"/>).</summary>
+    public Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
         CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        Task? deadline = null;
-        var parked = false;
-        var looked = -1L;
-        HashSet<string>? named = null;
-        try
+        var watch = new ServicesWatch(services);
+        return ServicesWatch.RunAsync(deadlinePassed =>
         {
-            while (true)
+            lock (_gate)
             {
-                Task changed;
-                lock (_gate)
+                var since = index is { } i && i <= _index ? i : (long?)null;
+                if (since is null || deadlinePassed ||
+                    watch.ChangedSinceLastLook(_recentChanges, () => AnyChangedSince(services, since.Value, _time.GetUtcNow())))
                 {
-                    var since = index is { } i && i <= _index ? i : (long?)null;
-                    if (since is null || deadline is { IsCompleted: true } || ChangedSince(services, since.Value, ref looked, ref named))
-                    {
-                        return ServiceStates(services, since);
-                    }
-
-                    changed = _anyChange.Task;
+                    return (ServiceStates(services, since), null);
                 }
 
-                deadline ??= Task.Delay(wait, _time, cts.Token);
-                if (!parked)
-                {
-                    parked = true;
-                    Interlocked.Increment(ref _waiting);
-                }
-
-                await Task.WhenAny(changed, deadline);
+                return (null, _anyChange.Task);
             }
-        }
-        finally
-        {
-            if (parked)
-            {
-                Interlocked.Decrement(ref _waiting);
-            }
-
-            await cts.CancelAsync();
-        }
+        }, wait, _time, _waiting, cancellationToken, _stopping.Token);
     }
 
     public void StopWatches() => _stopping.Cancel();
-
-    /// <summary>
-    /// Whether a named service changed after <paramref name="index"/>. The first look reads every named service; a look
-    /// after a wake reads only the changes since the last look (<paramref name="looked"/>, the global index then), from
-    /// <see cref="_recentChanges"/> while they are all still there, so a change elsewhere costs a watch of 1000 services
-    /// a lookup or two, not 1000.
-    /// </summary>
-    private bool ChangedSince(IReadOnlyCollection<string> services, long index, ref long looked, ref HashSet<string>? named)
-    {
-        bool changed;
-        if (looked >= 0 && _index - looked <= _recentChanges.Length)
-        {
-            named ??= new HashSet<string>(services, StringComparer.Ordinal);
-            changed = false;
-            for (var i = looked + 1; i <= _index && !changed; i++)
-            {
-                changed = named.Contains(_recentChanges[i % _recentChanges.Length]!);
-            }
-        }
-        else
-        {
-            changed = AnyChangedSince(services, index, _time.GetUtcNow());
-        }
-
-        looked = _index;
-        return changed;
-    }
 
     /// <summary>Whether a named service's instances or policy changed after <paramref name="index"/>; sweeps each first, as its own watch would.</summary>
     private bool AnyChangedSince(IReadOnlyCollection<string> services, long index, DateTimeOffset now)
@@ -207,14 +151,14 @@ internal sealed partial class SqliteRegistryStore
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
         var delay = Task.Delay(wait, _time, cts.Token);
-        Interlocked.Increment(ref _waiting);
+        _waiting.Enter();
         try
         {
             await Task.WhenAny(changed, delay);
         }
         finally
         {
-            Interlocked.Decrement(ref _waiting);
+            _waiting.Exit();
         }
 
         await cts.CancelAsync();
@@ -226,7 +170,7 @@ internal sealed partial class SqliteRegistryStore
     private void Changed(ServiceEntry s, long index, bool policy)
     {
         _index = index;
-        _recentChanges[index % _recentChanges.Length] = s.Name;
+        _recentChanges.Add(s.Name);
         if (policy)
         {
             s.PolicyIndex = index;

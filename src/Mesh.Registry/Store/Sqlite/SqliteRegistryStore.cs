@@ -43,7 +43,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
 
     // The service of each of the last changes since the start, at its index modulo the length (every change takes the
     // next index): a woken watch of many services reads what changed since it last looked here, not all it names.
-    private readonly string?[] _recentChanges = new string?[4096];
+    private readonly RecentChanges _recentChanges = new();
 
     // Group commit of renewals (see RegisterAsync). Under _gate: the renewed instances waiting for the lease writer, and
     // the signal their batch completes once it is committed. _leaseWork is set when the batch goes from empty to not
@@ -56,7 +56,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
     private TaskCompletionSource _leasesWritten = WatchSignal.New();
     private DateTimeOffset? _armedFor;
     private long _index;
-    private int _waiting;
+    private readonly WatchCounter _waiting = new();
     private bool _disposed;
 
     public SqliteRegistryStore(IOptions<RegistryOptions> options, IHostEnvironment environment, TimeProvider time, ILogger<SqliteRegistryStore> logger,
@@ -108,7 +108,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
     /// <summary>The SQLite file's folder.</summary>
     public string? LocalDirectory => Path.GetDirectoryName(_store.FilePath);
 
-    public int WaitingWatches => Volatile.Read(ref _waiting);
+    public int WaitingWatches => _waiting.Count;
 
     /// <summary>
     /// Registers a new instance, changes one, or renews its lease. Returns the instance and whether it is new, once the
@@ -268,16 +268,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
                 var service = new DashboardService { Name = s.Name, PolicyVersion = s.Policy?.Version ?? 0, PolicyUpdatedAt = s.Policy?.CreatedAt };
                 foreach (var i in s.Instances.Values.OrderBy(i => i.Id, StringComparer.Ordinal))
                 {
-                    service.Instances.Add(new DashboardInstance
-                    {
-                        Id = i.Id,
-                        Address = i.Address,
-                        Version = i.Version,
-                        Zone = i.Zone,
-                        Health = i.ExpiresAt <= now ? "held" : "healthy",
-                        LeaseAgeSeconds = Math.Round(Math.Max(0, (now - i.RenewedAt).TotalSeconds), 1),
-                        TtlSeconds = i.TtlSeconds,
-                    });
+                    service.Instances.Add(DashboardInstance.Of(i.Id, i.Address, i.Version, i.Zone, i.TtlSeconds, i.ExpiresAt, i.RenewedAt, now));
                 }
 
                 answer.Services.Add(service);

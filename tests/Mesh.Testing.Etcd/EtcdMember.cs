@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Mesh.Testing;
 
@@ -69,6 +70,35 @@ internal sealed class EtcdMember
     public bool HasExited => _process is { HasExited: true };
 
     public string Output => string.Join('\n', _output);
+
+    /// <summary>The etcd process itself, the supervisor's child; 0 when not running or not started yet.</summary>
+    public int EtcdProcessId
+    {
+        get
+        {
+            if (_process is not { HasExited: false } supervisor)
+            {
+                return 0;
+            }
+
+            var children = $"/proc/{supervisor.Id}/task/{supervisor.Id}/children";
+            if (!File.Exists(children))
+            {
+                return 0;
+            }
+
+            foreach (var child in File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var comm = $"/proc/{child}/comm";
+                if (File.Exists(comm) && File.ReadAllText(comm).Trim() == "etcd")
+                {
+                    return int.Parse(child, CultureInfo.InvariantCulture);
+                }
+            }
+
+            return 0;
+        }
+    }
 
     public void Start(IReadOnlyList<string> arguments)
     {

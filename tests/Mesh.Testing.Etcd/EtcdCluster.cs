@@ -7,15 +7,16 @@ using System.Text;
 namespace Mesh.Testing;
 
 /// <summary>
-/// A real etcd cluster of one or three <c>etcd</c> processes on 127.0.0.1 (Debian's etcd-server, which ./test.sh
-/// installs), for the registry's etcd store and its tests. Every member listens on ports found free by binding port 0,
-/// keeps its data in its own folder under a temporary folder, and the cluster has a token of its own, so clusters of
-/// parallel tests never meet. Members can be killed (SIGKILL) and restarted on the same ports and data; dispose kills
-/// them all and removes the folder.
+/// A real etcd cluster of <c>etcd</c> processes on 127.0.0.1 (Debian's etcd-server, which ./test.sh installs), for the
+/// registry's etcd store, its tests and its load benchmark. Every member listens on ports found free by binding port 0,
+/// keeps its data in its own folder, and the cluster has a token of its own, so clusters of parallel tests never meet.
+/// Members can be killed (SIGKILL) and restarted on the same ports and data; dispose kills them all and removes the
+/// folder.
 /// </summary>
 /// <remarks>
-/// Raft runs with fast test timings (50 ms heartbeats, 500 ms election timeout) but with fsync on: a write the cluster
-/// acknowledged survives a kill, which is what the store's tests rely on.
+/// Tests run Raft with fast timings (50 ms heartbeats, 500 ms election timeout); the benchmark keeps etcd's defaults,
+/// as a production cluster runs. fsync stays on either way: a write the cluster acknowledged survives a kill, which is
+/// what the store's tests rely on.
 /// </remarks>
 public sealed class EtcdCluster : IAsyncDisposable
 {
@@ -27,8 +28,11 @@ public sealed class EtcdCluster : IAsyncDisposable
     private readonly EtcdMember[] _members;
     private readonly HttpClient _http;
 
-    private EtcdCluster(string directory, string token, EtcdMember[] members, EtcdTls? tls)
+    private readonly bool _productionTimings;
+
+    private EtcdCluster(string directory, string token, EtcdMember[] members, EtcdTls? tls, bool productionTimings = false)
     {
+        _productionTimings = productionTimings;
         Directory = directory;
         Token = token;
         _members = members;
@@ -38,7 +42,7 @@ public sealed class EtcdCluster : IAsyncDisposable
 
     /// <summary>
     /// One single-member cluster for the whole test process, started on first use and killed when the process exits.
-    /// Tests sharing it keep apart by key prefix (<see cref="RegistryHost"/> gives each host its own).
+    /// Tests sharing it keep apart by key prefix (the registry test host gives each host its own).
     /// </summary>
     public static Task<EtcdCluster> Shared => SharedCluster.Value;
 
@@ -52,6 +56,12 @@ public sealed class EtcdCluster : IAsyncDisposable
     public string Token { get; }
 
     public int Count => _members.Length;
+
+    /// <summary>Member <paramref name="member"/>'s name (m0, m1, ...).</summary>
+    public string MemberName(int member) => _members[member].Name;
+
+    /// <summary>The process id of member <paramref name="member"/>'s etcd itself (not its supervisor), for its memory and CPU; 0 when not running.</summary>
+    public int ProcessId(int member) => _members[member].EtcdProcessId;
 
     /// <summary>Every member's client URL (http://127.0.0.1:port, https:// with TLS), in member order, running or not.</summary>
     public IReadOnlyList<Uri> ClientEndpoints => _members.Select(m => m.ClientUrl).ToArray();
@@ -75,18 +85,21 @@ public sealed class EtcdCluster : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts a cluster of <paramref name="members"/> (1 or 3) and returns once every member reports healthy (has a
-    /// leader and serves a quorum read). With <paramref name="tls"/> the members serve clients on https only and
-    /// require a client certificate signed by the cluster's own CA (<see cref="Tls"/>, made in the cluster's folder).
+    /// Starts a cluster of <paramref name="members"/> (an odd number up to 7) and returns once every member reports
+    /// healthy (has a leader and serves a quorum read). With <paramref name="tls"/> the members serve clients on https
+    /// only and require a client certificate signed by the cluster's own CA (<see cref="Tls"/>, made in the cluster's
+    /// folder). <paramref name="productionTimings"/> keeps etcd's own Raft timings and log level instead of the tests'
+    /// fast ones; <paramref name="directory"/> is where the cluster's folder goes (a new temporary one by default).
     /// </summary>
-    public static async Task<EtcdCluster> StartAsync(int members = 1, bool tls = false, CancellationToken cancellationToken = default)
+    public static async Task<EtcdCluster> StartAsync(int members = 1, bool tls = false, bool productionTimings = false, string? directory = null,
+        CancellationToken cancellationToken = default)
     {
-        if (members is not (1 or 3))
+        if (members is < 1 or > 7 || members % 2 == 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(members), members, "A test cluster has 1 or 3 members.");
+            throw new ArgumentOutOfRangeException(nameof(members), members, "A cluster has an odd number of members, 1 to 7.");
         }
 
-        var directory = Path.Combine(Path.GetTempPath(), "mesh-etcd-tests", Guid.NewGuid().ToString("N"));
+        directory ??= Path.Combine(Path.GetTempPath(), "mesh-etcd-tests", Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var certificates = tls ? EtcdTls.Create(Path.Combine(directory, "tls")) : null;
         for (var attempt = 1; ; attempt++)
@@ -96,7 +109,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             var ports = FreePorts(2 * members);
             var cluster = new EtcdCluster(directory, token, Enumerable.Range(0, members)
                 .Select(i => new EtcdMember($"m{i}", Path.Combine(directory, $"attempt{attempt}", $"m{i}"), ports[2 * i], ports[(2 * i) + 1], tls))
-                .ToArray(), certificates);
+                .ToArray(), certificates, productionTimings);
             try
             {
                 foreach (var member in cluster._members)
@@ -268,7 +281,7 @@ public sealed class EtcdCluster : IAsyncDisposable
     {
         KillAll();
         _http.Dispose();
-        RegistryHost.DeleteDirectory(Directory);
+        TestFiles.DeleteDirectory(Directory);
         await Task.CompletedTask;
     }
 
@@ -278,7 +291,7 @@ public sealed class EtcdCluster : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             cluster.KillAll();
-            RegistryHost.DeleteDirectory(cluster.Directory);
+            TestFiles.DeleteDirectory(cluster.Directory);
         };
         return cluster;
     }
@@ -305,11 +318,10 @@ public sealed class EtcdCluster : IAsyncDisposable
         "--initial-cluster", string.Join(',', _members.Select(m => $"{m.Name}={m.PeerUrl}")),
         "--initial-cluster-token", Token,
         "--initial-cluster-state", "new",
-        "--heartbeat-interval", "50",
-        "--election-timeout", "500",
-        "--snapshot-count", "10000",
         "--logger", "zap",
-        "--log-level", "info",
+        .. _productionTimings
+            ? (string[])["--log-level", "warn"]
+            : ["--heartbeat-interval", "50", "--election-timeout", "500", "--snapshot-count", "10000", "--log-level", "info"],
     ];
 
     /// <summary>The handler of the health probe: with TLS it trusts the cluster's CA alone and presents its client certificate.</summary>
@@ -323,7 +335,7 @@ public sealed class EtcdCluster : IAsyncDisposable
             {
                 ClientCertificates = [tls.LoadClientCertificate()],
                 RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-                    certificate is X509Certificate2 leaf && RegistryHost.ChainsTo(leaf, [ca], DateTimeOffset.UtcNow),
+                    certificate is X509Certificate2 leaf && TestFiles.ChainsTo(leaf, [ca], DateTimeOffset.UtcNow),
             };
         }
 
