@@ -155,8 +155,11 @@ public sealed class ConsulApiTests : IAsyncLifetime
             deregister.StatusCode.ShouldBe(HttpStatusCode.MethodNotAllowed);
         }
 
-        using var nodes = await consul.GetAsync(new Uri("/v1/catalog/nodes", UriKind.Relative));
-        nodes.StatusCode.ShouldBe(HttpStatusCode.NotFound);
-        nodes.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        foreach (var path in new[] { "/v1/catalog/nodes", "/v1/kv/config" })
+        {
+            using var other = await consul.GetAsync(new Uri(path, UriKind.Relative));
+            other.StatusCode.ShouldBe(HttpStatusCode.NotFound, path);
+            other.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json", path);
+        }
     }
 }
