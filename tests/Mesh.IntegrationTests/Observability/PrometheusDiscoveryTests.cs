@@ -1,4 +1,7 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -18,7 +21,7 @@ namespace Mesh.IntegrationTests.Observability;
 /// </summary>
 public sealed class PrometheusDiscoveryTests(ITestOutputHelper output)
 {
-    private static readonly string[] Services = ["reviews", "ratings", "details"];
+    private static readonly string[] Services = ["reviews", "ratings", "details", "prometheus"];
 
     [Fact]
     public async Task A_strict_app_serves_metrics_and_health_on_its_listener_and_advertises_it()
@@ -87,7 +90,7 @@ public sealed class PrometheusDiscoveryTests(ITestOutputHelper output)
             }
         }
 
-        targets.Select(t => t.Labels["service"]).ShouldBe(Services, ignoreOrder: true);
+        targets.Select(t => t.Labels["service"]).ShouldBe(["reviews", "ratings", "details"], ignoreOrder: true);
         targets.Single(t => t.Labels["service"] == "details").ScrapeUrl.ShouldBe(new Uri(ListenerAddress(details), "/metrics").ToString());
         targets.Single(t => t.Labels["service"] == "reviews").Labels["version"].ShouldBe("v1");
         targets.ShouldAllBe(t => t.Labels.ContainsKey("instance_id"));
@@ -109,8 +112,76 @@ public sealed class PrometheusDiscoveryTests(ITestOutputHelper output)
         targets.Select(t => t.Labels["service"]).ShouldBe(["reviews", "details"], ignoreOrder: true);
     }
 
+    [Fact]
+    public async Task Prometheus_scrapes_a_strict_app_over_mtls_with_a_prometheus_identity_from_the_registry()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: Services);
+        await using var details = await StartAppAsync(registry, "details", strict: true, listener: false);
+
+        // Prometheus's own key and a certificate for spiffe://<trust domain>/svc/prometheus, signed by the registry.
+        var folder = Directory.CreateTempSubdirectory("mesh-prometheus-identity-").FullName;
+        try
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var csr = new CertificateRequest("CN=prometheus", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+            using var signed = await registry.Client(RegistryHost.JoinToken("prometheus"))
+                .PostAsJsonAsync(new Uri("/v1/certificates", UriKind.Relative), new { csr });
+            var body = await signed.Content.ReadAsStringAsync();
+            signed.IsSuccessStatusCode.ShouldBeTrue(body);
+            using var certificate = JsonDocument.Parse(body);
+            certificate.RootElement.GetProperty("spiffeId").GetString().ShouldEndWith("/svc/prometheus");
+            var certFile = Path.Combine(folder, "prometheus.crt");
+            var keyFile = Path.Combine(folder, "prometheus.key");
+            await File.WriteAllTextAsync(certFile, certificate.RootElement.GetProperty("certificate").GetString());
+            await File.WriteAllTextAsync(keyFile, key.ExportPkcs8PrivateKeyPem());
+
+            // The scrape configuration docs/observability.md gives for the mTLS scrape.
+            using var prometheus = PrometheusServer.Start($"""
+                scrape_configs:
+                  - job_name: mesh-strict
+                    scrape_interval: 1s
+                    scrape_timeout: 900ms
+                    http_sd_configs:
+                      - url: '{new Uri(registry.Address, "/v1/prometheus/targets")}'
+                        refresh_interval: 1s
+                        authorization:
+                          type: Bearer
+                          credentials: '{RegistryHost.JoinToken("prometheus")}'
+                    tls_config:
+                      cert_file: '{certFile}'
+                      key_file: '{keyFile}'
+                      insecure_skip_verify: true
+                """);
+            List<(Dictionary<string, string> Labels, string Health, string ScrapeUrl)> targets = [];
+            try
+            {
+                await Poll.UntilAsync(async () =>
+                {
+                    prometheus.HasExited.ShouldBeFalse("prometheus exited");
+                    targets = await prometheus.ActiveTargetsAsync();
+                    return targets.Count == 1 && targets[0].Health == "up";
+                }, TimeSpan.FromSeconds(30), "Prometheus scrapes the Strict app over mTLS");
+            }
+            finally
+            {
+                output.WriteLine(prometheus.Log);
+                foreach (var t in targets)
+                {
+                    output.WriteLine($"{string.Join(',', t.Labels)} {t.Health} {t.ScrapeUrl}");
+                }
+            }
+
+            targets[0].ScrapeUrl.ShouldStartWith("https://");
+            targets[0].Labels["service"].ShouldBe("details");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>A meshed app joining <paramref name="registry"/>, with a metrics listener on a free loopback port; Strict takes its certificate from the registry.</summary>
-    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, bool strict)
+    private static async Task<WebApplication> StartAppAsync(RegistryHost registry, string service, bool strict, bool listener = true)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -124,7 +195,7 @@ public sealed class PrometheusDiscoveryTests(ITestOutputHelper output)
             ["Mesh:Registry:CacheDirectory"] = string.Empty,
             ["Mesh:Registry:DrainDelay"] = "00:00:00",
             ["Mesh:Security:Mode"] = strict ? "Strict" : "Permissive",
-            ["Mesh:Telemetry:MetricsListener"] = strict ? "http://127.0.0.1:0" : null,
+            ["Mesh:Telemetry:MetricsListener"] = strict && listener ? "http://127.0.0.1:0" : null,
         });
         builder.Services.AddMesh();
         var app = builder.Build();
