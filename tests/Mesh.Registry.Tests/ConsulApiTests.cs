@@ -162,4 +162,20 @@ public sealed class ConsulApiTests : IAsyncLifetime
             other.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json", path);
         }
     }
+
+    [Fact]
+    public void An_instance_held_past_its_lease_is_critical_and_left_out_of_passing()
+    {
+        var now = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
+        var record = new Mesh.Client.Registry.InstanceRecord
+        {
+            Id = "r1", Service = "reviews", Address = "https://[fd00::5]:8443", Version = "v1", ExpiresAt = now.AddSeconds(-1),
+        };
+        var held = Mesh.Registry.Consul.ConsulInstance.From(record, now);
+        held.Passing.ShouldBeFalse();
+        held.Host.ShouldBe("fd00::5");
+        held.Port.ShouldBe(8443);
+        held.Tags.ShouldBe(["version=v1", "https"]);
+        Mesh.Registry.Consul.ConsulInstance.From(record, now.AddSeconds(-2)).Passing.ShouldBeTrue();
+    }
 }
