@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The loopback load benchmark: MeshLib beside nginx proxies (see benchmarks/README.md).
+# The loopback load benchmark: MeshLib beside nginx proxies (method: benchmarks/METHOD.md; results: benchmarks/README.md).
 #   benchmarks/load-benchmarks.sh            full run (about 8 minutes on 2 cores); JSON under benchmarks/Mesh.LoadBenchmarks/results/
 #   benchmarks/load-benchmarks.sh --smoke    every variant and scenario for a second or two; non-zero exit on any error (CI)
 # Other arguments go to the benchmark (--only mesh,nginx  --concurrency 1,8  --duration 5  --skip-balancer  --skip-retry  --skip-grpc  --out f.json);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the load generator's CPU goes, per request, for the mesh beside its floor (see benchmarks/README.md):
+# Where the load generator's CPU goes, per request, for the mesh beside its floor (see benchmarks/METHOD.md):
 #   benchmarks/load-profile-cpu.sh                       direct, direct-rewrite and mesh at c = 8 and 32, 3 rounds (about 2 minutes)
 #   benchmarks/load-profile-cpu.sh --only direct,mesh --concurrency 32 --rounds 5
 #   CPU_REPORT_TOP=40 benchmarks/load-profile-cpu.sh   (more functions per table; 15 by default)

@@ -17,6 +17,11 @@ if (args.Length > 0 && args[0] == "cpu-report")
     return await CpuReport.RunAsync(args, Console.Out, Console.Error);
 }
 
+if (args.Length > 0 && args[0] == "chart")
+{
+    return await ResultsChart.RunAsync(args, Console.Out, Console.Error);
+}
+
 var settings = Settings.Parse(args, Console.Error);
 if (settings is null)
 {
@@ -170,8 +175,17 @@ try
     if (output is not null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
-        await File.WriteAllTextAsync(output, report.Json(), cancel.Token);
+        var json = report.Json();
+        await File.WriteAllTextAsync(output, json, cancel.Token);
         Console.WriteLine($"results: {output}");
+        if (!settings.Profile)
+        {
+            // The report's chart, drawn from exactly what was just written.
+            var chart = Path.ChangeExtension(output, ".svg");
+            using var written = System.Text.Json.JsonDocument.Parse(json);
+            await File.WriteAllTextAsync(chart, ResultsChart.Svg(written.RootElement), cancel.Token);
+            Console.WriteLine($"chart: {chart}");
+        }
     }
 
     var problems = report.Problems();

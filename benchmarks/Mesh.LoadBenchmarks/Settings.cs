@@ -109,7 +109,7 @@ internal sealed class Settings
                         settings.Output = Next();
                         break;
                     default:
-                        error.WriteLine($"unknown argument {args[i]}; see benchmarks/README.md");
+                        error.WriteLine($"unknown argument {args[i]}; see benchmarks/METHOD.md");
                         return null;
                 }
             }

@@ -82,6 +82,31 @@ internal static class BookinfoApps
             }
         });
 
+    /// <summary>
+    /// The ingress: plain HTTP from outside the mesh (a browser, curl) to productpage, which speaks only mutual TLS, as
+    /// Istio's Bookinfo has its ingress gateway. It forwards <c>end-user</c>, so routes that match on it apply.
+    /// </summary>
+    public static void MapIngress(WebApplication app)
+    {
+        app.MapGet("/", () => Results.Redirect("/productpage/1"));
+        app.MapGet("/productpage/{id:int}", async (int id, HttpContext context, IHttpClientFactory clients) =>
+        {
+            using var request = Forward(context, $"http://productpage/productpage/{id}");
+            try
+            {
+                using var response = await clients.CreateClient("ingress").SendAsync(request, context.RequestAborted);
+                context.Response.StatusCode = (int)response.StatusCode;
+                context.Response.ContentType = response.Content.Headers.ContentType?.ToString();
+                await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted);
+            }
+            catch (HttpRequestException ex)
+            {
+                await Results.Problem(statusCode: StatusCodes.Status502BadGateway, title: "productpage did not answer", detail: ex.Message)
+                    .ExecuteAsync(context);
+            }
+        });
+    }
+
     private static HttpRequestMessage Forward(HttpContext context, string url)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, new Uri(url));

@@ -112,6 +112,7 @@ internal sealed class BookinfoMesh : IAsyncDisposable
                 BookinfoApps.AddRatingsClient);
             await mesh.StartServiceAsync("productpage", "productpage", "productpage-1", BookinfoApps.MapProductPage);
             await mesh.StartServiceAsync("users", "users", "users-1", _ => { });
+            await mesh.StartIngressAsync();
         }
         catch
         {
@@ -195,7 +196,7 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             ["MeshRegistry:DataPath"] = Path.Combine(DataDirectory, "registry.db"),
             ["MeshRegistry:AdminToken"] = AdminToken,
         };
-        foreach (var service in new[] { "users", "productpage", "details", "reviews", "ratings" })
+        foreach (var service in new[] { "users", "productpage", "details", "reviews", "ratings", "ingress" })
         {
             _joinTokens[service] = NewToken();
             settings[$"MeshRegistry:JoinTokens:{service}"] = _joinTokens[service];
@@ -225,8 +226,28 @@ internal sealed class BookinfoMesh : IAsyncDisposable
         RegistryCaFingerprint = CaFingerprint.Of(root);
     }
 
+    /// <summary>The ingress, the demo's plain-HTTP door to productpage (see <see cref="BookinfoApps.MapIngress"/>).</summary>
+    public ServiceHost Ingress => Service("ingress-1");
+
+    /// <summary>
+    /// Starts the ingress on its fixed port (9080, in its appsettings.json), so that its URL is
+    /// the same every run; when another program holds that port, on a free one instead.
+    /// </summary>
+    private async Task StartIngressAsync()
+    {
+        try
+        {
+            await StartServiceAsync("ingress", "ingress", "ingress-1", BookinfoApps.MapIngress);
+        }
+        catch (IOException)
+        {
+            await StartServiceAsync("ingress", "ingress", "ingress-1", BookinfoApps.MapIngress,
+                settings: new() { ["Urls"] = "http://127.0.0.1:0" });
+        }
+    }
+
     private async Task StartServiceAsync(string folder, string service, string instanceId, Action<WebApplication> map,
-        Action<IServiceCollection>? addServices = null)
+        Action<IServiceCollection>? addServices = null, Dictionary<string, string?>? settings = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         Quiet(builder);
@@ -243,6 +264,11 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             ["Mesh:Registry:Token"] = _joinTokens[service],
             ["Mesh:Registry:InstanceId"] = instanceId,
         });
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+
         builder.Services.AddMesh();
         addServices?.Invoke(builder.Services);
         var app = builder.Build();
@@ -253,7 +279,16 @@ internal sealed class BookinfoMesh : IAsyncDisposable
             await next(context);
         });
         map(app);
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         _services.Add(new ServiceHost(service, instanceId, app));
     }
 

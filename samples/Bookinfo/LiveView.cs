@@ -6,21 +6,28 @@ namespace Bookinfo;
 
 /// <summary>
 /// The interactive console: the registry's view of the mesh, refreshed every second: each edge of the service graph
-/// with its requests/s, success rate and p50/p99 per destination version, and the instances per service.
+/// with its requests/s, success rate and p50/p99 per destination version, and the instances per service. Without a
+/// terminal (a file, a pipe, a CI log) the same view is printed as plain lines every <see cref="PlainInterval"/>, so a
+/// log of an hour holds a few hundred blocks, not thousands.
 /// </summary>
 internal static class LiveView
 {
+    public static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(10);
+
     public static async Task RunAsync(BookinfoMesh mesh, double rate, CancellationToken cancellationToken)
     {
         using var registry = mesh.CreateAdminClient();
         var interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
         if (!interactive)
         {
-            // Output to a file or a pipe: a plain line every few seconds instead of a redrawn table.
+            // Output to a file or a pipe: the graph as plain lines every ten seconds instead of a redrawn table.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await Delay(PlainInterval, cancellationToken);
             while (!cancellationToken.IsCancellationRequested)
             {
                 if (await ReadAsync(registry, cancellationToken) is { } graph)
                 {
+                    Console.WriteLine($"-- after {clock.Elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s: the registry's service graph");
                     foreach (var edge in graph.GetProperty("edges").EnumerateArray())
                     {
                         Console.WriteLine(Scenario.Edge(edge));
@@ -29,7 +36,7 @@ internal static class LiveView
                     Console.WriteLine();
                 }
 
-                await Delay(TimeSpan.FromSeconds(5), cancellationToken);
+                await Delay(PlainInterval, cancellationToken);
             }
 
             return;

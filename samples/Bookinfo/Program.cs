@@ -2,7 +2,7 @@
 // each its own Kestrel host on 127.0.0.1 with AddMesh() and its own appsettings.json, plus meshed users sending traffic.
 // reviews v2 and v3 call ratings over gRPC (Grpc.Net.Client's factory client with AddServiceMesh(), a Grpc.AspNetCore
 // server behind it, HTTP/2 over the mesh's mTLS); every other hop is HTTP/JSON.
-//   dotnet run --project samples/Bookinfo                 live view until Ctrl+C; open the dashboard URL it prints
+//   dotnet run --project samples/Bookinfo                 live view until Ctrl+C; open the dashboard or ingress URL it prints
 //   dotnet run --project samples/Bookinfo -- --scenario   the scripted tour; exits 0 when every step's numbers check out
 // Options: --requests N (per tour step, 500 by default), --rate R (requests per second, 100 in the tour, 20 live).
 using System.Globalization;
@@ -25,16 +25,22 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 int exitCode;
 await using (var mesh = await BookinfoMesh.StartAsync())
 {
-    Console.WriteLine($"registry: {mesh.RegistryAddress}");
-    Console.WriteLine($"registry CA: {mesh.RegistryCaFingerprint} ({mesh.RegistryCaFile}); every service pins it");
-    foreach (var service in mesh.Services)
+    // What a person can open: the ingress and the dashboard speak plain HTTP; the services speak only mutual TLS with a
+    // mesh certificate (Strict), so their ports are listed for reference, not for curl.
+    var ingress = mesh.Ingress.Address;
+    Console.WriteLine($"ingress:   {new Uri(ingress, "/productpage/1")}   (plain HTTP into the mesh: curl it or open it in a browser)");
+    Console.WriteLine($"dashboard: {mesh.DashboardUrl}");
+    Console.WriteLine($"registry:  {mesh.RegistryAddress}   (HTTPS from its own CA: curl --cacert {mesh.RegistryCaFile})");
+    Console.WriteLine($"registry CA: {mesh.RegistryCaFingerprint}; every service pins it");
+    Console.WriteLine("services, mutual TLS only (a plain curl gets an empty reply; use the ingress):");
+    foreach (var service in mesh.Services.Where(s => s.Name != "ingress"))
     {
-        Console.WriteLine($"{service.InstanceId,-14} {service.Address}");
+        Console.WriteLine($"  {service.InstanceId,-14} {service.Address.Host}:{service.Address.Port}");
     }
 
-    Console.WriteLine($"dashboard: {mesh.DashboardUrl}");
     Console.WriteLine();
     await mesh.WaitForEndpointsAsync("users-1", "productpage", 1, stop.Token);
+    await mesh.WaitForEndpointsAsync("ingress-1", "productpage", 1, stop.Token);
     await mesh.WaitForEndpointsAsync("productpage-1", "reviews", 4, stop.Token);
     await mesh.WaitForEndpointsAsync("productpage-1", "details", 1, stop.Token);
     await mesh.WaitForEndpointsAsync("reviews-v2-a", "ratings", 1, stop.Token);

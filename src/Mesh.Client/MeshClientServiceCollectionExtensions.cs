@@ -7,11 +7,14 @@ using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
 using Mesh.Client.Security;
+using Mesh.Client.Startup;
 using Mesh.Client.Status;
 using Mesh.Client.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -91,6 +94,7 @@ public static class MeshClientServiceCollectionExtensions
             // fails the start even where ValidateOnStart does not run (no generic host).
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHttpMessageHandlerBuilderFilter, MeshRuntimeWarmup>());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHttpMessageHandlerBuilderFilter, MeshTransportFilter>());
+            AddStartupCheck(services);
         }
 
         if (configure is not null)
@@ -100,6 +104,37 @@ public static class MeshClientServiceCollectionExtensions
 
         return services;
     }
+
+    /// <summary>
+    /// Checks the <c>Mesh</c> configuration when the host starts, through the host's lifetime (see
+    /// <see cref="MeshStartupCheck"/>). A lifetime registered after the mesh (e.g. by <c>UseSystemd()</c>) replaces the
+    /// check; invalid configuration then still fails the start, with the host's own report. Without a host (no
+    /// lifetime registered) nothing changes.
+    /// </summary>
+    private static void AddStartupCheck(IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(MeshStartupRejection)))
+        {
+            return;
+        }
+
+        services.AddSingleton<MeshStartupRejection>();
+        services.AddSingleton<IConfigureOptions<LoggerFilterOptions>, MeshStartupLogFilter>();
+        var lifetime = services.LastOrDefault(d => d.ServiceType == typeof(IHostLifetime) && !d.IsKeyedService);
+        if (lifetime is null)
+        {
+            return;
+        }
+
+        services.Remove(lifetime);
+        services.AddSingleton<IHostLifetime>(sp => new MeshStartupCheck(Inner(sp, lifetime),
+            sp.GetRequiredService<IOptions<MeshOptions>>(), sp.GetRequiredService<MeshStartupRejection>()));
+    }
+
+    private static IHostLifetime Inner(IServiceProvider services, ServiceDescriptor lifetime) =>
+        (IHostLifetime)(lifetime.ImplementationInstance
+            ?? lifetime.ImplementationFactory?.Invoke(services)
+            ?? ActivatorUtilities.CreateInstance(services, lifetime.ImplementationType!));
 
     /// <summary>Marks that the mesh's services are registered.</summary>
     private sealed class MeshMarker;

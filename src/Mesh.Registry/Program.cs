@@ -29,7 +29,12 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 builder.WebHost.UseKestrelHttpsConfiguration();
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = RegistryDefaults.MaxRequestBodyBytes);
 builder.Services.AddMeshRegistry();
-var app = builder.Build();
+await using var app = builder.Build();
+if (!RegistryConfigurationCheck.Validate(app.Services, Console.Error))
+{
+    return 1;
+}
+
 app.MapMeshRegistry();
 await app.RunAsync();
 return 0;

@@ -5,6 +5,17 @@ internal static class RegistryDefaults
     /// <summary>HTTPS with the registry's own CA; clients pin it by the fingerprint printed at start.</summary>
     public const string Url = "https://127.0.0.1:7400";
 
+    /// <summary>
+    /// The per-user folder of the registry's state: <c>MeshLib/registry</c> under the local application data folder
+    /// (<c>$XDG_DATA_HOME</c> or <c>~/.local/share</c> on Linux, <c>~/Library/Application Support</c> on macOS,
+    /// <c>%LOCALAPPDATA%</c> on Windows). Empty when the user has none (no home folder), and then
+    /// <c>MeshRegistry:DataPath</c> must be set.
+    /// </summary>
+    public static string DataDirectory { get; } =
+        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify) is { Length: > 0 } local
+            ? Path.Combine(local, "MeshLib", "registry")
+            : "";
+
     /// <summary>Policy documents are small; anything larger is a mistake or an attack.</summary>
     public const int MaxPolicyBytes = 256 * 1024;
 

@@ -4,6 +4,7 @@ using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
 using Mesh.Registry.Prometheus;
+using Mesh.Registry.Rollouts;
 using Mesh.Registry.Watches;
 
 namespace Mesh.Registry;
@@ -27,6 +28,7 @@ internal static class RegistryEndpoints
         WatchEndpoints.Map(v1);
         InstanceEndpoints.Map(v1);
         PolicyEndpoints.Map(v1);
+        RolloutEndpoints.Map(v1);
         CaEndpoints.Map(v1);
         JoinTokenEndpoints.Map(v1);
         DashboardEndpoints.Map(v1);

@@ -14,8 +14,12 @@ internal sealed class RegistryOptions
     /// <summary>The etcd cluster, when <see cref="Store"/> is <c>Etcd</c>.</summary>
     public Mesh.Registry.Store.Etcd.EtcdStoreOptions Etcd { get; set; } = new();
 
-    /// <summary>The SQLite file; a relative path is taken from the app's content root. Its folder is created.</summary>
-    public string DataPath { get; set; } = Path.Combine("data", "mesh-registry.db");
+    /// <summary>
+    /// The SQLite file; a relative path is taken from the app's content root. Its folder is created. By default
+    /// <c>mesh-registry.db</c> in the user's data folder (<see cref="RegistryDefaults.DataDirectory"/>), never the
+    /// current folder: the CA's private keys live next to it.
+    /// </summary>
+    public string DataPath { get; set; } = RegistryDefaults.DataDirectory is { Length: > 0 } directory ? Path.Combine(directory, "mesh-registry.db") : "";
 
     /// <summary>
     /// The token for policy writes (and every other call). When empty, the first start generates one, prints it once

@@ -19,7 +19,7 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
 
         if (string.IsNullOrWhiteSpace(options.DataPath))
         {
-            errors.Add($"{root}:DataPath: required");
+            errors.Add($"{root}:DataPath: required (the default lies in the user's local data folder, and this user has none)");
         }
 
         if (options.AdminToken is { Length: > 0 } admin && string.IsNullOrWhiteSpace(admin))

@@ -1,6 +1,7 @@
 using Mesh.Registry.Api;
 using Mesh.Registry.Ca;
 using Mesh.Registry.Dashboard;
+using Mesh.Registry.Rollouts;
 using Mesh.Registry.Store;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -29,7 +30,11 @@ internal static class RegistryServices
         services.TryAddSingleton<RegistryCertificateAuth>();
         RegistryKestrelSetup.Add(services);
         services.AddHostedService<CaFingerprintAnnouncer>();
+        services.TryAddSingleton<RolloutTrafficWindows>();
         services.TryAddSingleton<TrafficStatsStore>();
+        services.TryAddSingleton<RolloutMetrics>();
+        services.TryAddSingleton<RolloutEngine>();
+        services.AddHostedService<RolloutDriver>();
         services.AddHostedService<RegistryStartup>();
         return services;
     }

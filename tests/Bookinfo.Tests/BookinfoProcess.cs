@@ -24,7 +24,10 @@ internal sealed class BookinfoProcess : IDisposable
     public static string DllPath =>
         Path.GetFullPath(typeof(BookinfoProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "BookinfoDll").Value!);
 
-    public static BookinfoProcess Start(params string[] args)
+    public static BookinfoProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the demo with <paramref name="environment"/> added to its environment variables.</summary>
+    public static BookinfoProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var dll = DllPath;
         File.Exists(dll).ShouldBeTrue($"{dll} is built with this test project");
@@ -43,6 +46,10 @@ internal sealed class BookinfoProcess : IDisposable
         }
 
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (key, value) in environment)
+        {
+            info.Environment[key] = value;
+        }
         var process = new Process { StartInfo = info };
         var child = new BookinfoProcess(process);
         process.OutputDataReceived += (_, e) =>

@@ -1,3 +1,4 @@
+using Mesh.Registry.Rollouts;
 using Mesh.Registry.Store;
 using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,5 +11,9 @@ internal static class RegistryHostInternals
     extension(RegistryHost host)
     {
         public IRegistryStore Store => host.App.Services.GetRequiredService<IRegistryStore>();
+
+        public RolloutEngine Rollouts => host.App.Services.GetRequiredService<RolloutEngine>();
+
+        public RolloutTrafficWindows RolloutWindows => host.App.Services.GetRequiredService<RolloutTrafficWindows>();
     }
 }

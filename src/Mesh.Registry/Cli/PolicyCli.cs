@@ -8,7 +8,7 @@ using Mesh.Client;
 namespace Mesh.Registry.Cli;
 
 /// <summary>
-/// <c>mesh-registry policy apply|validate|get|history|rollback</c> (see <see cref="RegistryCli"/>): the registry's policy API from a shell. Documents
+/// <c>mesh-registry policy apply|validate|get|history|rollback</c> and <c>policy rollout ...</c> (<see cref="RolloutCli"/>; see <see cref="RegistryCli"/>): the registry's policy API from a shell. Documents
 /// are validated by the registry (the very validator every client runs) before anything is stored; errors are
 /// printed with their paths. The admin token comes from <c>--token</c> or <c>MESH_ADMIN_TOKEN</c> and is never printed.
 /// </summary>
@@ -73,10 +73,11 @@ internal static class PolicyCli
         history.SetAction((parse, ct) => Open(parse).HistoryAsync(ct));
         rollback.SetAction((parse, ct) => Open(parse).RollbackAsync(parse.GetValue(version), ct));
 
-        return new Command("policy", "Apply, validate, read and roll back service policies") { apply, validate, get, history, rollback };
+        var rollouts = RolloutCli.Create(WithCommon, Open);
+        return new Command("policy", "Apply, validate, read and roll back service policies; run rollouts") { apply, validate, get, history, rollback, rollouts };
     }
 
-    private sealed class Session(string service, string registry, string? token, TextWriter output, TextWriter error, HttpMessageHandler? handler,
+    internal sealed class Session(string service, string registry, string? token, TextWriter output, TextWriter error, HttpMessageHandler? handler,
         RegistryConnection connection)
     {
         public async Task<int> ApplyAsync(FileInfo file, bool store, CancellationToken cancellationToken)
@@ -202,7 +203,13 @@ internal static class PolicyCli
             return null;
         }
 
-        private async Task<int> CallAsync(Func<HttpClient, Task<int>> call)
+        public string Service => service;
+
+        public TextWriter Output => output;
+
+        public TextWriter Error => error;
+
+        public async Task<int> CallAsync(Func<HttpClient, Task<int>> call)
         {
             if (Prepare() is { } failed)
             {
@@ -237,7 +244,7 @@ internal static class PolicyCli
             new($"/v1/policies/{Uri.EscapeDataString(service)}{(suffix is null ? string.Empty : (suffix.StartsWith('?') ? suffix : "/" + suffix))}", UriKind.Relative);
 
         /// <summary>Prints a problem: its title and detail, then every error with its path; the exit code by status.</summary>
-        private async Task<int> FailAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
+        public async Task<int> FailAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
         {
             await error.WriteLineAsync($"{what} ({(int)response.StatusCode} {response.ReasonPhrase})");
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
@@ -274,14 +281,14 @@ internal static class PolicyCli
             };
         }
 
-        private static ByteArrayContent Json(byte[] body)
+        public static ByteArrayContent Json(byte[] body)
         {
             var content = new ByteArrayContent(body);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = Encoding.UTF8.WebName };
             return content;
         }
 
-        private static async Task<JsonDocument> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken) =>
+        public static async Task<JsonDocument> ReadAsync(HttpResponseMessage response, CancellationToken cancellationToken) =>
             await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken), cancellationToken: cancellationToken);
     }
 }

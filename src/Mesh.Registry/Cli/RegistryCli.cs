@@ -17,7 +17,7 @@ internal static class RegistryCli
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment,
         HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
     {
-        var root = new RootCommand("MeshLib registry. Without arguments it serves; 'policy' manages policies; 'backup' copies the SQLite store.")
+        var root = new RootCommand("MeshLib registry. Without arguments it serves; 'policy' manages policies and rollouts; 'backup' copies the SQLite store.")
         {
             PolicyCli.Create(output, error, environment, handler),
             BackupCli.Create(output, error, environment),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Rollouts;
 
 namespace Mesh.Registry.Dashboard;
 
@@ -11,13 +12,37 @@ namespace Mesh.Registry.Dashboard;
 /// the numbers travel with the renewal's lease key and every replica's mirror records them here, so each replica's
 /// dashboard shows the traffic of instances that renew through the others.
 /// </summary>
-internal sealed class TrafficStatsStore(TimeProvider time)
+internal sealed class TrafficStatsStore(TimeProvider time, RolloutTrafficWindows rollouts)
 {
     private readonly ConcurrentDictionary<(string Service, string Id), Received> _latest = new();
+    private volatile bool _mirrored;
 
     public int Count => _latest.Count;
 
-    public void Record(string service, string id, TrafficStats stats) => _latest[(service, id)] = new Received(stats, time.GetUtcNow());
+    /// <summary>A report as the renewal that carried it arrived at this registry.</summary>
+    public void Record(string service, string id, TrafficStats stats)
+    {
+        _latest[(service, id)] = new Received(stats, time.GetUtcNow());
+        if (!_mirrored)
+        {
+            rollouts.Add(stats);
+        }
+    }
+
+    /// <summary>
+    /// A report as the etcd store's mirror saw it written, whichever replica the renewal came to. Once a store mirrors
+    /// reports, only these are summed for rollouts: the replica's own renewals come back through the mirror too, and
+    /// counting them twice would double their weight.
+    /// </summary>
+    public void RecordMirrored(string service, string id, TrafficStats stats)
+    {
+        _mirrored = true;
+        _latest[(service, id)] = new Received(stats, time.GetUtcNow());
+        rollouts.Add(stats);
+    }
+
+    /// <summary>Says that the store will mirror every report (<see cref="RecordMirrored"/>); called before the first request.</summary>
+    public void UseMirror() => _mirrored = true;
 
     public void Remove(string service, string id) => _latest.TryRemove((service, id), out _);
 

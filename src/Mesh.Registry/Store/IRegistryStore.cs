@@ -81,6 +81,24 @@ internal interface IRegistryStore : IDisposable
     /// <summary>A service's policy versions, newest first, at most <paramref name="limit"/>.</summary>
     Task<IReadOnlyList<StoredPolicyVersion>> GetPolicyHistoryAsync(string service, int limit);
 
+    /// <summary>
+    /// Whether this registry drives rollouts now: always with the embedded store; with etcd only the replica that holds
+    /// the <c>meta/decider</c> key, so one replica at a time moves a rollout on.
+    /// </summary>
+    bool DrivesRollouts { get; }
+
+    /// <summary>A service's rollout; null when it never had one.</summary>
+    Task<StoredRollout?> GetRolloutAsync(string service);
+
+    /// <summary>Every service's rollout, whatever its state.</summary>
+    Task<IReadOnlyList<StoredRollout>> ListRolloutsAsync();
+
+    /// <summary>
+    /// Writes a service's rollout if its revision is still <paramref name="expectedRevision"/> (0: the service has
+    /// none yet); the rollout as written, or null when another write came first.
+    /// </summary>
+    Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision);
+
     /// <summary>Every listed service with its instances and policy version, as the dashboard shows them (without traffic).</summary>
     Task<DashboardResponse> ReadDashboardAsync();
 

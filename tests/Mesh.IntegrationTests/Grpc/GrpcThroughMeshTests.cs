@@ -14,7 +14,7 @@ public sealed class GrpcThroughMeshTests
 {
     private const int Calls = 10;
 
-    // The README's gRPC example is the region below, word for word (ReadmeGrpcExampleTests keeps them equal).
+    // docs/grpc.md's example is the region below, word for word (ReadmeGrpcExampleTests keeps them equal).
     [Fact]
     public async Task The_readme_recipe_calls_through_the_mesh_which_balances_across_both_endpoints()
     {

@@ -3,22 +3,20 @@ using System.Text.RegularExpressions;
 namespace Mesh.IntegrationTests.Grpc;
 
 /// <summary>
-/// The README's gRPC example is the code of a test (region <c>readme-grpc</c> in GrpcThroughMeshTests.cs), so the
-/// documented recipe is the one that is run: this test fails when the two drift apart.
+/// The gRPC recipe of docs/grpc.md is the code of a test (region <c>readme-grpc</c> in GrpcThroughMeshTests.cs), so
+/// the documented recipe is the one that is run: this test fails when the two drift apart.
 /// </summary>
 public sealed partial class ReadmeGrpcExampleTests
 {
     [Fact]
-    public void The_readme_gRPC_example_is_the_tested_code()
+    public void The_documented_gRPC_example_is_the_tested_code()
     {
         var root = RepositoryRoot();
-        var readme = File.ReadAllText(Path.Combine(root, "README.md"));
+        var guide = File.ReadAllText(Path.Combine(root, "docs", "grpc.md"));
         var test = File.ReadAllText(Path.Combine(root, "tests", "Mesh.IntegrationTests", "Grpc", "GrpcThroughMeshTests.cs"));
 
-        var section = readme.IndexOf("\n### gRPC\n", StringComparison.Ordinal);
-        section.ShouldBeGreaterThan(0, "README.md has a '### gRPC' section");
-        var block = ReadmeBlock().Match(readme, section);
-        block.Success.ShouldBeTrue("the gRPC section has a ```csharp block");
+        var block = GuideBlock().Match(guide);
+        block.Success.ShouldBeTrue("docs/grpc.md has a ```csharp block");
         var region = TestRegion().Match(test);
         region.Success.ShouldBeTrue("GrpcThroughMeshTests.cs has a readme-grpc region");
 
@@ -42,8 +40,8 @@ public sealed partial class ReadmeGrpcExampleTests
         throw new DirectoryNotFoundException("MeshLib.sln not found above " + AppContext.BaseDirectory);
     }
 
-    [GeneratedRegex(@"\G[\s\S]*?```csharp\n(?<code>[\s\S]*?)```")]
-    private static partial Regex ReadmeBlock();
+    [GeneratedRegex(@"```csharp\n(?<code>[\s\S]*?)```")]
+    private static partial Regex GuideBlock();
 
     [GeneratedRegex(@"#region readme-grpc\s*\n(?<code>[\s\S]*?)\n\s*#endregion")]
     private static partial Regex TestRegion();

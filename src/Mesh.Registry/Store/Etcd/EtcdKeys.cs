@@ -21,6 +21,7 @@ namespace Mesh.Registry.Store.Etcd;
 /// held/{service}                 set while the mass-expiry guard holds the service's expired instances
 /// recent-expirations/{service}   when its instances expired within the last lease window, for the guard
 /// join-tokens/{id}               a join token's hash and use count
+/// rollouts/{service}             the service's rollout (spec, state, decisions); its mod revision guards every write
 /// </code>
 /// </remarks>
 internal sealed class EtcdKeys(string prefix)
@@ -33,6 +34,7 @@ internal sealed class EtcdKeys(string prefix)
     public const string HeldFolder = "held/";
     public const string RecentExpirationsFolder = "recent-expirations/";
     public const string JoinTokensFolder = "join-tokens/";
+    public const string RolloutsFolder = "rollouts/";
 
     public string Prefix { get; } = prefix;
 
@@ -61,6 +63,10 @@ internal sealed class EtcdKeys(string prefix)
     public string JoinTokens => Prefix + JoinTokensFolder;
 
     public string JoinToken(string id) => JoinTokens + Escape(id);
+
+    public string Rollouts => Prefix + RolloutsFolder;
+
+    public string Rollout(string service) => Rollouts + Escape(service);
 
     /// <summary>The part of <paramref name="key"/> after the prefix, split into its folder and escaped-back names; null when it is not ours.</summary>
     public (string Folder, string Name, string? Id)? Parse(string key)

@@ -255,7 +255,7 @@ internal sealed partial class EtcdRegistryStore
                 var value = Parse(kv.Value, EtcdJsonContext.Default.EtcdLeaseValue);
                 if (value.Traffic is { } traffic)
                 {
-                    _traffic.Record(parsed.Name, id, traffic);
+                    _traffic.RecordMirrored(parsed.Name, id, traffic);
                 }
 
                 if (_services.TryGetValue(parsed.Name, out var s) && s.Instances.TryGetValue(id, out var entry))

@@ -68,6 +68,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
         RegistryConsole console, TrafficStatsStore traffic)
     {
         _traffic = traffic;
+        _traffic.UseMirror();
         _options = options.Value;
         _etcd = _options.Etcd;
         _keys = new EtcdKeys(_etcd.Prefix);

@@ -71,6 +71,10 @@ internal sealed class SqliteRegistryDatabase : IDisposable
                 expires_at INTEGER NOT NULL,
                 uses INTEGER NOT NULL,
                 used INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS rollouts (
+                service TEXT PRIMARY KEY,
+                document TEXT NOT NULL,
+                revision INTEGER NOT NULL) WITHOUT ROWID;
             """);
         var schema = GetMeta("schema");
         if (schema is null)
@@ -284,6 +288,46 @@ internal sealed class SqliteRegistryDatabase : IDisposable
             }
 
             return list;
+        }
+    }
+
+    public StoredRollout? GetRollout(string service)
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT service, document, revision FROM rollouts WHERE service = $service", ("$service", service));
+            using var reader = cmd.ExecuteReader();
+            return reader.Read() ? new StoredRollout(reader.GetString(0), reader.GetString(1), reader.GetInt64(2)) : null;
+        }
+    }
+
+    public List<StoredRollout> ListRollouts()
+    {
+        lock (_lock)
+        {
+            using var cmd = Command("SELECT service, document, revision FROM rollouts ORDER BY service");
+            using var reader = cmd.ExecuteReader();
+            var list = new List<StoredRollout>();
+            while (reader.Read())
+            {
+                list.Add(new StoredRollout(reader.GetString(0), reader.GetString(1), reader.GetInt64(2)));
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>Writes a rollout only while its revision is <paramref name="expectedRevision"/> (0: none yet), in one statement.</summary>
+    public StoredRollout? WriteRollout(string service, string document, long expectedRevision)
+    {
+        lock (_lock)
+        {
+            using var cmd = expectedRevision == 0
+                ? Command("INSERT INTO rollouts (service, document, revision) VALUES ($service, $document, 1) ON CONFLICT(service) DO NOTHING",
+                    ("$service", service), ("$document", document))
+                : Command("UPDATE rollouts SET document = $document, revision = revision + 1 WHERE service = $service AND revision = $expected",
+                    ("$service", service), ("$document", document), ("$expected", expectedRevision));
+            return cmd.ExecuteNonQuery() == 0 ? null : new StoredRollout(service, document, expectedRevision + 1);
         }
     }
 

@@ -217,6 +217,16 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
         }
     }
 
+    /// <summary>Always: the embedded store has one registry.</summary>
+    public bool DrivesRollouts => true;
+
+    public Task<StoredRollout?> GetRolloutAsync(string service) => Task.FromResult(_store.GetRollout(service));
+
+    public Task<IReadOnlyList<StoredRollout>> ListRolloutsAsync() => Task.FromResult<IReadOnlyList<StoredRollout>>(_store.ListRollouts());
+
+    public Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision) =>
+        Task.FromResult(_store.WriteRollout(service, document, expectedRevision));
+
     public Task<PolicyWrite> WritePolicyAsync(string service, PolicyChange change) => Task.FromResult(WritePolicy(service, change));
 
     public Task<StoredPolicyVersion?> GetPolicyVersionAsync(string service, long version)
