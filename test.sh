@@ -3,8 +3,9 @@
 # Soak tests ([Trait("Category", "Soak")], minutes of real time each) are left out unless the caller passes
 # `--soak` or MESH_SOAK=1 (everything, soaks included) or a --filter of their own (which then decides alone);
 # .ci/run runs them in a step of their own.
-# Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape test, chromium for
-# the dashboard test, etcd-server for the registry's etcd tests); the .NET SDK it only checks for.
+# Installs what the tests need when it is missing (Debian's prometheus for promtool and the scrape and discovery tests,
+# chromium for the dashboard test, etcd-server for the registry's etcd tests, nodejs and the npm consul client for the
+# Consul API test); the .NET SDK it only checks for.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,6 +45,23 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server etcd-client >/dev/null ||
     { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server etcd-client >/dev/null; } ||
     echo "test.sh: could not install etcd-server and etcd-client; the tests that start etcd will fail" >&2
+fi
+
+# The registry's Consul API is checked by an independent Consul client, the npm package `consul`, under node
+# (tests/consul-client, run by tests/Mesh.IntegrationTests/Discovery/ConsulClientTests.cs). Debian's nodejs and npm are
+# installed when missing; the client goes into tests/consul-client/node_modules from its lock file.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "test.sh: installing nodejs and npm for the Consul client test"
+  sudo_cmd=""
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo -n"; fi
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm >/dev/null ||
+    { $sudo_cmd apt-get update >/dev/null && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm >/dev/null; } ||
+    echo "test.sh: could not install nodejs and npm; the Consul client test will fail" >&2
+fi
+if [ ! -d tests/consul-client/node_modules/consul ] && command -v npm >/dev/null 2>&1; then
+  echo "test.sh: installing the npm consul client into tests/consul-client"
+  (cd tests/consul-client && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "test.sh: could not install the npm consul client; the Consul client test will fail" >&2
 fi
 
 soak="${MESH_SOAK:-0}"

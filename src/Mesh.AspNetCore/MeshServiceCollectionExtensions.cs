@@ -55,6 +55,9 @@ public static class MeshServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshIdentityStartup>());
         services.TryAddSingleton<MeshTrafficStats>();
         services.TryAddSingleton<MeshDrainState>();
+        services.TryAddSingleton<Mesh.AspNetCore.Telemetry.MeshMetricsListener>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, Mesh.AspNetCore.Telemetry.MeshMetricsListener>(
+            static sp => sp.GetRequiredService<Mesh.AspNetCore.Telemetry.MeshMetricsListener>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, MeshRegistration>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IPostConfigureOptions<HostOptions>, MeshShutdownTimeout>());
         services.AddHealthChecks().AddCheck<MeshHealthCheck>("mesh", tags: ["mesh"]);

@@ -65,6 +65,8 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton<RegistryDiscoverySource>();
             services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
             services.AddSingleton<IPolicySource>(sp => sp.GetRequiredService<RegistryDiscoverySource>());
+            services.TryAddSingleton<Mesh.Client.Discovery.Consul.ConsulEndpointSource>();
+            services.AddSingleton<IEndpointSource>(sp => sp.GetRequiredService<Mesh.Client.Discovery.Consul.ConsulEndpointSource>());
             services.TryAddSingleton<RegistryWorkloadIdentity>();
             services.TryAddSingleton<MeshSecurity>();
             services.TryAddSingleton(sp => new MeshServerSecurity(sp.GetRequiredService<MeshSecurity>()));

@@ -31,6 +31,9 @@ public sealed class MeshOptions
     /// <summary>Metrics export, access log and OpenTelemetry settings.</summary>
     public MeshTelemetryOptions Telemetry { get; set; } = new();
 
+    /// <summary>The <c>Discovery</c> section: endpoint sources besides the registry and configuration (a Consul catalog).</summary>
+    public MeshDiscoveryOptions Discovery { get; set; } = new();
+
     /// <summary>Problems found while reading configuration text (bad numbers, unknown keys); reported by validation.</summary>
     internal List<string> ReadErrors { get; } = [];
 }

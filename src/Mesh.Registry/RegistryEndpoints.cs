@@ -1,7 +1,9 @@
 using Mesh.Registry.Ca;
+using Mesh.Registry.Consul;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Policies;
+using Mesh.Registry.Prometheus;
 using Mesh.Registry.Rollouts;
 using Mesh.Registry.Watches;
 
@@ -30,6 +32,8 @@ internal static class RegistryEndpoints
         CaEndpoints.Map(v1);
         JoinTokenEndpoints.Map(v1);
         DashboardEndpoints.Map(v1);
+        PrometheusTargetEndpoints.Map(v1);
+        ConsulEndpoints.Map(v1);
         app.MapMeshDashboard();
         return app;
     }

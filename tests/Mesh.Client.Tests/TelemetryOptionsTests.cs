@@ -54,4 +54,28 @@ public sealed class TelemetryOptionsTests
         errors.ShouldContain(e => e.StartsWith("Mesh:Telemetry:Otlp:MetricsInterval:", StringComparison.Ordinal));
         errors.ShouldContain(e => e.StartsWith("Mesh:Telemetry:Otlp:Timeout", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_metrics_listener_is_read_and_off_by_default()
+    {
+        Read("{}").Telemetry.MetricsListener.ShouldBeNull();
+        var options = Read("""{ "Telemetry": { "MetricsListener": "http://0.0.0.0:9464" } }""");
+        PolicyValidator.Validate(options).ShouldBeEmpty();
+        options.Telemetry.MetricsListener.ShouldBe(new Uri("http://0.0.0.0:9464"));
+        PolicyValidator.Validate(Read("""{ "Telemetry": { "MetricsListener": "http://[::1]:0" } }""")).ShouldBeEmpty();
+        PolicyValidator.Validate(Read("""{ "Telemetry": { "MetricsListener": "http://localhost:9464" } }""")).ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData("https://0.0.0.0:9464")]
+    [InlineData("http://metrics.example:9464")]
+    [InlineData("http://0.0.0.0:9464/metrics")]
+    [InlineData("http://user@0.0.0.0:9464")]
+    [InlineData("not a url")]
+    public void A_bad_metrics_listener_is_reported_with_its_path(string listener)
+    {
+        var errors = PolicyValidator.Validate(Read($$"""{ "Telemetry": { "MetricsListener": "{{listener}}", "MaxSeriesPerMetric": 0 } }"""));
+        errors.ShouldContain(e => e.StartsWith("Mesh:Telemetry:MetricsListener", StringComparison.Ordinal));
+        errors.ShouldContain(e => e.StartsWith("Mesh:Telemetry:MaxSeriesPerMetric:", StringComparison.Ordinal));
+    }
 }

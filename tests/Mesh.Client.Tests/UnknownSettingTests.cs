@@ -22,6 +22,7 @@ public sealed class UnknownSettingTests
             "Authorization": [ { "X": 1 } ],
             "RateLimits": [ { "Name": "r", "X": 1 } ],
             "Telemetry": { "X": 1, "Otlp": { "X": 1 } },
+            "Discovery": { "X": 1, "Consul": { "X": 1 } },
             "Services": { "a": {
               "X": 1,
               "Endpoints": [ { "Address": "http://127.0.0.1:1", "X": 1 } ],
@@ -45,7 +46,7 @@ public sealed class UnknownSettingTests
 
         string[] expected =
         [
-            "Mesh:X: unknown setting 'X'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry",
+            "Mesh:X: unknown setting 'X'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry, Discovery",
             "Mesh:Service:X: unknown setting 'X'; expected one of Name, Version, Zone, Labels",
             "Mesh:Registry:X: unknown setting 'X'; expected one of Url, Urls, Token, InstanceId, AdvertiseAddress, TtlSeconds, DrainDelay, CacheDirectory, Register, CaFingerprint, CaFile, AllowInsecure",
             "Mesh:Security:X: unknown setting 'X'; expected one of Mode, TrustDomain, AuthorizationDryRun",
@@ -67,8 +68,10 @@ public sealed class UnknownSettingTests
             "Mesh:Services:a:RetryBudget:X: unknown setting 'X'; expected one of RetryRatio, MinRetriesPerSecond, Ttl",
             "Mesh:Services:a:CircuitBreaker:X: unknown setting 'X'; expected one of Enabled, FailureRatio, MinimumThroughput, SamplingDuration, BreakDuration",
             "Mesh:Services:a:ConnectionPool:X: unknown setting 'X'; expected one of MaxRequests, MaxPendingRequests",
-            "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, Otlp",
+            "Mesh:Telemetry:X: unknown setting 'X'; expected one of Meters, AccessLog, MaxSeriesPerMetric, MetricsListener, Otlp",
             "Mesh:Telemetry:Otlp:X: unknown setting 'X'; expected one of Endpoint, Protocol, MetricsInterval, Timeout",
+            "Mesh:Discovery:X: unknown setting 'X'; expected one of Consul",
+            "Mesh:Discovery:Consul:X: unknown setting 'X'; expected one of Address, Token, Datacenter",
             "Mesh:Authorization:0:X: unknown setting 'X'; expected one of Action, From, Paths, Methods",
             "Mesh:RateLimits:0:X: unknown setting 'X'; expected one of Name, From, Paths, Methods, Limiter, TokenLimit, TokensPerPeriod, ReplenishmentPeriod, PermitLimit, Window, PerCaller, DryRun",
             "Mesh:Services:a:RateLimits:0:X: unknown setting 'X'; expected one of Name, From, Paths, Methods, Limiter, TokenLimit, TokensPerPeriod, ReplenishmentPeriod, PermitLimit, Window, PerCaller, DryRun",

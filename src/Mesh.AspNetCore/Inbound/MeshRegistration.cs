@@ -1,6 +1,7 @@
 using Mesh.Client;
 using Mesh.Client.Hosting;
 using Mesh.Client.Registry;
+using Mesh.AspNetCore.Telemetry;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
@@ -26,6 +27,7 @@ internal sealed partial class MeshRegistration(
     MeshServerSecurity security,
     MeshTrafficStats stats,
     MeshDrainState drainState,
+    MeshMetricsListener metricsListener,
     ILogger<MeshRegistration> logger) : IHostedLifecycleService, IDisposable
 {
     /// <summary>How long deregistration may take before the drain goes on without it (the lease then runs out).</summary>
@@ -131,6 +133,11 @@ internal sealed partial class MeshRegistration(
 
         _instanceId = mesh.Registry.InstanceId ?? InstanceId(address);
         var labels = new Dictionary<string, string>(mesh.Service.Labels, StringComparer.Ordinal);
+        if (MetricsAddress(address) is { } metrics)
+        {
+            labels[MeshRegistryLabels.MetricsAddress] = metrics;
+        }
+
         var registration = new InstanceRegistration
         {
             Address = address.GetLeftPart(UriPartial.Authority),
@@ -179,6 +186,28 @@ internal sealed partial class MeshRegistration(
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Where a plain Prometheus scrapes this instance: the metrics listener as others reach it (the IP it is bound to, or
+    /// for a wildcard binding the host this instance advertises, with the listener's port); without one, the plaintext
+    /// side of a Permissive app; null when that is the advertised address itself or there is none.
+    /// </summary>
+    private string? MetricsAddress(Uri advertised)
+    {
+        if (metricsListener.BoundAddress is not { } bound)
+        {
+            // A Permissive app advertises https for mesh peers and still answers plaintext on the same port: a scraper
+            // without a mesh certificate is told to use that. A Strict one has nothing to offer it but mTLS.
+            return advertised.Scheme == Uri.UriSchemeHttps && options.Value.Security.Mode == MeshSecurityMode.Permissive
+                ? new UriBuilder(advertised) { Scheme = Uri.UriSchemeHttp }.Uri.GetLeftPart(UriPartial.Authority)
+                : null;
+        }
+
+        var host = System.Net.IPAddress.TryParse(bound.Host.Trim('[', ']'), out var ip) && !ip.Equals(System.Net.IPAddress.Any) && !ip.Equals(System.Net.IPAddress.IPv6Any)
+            ? bound.Host
+            : advertised.Host;
+        return new UriBuilder(Uri.UriSchemeHttp, host, bound.Port).Uri.GetLeftPart(UriPartial.Authority);
     }
 
     private Uri? ListeningAddress()

@@ -65,12 +65,14 @@ internal sealed partial class MeshOpenTelemetry(
 
         // On every reader of this provider, the app's own included: another app's instruments are never this app's.
         metrics.AddView(new MeshMetricStreams(meterFactory, exported, mesh.Telemetry.MaxSeriesPerMetric).Configure);
-        if (metricsEndpoint.Mapped || otlp.Endpoint is not null)
+        // The metrics listener serves the same exporter as /metrics, whether or not the app maps that.
+        var prometheus = metricsEndpoint.Mapped || mesh.Telemetry.MetricsListener is not null;
+        if (prometheus || otlp.Endpoint is not null)
         {
             metrics.ConfigureResource(r => Describe(r, mesh)).AddMeter(exported);
         }
 
-        if (metricsEndpoint.Mapped)
+        if (prometheus)
         {
             // Options were set by AddMesh(); without a configure callback the exporter registers no services, which the
             // container, already built when this runs, would not take.

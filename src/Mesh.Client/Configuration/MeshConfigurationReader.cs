@@ -53,6 +53,12 @@ internal static class MeshConfigurationReader
         }
 
         ReadTelemetry(r, options, errors);
+        var discovery = new ConfigurationSectionReader(r.Section("Discovery"), errors, OptionKeys.Discovery);
+        var c = new ConfigurationSectionReader(discovery.Section("Consul"), errors, OptionKeys.Consul);
+        var consul = options.Discovery.Consul;
+        consul.Address = c.AbsoluteUri("Address") ?? consul.Address;
+        consul.Token = c.String("Token") ?? consul.Token;
+        consul.Datacenter = c.String("Datacenter") ?? consul.Datacenter;
         ReadAuthorization(r.Section("Authorization"), options.Authorization, errors);
         ReadRateLimits(r.Section("RateLimits"), options.RateLimits, errors);
     }
@@ -106,6 +112,7 @@ internal static class MeshConfigurationReader
 
         telemetry.AccessLog = t.Bool("AccessLog") ?? telemetry.AccessLog;
         telemetry.MaxSeriesPerMetric = t.Int("MaxSeriesPerMetric") ?? telemetry.MaxSeriesPerMetric;
+        telemetry.MetricsListener = t.AbsoluteUri("MetricsListener") ?? telemetry.MetricsListener;
         var o = new ConfigurationSectionReader(t.Section("Otlp"), errors, OptionKeys.Otlp);
         var otlp = telemetry.Otlp;
         otlp.Endpoint = o.AbsoluteUri("Endpoint") ?? otlp.Endpoint;

@@ -43,6 +43,8 @@ internal static class OptionKeys
     public static readonly string[] RateLimitRule = Of<RateLimitRuleOptions>();
     public static readonly string[] Telemetry = Of<MeshTelemetryOptions>();
     public static readonly string[] Otlp = Of<MeshOtlpOptions>();
+    public static readonly string[] Discovery = Of<MeshDiscoveryOptions>();
+    public static readonly string[] Consul = Of<ConsulDiscoveryOptions>();
 
     private static string[] Of<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicProperties)] T>() =>
         [.. typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)

@@ -1,3 +1,4 @@
+using Mesh.Client.Discovery.Consul;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.OutlierDetection;
 using Mesh.Client.RateLimiting;
@@ -54,6 +55,7 @@ internal static class PolicyValidator
 
         RateLimitRuleValidator.Validate(options.RateLimits, $"{root}:RateLimits", errors);
         TelemetryOptionsValidator.Validate(options.Telemetry, $"{root}:Telemetry", errors);
+        ConsulDiscoveryValidator.Validate(options.Discovery?.Consul, $"{root}:Discovery:Consul", errors);
         return errors;
     }
 

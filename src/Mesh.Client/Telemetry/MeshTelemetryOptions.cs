@@ -21,6 +21,14 @@ public sealed class MeshTelemetryOptions
     /// </summary>
     public int MaxSeriesPerMetric { get; set; } = 2000;
 
+    /// <summary>
+    /// A plaintext listener of its own for Prometheus, e.g. <c>http://0.0.0.0:9464</c> (port 0: any free port),
+    /// serving only <c>/metrics</c> and <c>/healthz</c>, outside mesh TLS and the app's pipeline. When set, it is what
+    /// the instance advertises to the registry for scraping (<c>GET /v1/prometheus/targets</c>), which lets a stock
+    /// Prometheus scrape a Strict app. Off by default.
+    /// </summary>
+    public Uri? MetricsListener { get; set; }
+
     /// <summary>OpenTelemetry export over OTLP; off unless <see cref="MeshOtlpOptions.Endpoint"/> is set.</summary>
     public MeshOtlpOptions Otlp { get; set; } = new();
 }

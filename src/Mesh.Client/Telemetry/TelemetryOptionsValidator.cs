@@ -23,6 +23,12 @@ internal static class TelemetryOptionsValidator
             errors.Add($"{path}:MaxSeriesPerMetric: {telemetry.MaxSeriesPerMetric} must be between 1 and 1000000");
         }
 
+        if (telemetry.MetricsListener is { } listener && !IsListenerAddress(listener))
+        {
+            errors.Add($"{path}:MetricsListener: '{listener}' must be a plain http URL with an IP address or localhost, " +
+                "without a path, query or user info (e.g. http://0.0.0.0:9464)");
+        }
+
         var otlp = telemetry.Otlp;
         if (otlp.Endpoint is { } endpoint && (!endpoint.IsAbsoluteUri || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps)))
         {
@@ -44,4 +50,13 @@ internal static class TelemetryOptionsValidator
             errors.Add($"{path}:Otlp:Timeout: {otlp.Timeout} must be between 00:00:00.001 and 00:10:00");
         }
     }
+
+    /// <summary>
+    /// Plain http only: the listener exists for scrapers that cannot speak mesh mTLS. Kestrel binds IP addresses and
+    /// localhost; a host name would be resolved once, at start, which is rarely what an operator means.
+    /// </summary>
+    private static bool IsListenerAddress(Uri listener) =>
+        listener.IsAbsoluteUri && listener.Scheme == Uri.UriSchemeHttp &&
+        (listener.HostNameType is UriHostNameType.IPv4 or UriHostNameType.IPv6 || string.Equals(listener.Host, "localhost", StringComparison.OrdinalIgnoreCase)) &&
+        listener.UserInfo.Length == 0 && listener.AbsolutePath == "/" && listener.Query.Length == 0 && listener.Fragment.Length == 0;
 }

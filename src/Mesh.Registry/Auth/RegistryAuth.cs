@@ -88,8 +88,28 @@ internal sealed class RegistryAuth
             return null;
         }
 
-        var token = value.AsSpan(scheme.Length).Trim();
         presented = true;
+        return FindCaller(value.AsSpan(scheme.Length).Trim(), out known);
+    }
+
+    /// <summary>
+    /// The caller a token presented outside the <c>Authorization</c> header speaks for (Consul's <c>X-Consul-Token</c>
+    /// and <c>?token=</c>), or null; a token that matches nothing counts against the caller's address, as a bearer token's does.
+    /// </summary>
+    public RegistryCaller? AuthenticateToken(HttpRequest request, string token)
+    {
+        var caller = FindCaller(token.AsSpan().Trim(), out var known);
+        if (caller is null && !known)
+        {
+            _failures.RecordFailure(request.HttpContext.Connection.RemoteIpAddress);
+        }
+
+        return caller;
+    }
+
+    private RegistryCaller? FindCaller(ReadOnlySpan<char> token, out bool known)
+    {
+        known = false;
         if (token.Length is 0 or > 4096)
         {
             return null;

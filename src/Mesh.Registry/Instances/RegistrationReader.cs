@@ -90,6 +90,12 @@ internal static class RegistrationReader
             }
         }
 
+        if (labels.TryGetValue(MeshRegistryLabels.MetricsAddress, out var metrics) && !IsMetricsAddress(metrics))
+        {
+            errors.Add($"labels.{MeshRegistryLabels.MetricsAddress}",
+                $"'{ApiRequest.Truncate(metrics)}' must be the absolute http or https URL of the metrics listener, without a path, query or user info");
+        }
+
         if (r.TtlSeconds is < RegistryDefaults.MinTtlSeconds or > RegistryDefaults.MaxTtlSeconds)
         {
             errors.Add("ttlSeconds", $"{r.TtlSeconds} must be between {RegistryDefaults.MinTtlSeconds} and {RegistryDefaults.MaxTtlSeconds}");
@@ -161,6 +167,10 @@ internal static class RegistrationReader
             errors.Add(path, $"must be from 0 to {RegistryDefaults.MaxStatsMilliseconds} ms");
         }
     }
+
+    private static bool IsMetricsAddress(string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) &&
+        !string.IsNullOrEmpty(uri.Host) && uri.UserInfo.Length == 0 && uri.AbsolutePath == "/" && uri.Query.Length == 0 && uri.Fragment.Length == 0;
 
     private static bool IsLabelKey(string key) =>
         key.Length is > 0 and <= 128 && key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/');
