@@ -22,7 +22,7 @@ public sealed class ConfigurationErrorTests
         demo.ExitCode.ShouldBe(1, demo.Output);
         demo.Lines.Where(l => l.StartsWith("stderr: ", StringComparison.Ordinal)).ShouldBe(
         [
-            "stderr: error: Mesh:Servce: unknown setting 'Servce'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry",
+            "stderr: error: Mesh:Servce: unknown setting 'Servce'; expected one of Service, Registry, Security, Services, Authorization, RateLimits, Telemetry, Discovery",
             "stderr: error: Mesh:Telemetry:MaxSeriesPerMetric: -5 must be between 1 and 1000000",
             "stderr: The app did not start: its Mesh configuration has 2 errors.",
         ]);

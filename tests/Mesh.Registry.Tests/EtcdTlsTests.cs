@@ -101,8 +101,13 @@ public sealed class EtcdTlsTests(ITestOutputHelper output) : IAsyncLifetime
             s["MeshRegistry:Etcd:ClientCertificateFile"] = tls.ClientCertificateFile;
             s["MeshRegistry:Etcd:ClientKeyFile"] = tls.ClientKeyFile;
         });
-        // No connection was made, so nothing about TLS or certificates is blamed.
-        error.ShouldBe("etcd did not answer a read of the registry's state within 3 s (is a quorum of its members up?)");
+        // No connection was made, so nothing about TLS or certificates is blamed. Whether gRPC gives up at once on the
+        // refused connection or at the deadline, the error names the read and asks about the quorum.
+        error.ShouldStartWith("etcd ");
+        error.ShouldContain("a read of the registry's state");
+        error.ShouldEndWith("(is a quorum of its members up?)");
+        error.ShouldNotContain("TLS");
+        error.ShouldNotContain("certificate");
     }
 
     /// <summary>Starts a registry on the cluster with <paramref name="configure"/>'s settings, which must fail, and gives the error's messages.</summary>

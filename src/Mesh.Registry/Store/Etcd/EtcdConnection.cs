@@ -189,6 +189,8 @@ internal sealed class EtcdConnection : IDisposable
             return $"etcd ended the TLS connection ({innermost.Message}); members that require client certificates do so to a client without one they trust: {certificate}";
         }
 
-        return failure is RpcException rpc ? rpc.Status.Detail : $"{innermost.Message} (is a quorum of its members up?)";
+        // A refused connection may end the call at once (gRPC's "Error connecting to subchannel") or only at its deadline;
+        // either way the cause is the same and so is the question to ask.
+        return failure is RpcException rpc && !unreachable ? rpc.Status.Detail : $"{innermost.Message} (is a quorum of its members up?)";
     }
 }
