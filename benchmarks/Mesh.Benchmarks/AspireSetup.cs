@@ -7,7 +7,7 @@ namespace Mesh.Benchmarks;
 /// The stack an Aspire app gets from its service defaults instead of the mesh: <c>AddStandardResilienceHandler()</c>
 /// (rate limiter, total timeout, retry, circuit breaker, attempt timeout) over <c>AddServiceDiscovery()</c>, which
 /// resolves <c>http://reviews</c> from the <c>Services</c> configuration section to one of the same three endpoints.
-/// The factory's logging handlers are removed, since the mesh's handler has none either.
+/// Built as every compared client is (<see cref="FactoryClient"/>).
 /// </summary>
 public static class AspireSetup
 {
@@ -19,17 +19,16 @@ public static class AspireSetup
             ["Services:reviews:http:1"] = "10.0.0.2:9080",
             ["Services:reviews:http:2"] = "10.0.0.3:9080",
         }).Build();
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(configuration);
-        services.AddLogging();
-        services.AddMetrics();
-        services.AddServiceDiscovery();
-        services.AddHttpClient("reviews")
-            .ConfigurePrimaryHttpMessageHandler(() => terminal)
-            .RemoveAllLoggers()
-            .AddStandardResilienceHandler();
-        services.AddHttpClient("reviews").AddServiceDiscovery();
-        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
-        return (provider.GetRequiredService<IHttpMessageHandlerFactory>().CreateHandler("reviews"), provider);
+        return FactoryClient.Create(terminal, client =>
+        {
+            client.AddStandardResilienceHandler();
+            client.AddServiceDiscovery();
+        }, services =>
+        {
+            services.AddSingleton<IConfiguration>(configuration);
+            services.AddLogging();
+            services.AddMetrics();
+            services.AddServiceDiscovery();
+        });
     }
 }

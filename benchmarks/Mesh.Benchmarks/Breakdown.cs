@@ -51,9 +51,13 @@ internal static class Breakdown
     public static void Allocations()
     {
         var terminal = new TerminalHandler();
-        using var bare = new HttpMessageInvoker(terminal, disposeHandler: false);
+        var (bareHandler, bareServices) = FactoryClient.Bare(terminal);
+        using var bareOwner = bareServices;
+        using var bare = new HttpMessageInvoker(bareHandler, disposeHandler: false);
         AllocationProfile.Run("Bare", () => Send(bare));
-        using var polly = new HttpMessageInvoker(new PollyHandler(terminal), disposeHandler: false);
+        var (pollyHandler, pollyServices) = FactoryClient.Polly(terminal);
+        using var pollyOwner = pollyServices;
+        using var polly = new HttpMessageInvoker(pollyHandler, disposeHandler: false);
         AllocationProfile.Run("PollyOnly", () => Send(polly));
         var (handler, services) = MeshSetup.Create(terminal);
         using (services)
@@ -84,15 +88,21 @@ internal static class Breakdown
             }
         }
 
-        using var polly = new HttpMessageInvoker(new PollyHandler(terminal), disposeHandler: false);
+        var (pollyHandler, pollyServices) = FactoryClient.Polly(terminal);
+        using var pollyOwner = pollyServices;
+        using var polly = new HttpMessageInvoker(pollyHandler, disposeHandler: false);
         CpuProfile.Run("PollyOnly", () => Send(polly), TimeSpan.FromSeconds(5), top: 25);
     }
 
     private static void QuickPipelines()
     {
         var terminal = new TerminalHandler();
-        using var bare = new HttpMessageInvoker(terminal, disposeHandler: false);
-        using var polly = new HttpMessageInvoker(new PollyHandler(terminal), disposeHandler: false);
+        var (bareHandler, bareServices) = FactoryClient.Bare(terminal);
+        using var bareOwner = bareServices;
+        using var bare = new HttpMessageInvoker(bareHandler, disposeHandler: false);
+        var (pollyHandler, pollyServices) = FactoryClient.Polly(terminal);
+        using var pollyOwner = pollyServices;
+        using var polly = new HttpMessageInvoker(pollyHandler, disposeHandler: false);
         Report("Bare", () => Send(bare));
         Report("PollyOnly", () => Send(polly));
         MeshVariant("Mesh (telemetry off)", terminal, null);
@@ -145,8 +155,12 @@ internal static class Breakdown
     private static void Pipelines()
     {
         var terminal = new TerminalHandler();
-        using var bare = new HttpMessageInvoker(terminal, disposeHandler: false);
-        using var polly = new HttpMessageInvoker(new PollyHandler(terminal), disposeHandler: false);
+        var (bareHandler, bareServices) = FactoryClient.Bare(terminal);
+        using var bareOwner = bareServices;
+        using var bare = new HttpMessageInvoker(bareHandler, disposeHandler: false);
+        var (pollyHandler, pollyServices) = FactoryClient.Polly(terminal);
+        using var pollyOwner = pollyServices;
+        using var polly = new HttpMessageInvoker(pollyHandler, disposeHandler: false);
         Report("Bare", () => Send(bare));
         Report("PollyOnly", () => Send(polly));
 

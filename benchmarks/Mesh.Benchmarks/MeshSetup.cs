@@ -46,19 +46,17 @@ public static class MeshSetup
         ["Mesh:Services:reviews:OutlierDetection:MaxEjectionPercent"] = "10",
     };
 
-    /// <summary>The mesh handler over <paramref name="terminal"/>, and the container that owns the runtime.</summary>
-    public static (DelegatingHandler Handler, ServiceProvider Services) Create(HttpMessageHandler terminal,
+    /// <summary>
+    /// The meshed client's handler over <paramref name="terminal"/>, as an app gets it: <c>AddServiceMesh()</c> on a
+    /// named <c>IHttpClientFactory</c> client (see <see cref="FactoryClient"/>), and the container that owns the runtime.
+    /// </summary>
+    public static (HttpMessageHandler Handler, ServiceProvider Services) Create(HttpMessageHandler terminal,
         Action<Dictionary<string, string?>>? edit = null)
     {
         var settings = Configuration();
         edit?.Invoke(settings);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(configuration);
-        services.AddMeshClient();
-        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
-        var factory = provider.GetRequiredService<Mesh.Client.MeshHandlerFactory>();
-        return (factory.CreateHandler(terminal, "reviews-client"), provider);
+        return FactoryClient.Create(terminal, client => client.AddServiceMesh(), services => services.AddSingleton<IConfiguration>(configuration));
     }
 
     /// <summary>Sends one request and checks that it was routed to an endpoint, not passed through.</summary>

@@ -22,6 +22,8 @@ public class PipelineBenchmarks
     private HttpMessageInvoker _polly = null!;
     private HttpMessageInvoker _mesh = null!;
     private HttpMessageInvoker _aspire = null!;
+    private ServiceProvider? _bareServices;
+    private ServiceProvider? _pollyServices;
     private ServiceProvider? _services;
     private ServiceProvider? _aspireServices;
     private TelemetryListeners? _telemetry;
@@ -60,6 +62,8 @@ public class PipelineBenchmarks
         _aspire.Dispose();
         _exporter?.Dispose();
         _services?.Dispose();
+        _bareServices?.Dispose();
+        _pollyServices?.Dispose();
         _aspireServices?.Dispose();
         _telemetry?.Dispose();
     }
@@ -133,8 +137,12 @@ public class PipelineBenchmarks
         };
 
         _terminal = new TerminalHandler();
-        _bare = new HttpMessageInvoker(_terminal, disposeHandler: false);
-        _polly = new HttpMessageInvoker(new PollyHandler(_terminal), disposeHandler: false);
+        var (bareHandler, bareServices) = FactoryClient.Bare(_terminal);
+        _bareServices = bareServices;
+        _bare = new HttpMessageInvoker(bareHandler, disposeHandler: false);
+        var (pollyHandler, pollyServices) = FactoryClient.Polly(_terminal);
+        _pollyServices = pollyServices;
+        _polly = new HttpMessageInvoker(pollyHandler, disposeHandler: false);
         var (handler, services) = MeshSetup.Create(_terminal);
         _services = services;
         _mesh = new HttpMessageInvoker(handler, disposeHandler: false);

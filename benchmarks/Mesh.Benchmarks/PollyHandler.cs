@@ -14,8 +14,8 @@ public sealed class PollyHandler : DelegatingHandler
 {
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
 
-    public PollyHandler(HttpMessageHandler inner)
-        : base(inner)
+    /// <summary>For <c>IHttpClientFactory</c>, which sets the inner handler.</summary>
+    public PollyHandler()
     {
         _pipeline = new ResiliencePipelineBuilder<HttpResponseMessage>()
             .AddTimeout(TimeSpan.FromSeconds(5))
