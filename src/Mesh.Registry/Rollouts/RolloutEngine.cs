@@ -339,12 +339,24 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         var held = new List<string>();
         var success = canary.SuccessRate ?? 0;
         (success < bounds.MinSuccessRate ? broken : held).Add(Invariant($"success rate {success}% (bound {bounds.MinSuccessRate}%)"));
-        if (bounds.MaxP99Ms is { } maxP99 && canary.P99Ms is { } p99)
+        // A latency bound asked for is never passed unjudged: a canary whose callers sent no p99 fails it.
+        if (bounds.MaxP99Ms is { } maxP99)
         {
-            (p99 > maxP99 ? broken : held).Add(Invariant($"p99 {p99} ms (bound {maxP99} ms)"));
+            if (canary.P99Ms is { } p99)
+            {
+                (p99 > maxP99 ? broken : held).Add(Invariant($"p99 {p99} ms (bound {maxP99} ms)"));
+            }
+            else
+            {
+                broken.Add(Invariant($"p99 not reported by the canary's callers (bound {maxP99} ms)"));
+            }
         }
 
-        if (bounds.MaxP99Ratio is { } maxRatio && canary.P99Ms is { } canaryP99)
+        if (bounds.MaxP99Ratio is { } ratioBound && canary.P99Ms is null)
+        {
+            broken.Add(Invariant($"p99 ratio not judged: the canary's callers reported no p99 (bound {ratioBound}x)"));
+        }
+        else if (bounds.MaxP99Ratio is { } maxRatio && canary.P99Ms is { } canaryP99)
         {
             var stableP99 = stable.Requests > 0 && stable.P99Ms is { } s ? s : rollout.StableP99BaselineMs;
             if (stableP99 is { } baseline && baseline > 0)

@@ -165,9 +165,10 @@ internal static class RolloutSpecReader
             return TimeSpan.Zero;
         }
 
-        if (interval <= TimeSpan.Zero || interval > MaxStepInterval)
+        // The driver looks at rollouts once a period: a shorter interval could not be kept.
+        if (interval < RolloutDriver.Period || interval > MaxStepInterval)
         {
-            errors.Add("StepInterval", $"{interval} must be more than zero and at most {MaxStepInterval}");
+            errors.Add("StepInterval", $"{interval} must be from {RolloutDriver.Period} (rollouts are looked at once a second) to {MaxStepInterval}");
         }
 
         return interval;
