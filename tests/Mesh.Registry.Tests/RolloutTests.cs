@@ -324,6 +324,18 @@ public sealed class RolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Errors_of_shape_and_errors_against_the_policy_are_reported_together()
+    {
+        using var response = await _host.Admin.PutAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative), Api.Json("""
+            { "Route": "nightly", "Stable": "v9", "Canary": "v3", "Steps": [5, 50], "StepInterval": "00:00:30" }
+            """));
+        var body = await response.ProblemAsync(HttpStatusCode.BadRequest);
+        using var problem = JsonDocument.Parse(body);
+        problem.RootElement.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
+            .ToList().ShouldBe(["Route", "Stable", "Steps[1]"], body);
+    }
+
+    [Fact]
     public async Task A_service_without_a_policy_cannot_start_one()
     {
         using var response = await _host.Admin.PutAsync(new Uri("/v1/rollouts/ratings", UriKind.Relative), Api.Json(Spec));

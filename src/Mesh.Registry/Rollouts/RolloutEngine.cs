@@ -50,7 +50,11 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         return rollout;
     }
 
-    /// <summary>Starts a rollout at its first step; refused while another is under way, or when it does not fit the policy.</summary>
+    /// <summary>
+    /// Starts a rollout at its first step; refused while another is under way, or when it does not fit the policy. A
+    /// spec that comes with errors of its shape in <paramref name="errors"/> gets its errors against the policy added
+    /// and is refused as invalid, whether or not another rollout runs.
+    /// </summary>
     public async Task<RolloutOutcome> StartAsync(string service, RolloutSpec spec, ValidationErrors errors)
     {
         await _gate.WaitAsync();
@@ -59,7 +63,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             for (var attempt = 0; attempt < Attempts; attempt++)
             {
                 var stored = await store.GetRolloutAsync(service);
-                if (stored is not null && Parse(stored) is { IsFinal: false } running)
+                if (!errors.Any && stored is not null && Parse(stored) is { IsFinal: false } running)
                 {
                     return new RolloutOutcome(running, RolloutRefusal.Conflict,
                         $"The rollout of '{running.Spec.Canary}' to '{service}' is {running.State} at step {running.Step}; abort it or let it end first.");

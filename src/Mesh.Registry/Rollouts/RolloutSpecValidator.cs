@@ -9,7 +9,10 @@ namespace Mesh.Registry.Rollouts;
 /// </summary>
 internal static class RolloutSpecValidator
 {
-    /// <summary>The stable and canary versions; null with every reason in <paramref name="errors"/>.</summary>
+    /// <summary>
+    /// The stable and canary versions; null with every reason in <paramref name="errors"/>, or when it held errors of
+    /// the spec's shape already (a field left empty there is not looked for again here).
+    /// </summary>
     public static (string Stable, string Canary)? Validate(RolloutSpec spec, string service, string? policy, ValidationErrors errors)
     {
         if (policy is null || JsonNode.Parse(policy) is not JsonObject root)
@@ -18,7 +21,7 @@ internal static class RolloutSpecValidator
             return null;
         }
 
-        if (RolloutPolicyEditor.FindRoute(root, spec.Route) is null)
+        if (spec.Route.Length > 0 && RolloutPolicyEditor.FindRoute(root, spec.Route) is null)
         {
             errors.Add("Route", $"no route named '{spec.Route}' in the policy of '{service}'");
         }
@@ -35,6 +38,11 @@ internal static class RolloutSpecValidator
 
     private static string? Version(JsonObject policy, string subset, string field, string service, ValidationErrors errors)
     {
+        if (subset.Length == 0)
+        {
+            return null;
+        }
+
         if (RolloutPolicyEditor.FindSubset(policy, subset) is not { } labels)
         {
             errors.Add(field, $"no subset '{subset}' in the policy of '{service}'");
