@@ -264,6 +264,36 @@ public sealed class RolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_command_from_every_state_is_done_or_refused()
+    {
+        // Paused: a second pause is refused; abort sends the route back to stable.
+        await StartAsync(Spec);
+        await CommandAsync("pause");
+        (await RefusedAsync("pause", HttpStatusCode.Conflict)).ShouldContain("only a progressing rollout can be paused");
+        (await CommandAsync("abort")).GetProperty("state").GetString().ShouldBe("Aborted");
+        (await RouteAsync()).ShouldBe("v1:100");
+
+        // Progressing: promote sends the route to the canary at once.
+        await StartAsync(Spec);
+        var promoted = await CommandAsync("promote");
+        promoted.GetProperty("state").GetString().ShouldBe("Succeeded");
+        promoted.GetProperty("weight").GetInt32().ShouldBe(100);
+        (await RouteAsync()).ShouldBe("v3:100");
+
+        // Rolled back by its analysis: every command is refused, and the route stays on stable.
+        await StartAsync(Spec.Replace("\"Stable\": \"v1\", \"Canary\": \"v3\"", "\"Stable\": \"v3\", \"Canary\": \"v1\"", StringComparison.Ordinal));
+        await ReportAsync(("v3", 1000, 0, 100), ("v1", 100, 50, 100));
+        await AdvanceAndTickAsync();
+        (await GetAsync()).GetProperty("state").GetString().ShouldBe("RolledBack");
+        (await RefusedAsync("pause", HttpStatusCode.Conflict)).ShouldContain("The rollout is RolledBack");
+        (await RefusedAsync("resume", HttpStatusCode.Conflict)).ShouldContain("only a paused rollout can be resumed");
+        (await RefusedAsync("abort", HttpStatusCode.Conflict)).ShouldContain("RolledBack already");
+        (await RefusedAsync("promote", HttpStatusCode.Conflict)).ShouldContain("RolledBack already");
+        (await RouteAsync()).ShouldBe("v3:100");
+        Verdicts(await GetAsync()).ShouldBe(["Started", "Failed"]);
+    }
+
+    [Fact]
     public async Task Rollout_writes_need_the_admin_token_and_reads_a_token()
     {
         using var anonymous = new HttpClient { BaseAddress = _host.Address };
