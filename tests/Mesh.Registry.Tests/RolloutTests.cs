@@ -363,6 +363,12 @@ public sealed class RolloutTests : IAsyncLifetime
         using var problem = JsonDocument.Parse(body);
         problem.RootElement.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
             .ToList().ShouldBe(["Route", "Stable", "Steps[1]"], body);
+
+        // The same subset as stable and canary is one error, not one per check.
+        using var same = await _host.Admin.PutAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative),
+            Api.Json(Spec.Replace("\"Canary\": \"v3\"", "\"Canary\": \"v1\"", StringComparison.Ordinal)));
+        using var sameProblem = JsonDocument.Parse(await same.ProblemAsync(HttpStatusCode.BadRequest));
+        sameProblem.RootElement.GetProperty("errors").GetProperty("Canary").GetArrayLength().ShouldBe(1);
     }
 
     [Fact]

@@ -28,7 +28,9 @@ internal static class RolloutSpecValidator
 
         var stable = Version(root, spec.Stable, "Stable", service, errors);
         var canary = Version(root, spec.Canary, "Canary", service, errors);
-        if (stable is not null && canary is not null && string.Equals(stable, canary, StringComparison.Ordinal))
+        // The same subset named twice is reported by the reader already.
+        if (stable is not null && canary is not null && string.Equals(stable, canary, StringComparison.Ordinal) &&
+            !string.Equals(spec.Stable, spec.Canary, StringComparison.Ordinal))
         {
             errors.Add("Canary", $"subset '{spec.Canary}' selects version '{canary}', as the stable subset does; their traffic could not be told apart");
         }
