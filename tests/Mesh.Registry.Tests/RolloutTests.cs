@@ -132,6 +132,7 @@ public sealed class RolloutTests : IAsyncLifetime
         { "v1:1000:0:200 v3:100:0:320", "p99 1.6x the stable's 200 ms (bound 1.5x)" },
         { "v1:1000:0:100 v3:200:4:100 v3:200:4:100", "success rate 98% (bound 99%)" },
         { "v1:1000:0:100 v3:200:0:100 v3:200:0:700", "p99 4x the stable's 100 ms (bound 1.5x)" },
+        { "v1:1000:0:100 v3:200:0:-", "p99 not reported by the canary's callers (bound 500 ms); p99 ratio not judged: the canary's callers reported no p99 (bound 1.5x)" },
     };
 
     [Theory]
@@ -140,7 +141,7 @@ public sealed class RolloutTests : IAsyncLifetime
     {
         await StartAsync(Spec);
         await ReportAsync([.. traffic.Split(' ').Select(t => t.Split(':')).Select(p => (p[0], long.Parse(p[1], CultureInfo.InvariantCulture),
-            long.Parse(p[2], CultureInfo.InvariantCulture), double.Parse(p[3], CultureInfo.InvariantCulture)))]);
+            long.Parse(p[2], CultureInfo.InvariantCulture), p[3] == "-" ? (double?)null : double.Parse(p[3], CultureInfo.InvariantCulture)))]);
         await AdvanceAndTickAsync();
         var rollout = await GetAsync();
         rollout.GetProperty("state").GetString().ShouldBe("RolledBack");
@@ -263,6 +264,36 @@ public sealed class RolloutTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_command_from_every_state_is_done_or_refused()
+    {
+        // Paused: a second pause is refused; abort sends the route back to stable.
+        await StartAsync(Spec);
+        await CommandAsync("pause");
+        (await RefusedAsync("pause", HttpStatusCode.Conflict)).ShouldContain("only a progressing rollout can be paused");
+        (await CommandAsync("abort")).GetProperty("state").GetString().ShouldBe("Aborted");
+        (await RouteAsync()).ShouldBe("v1:100");
+
+        // Progressing: promote sends the route to the canary at once.
+        await StartAsync(Spec);
+        var promoted = await CommandAsync("promote");
+        promoted.GetProperty("state").GetString().ShouldBe("Succeeded");
+        promoted.GetProperty("weight").GetInt32().ShouldBe(100);
+        (await RouteAsync()).ShouldBe("v3:100");
+
+        // Rolled back by its analysis: every command is refused, and the route stays on stable.
+        await StartAsync(Spec.Replace("\"Stable\": \"v1\", \"Canary\": \"v3\"", "\"Stable\": \"v3\", \"Canary\": \"v1\"", StringComparison.Ordinal));
+        await ReportAsync(("v3", 1000, 0, 100), ("v1", 100, 50, 100));
+        await AdvanceAndTickAsync();
+        (await GetAsync()).GetProperty("state").GetString().ShouldBe("RolledBack");
+        (await RefusedAsync("pause", HttpStatusCode.Conflict)).ShouldContain("The rollout is RolledBack");
+        (await RefusedAsync("resume", HttpStatusCode.Conflict)).ShouldContain("only a paused rollout can be resumed");
+        (await RefusedAsync("abort", HttpStatusCode.Conflict)).ShouldContain("RolledBack already");
+        (await RefusedAsync("promote", HttpStatusCode.Conflict)).ShouldContain("RolledBack already");
+        (await RouteAsync()).ShouldBe("v3:100");
+        Verdicts(await GetAsync()).ShouldBe(["Started", "Failed"]);
+    }
+
+    [Fact]
     public async Task Rollout_writes_need_the_admin_token_and_reads_a_token()
     {
         using var anonymous = new HttpClient { BaseAddress = _host.Address };
@@ -282,7 +313,8 @@ public sealed class RolloutTests : IAsyncLifetime
         { Spec.Replace("[5, 50, 100]", "[5, 50, 101]", StringComparison.Ordinal), "Steps[2]", "101 is not from 1 to 100" },
         { Spec.Replace("[5, 50, 100]", "[]", StringComparison.Ordinal), "Steps", "must have from 1 to 20 steps, has 0" },
         { Spec.Replace("[5, 50, 100]", "[5, \"x\", 100]", StringComparison.Ordinal), "Steps[1]", "must be a whole number from 1 to 100" },
-        { Spec.Replace("00:00:30", "00:00:00", StringComparison.Ordinal), "StepInterval", "must be more than zero" },
+        { Spec.Replace("00:00:30", "00:00:00", StringComparison.Ordinal), "StepInterval", "must be from 00:00:01" },
+        { Spec.Replace("00:00:30", "00:00:00.500", StringComparison.Ordinal), "StepInterval", "must be from 00:00:01 (rollouts are looked at once a second)" },
         { Spec.Replace("00:00:30", "soon", StringComparison.Ordinal), "StepInterval", "must be a duration" },
         { Spec.Replace("99.0", "101", StringComparison.Ordinal), "Analysis.MinSuccessRate", "must be a percentage from 0 to 100" },
         { Spec.Replace("\"MaxP99Ms\": 500", "\"MaxP99Ms\": 0", StringComparison.Ordinal), "Analysis.MaxP99Ms", "must be milliseconds, more than 0" },
@@ -319,6 +351,24 @@ public sealed class RolloutTests : IAsyncLifetime
         using var problem = JsonDocument.Parse(await response.ProblemAsync(HttpStatusCode.BadRequest));
         problem.RootElement.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
             .ShouldBe(["Analysis.MinRequests", "Canary", "Route", "StepInterval", "Steps[1]"]);
+    }
+
+    [Fact]
+    public async Task Errors_of_shape_and_errors_against_the_policy_are_reported_together()
+    {
+        using var response = await _host.Admin.PutAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative), Api.Json("""
+            { "Route": "nightly", "Stable": "v9", "Canary": "v3", "Steps": [5, 50], "StepInterval": "00:00:30" }
+            """));
+        var body = await response.ProblemAsync(HttpStatusCode.BadRequest);
+        using var problem = JsonDocument.Parse(body);
+        problem.RootElement.GetProperty("errors").EnumerateObject().Select(e => e.Name).Order(StringComparer.Ordinal)
+            .ToList().ShouldBe(["Route", "Stable", "Steps[1]"], body);
+
+        // The same subset as stable and canary is one error, not one per check.
+        using var same = await _host.Admin.PutAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative),
+            Api.Json(Spec.Replace("\"Canary\": \"v3\"", "\"Canary\": \"v1\"", StringComparison.Ordinal)));
+        using var sameProblem = JsonDocument.Parse(await same.ProblemAsync(HttpStatusCode.BadRequest));
+        sameProblem.RootElement.GetProperty("errors").GetProperty("Canary").GetArrayLength().ShouldBe(1);
     }
 
     [Fact]
@@ -456,10 +506,10 @@ public sealed class RolloutTests : IAsyncLifetime
     /// Sends traffic numbers to reviews' versions as a productpage instance's renewal (one new instance per report, as
     /// many callers would), and waits until the open window has counted them (on etcd they arrive through the mirror).
     /// </summary>
-    private async Task ReportAsync(params (string Version, long Requests, long Errors, double P99)[] traffic)
+    private async Task ReportAsync(params (string Version, long Requests, long Errors, double? P99)[] traffic)
     {
         var destinations = string.Join(',', traffic.Select(t =>
-            $$"""{ "service": "reviews", "version": "{{t.Version}}", "requests": {{t.Requests}}, "errors": {{t.Errors}}, "p50Ms": 1, "p99Ms": {{t.P99}} }"""));
+            $$"""{ "service": "reviews", "version": "{{t.Version}}", "requests": {{t.Requests}}, "errors": {{t.Errors}}, "p50Ms": 1, "p99Ms": {{(t.P99 is { } p99 ? p99.ToString(CultureInfo.InvariantCulture) : "null")}} }"""));
         var before = await CountedAsync();
         var id = $"pp-{++_reports}";
         var body = $$"""{ "address": "http://127.0.0.1:{{5000 + _reports}}", "version": "v1", "ttlSeconds": 3600, "stats": { "windowSeconds": 5, "destinations": [ {{destinations}} ] } }""";

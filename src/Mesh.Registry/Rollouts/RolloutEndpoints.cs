@@ -48,6 +48,8 @@ internal static class RolloutEndpoints
             return errors.Problem("Invalid rollout");
         }
 
+        // A spec with wrong fields goes on to be checked against the policy too, so every error comes back at once.
+
         var outcome = await engine.StartAsync(name, spec, errors);
         return outcome.Refusal == RolloutRefusal.Invalid ? errors.Problem("Invalid rollout") : Answer(outcome, StatusCodes.Status201Created);
     }

@@ -50,7 +50,11 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         return rollout;
     }
 
-    /// <summary>Starts a rollout at its first step; refused while another is under way, or when it does not fit the policy.</summary>
+    /// <summary>
+    /// Starts a rollout at its first step; refused while another is under way, or when it does not fit the policy. A
+    /// spec that comes with errors of its shape in <paramref name="errors"/> gets its errors against the policy added
+    /// and is refused as invalid, whether or not another rollout runs.
+    /// </summary>
     public async Task<RolloutOutcome> StartAsync(string service, RolloutSpec spec, ValidationErrors errors)
     {
         await _gate.WaitAsync();
@@ -59,7 +63,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             for (var attempt = 0; attempt < Attempts; attempt++)
             {
                 var stored = await store.GetRolloutAsync(service);
-                if (stored is not null && Parse(stored) is { IsFinal: false } running)
+                if (!errors.Any && stored is not null && Parse(stored) is { IsFinal: false } running)
                 {
                     return new RolloutOutcome(running, RolloutRefusal.Conflict,
                         $"The rollout of '{running.Spec.Canary}' to '{service}' is {running.State} at step {running.Step}; abort it or let it end first.");
@@ -339,12 +343,24 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         var held = new List<string>();
         var success = canary.SuccessRate ?? 0;
         (success < bounds.MinSuccessRate ? broken : held).Add(Invariant($"success rate {success}% (bound {bounds.MinSuccessRate}%)"));
-        if (bounds.MaxP99Ms is { } maxP99 && canary.P99Ms is { } p99)
+        // A latency bound asked for is never passed unjudged: a canary whose callers sent no p99 fails it.
+        if (bounds.MaxP99Ms is { } maxP99)
         {
-            (p99 > maxP99 ? broken : held).Add(Invariant($"p99 {p99} ms (bound {maxP99} ms)"));
+            if (canary.P99Ms is { } p99)
+            {
+                (p99 > maxP99 ? broken : held).Add(Invariant($"p99 {p99} ms (bound {maxP99} ms)"));
+            }
+            else
+            {
+                broken.Add(Invariant($"p99 not reported by the canary's callers (bound {maxP99} ms)"));
+            }
         }
 
-        if (bounds.MaxP99Ratio is { } maxRatio && canary.P99Ms is { } canaryP99)
+        if (bounds.MaxP99Ratio is { } ratioBound && canary.P99Ms is null)
+        {
+            broken.Add(Invariant($"p99 ratio not judged: the canary's callers reported no p99 (bound {ratioBound}x)"));
+        }
+        else if (bounds.MaxP99Ratio is { } maxRatio && canary.P99Ms is { } canaryP99)
         {
             var stableP99 = stable.Requests > 0 && stable.P99Ms is { } s ? s : rollout.StableP99BaselineMs;
             if (stableP99 is { } baseline && baseline > 0)

@@ -14,7 +14,10 @@ internal static class RolloutSpecReader
 
     private static readonly TimeSpan MaxStepInterval = TimeSpan.FromHours(24);
 
-    /// <summary>The spec when the body has its shape; null (and the reasons in <paramref name="errors"/>) otherwise.</summary>
+    /// <summary>
+    /// The spec as far as it could be read, its wrong fields in <paramref name="errors"/> (so that the spec's errors
+    /// against the policy can be added to them); null when the body is not a JSON object at all.
+    /// </summary>
     public static RolloutSpec? Read(byte[] body, ValidationErrors errors)
     {
         JsonDocument document;
@@ -82,7 +85,7 @@ internal static class RolloutSpecReader
                 errors.Add("Canary", $"is the stable subset '{spec.Stable}'; a rollout moves traffic between two subsets");
             }
 
-            return errors.Any ? null : spec;
+            return spec;
         }
     }
 
@@ -165,9 +168,10 @@ internal static class RolloutSpecReader
             return TimeSpan.Zero;
         }
 
-        if (interval <= TimeSpan.Zero || interval > MaxStepInterval)
+        // The driver looks at rollouts once a period: a shorter interval could not be kept.
+        if (interval < RolloutDriver.Period || interval > MaxStepInterval)
         {
-            errors.Add("StepInterval", $"{interval} must be more than zero and at most {MaxStepInterval}");
+            errors.Add("StepInterval", $"{interval} must be from {RolloutDriver.Period} (rollouts are looked at once a second) to {MaxStepInterval}");
         }
 
         return interval;

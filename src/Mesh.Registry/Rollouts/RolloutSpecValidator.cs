@@ -9,7 +9,10 @@ namespace Mesh.Registry.Rollouts;
 /// </summary>
 internal static class RolloutSpecValidator
 {
-    /// <summary>The stable and canary versions; null with every reason in <paramref name="errors"/>.</summary>
+    /// <summary>
+    /// The stable and canary versions; null with every reason in <paramref name="errors"/>, or when it held errors of
+    /// the spec's shape already (a field left empty there is not looked for again here).
+    /// </summary>
     public static (string Stable, string Canary)? Validate(RolloutSpec spec, string service, string? policy, ValidationErrors errors)
     {
         if (policy is null || JsonNode.Parse(policy) is not JsonObject root)
@@ -18,14 +21,16 @@ internal static class RolloutSpecValidator
             return null;
         }
 
-        if (RolloutPolicyEditor.FindRoute(root, spec.Route) is null)
+        if (spec.Route.Length > 0 && RolloutPolicyEditor.FindRoute(root, spec.Route) is null)
         {
             errors.Add("Route", $"no route named '{spec.Route}' in the policy of '{service}'");
         }
 
         var stable = Version(root, spec.Stable, "Stable", service, errors);
         var canary = Version(root, spec.Canary, "Canary", service, errors);
-        if (stable is not null && canary is not null && string.Equals(stable, canary, StringComparison.Ordinal))
+        // The same subset named twice is reported by the reader already.
+        if (stable is not null && canary is not null && string.Equals(stable, canary, StringComparison.Ordinal) &&
+            !string.Equals(spec.Stable, spec.Canary, StringComparison.Ordinal))
         {
             errors.Add("Canary", $"subset '{spec.Canary}' selects version '{canary}', as the stable subset does; their traffic could not be told apart");
         }
@@ -35,6 +40,11 @@ internal static class RolloutSpecValidator
 
     private static string? Version(JsonObject policy, string subset, string field, string service, ValidationErrors errors)
     {
+        if (subset.Length == 0)
+        {
+            return null;
+        }
+
         if (RolloutPolicyEditor.FindSubset(policy, subset) is not { } labels)
         {
             errors.Add(field, $"no subset '{subset}' in the policy of '{service}'");
