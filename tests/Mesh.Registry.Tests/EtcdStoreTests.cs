@@ -96,5 +96,34 @@ public sealed class EtcdStoreTests
         (await etcd.GetAsync(prefix + "instances/reviews/a", deadline: Deadline())).Kvs.Count.ShouldBe(1);
     }
 
+    [Fact]
+    public async Task A_replica_that_lost_the_decider_lock_moves_no_rollout_on_though_it_still_believes_it_drives()
+    {
+        var cluster = await EtcdCluster.Shared;
+        var prefix = $"/meshlib-test/{Guid.NewGuid():N}/";
+        using var etcd = new EtcdClient(cluster.ConnectionString);
+        await using var host = await RegistryHost.StartAsync(new ManualTimeProvider(), etcd: cluster, etcdPrefix: prefix);
+        long session = 0;
+        await Poll.UntilAsync(() =>
+        {
+            var decider = etcd.Get(prefix + "meta/decider", deadline: Deadline());
+            session = decider.Kvs.Count > 0 ? decider.Kvs[0].Lease : 0;
+            return session != 0 && host.Store.DrivesRollouts;
+        }, because: "the replica takes the decider lock");
+        var started = await host.Store.WriteRolloutAsync("reviews", """{"step":1}""", 0, asDriver: true);
+        started.ShouldNotBeNull();
+
+        // Its session ends and another replica takes the lock; until its next keep-alive is answered it still believes it drives.
+        await etcd.LeaseRevokeAsync(new LeaseRevokeRequest { ID = session }, deadline: Deadline());
+        await etcd.PutAsync(prefix + "meta/decider", "another replica", deadline: Deadline());
+
+        (await host.Store.WriteRolloutAsync("reviews", """{"step":2}""", started.Revision, asDriver: true)).ShouldBeNull();
+        (await host.Store.GetRolloutAsync("reviews"))!.Document.ShouldBe("""{"step":1}""");
+        host.Store.DrivesRollouts.ShouldBeFalse();
+
+        // An operator's command through this replica is no driver's write: it is made whoever drives.
+        (await host.Store.WriteRolloutAsync("reviews", """{"step":1,"paused":true}""", started.Revision, asDriver: false)).ShouldNotBeNull();
+    }
+
     private static DateTime Deadline() => TimeProvider.System.GetUtcNow().UtcDateTime + CallDeadline;
 }

@@ -55,8 +55,8 @@ internal sealed class PolicyWriteRacingStore(IRegistryStore inner) : IRegistrySt
 
     public Task<IReadOnlyList<StoredRollout>> ListRolloutsAsync() => inner.ListRolloutsAsync();
 
-    public Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision) =>
-        inner.WriteRolloutAsync(service, document, expectedRevision);
+    public Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision, bool asDriver) =>
+        inner.WriteRolloutAsync(service, document, expectedRevision, asDriver);
 
     public Task<DashboardResponse> ReadDashboardAsync() => inner.ReadDashboardAsync();
 

@@ -91,7 +91,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
                 };
                 Decide(rollout, RolloutVerdict.Started, null, null,
                     $"'{spec.Canary}' (version {canaryVersion}) gets {rollout.Weight}% of route '{spec.Route}', '{spec.Stable}' (version {stableVersion}) the rest");
-                var written = await store.WriteRolloutAsync(service, Serialize(rollout), stored?.Revision ?? 0);
+                var written = await store.WriteRolloutAsync(service, Serialize(rollout), stored?.Revision ?? 0, asDriver: false);
                 if (written is null)
                 {
                     continue;
@@ -99,7 +99,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
                 windows.Open(service, now.UtcTicks, stableVersion, canaryVersion);
                 Count(rollout);
-                return new RolloutOutcome(await ApplyWeightsAsync(rollout, written.Revision));
+                return new RolloutOutcome(await ApplyWeightsAsync(rollout, written.Revision, asDriver: false));
             }
 
             throw new RegistryStoreUnavailableException($"the start of a rollout of {service} kept racing other writes to it");
@@ -155,7 +155,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
                 }
 
                 rollout.UpdatedAt = now;
-                var written = await store.WriteRolloutAsync(service, Serialize(rollout), stored.Revision);
+                var written = await store.WriteRolloutAsync(service, Serialize(rollout), stored.Revision, asDriver: false);
                 if (written is null)
                 {
                     continue;
@@ -171,7 +171,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
                 }
 
                 Count(rollout);
-                return new RolloutOutcome(await ApplyWeightsAsync(rollout, written.Revision));
+                return new RolloutOutcome(await ApplyWeightsAsync(rollout, written.Revision, asDriver: false));
             }
 
             throw new RegistryStoreUnavailableException($"the {command} of the rollout of {service} kept racing other writes to it");
@@ -224,7 +224,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
     {
         if (rollout.PolicyVersion is null)
         {
-            await ApplyWeightsAsync(rollout, revision);
+            await ApplyWeightsAsync(rollout, revision, asDriver: true);
             return;
         }
 
@@ -249,7 +249,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
             // A write to another part of the policy leaves the route as the rollout set it: carry on from that version.
             rollout.PolicyVersion = policy.Version;
-            if (await SaveAsync(rollout, revision, now) && rollout.State == RolloutState.Paused)
+            if (await SaveAsync(rollout, revision, now, asDriver: true) && rollout.State == RolloutState.Paused)
             {
                 Count(rollout);
             }
@@ -266,7 +266,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
                 rollout.Service, rollout.Step);
             RestartStep(rollout, now);
             rollout.PolicyVersion = policy.Version;
-            if (await SaveAsync(rollout, revision, now))
+            if (await SaveAsync(rollout, revision, now, asDriver: true))
             {
                 windows.Open(rollout.Service, rollout.StepStartedAt.UtcTicks, rollout.StableVersion, rollout.CanaryVersion);
             }
@@ -310,7 +310,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         }
 
         rollout.UpdatedAt = now;
-        var written = await store.WriteRolloutAsync(rollout.Service, Serialize(rollout), revision);
+        var written = await store.WriteRolloutAsync(rollout.Service, Serialize(rollout), revision, asDriver: true);
         if (written is null)
         {
             return; // an operator's command came first; the next tick reads it
@@ -326,7 +326,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             windows.Open(rollout.Service, now.UtcTicks, rollout.StableVersion, rollout.CanaryVersion);
         }
 
-        await ApplyWeightsAsync(rollout, written.Revision, before);
+        await ApplyWeightsAsync(rollout, written.Revision, asDriver: true, before);
     }
 
     /// <summary>The step's verdict on its window: waiting for requests, failed with every bound it broke, or passed.</summary>
@@ -385,11 +385,12 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
     /// </summary>
     /// <param name="rollout">The rollout as just stored, its weights still to be written.</param>
     /// <param name="revision">Its revision in the store.</param>
+    /// <param name="asDriver">Whether the engine's tick writes it (fenced on driving rollouts), not an operator's command.</param>
     /// <param name="judged">
     /// The policy version and destinations the step was judged on: when the policy moved on since and the route no
     /// longer has them, someone wrote the route meanwhile, and a step forward pauses rather than overwrite that write.
     /// </param>
-    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision,
+    private async Task<RolloutStatus> ApplyWeightsAsync(RolloutStatus rollout, long revision, bool asDriver,
         (long Version, List<(string Subset, int Weight)> Destinations)? judged = null)
     {
         if (rollout.PolicyVersion is not null)
@@ -446,7 +447,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
             }
 
             rollout.PolicyVersion = version;
-            if (await SaveAsync(rollout, revision, time.GetUtcNow()))
+            if (await SaveAsync(rollout, revision, time.GetUtcNow(), asDriver))
             {
                 return rollout;
             }
@@ -458,10 +459,10 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         return rollout; // other writers kept winning; the next tick tries again
     }
 
-    private async Task<bool> SaveAsync(RolloutStatus rollout, long revision, DateTimeOffset now)
+    private async Task<bool> SaveAsync(RolloutStatus rollout, long revision, DateTimeOffset now, bool asDriver)
     {
         rollout.UpdatedAt = now;
-        var written = await store.WriteRolloutAsync(rollout.Service, Serialize(rollout), revision);
+        var written = await store.WriteRolloutAsync(rollout.Service, Serialize(rollout), revision, asDriver);
         metrics.Observe(rollout);
         return written is not null;
     }

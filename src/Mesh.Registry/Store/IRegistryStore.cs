@@ -95,9 +95,11 @@ internal interface IRegistryStore : IDisposable
 
     /// <summary>
     /// Writes a service's rollout if its revision is still <paramref name="expectedRevision"/> (0: the service has
-    /// none yet); the rollout as written, or null when another write came first.
+    /// none yet); the rollout as written, or null when another write came first. A write <paramref name="asDriver"/>
+    /// (the engine moving a rollout on) is made only while this registry still drives rollouts, as the store sees it at
+    /// the moment of the write: with etcd, while its decider key is still this replica's.
     /// </summary>
-    Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision);
+    Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision, bool asDriver);
 
     /// <summary>Every listed service with its instances and policy version, as the dashboard shows them (without traffic).</summary>
     Task<DashboardResponse> ReadDashboardAsync();

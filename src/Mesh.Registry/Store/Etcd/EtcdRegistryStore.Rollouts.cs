@@ -34,13 +34,31 @@ internal sealed partial class EtcdRegistryStore
         return list;
     }
 
-    public async Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision)
+    public async Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision, bool asDriver)
     {
         var key = _keys.Rollout(service);
         var txn = new TxnRequest();
         txn.Compare.Add(expectedRevision == 0 ? Absent(key) : ModRevisionIs(key, expectedRevision));
+        if (asDriver)
+        {
+            // A replica cut off from etcd past its session lease believes it drives until its next keep-alive is
+            // answered; meanwhile another replica drives, and this one's step must change nothing.
+            txn.Compare.Add(HoldsDeciderLock());
+            txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = EtcdKeys.Bytes(_keys.Decider) } });
+        }
+
         txn.Success.Add(Put(key, document));
         var response = await CommitAsync($"the rollout of {service}", txn).ConfigureAwait(false);
-        return response.Succeeded ? new StoredRollout(service, document, response.Header.Revision) : null;
+        if (response.Succeeded)
+        {
+            return new StoredRollout(service, document, response.Header.Revision);
+        }
+
+        if (asDriver && !StillDecider(response))
+        {
+            LostDeciderLock();
+        }
+
+        return null;
     }
 }

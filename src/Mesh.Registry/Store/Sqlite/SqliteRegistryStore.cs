@@ -224,7 +224,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
 
     public Task<IReadOnlyList<StoredRollout>> ListRolloutsAsync() => Task.FromResult<IReadOnlyList<StoredRollout>>(_store.ListRollouts());
 
-    public Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision) =>
+    public Task<StoredRollout?> WriteRolloutAsync(string service, string document, long expectedRevision, bool asDriver) =>
         Task.FromResult(_store.WriteRollout(service, document, expectedRevision));
 
     public Task<PolicyWrite> WritePolicyAsync(string service, PolicyChange change) => Task.FromResult(WritePolicy(service, change));
