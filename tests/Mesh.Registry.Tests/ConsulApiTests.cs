@@ -135,6 +135,44 @@ public sealed class ConsulApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task No_spelling_of_a_Consul_path_reads_without_a_token_or_writes_with_one()
+    {
+        await RegisterAsync("reviews", "r1", "http://10.0.0.5:8080", "v1", labels: """{ "team": "books" }""");
+        string[] reads =
+        [
+            "/v1/catalog/services", "/V1/CATALOG/SERVICES", "/v1/catalog/services/", "/v1//catalog/services", "/v1/./catalog/services",
+            "/v1/x/../catalog/services", "/v1/catalog/service/reviews", "/v1/Catalog/Service/REVIEWS/", "/v1/health/service/reviews?passing",
+            "/v1/health/service/%72eviews", "/v1/health%2Fservice/reviews", "/v1/agent/self", "/v1/AGENT/self/",
+        ];
+        foreach (var path in reads)
+        {
+            using var anonymous = await Consul(null).GetAsync(new Uri(path, UriKind.Relative));
+            ((int)anonymous.StatusCode).ShouldBeOneOf([403, 404], path);
+            (await anonymous.Content.ReadAsStringAsync()).ShouldNotContain("books", customMessage: path);
+            using var read = await Consul(RegistryHost.ReviewsToken).GetAsync(new Uri(path, UriKind.Relative));
+            ((int)read.StatusCode).ShouldBeOneOf([200, 404], path);
+        }
+
+        string[] writes = ["/v1/catalog/register", "/V1/Catalog/Register/", "/v1/agent/service/register", "/v1/catalog/service/reviews",
+            "/v1/health/service/reviews", "/v1/agent/service/deregister/r1", "/v1/catalog/deregister"];
+        foreach (var path in writes)
+        {
+            foreach (var method in new[] { HttpMethod.Put, HttpMethod.Post, HttpMethod.Delete, HttpMethod.Patch })
+            {
+                using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative))
+                {
+                    Content = Api.Json("""{ "Node": "n", "Address": "10.9.9.9", "Service": { "Service": "reviews", "ID": "evil", "Port": 22 } }"""),
+                };
+                using var response = await Consul().SendAsync(request);
+                response.StatusCode.ShouldBe(HttpStatusCode.MethodNotAllowed, $"{method} {path}");
+            }
+        }
+
+        var instances = await Consul().GetJsonAsync("/v1/catalog/service/reviews");
+        instances.EnumerateArray().Select(e => e.GetProperty("ServiceID").GetString()).ShouldBe(["r1"]);
+    }
+
+    [Fact]
     public async Task Writes_are_refused_naming_the_registry_API_and_other_paths_are_not_found()
     {
         var consul = Consul();

@@ -100,6 +100,18 @@ public sealed class DashboardTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_join_token_holder_cannot_break_the_dashboard_with_a_window_too_short_for_a_finite_rate()
+    {
+        // Within the bounds (a window above 0, a trillion requests), but their rate overflows a double.
+        (await _host.Client(RegistryHost.ReviewsToken).PutAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative), Api.Json(Renewal(
+            "http://127.0.0.1:5001", """{ "windowSeconds": 1e-300, "destinations": [ { "service": "ratings", "requests": 1000000000000 } ] }"""))))
+            .EnsureSuccessStatusCode();
+
+        var edge = (await _host.Admin.GetJsonAsync("/v1/dashboard")).GetProperty("edges").EnumerateArray().Single();
+        double.IsFinite(edge.GetProperty("requestsPerSecond").GetDouble()).ShouldBeTrue();
+    }
+
+    [Fact]
     public async Task A_renewal_without_stats_still_works()
     {
         (await _host.Client(RegistryHost.ReviewsToken).RegisterAsync("reviews", "r1", "http://127.0.0.1:5001")).EnsureSuccessStatusCode();

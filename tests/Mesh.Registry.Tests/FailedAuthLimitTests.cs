@@ -86,6 +86,35 @@ public sealed class FailedAuthLimitTests
     }
 
     [Fact]
+    public async Task A_workload_certificate_is_no_way_around_the_limit_for_tokens_guessed_as_Consul_sends_them()
+    {
+        // The certificate passes the limit only for a call it authenticates: a Consul token beside it is a guess.
+        await using var host = await RegistryHost.StartAsync(https: true);
+        var certificate = await RegistryTlsTests.BootstrapAsync(host, RegistryHost.ReviewsToken);
+        using var workload = host.Client(null, certificate);
+        for (var i = 0; i < 60; i++)
+        {
+            using var guess = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/catalog/services", UriKind.Relative));
+            guess.Headers.Add("X-Consul-Token", $"guess-{i}");
+            (await workload.SendAsync(guess)).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        }
+
+        using (var header = new HttpRequestMessage(HttpMethod.Get, new Uri("/v1/catalog/services", UriKind.Relative)))
+        {
+            header.Headers.Add("X-Consul-Token", RegistryHost.AdminToken);
+            (await workload.SendAsync(header)).StatusCode.ShouldBe(HttpStatusCode.TooManyRequests);
+        }
+
+        (await workload.GetAsync(new Uri($"/v1/catalog/services?token={RegistryHost.AdminToken}", UriKind.Relative))).StatusCode
+            .ShouldBe(HttpStatusCode.TooManyRequests);
+
+        // The certificate alone still works: the workload keeps renewing and reading.
+        (await workload.RegisterAsync("reviews", "r1", "http://10.0.0.1:80", version: null)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await workload.GetAsync(new Uri("/v1/catalog/services", UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        certificate.Dispose();
+    }
+
+    [Fact]
     public async Task Honest_traffic_is_never_limited_and_does_not_use_up_the_allowance()
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);

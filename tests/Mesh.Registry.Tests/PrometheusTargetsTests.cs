@@ -66,6 +66,34 @@ public sealed class PrometheusTargetsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Labels_that_a_labelmap_would_turn_into_scrape_settings_or_identity_are_left_out()
+    {
+        // With the documented relabelling (labelmap of __meta_mesh_label_(.+)), these keys would set where and how
+        // Prometheus scrapes (__address__, __metrics_path__, __param_*, __scheme__) or overwrite who the series are from.
+        var labels = """
+            { "__address__": "10.9.9.9:22", "-_metrics_path__": "/admin/reset", "._param_target": "10.9.9.9", "/_scheme__": "https",
+              "service": "ratings", "instance_id": "t1", "version": "v9", "zone": "zone-z", "job": "other", "instance": "10.0.0.9:80",
+              "team": "books", "_tier": "gold" }
+            """;
+        using (var r = await _host.Client(RegistryHost.ReviewsToken).PutAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative),
+                   Api.Json(Api.Registration("http://10.0.0.5:8080", version: null, labels: labels))))
+        {
+            r.IsSuccessStatusCode.ShouldBeTrue(await r.Content.ReadAsStringAsync());
+        }
+
+        var group = (await _host.Client(RegistryHost.AdminToken).GetJsonAsync("/v1/prometheus/targets")).EnumerateArray().Single();
+        var written = group.GetProperty("labels");
+        written.GetProperty("service").GetString().ShouldBe("reviews");
+        written.GetProperty("instance_id").GetString().ShouldBe("r1");
+        written.GetProperty("__meta_mesh_label_team").GetString().ShouldBe("books");
+        written.GetProperty("__meta_mesh_label__tier").GetString().ShouldBe("gold");
+
+        const string prefix = "__meta_mesh_label_";
+        var mapped = written.EnumerateObject().Where(l => l.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(l => l.Name[prefix.Length..]).ToList();
+        mapped.ShouldBe(["team", "_tier"], ignoreOrder: true);
+    }
+
+    [Fact]
     public async Task Discovery_needs_a_valid_token()
     {
         (await _host.Client(null).GetJsonAsync("/v1/prometheus/targets", HttpStatusCode.Unauthorized)).GetProperty("status").GetInt32().ShouldBe(401);

@@ -304,6 +304,42 @@ public sealed class RolloutTests : IAsyncLifetime
         await (await _host.Admin.GetAsync(new Uri("/v1/rollouts/reviews", UriKind.Relative))).ProblemAsync(HttpStatusCode.NotFound);
     }
 
+    [Fact]
+    public async Task No_spelling_of_a_rollout_write_lets_a_join_token_steer_it()
+    {
+        await StartAsync(Spec);
+        var join = _host.Client(RegistryHost.JoinToken("reviews"));
+        string[] paths =
+        [
+            "/v1/rollouts/reviews", "/V1/ROLLOUTS/Reviews", "/v1/rollouts/reviews/", "/v1//rollouts/reviews", "/v1/rollouts/./reviews",
+            "/v1/rollouts/x/../reviews", "/v1/rollouts/reviews%2Fabort", "/v1/rollouts/reviews?x=1",
+        ];
+        string[] commands = ["pause", "PAUSE", "abort", "Abort/", "promote", "resume", "%70romote", "./abort"];
+        var tried = 0;
+        foreach (var path in paths)
+        {
+            foreach (var method in new[] { HttpMethod.Put, HttpMethod.Post, HttpMethod.Delete, HttpMethod.Patch })
+            {
+                using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative)) { Content = Api.Json(Spec) };
+                using var response = await join.SendAsync(request);
+                ((int)response.StatusCode).ShouldBeOneOf([403, 404, 405], $"{method} {path}");
+                tried++;
+            }
+
+            foreach (var command in commands)
+            {
+                using var response = await join.PostAsync(new Uri(path.Split('?')[0].TrimEnd('/') + "/" + command, UriKind.Relative), null);
+                ((int)response.StatusCode).ShouldBeOneOf([400, 403, 404, 405], $"POST {path}/{command}");
+                tried++;
+            }
+        }
+
+        tried.ShouldBe(paths.Length * (4 + commands.Length));
+        var rollout = await GetAsync();
+        rollout.GetProperty("state").GetString().ShouldBe("Progressing");
+        Verdicts(rollout).ShouldBe(["Started"]);
+    }
+
     public static TheoryData<string, string, string> InvalidSpecs() => new()
     {
         { """{ "Route": "default", "Stable": "v1", "Canary": "v3", "Steps": [5, 100] }""", "StepInterval", "required" },

@@ -127,9 +127,16 @@ internal sealed class TrafficStatsStore(TimeProvider time, RolloutTrafficWindows
 
         public double? P99 { get; private set; }
 
+        /// <summary>
+        /// The shortest window a rate is taken over: what clients send, rounded to milliseconds. A window a workload
+        /// says is shorter (the renewal checks only that it is above 0) would make a rate no double holds, and the
+        /// dashboard unanswerable for everyone.
+        /// </summary>
+        private const double MinWindowSeconds = 0.001;
+
         public void Add(DestinationStats d, double windowSeconds)
         {
-            Rate += d.Requests / windowSeconds;
+            Rate += d.Requests / Math.Max(windowSeconds, MinWindowSeconds);
             Requests += d.Requests;
             Errors += d.Errors;
             if (d.P50Ms is { } p50)

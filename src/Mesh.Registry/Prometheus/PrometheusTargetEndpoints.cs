@@ -15,12 +15,15 @@ namespace Mesh.Registry.Prometheus;
 /// <c>__scheme__</c> (a Strict instance without a listener answers only mTLS, and the job then needs a
 /// <c>tls_config</c> with a mesh certificate). Plain labels <c>service</c>, <c>version</c>, <c>zone</c> and
 /// <c>instance_id</c> become labels of every scraped series without relabelling; the instance's own labels are
-/// <c>__meta_mesh_label_&lt;key&gt;</c> (and the address <c>__meta_mesh_address</c>) for relabelling to pick.
+/// <c>__meta_mesh_label_&lt;key&gt;</c> (and the address <c>__meta_mesh_address</c>) for relabelling to pick, but for
+/// those a <c>labelmap</c> would turn into scrape settings or identity (<see cref="IsReserved"/>).
 /// </remarks>
 internal static class PrometheusTargetEndpoints
 {
     /// <summary>The label a workload registers with the URL of its metrics listener (<c>Mesh:Telemetry:MetricsListener</c>).</summary>
     public const string MetricsAddressLabel = MeshRegistryLabels.MetricsAddress;
+
+    private const string MetaLabelPrefix = "__meta_mesh_label_";
 
     public static void Map(RouteGroupBuilder v1) => v1.MapGet("/prometheus/targets", TargetsAsync);
 
@@ -79,8 +82,9 @@ internal static class PrometheusTargetEndpoints
         foreach (var (key, value) in instance.Labels)
         {
             // Prometheus label names are [a-zA-Z_][a-zA-Z0-9_]*: '-', '.' and '/' become '_', as Kubernetes SD does.
-            var name = "__meta_mesh_label_" + LabelName(key);
-            if (written.Add(name))
+            var label = LabelName(key);
+            var name = MetaLabelPrefix + label;
+            if (!IsReserved(label) && written.Add(name))
             {
                 json.WriteString(name, value);
             }
@@ -104,6 +108,16 @@ internal static class PrometheusTargetEndpoints
 
         return new Uri(instance.Address);
     }
+
+    /// <summary>
+    /// Whether a label, once the documented <c>labelmap</c> of <c>__meta_mesh_label_(.+)</c> has made it a label of its
+    /// own, would set how Prometheus scrapes (names starting <c>__</c>: <c>__address__</c>, <c>__metrics_path__</c>,
+    /// <c>__param_*</c>, ...) or overwrite who the series are from (the registration's labels, <c>job</c>, <c>instance</c>).
+    /// A workload chooses its labels, and these are the registry's and the operator's to say: such a label is left out.
+    /// Kubernetes label keys cannot start with '_', so its SD never meets the first case; registry keys can.
+    /// </summary>
+    internal static bool IsReserved(string label) =>
+        label.StartsWith("__", StringComparison.Ordinal) || label is "service" or "version" or "zone" or "instance_id" or "job" or "instance";
 
     private static string LabelName(string key)
     {

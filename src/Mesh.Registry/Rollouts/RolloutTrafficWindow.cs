@@ -26,12 +26,14 @@ internal sealed class RolloutTrafficWindow(long id, string stableVersion, string
 
         lock (_lock)
         {
-            sum.Requests += d.Requests;
-            sum.Errors += Math.Clamp(d.Errors, 0, d.Requests);
+            sum.Requests = SaturatingAdd(sum.Requests, d.Requests);
+            sum.Errors = SaturatingAdd(sum.Errors, Math.Clamp(d.Errors, 0, d.Requests));
             if (d.P99Ms is { } p99 && double.IsFinite(p99) && p99 >= 0)
             {
-                sum.P99Sum += p99 * d.Requests;
-                sum.P99Weight += d.Requests;
+                // Past what the weight holds, a report weighs only what is left, so the mean stays a mean.
+                var weight = Math.Min(d.Requests, long.MaxValue - sum.P99Weight);
+                sum.P99Sum += p99 * weight;
+                sum.P99Weight += weight;
             }
         }
     }
@@ -43,6 +45,12 @@ internal sealed class RolloutTrafficWindow(long id, string stableVersion, string
             return (_stable.ToTraffic(), _canary.ToTraffic());
         }
     }
+
+    /// <summary>
+    /// A sum that stops at <see cref="long.MaxValue"/>: a report may claim a trillion requests, so a caller sending
+    /// millions of them would otherwise wrap the window's counts negative. Both terms are never negative.
+    /// </summary>
+    private static long SaturatingAdd(long sum, long add) => sum > long.MaxValue - add ? long.MaxValue : sum + add;
 
     private sealed class Sum
     {

@@ -40,8 +40,24 @@ public sealed class PrometheusDiscoveryTests(ITestOutputHelper output)
 
         (await http.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.OK);
 
-        // Only those two: the app's own endpoints are not served here, mesh identity or not.
+        // Only those two: the app's own endpoints are not served here, mesh identity or not, in any spelling.
         (await http.GetAsync(new Uri("/", UriKind.Relative))).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        foreach (var path in new[] { "/?x=1", "//", "/%2F", "/.", "/metrics/..", "/healthz/../", "/metrics/x", "/metricsx", "/healthz/x", "/index.html" })
+        {
+            foreach (var method in new[] { HttpMethod.Get, HttpMethod.Post, HttpMethod.Head })
+            {
+                using var other = await http.SendAsync(new HttpRequestMessage(method, new Uri(listener.GetLeftPart(UriPartial.Authority) + path)));
+                other.StatusCode.ShouldBe(HttpStatusCode.NotFound, $"{method} {path}");
+                (await other.Content.ReadAsStringAsync()).ShouldNotContain("hello", customMessage: $"{method} {path}");
+            }
+        }
+
+        foreach (var path in new[] { "/METRICS", "/Metrics?x=1", "/HEALTHZ", "/healthz?x=1" })
+        {
+            using var spelled = await http.GetAsync(new Uri(path, UriKind.Relative));
+            spelled.StatusCode.ShouldBe(HttpStatusCode.OK, path);
+            (await spelled.Content.ReadAsStringAsync()).ShouldNotContain("hello", customMessage: path);
+        }
 
         // The app's own port stays mTLS only.
         using var plain = new HttpClient { BaseAddress = AppAddress(app) };
