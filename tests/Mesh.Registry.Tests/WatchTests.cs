@@ -21,6 +21,41 @@ public sealed class WatchTests : IAsyncLifetime
         await Poll.UntilAsync(() => _host.Store.WaitingWatches == count, because: $"{count} watch(es) parked");
 
     [Fact]
+    public async Task Watches_of_names_nobody_uses_leave_nothing_behind_yet_wake_on_a_registration()
+    {
+        var index = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var watches = Enumerable.Range(0, 20).Select(i => _client.GetJsonAsync($"/v1/services/nobody-{i}/instances?index={index}&wait=30s")).ToList();
+        watches.Add(_client.GetJsonAsync($"/v1/policies/nobody-policy?index={index}&wait=30s"));
+        var ratings = _client.GetJsonAsync($"/v1/services/ratings/instances?index={index}&wait=30s");
+        await ParkedAsync(22);
+        TrackedServices().ShouldContain("nobody-0");
+
+        // A watch parked on a name that gets used is woken, as before.
+        var registered = await _host.Admin.RegisterIndexAsync("ratings", "a", "http://127.0.0.1:5003");
+        (await ratings.WaitAsync(TimeSpan.FromSeconds(10))).Index().ShouldBe(registered);
+
+        // The others end at their wait, and what only they made goes with them: a reader cannot grow the store's
+        // memory by watching names nobody uses.
+        await ParkedAsync(21);
+        _time.Advance(TimeSpan.FromSeconds(31));
+        foreach (var watch in watches)
+        {
+            (await watch.WaitAsync(TimeSpan.FromSeconds(10))).GetProperty("index").GetInt64().ShouldBe(0);
+        }
+
+        TrackedServices().ShouldNotContain(name => name.StartsWith("nobody-", StringComparison.Ordinal));
+        TrackedServices().ShouldContain("ratings");
+    }
+
+    /// <summary>The names the store keeps an in-memory entry for (both stores keep them in a field of this name).</summary>
+    private IReadOnlyList<string> TrackedServices()
+    {
+        var field = _host.Store.GetType().GetField("_services", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var services = (System.Collections.IDictionary)field.GetValue(_host.Store)!;
+        return [.. services.Keys.Cast<string>()]; // read once every watch has ended: nothing changes it meanwhile
+    }
+
+    [Fact]
     public async Task A_stale_index_answers_at_once()
     {
         var first = await _client.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");

@@ -32,4 +32,14 @@ internal abstract class CatalogServiceEntry<TInstance>(string name)
     public TaskCompletionSource InstancesChanged { get; set; } = WatchSignal.New();
 
     public TaskCompletionSource PolicyChanged { get; set; } = WatchSignal.New();
+
+    /// <summary>How many watches are parked on this entry's signals now.</summary>
+    public int Parked { get; set; }
+
+    /// <summary>
+    /// Made only for watches to park on and left as made: nothing registered, written or changed. Such an entry holds
+    /// nothing a later read needs (a new one answers alike), so the store lets it go once no watch is parked on it;
+    /// otherwise any reader could grow the store's memory by watching names nobody uses.
+    /// </summary>
+    public bool IsUnused => Parked == 0 && InstancesIndex == 0 && PolicyIndex == 0 && Instances.Count == 0 && Policy is null && HeldSince is null;
 }

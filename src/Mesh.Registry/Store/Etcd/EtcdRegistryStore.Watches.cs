@@ -10,6 +10,7 @@ internal sealed partial class EtcdRegistryStore
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         Task changed;
+        EtcdServiceEntry parked;
         lock (_gate)
         {
             var s = _services.GetValueOrDefault(service);
@@ -20,9 +21,11 @@ internal sealed partial class EtcdRegistryStore
 
             s ??= GetOrAdd(service);
             changed = s.InstancesChanged.Task;
+            parked = s;
+            s.Parked++;
         }
 
-        await WaitAsync(changed, wait, cancellationToken).ConfigureAwait(false);
+        await WaitParkedAsync(parked, changed, wait, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             return Instances(_services.GetValueOrDefault(service), _time.GetUtcNow());
@@ -33,6 +36,7 @@ internal sealed partial class EtcdRegistryStore
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         Task changed;
+        EtcdServiceEntry parked;
         lock (_gate)
         {
             var s = _services.GetValueOrDefault(service);
@@ -43,9 +47,11 @@ internal sealed partial class EtcdRegistryStore
 
             s ??= GetOrAdd(service);
             changed = s.PolicyChanged.Task;
+            parked = s;
+            s.Parked++;
         }
 
-        await WaitAsync(changed, wait, cancellationToken).ConfigureAwait(false);
+        await WaitParkedAsync(parked, changed, wait, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             return Policy(service, _services.GetValueOrDefault(service));
@@ -145,6 +151,26 @@ internal sealed partial class EtcdRegistryStore
         }
 
         return CatchUpAsync();
+    }
+
+    /// <summary>Waits as <see cref="WaitAsync"/> on a service's signal, then lets the service's entry go if only watches made it.</summary>
+    private async Task WaitParkedAsync(EtcdServiceEntry parked, Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WaitAsync(changed, wait, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                parked.Parked--;
+                if (parked.IsUnused && _services.TryGetValue(parked.Name, out var current) && ReferenceEquals(current, parked))
+                {
+                    _services.Remove(parked.Name);
+                }
+            }
+        }
     }
 
     private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)

@@ -9,6 +9,7 @@ internal sealed partial class SqliteRegistryStore
     public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
     {
         Task changed;
+        ServiceEntry parked;
         lock (_gate)
         {
             var s = Find(service, create: index is not null);
@@ -23,9 +24,11 @@ internal sealed partial class SqliteRegistryStore
             }
 
             changed = s.InstancesChanged.Task;
+            parked = s;
+            s.Parked++;
         }
 
-        await WaitAsync(changed, wait, cancellationToken);
+        await WaitParkedAsync(parked, changed, wait, cancellationToken);
         lock (_gate)
         {
             var s = Find(service, create: false);
@@ -41,6 +44,7 @@ internal sealed partial class SqliteRegistryStore
     public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
     {
         Task changed;
+        ServiceEntry parked;
         lock (_gate)
         {
             var s = Find(service, create: index is not null);
@@ -50,9 +54,11 @@ internal sealed partial class SqliteRegistryStore
             }
 
             changed = s.PolicyChanged.Task;
+            parked = s;
+            s.Parked++;
         }
 
-        await WaitAsync(changed, wait, cancellationToken);
+        await WaitParkedAsync(parked, changed, wait, cancellationToken);
         lock (_gate)
         {
             return Policy(service, Find(service, create: false));
@@ -145,6 +151,26 @@ internal sealed partial class SqliteRegistryStore
         // Read after the sweeps, which may have stamped expiries.
         answer.Index = _index;
         return answer;
+    }
+
+    /// <summary>Waits as <see cref="WaitAsync"/> on a service's signal, then lets the service's entry go if only watches made it.</summary>
+    private async Task WaitParkedAsync(ServiceEntry parked, Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WaitAsync(changed, wait, cancellationToken);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                parked.Parked--;
+                if (parked.IsUnused && _services.TryGetValue(parked.Name, out var current) && ReferenceEquals(current, parked))
+                {
+                    _services.Remove(parked.Name);
+                }
+            }
+        }
     }
 
     private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
