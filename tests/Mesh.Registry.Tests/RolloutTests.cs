@@ -218,6 +218,27 @@ public sealed class RolloutTests : IAsyncLifetime
         Verdicts(await GetAsync()).ShouldBe(["Started", "Paused", "Resumed", "Passed"]);
     }
 
+    [Theory]
+    [InlineData("a retry on the route", "\"Name\": \"default\",", "\"Name\": \"default\", \"Retry\": { \"Attempts\": 2 },")]
+    [InlineData("the canary subset's version label", "\"v3\": { \"version\": \"v3\" }", "\"v3\": { \"version\": \"v4\" }")]
+    public async Task A_write_that_keeps_the_weights_but_changes_the_route_or_its_subsets_pauses_the_rollout(string what, string from, string to)
+    {
+        await StartAsync(Spec);
+
+        // The rollout's own weights stay as it set them; something else about its route changes.
+        var current = await _host.Admin.GetJsonAsync("/v1/policies/reviews");
+        var document = current.GetProperty("document").GetRawText();
+        document.ShouldContain(from.Replace(" ", string.Empty, StringComparison.Ordinal), Case.Sensitive, what);
+        var edited = document.Replace(from.Replace(" ", string.Empty, StringComparison.Ordinal), to, StringComparison.Ordinal);
+        (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json(edited))).EnsureSuccessStatusCode();
+        await _host.Rollouts.TickAsync();
+
+        var rollout = await GetAsync();
+        rollout.GetProperty("state").GetString().ShouldBe("Paused", what);
+        rollout.GetProperty("decisions")[1].GetProperty("reason").GetString()!.ShouldStartWith("policy version 3 changed route 'default' outside the rollout");
+        (await RouteAsync()).ShouldBe("v1:95,v3:5");
+    }
+
     [Fact]
     public async Task A_route_write_landing_while_a_step_moves_on_is_kept_and_pauses_the_rollout()
     {

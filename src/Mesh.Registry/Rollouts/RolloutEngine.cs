@@ -28,6 +28,9 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
     // Writes that lose a race with another writer read again and retry this many times before giving up.
     private const int Attempts = 5;
 
+    /// <summary>How many of a policy's latest versions a tick reads to find the one the rollout set; past that, only the weights tell.</summary>
+    private const int HistoryLooked = 50;
+
     private readonly SemaphoreSlim _gate = new(1, 1);
 
     /// <summary>The service's rollout with its running window's numbers so far, as <c>GET</c> answers it; null when it has none.</summary>
@@ -238,7 +241,8 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         var policy = await ReadPolicyAsync(rollout.Service);
         if (policy.Version != rollout.PolicyVersion)
         {
-            if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, RolloutPolicyEditor.Target(rollout)))
+            if (!RolloutPolicyEditor.HasDestinations(policy.Document, rollout.Spec.Route, RolloutPolicyEditor.Target(rollout)) ||
+                await RouteEditedAsync(rollout, policy.Document))
             {
                 Decide(rollout, RolloutVerdict.Paused, null, null,
                     $"policy version {policy.Version} changed route '{rollout.Spec.Route}' outside the rollout (which had set version {rollout.PolicyVersion}); " +
@@ -457,6 +461,24 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
         }
 
         return rollout; // other writers kept winning; the next tick tries again
+    }
+
+    /// <summary>
+    /// Whether a policy write since the version the rollout set changed its route's other fields (match, timeout,
+    /// retry) or either subset's selector: a write to the route as much as one to its weights. Judged against that
+    /// version from the policy's history; when the history no longer has it, only the weights tell.
+    /// </summary>
+    private async Task<bool> RouteEditedAsync(RolloutStatus rollout, string? current)
+    {
+        foreach (var version in await store.GetPolicyHistoryAsync(rollout.Service, HistoryLooked))
+        {
+            if (version.Version == rollout.PolicyVersion)
+            {
+                return !RolloutPolicyEditor.SameRouteAndSubsets(version.Document, current, rollout.Spec);
+            }
+        }
+
+        return false;
     }
 
     private async Task<bool> SaveAsync(RolloutStatus rollout, long revision, DateTimeOffset now, bool asDriver)

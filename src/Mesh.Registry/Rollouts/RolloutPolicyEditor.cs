@@ -70,6 +70,22 @@ internal static class RolloutPolicyEditor
         return true;
     }
 
+    /// <summary>
+    /// Whether the rollout's route (every field of it) and its two subsets read the same in both documents: a write that
+    /// changed any of them was made to the rollout's route, even where the destinations it left are the rollout's.
+    /// </summary>
+    public static bool SameRouteAndSubsets(string? before, string? after, RolloutSpec spec)
+    {
+        if (before is null || after is null || JsonNode.Parse(before) is not JsonObject old || JsonNode.Parse(after) is not JsonObject now)
+        {
+            return before == after;
+        }
+
+        return JsonNode.DeepEquals(FindRoute(old, spec.Route), FindRoute(now, spec.Route)) &&
+            JsonNode.DeepEquals(FindSubset(old, spec.Stable), FindSubset(now, spec.Stable)) &&
+            JsonNode.DeepEquals(FindSubset(old, spec.Canary), FindSubset(now, spec.Canary));
+    }
+
     public static JsonObject? FindRoute(JsonObject policy, string route)
     {
         if (Property(policy, "Routes") is not JsonArray routes)
