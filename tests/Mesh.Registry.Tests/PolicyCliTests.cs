@@ -26,25 +26,9 @@ public sealed class PolicyCliTests : IAsyncLifetime
         RegistryHost.DeleteDirectory(_directory);
     }
 
-    private string File(string name, string content)
-    {
-        var path = Path.Combine(_directory, name);
-        System.IO.File.WriteAllText(path, content);
-        return path;
-    }
+    private string File(string name, string content) => CliRunner.WriteFile(_directory, name, content);
 
-    private async Task<(int Code, string Out, string Err)> RunAsync(string? token, params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var environment = new Dictionary<string, string?>
-        {
-            [PolicyCli.RegistryVariable] = _host.Address.ToString(),
-            [PolicyCli.TokenVariable] = token,
-        };
-        var code = await RegistryCli.RunAsync(args, output, error, name => environment.GetValueOrDefault(name));
-        return (code, output.ToString(), error.ToString());
-    }
+    private Task<(int Code, string Out, string Err)> RunAsync(string? token, params string[] args) => CliRunner.RunAsync(_host.Address, token, args);
 
     [Fact]
     public async Task Apply_get_history_and_rollback()
