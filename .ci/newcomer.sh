@@ -74,6 +74,22 @@ done
 version="$(basename "$(ls "$feed"/Mesh.Client.*.nupkg)" .nupkg)"
 version="${version#Mesh.Client.}"
 
+# A package names where it came from: always the commit, and the repository and its project page when the clone's
+# origin is a hosted (https) address. The nuspec pack wrote next to the build is what went into the package.
+if commit="$(git -C "$repo" rev-parse HEAD 2>/dev/null)"; then
+  nuspec="$repo/src/Mesh.Client/obj/Release/Mesh.Client.$version.nuspec"
+  grep -q "<repository type=\"git\".* commit=\"$commit\"" "$nuspec" || fail "Mesh.Client's package does not name commit $commit"
+  echo "== newcomer: the packages name where they come from (a clone whose origin is https://example.invalid/meshlib.git)"
+  git clone -q "$repo" "$work/hosted"
+  git -C "$repo" diff --binary HEAD | git -C "$work/hosted" apply --allow-empty # what is not committed yet, too
+  git -C "$work/hosted" remote set-url origin https://example.invalid/meshlib.git
+  dotnet pack "$work/hosted/src/Mesh.Client/Mesh.Client.csproj" -c Release -o "$work/hosted-feed" -v quiet -nologo > "$work/pack-hosted.log" 2>&1 ||
+    { cat "$work/pack-hosted.log"; fail "dotnet pack Mesh.Client from a hosted clone"; }
+  nuspec="$work/hosted/src/Mesh.Client/obj/Release/Mesh.Client.$version.nuspec"
+  grep -q '<repository type="git" url="https://example.invalid/meshlib.git"' "$nuspec" || fail "no repository url in $(grep '<repository' "$nuspec")"
+  grep -q '<projectUrl>https://example.invalid/meshlib</projectUrl>' "$nuspec" || fail "no project url in Mesh.Client's package"
+fi
+
 # From here on, packages go to a folder of the newcomer's own: the machine's may hold an older build of this version.
 export NUGET_PACKAGES="$work/packages"
 
