@@ -1,3 +1,4 @@
+using Mesh.Registry.Dashboard;
 using Mesh.Registry.Rollouts;
 using Mesh.Registry.Store;
 using Mesh.Testing;
@@ -15,5 +16,7 @@ internal static class RegistryHostInternals
         public RolloutEngine Rollouts => host.App.Services.GetRequiredService<RolloutEngine>();
 
         public RolloutTrafficWindows RolloutWindows => host.App.Services.GetRequiredService<RolloutTrafficWindows>();
+
+        public TrafficStatsStore Traffic => host.App.Services.GetRequiredService<TrafficStatsStore>();
     }
 }

@@ -39,7 +39,7 @@ internal static class PolicyDocumentReader
             return ([$"document: not valid UTF-8 text: {ex.Message}"], null);
         }
 
-        var document = new ConfigurationBuilder().AddInMemoryCollection(pairs).Build();
+        using var document = new ConfigurationRoot([new PolicyConfigurationProvider(pairs)]);
 
         var errors = new List<string>();
         var policy = new ServicePolicyOptions();

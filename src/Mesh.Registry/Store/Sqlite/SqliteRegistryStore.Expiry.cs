@@ -109,6 +109,10 @@ internal sealed partial class SqliteRegistryStore
         foreach (var i in expired)
         {
             s.Instances.Remove(i.Id);
+
+            // Its last traffic report goes with it: nothing else drops it, and a workload that registers ids and lets
+            // them lapse would otherwise grow the registry's memory for as long as nobody reads the dashboard.
+            _traffic.Remove(s.Name, i.Id);
             if (countInWindow)
             {
                 s.RecentExpirations.Enqueue(now);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Dashboard;
 using Mesh.Registry.Policies;
 using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
@@ -34,6 +35,7 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
     private readonly RegistryOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SqliteRegistryStore> _logger;
+    private readonly TrafficStatsStore _traffic;
     private readonly ITimer _sweepTimer;
     private readonly Meter _meter;
     private readonly Counter<long> _expired;
@@ -60,8 +62,9 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
     private bool _disposed;
 
     public SqliteRegistryStore(IOptions<RegistryOptions> options, IHostEnvironment environment, TimeProvider time, ILogger<SqliteRegistryStore> logger,
-        IMeterFactory meters, RegistryConsole console)
+        IMeterFactory meters, RegistryConsole console, TrafficStatsStore traffic)
     {
+        _traffic = traffic;
         _options = options.Value;
         _time = time;
         _logger = logger;
