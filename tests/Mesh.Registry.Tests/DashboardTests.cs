@@ -44,8 +44,8 @@ public sealed class DashboardTests : IAsyncLifetime
         (await reviews.PutAsync(new Uri("/v1/services/reviews/instances/r1", UriKind.Relative), Api.Json(Renewal("http://127.0.0.1:5001", GoodStats))))
             .EnsureSuccessStatusCode();
         (await reviews.PutAsync(new Uri("/v1/services/reviews/instances/r2", UriKind.Relative), Api.Json(Renewal("http://127.0.0.1:5002", """
-            { "windowSeconds": 1, "destinations": [ { "service": "ratings", "version": "v1", "requests": 50, "errors": 0, "p50Ms": 4, "p99Ms": 20 } ] }
-            """)))).EnsureSuccessStatusCode();
+            { "windowSeconds": 1, "destinations": [ { "service": "Ratings", "version": "v1", "requests": 50, "errors": 0, "p50Ms": 4, "p99Ms": 20 } ] }
+            """)))).EnsureSuccessStatusCode(); // the same service: names ignore case
         (await _host.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative), Api.Json("""{ "LoadBalancer": { "Policy": "RoundRobin" } }""")))
             .EnsureSuccessStatusCode();
 

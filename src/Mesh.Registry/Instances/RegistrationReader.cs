@@ -139,6 +139,11 @@ internal static class RegistrationReader
             {
                 errors.Add($"{path}.service", $"'{ApiRequest.Truncate(d.Service ?? string.Empty)}' is not a valid service name");
             }
+            else
+            {
+                // Service names ignore case; the dashboard's edges and a rollout's traffic window know them in lower case.
+                d.Service = RegistryNames.Service(d.Service);
+            }
 
             if (d.Version is not null && !MeshPolicyValidation.IsValidName(d.Version))
             {
