@@ -118,15 +118,17 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
 
     /// <summary>
     /// A renewal of an unchanged registration rewrites its lease key in the next group commit; anything else (new,
-    /// changed, or gone meanwhile) is a transaction of its own that takes a new revision.
+    /// changed, or gone meanwhile) is a transaction of its own that takes a new revision. A new id is refused when the
+    /// service already has <see cref="RegistryOptions.MaxInstancesPerService"/> instances (<see cref="IsFull"/>).
     /// </summary>
     public async Task<InstanceWrite> RegisterAsync(string service, string id, Registration registration)
     {
+        var caughtUp = false;
         for (var attempt = 1; ; attempt++)
         {
             EtcdInstanceEntry? existing;
             long modRevision, lease, instancesIndex;
-            bool gone;
+            bool gone, full;
             var now = _time.GetUtcNow();
             lock (_gate)
             {
@@ -139,6 +141,20 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 // Its lease passed and reads leave it out, though the decider has not removed it yet: it comes back as
                 // a new registration that moves the index, or a watch would see it go and come back at one index.
                 gone = existing is not null && !EtcdServiceEntry.IsShown(existing, now, ShowsExpired(s!, now));
+                full = (existing is null || gone) && IsFull(s, now);
+            }
+
+            if (full)
+            {
+                if (caughtUp)
+                {
+                    return InstanceWrite.TooMany(instancesIndex);
+                }
+
+                // Refused only once the mirror has every acknowledged write: a place another replica freed counts.
+                await CatchUpAsync().ConfigureAwait(false);
+                caughtUp = true;
+                continue;
             }
 
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
@@ -166,7 +182,34 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             }
 
             await CatchUpAsync().ConfigureAwait(false);
+            caughtUp = true;
         }
+    }
+
+    /// <summary>
+    /// Whether the service has <see cref="RegistryOptions.MaxInstancesPerService"/> instances that reads show (live, or
+    /// held by the guard) as this replica's mirror has them. Asked for new ids only, never for renewals. Registrations
+    /// at once each count without the others', so together they may pass the limit by as many as are in flight.
+    /// </summary>
+    private bool IsFull(EtcdServiceEntry? s, DateTimeOffset now)
+    {
+        var limit = _options.MaxInstancesPerService;
+        if (s is null || s.Instances.Count < limit)
+        {
+            return false;
+        }
+
+        var showsExpired = ShowsExpired(s, now);
+        var shown = 0;
+        foreach (var i in s.Instances.Values)
+        {
+            if (EtcdServiceEntry.IsShown(i, now, showsExpired) && ++shown >= limit)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
