@@ -59,6 +59,21 @@ public sealed class InstanceLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Of_new_ids_registering_at_once_through_one_registry_only_the_limit_are_created()
+    {
+        var reviews = _host.Client(RegistryHost.ReviewsToken);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var response = await reviews.RegisterAsync("reviews", $"r{i}", $"http://127.0.0.1:{5000 + i}");
+            return response.StatusCode;
+        }));
+
+        answers.Count(a => a == HttpStatusCode.Created).ShouldBe(3);
+        answers.Count(a => a == HttpStatusCode.Conflict).ShouldBe(17);
+        (await reviews.InstanceIdsAsync("reviews")).Count.ShouldBe(3);
+    }
+
+    [Fact]
     public async Task The_admin_token_is_held_to_the_same_limit()
     {
         var admin = _host.Admin;
