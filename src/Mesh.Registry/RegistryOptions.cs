@@ -48,6 +48,14 @@ internal sealed class RegistryOptions
     /// <summary>How long the mass-expiry guard holds instances whose owners do not come back. 5 minutes by default.</summary>
     public TimeSpan MassExpiryMaxHold { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// The most instances one service may have (live, or held by the mass-expiry guard): a registration of a new
+    /// instance id beyond it is refused with 409, whoever makes it, while renewals and changes of existing ids always
+    /// pass. It bounds what one workload holding its service's join token or certificate can make every reader of that
+    /// service download. 5000 by default; from 1 to 1000000.
+    /// </summary>
+    public int MaxInstancesPerService { get; set; } = 5000;
+
     /// <summary>The longest a watch may wait; a longer <c>wait</c> is cut to this. 5 minutes by default.</summary>
     public TimeSpan MaxWatchWait { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -29,7 +29,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
             created.ShouldBeFalse();
 
             // Another connection sees only committed data: the acknowledged lease must be there already.
-            StoredExpiry("reviews", "r1").ShouldBe(record.ExpiresAt.UtcTicks);
+            StoredExpiry("reviews", "r1").ShouldBe(record!.ExpiresAt.UtcTicks);
         }
     }
 
@@ -46,7 +46,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
         foreach (var (record, created, _) in renewals)
         {
             created.ShouldBeFalse();
-            StoredExpiry("reviews", record.Id).ShouldBe(record.ExpiresAt.UtcTicks);
+            StoredExpiry("reviews", record!.Id).ShouldBe(record.ExpiresAt.UtcTicks);
         }
     }
 

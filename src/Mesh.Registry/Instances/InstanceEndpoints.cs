@@ -2,6 +2,7 @@ using Mesh.Client.Registry;
 using Mesh.Registry.Api;
 using Mesh.Registry.Dashboard;
 using Mesh.Registry.Store;
+using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Instances;
 
@@ -15,7 +16,7 @@ internal static class InstanceEndpoints
     }
 
     internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        TrafficStatsStore traffic)
+        TrafficStatsStore traffic, IOptions<RegistryOptions> options)
     {
         if (ApiAuthorization.Refuse(context, auth, ApiAccess.Register, service, out var caller) is { } refusal)
         {
@@ -47,14 +48,21 @@ internal static class InstanceEndpoints
             return versionRefusal;
         }
 
-        var (record, created, index) = await store.RegisterAsync(RegistryNames.Service(service), id, registration with { Traffic = stats });
+        var write = await store.RegisterAsync(RegistryNames.Service(service), id, registration with { Traffic = stats });
+        if (write.Refused)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Too many instances",
+                detail: $"Service '{RegistryNames.Service(service)}' already has {options.Value.MaxInstancesPerService} instances, the limit " +
+                        $"{RegistryOptions.SectionName}:{nameof(RegistryOptions.MaxInstancesPerService)} sets; deregister one, or raise the limit.");
+        }
+
         if (stats is not null)
         {
             traffic.Record(RegistryNames.Service(service), id, stats);
         }
 
-        return ApiResponse.Json(context, record, index, RegistryJsonContext.Default.InstanceRecord,
-            created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
+        return ApiResponse.Json(context, write.Record, write.Index, RegistryJsonContext.Default.InstanceRecord,
+            write.Created ? StatusCodes.Status201Created : StatusCodes.Status200OK);
     }
 
     internal static async Task<IResult> DeregisterAsync(string service, string id, HttpContext context, IRegistryStore store, RegistryAuth auth,

@@ -38,6 +38,10 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     private readonly Lock _gate = new();
     private readonly Dictionary<string, EtcdServiceEntry> _services = new(StringComparer.Ordinal);
 
+    // Per service, the ids of the new instances this replica is writing (under _gate): those its mirror does not show
+    // yet count towards MaxInstancesPerService, so registrations racing through one replica never pass it.
+    private readonly Dictionary<string, HashSet<string>> _creating = new(StringComparer.Ordinal);
+
     // Lease keys seen before their instance key (a page boundary on load): applied when the instance arrives.
     private readonly Dictionary<(string, string), (EtcdLeaseValue Value, long ModRevision)> _pendingLeases = [];
     private readonly RegistryOptions _options;
@@ -118,15 +122,17 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
 
     /// <summary>
     /// A renewal of an unchanged registration rewrites its lease key in the next group commit; anything else (new,
-    /// changed, or gone meanwhile) is a transaction of its own that takes a new revision.
+    /// changed, or gone meanwhile) is a transaction of its own that takes a new revision. A new id is refused when the
+    /// service already has <see cref="RegistryOptions.MaxInstancesPerService"/> instances (<see cref="IsFull"/>).
     /// </summary>
     public async Task<InstanceWrite> RegisterAsync(string service, string id, Registration registration)
     {
+        var caughtUp = false;
         for (var attempt = 1; ; attempt++)
         {
             EtcdInstanceEntry? existing;
             long modRevision, lease, instancesIndex;
-            bool gone;
+            bool gone, full, creating;
             var now = _time.GetUtcNow();
             lock (_gate)
             {
@@ -139,6 +145,23 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 // Its lease passed and reads leave it out, though the decider has not removed it yet: it comes back as
                 // a new registration that moves the index, or a watch would see it go and come back at one index.
                 gone = existing is not null && !EtcdServiceEntry.IsShown(existing, now, ShowsExpired(s!, now));
+                full = (existing is null || gone) && IsFull(s, service, now);
+
+                // A second registration of the same new id at once adds nothing: the first's counts for both.
+                creating = (existing is null || gone) && !full && Creating(service).Add(id);
+            }
+
+            if (full)
+            {
+                if (caughtUp)
+                {
+                    return InstanceWrite.TooMany(instancesIndex);
+                }
+
+                // Refused only once the mirror has every acknowledged write: a place another replica freed counts.
+                await CatchUpAsync().ConfigureAwait(false);
+                caughtUp = true;
+                continue;
             }
 
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
@@ -153,8 +176,8 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                     return new InstanceWrite(ToRecord(service, id, existing.Value, expires), false, instancesIndex);
                 }
             }
-            else if (await TryChangeAsync(service, id, registration, existing is null ? 0 : modRevision, existing is null ? 0 : lease, now, expires)
-                         .ConfigureAwait(false) is { } revision)
+            else if (await ChangeAsync(service, id, registration, existing is null ? 0 : modRevision, existing is null ? 0 : lease, now, expires,
+                         creating).ConfigureAwait(false) is { } revision)
             {
                 return new InstanceWrite(ToRecord(service, id, ToValue(registration), expires), existing is null || gone, revision);
             }
@@ -166,7 +189,89 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
             }
 
             await CatchUpAsync().ConfigureAwait(false);
+            caughtUp = true;
         }
+    }
+
+    /// <summary>
+    /// <see cref="TryChangeAsync"/>, with a new instance's id in <see cref="_creating"/> (when <paramref name="creating"/>)
+    /// until it returns: by then the mirror shows it (the write was applied) or it was not written.
+    /// </summary>
+    private async Task<long?> ChangeAsync(string service, string id, Registration registration, long expectedRevision, long oldLease,
+        DateTimeOffset now, DateTimeOffset expires, bool creating)
+    {
+        try
+        {
+            return await TryChangeAsync(service, id, registration, expectedRevision, oldLease, now, expires).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (creating)
+            {
+                lock (_gate)
+                {
+                    var ids = _creating[service];
+                    ids.Remove(id);
+                    if (ids.Count == 0)
+                    {
+                        _creating.Remove(service);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the service has <see cref="RegistryOptions.MaxInstancesPerService"/> instances that reads show (live, or
+    /// held by the guard) as this replica's mirror has them, or that this replica is writing. Asked for new ids only,
+    /// never for renewals. Registrations through several replicas at once each count without the others', so together
+    /// they may pass the limit by as many as are in flight; checking in the transaction would need every registration
+    /// to read the whole service from etcd.
+    /// </summary>
+    private bool IsFull(EtcdServiceEntry? s, string service, DateTimeOffset now)
+    {
+        var limit = _options.MaxInstancesPerService;
+        _creating.TryGetValue(service, out var creating);
+        var inFlight = creating?.Count ?? 0;
+        if (s is null || s.Instances.Count + inFlight < limit)
+        {
+            return inFlight >= limit;
+        }
+
+        var showsExpired = ShowsExpired(s, now);
+        var counted = 0;
+        foreach (var i in s.Instances.Values)
+        {
+            if (EtcdServiceEntry.IsShown(i, now, showsExpired) && ++counted >= limit)
+            {
+                return true;
+            }
+        }
+
+        if (creating is not null)
+        {
+            foreach (var id in creating)
+            {
+                // One the mirror shows already (applied, its writer not yet back) was counted above.
+                if ((!s.Instances.TryGetValue(id, out var i) || !EtcdServiceEntry.IsShown(i, now, showsExpired)) && ++counted >= limit)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The ids of <paramref name="service"/>'s new instances this replica is writing; under <c>_gate</c>.</summary>
+    private HashSet<string> Creating(string service)
+    {
+        if (!_creating.TryGetValue(service, out var ids))
+        {
+            _creating[service] = ids = new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        return ids;
     }
 
     /// <summary>

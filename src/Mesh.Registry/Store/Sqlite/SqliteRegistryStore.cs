@@ -115,7 +115,8 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
 
     /// <summary>
     /// Registers a new instance, changes one, or renews its lease. Returns the instance and whether it is new, once the
-    /// change or the renewal is committed to the store.
+    /// change or the renewal is committed to the store; or the refusal of a new id when the service already has
+    /// <see cref="RegistryOptions.MaxInstancesPerService"/> instances (exact: counted under the lock that writes).
     /// </summary>
     /// <remarks>
     /// A change (new, different or re-registered after expiry) is written in its own transaction under the lock before
@@ -138,7 +139,11 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
             var expires = now + TimeSpan.FromSeconds(registration.TtlSeconds);
             if (!s.Instances.TryGetValue(id, out var existing) || !SameRegistration(existing, registration))
             {
-                return Change(s, id, registration, existing, now, expires);
+                // Swept just above, so the count is the live and held instances: a new id beyond the limit is refused
+                // here, where a new id is told from a renewal anyway, and renewals pay nothing for it.
+                return existing is null && s.Instances.Count >= _options.MaxInstancesPerService
+                    ? InstanceWrite.TooMany(s.InstancesIndex)
+                    : Change(s, id, registration, existing, now, expires);
             }
 
             existing.RenewedAt = now;
