@@ -2,7 +2,8 @@ using Mesh.Registry;
 using Mesh.Registry.Cli;
 using Microsoft.Extensions.Configuration.Memory;
 
-// `policy ...` (apply, validate, get, history, rollback) and `backup` are the command line; anything else starts the server.
+// `policy ...` (apply, validate, get, history, rollback), `backup`, `--help` and `--version` are the command line;
+// anything else starts the server.
 if (RegistryCli.IsCommand(args))
 {
     return await RegistryCli.RunAsync(args, Console.Out, Console.Error, Environment.GetEnvironmentVariable);

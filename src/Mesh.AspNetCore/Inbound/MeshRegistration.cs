@@ -1,5 +1,6 @@
 using Mesh.Client;
 using Mesh.Client.Hosting;
+using Mesh.Client.Internal;
 using Mesh.Client.Registry;
 using Mesh.AspNetCore.Telemetry;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -97,7 +98,7 @@ internal sealed partial class MeshRegistration(
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
         {
             // The lease will run out on its own; draining still helps the watchers that are reachable.
-            LogDeregisterFailed(logger, ex.Message);
+            LogDeregisterFailed(logger, ExceptionReason.Of(ex));
         }
 
         var drain = options.Value.Registry.DrainDelay;
@@ -171,7 +172,7 @@ internal sealed partial class MeshRegistration(
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 failures++;
-                LogRegisterFailed(logger, ex.Message);
+                LogRegisterFailed(logger, ExceptionReason.Of(ex));
 
                 // Retry sooner than the renewal interval, so the lease does not lapse over one lost request.
                 next = TimeSpan.FromSeconds(Math.Min(renewEvery.TotalSeconds / 2, Math.Pow(2, Math.Min(failures, 5)) * 0.1));

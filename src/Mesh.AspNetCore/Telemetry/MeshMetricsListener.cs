@@ -40,7 +40,9 @@ internal sealed partial class MeshMetricsListener(
         var kestrel = new KestrelServerOptions { ApplicationServices = services, AddServerHeader = false };
         kestrel.Limits.MaxRequestBodySize = 0;
         var endpoint = new IPEndPoint(ListenAddress(listener), listener.Port);
-        kestrel.Listen(endpoint, l => l.Protocols = HttpProtocols.Http1AndHttp2);
+        // Plaintext without TLS negotiation can only be HTTP/1.1 here (what scrapers speak); asking for HTTP/2 as well
+        // changed nothing but made Kestrel warn at every start.
+        kestrel.Listen(endpoint, l => l.Protocols = HttpProtocols.Http1);
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
         _server = new KestrelServer(Options.Create(kestrel), transport, loggerFactory);
         await _server.StartAsync(new MeshMetricsListenerApplication(BuildPipeline(), services.GetRequiredService<IHttpContextFactory>()), cancellationToken);

@@ -495,7 +495,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     {
         if (Interlocked.Exchange(ref _connected, 0) == 1 || failures == 1)
         {
-            LogDisconnected(_logger, what, ex.Message);
+            LogDisconnected(_logger, what, ExceptionReason.Of(ex));
         }
 
         // Every replica failed this call (each was tried once, the watch's index with it). Back off with full jitter, so

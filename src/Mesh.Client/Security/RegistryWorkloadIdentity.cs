@@ -126,12 +126,12 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
                     if (warnedFor != current.NotAfter || failures % 10 == 1)
                     {
                         warnedFor = current.NotAfter;
-                        LogRenewalLate(_logger, (current.NotAfter - now).TotalSeconds, ex.Message);
+                        LogRenewalLate(_logger, (current.NotAfter - now).TotalSeconds, ExceptionReason.Of(ex));
                     }
                 }
                 else
                 {
-                    LogRenewalFailed(_logger, ex.Message);
+                    LogRenewalFailed(_logger, ExceptionReason.Of(ex));
                 }
 
                 if (current is not null && next > current.NotAfter - now && current.NotAfter > now)

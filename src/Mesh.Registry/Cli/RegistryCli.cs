@@ -12,7 +12,12 @@ internal static class RegistryCli
     public const int Usage = 2;
 
     /// <summary>Whether <paramref name="args"/> asks for the command line rather than the server.</summary>
-    public static bool IsCommand(string[] args) => args.Length > 0 && args[0] is "policy" or "backup";
+    /// <remarks>
+    /// Help and version are the command line's too: the usage errors say "Run with --help", and a server started by
+    /// it would bind the default port and make an admin token and a CA in the user's data folder.
+    /// </remarks>
+    public static bool IsCommand(string[] args) =>
+        args.Length > 0 && args[0] is "policy" or "backup" or "--help" or "-h" or "-?" or "/?" or "--version";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment,
         HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
