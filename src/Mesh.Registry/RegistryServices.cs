@@ -1,6 +1,7 @@
 using Mesh.Registry.Api;
 using Mesh.Registry.Ca;
 using Mesh.Registry.Dashboard;
+using Mesh.Registry.Instances;
 using Mesh.Registry.Rollouts;
 using Mesh.Registry.Store;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,6 +25,7 @@ internal static class RegistryServices
         services.TryAddSingleton(RegistryStoreFactory.Create);
         services.TryAddSingleton<JoinTokenStore>();
         services.TryAddSingleton<AuthFailureLimiter>();
+        services.TryAddSingleton<InstanceLimitMetrics>();
         services.TryAddSingleton<RegistryAuth>();
         services.TryAddSingleton<CertificateAuthority>();
         services.TryAddSingleton<RegistryServerCertificate>();

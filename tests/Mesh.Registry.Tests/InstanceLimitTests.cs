@@ -1,5 +1,8 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using Mesh.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace Mesh.Registry.Tests;
 
@@ -20,6 +23,8 @@ public sealed class InstanceLimitTests : IAsyncLifetime
     [Fact]
     public async Task A_fourth_new_id_is_refused_while_renewals_and_changes_pass_and_a_deregistration_frees_a_place()
     {
+        using var refusals = new MetricCollector<long>(_host.App.Services.GetRequiredService<IMeterFactory>(), RegistryMeter.Name,
+            "mesh.registry.instances.refused");
         var reviews = _host.Client(RegistryHost.ReviewsToken);
         for (var i = 1; i <= 3; i++)
         {
@@ -56,6 +61,10 @@ public sealed class InstanceLimitTests : IAsyncLifetime
         (await reviews.RegisterAsync("reviews", "r4", "http://127.0.0.1:5004")).StatusCode.ShouldBe(HttpStatusCode.Created);
         await (await reviews.RegisterAsync("reviews", "r5", "http://127.0.0.1:5005")).ProblemAsync(HttpStatusCode.Conflict);
         (await reviews.InstanceIdsAsync("reviews")).ShouldBe(["r1", "r2", "r4"]);
+
+        // Each refusal is counted for its service, for an operator to see a service at its limit.
+        var counted = refusals.GetMeasurementSnapshot();
+        counted.Select(m => (m.Value, m.Tags["service"])).ShouldBe([(1L, (object?)"reviews"), (1L, "reviews")]);
     }
 
     [Fact]

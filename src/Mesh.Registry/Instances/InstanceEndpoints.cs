@@ -16,7 +16,7 @@ internal static class InstanceEndpoints
     }
 
     internal static async Task<IResult> RegisterAsync(string service, string id, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        TrafficStatsStore traffic, IOptions<RegistryOptions> options)
+        TrafficStatsStore traffic, IOptions<RegistryOptions> options, InstanceLimitMetrics limitMetrics)
     {
         if (ApiAuthorization.Refuse(context, auth, ApiAccess.Register, service, out var caller) is { } refusal)
         {
@@ -51,6 +51,7 @@ internal static class InstanceEndpoints
         var write = await store.RegisterAsync(RegistryNames.Service(service), id, registration with { Traffic = stats });
         if (write.Refused)
         {
+            limitMetrics.Refused(RegistryNames.Service(service));
             return Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Too many instances",
                 detail: $"Service '{RegistryNames.Service(service)}' already has {options.Value.MaxInstancesPerService} instances, the limit " +
                         $"{RegistryOptions.SectionName}:{nameof(RegistryOptions.MaxInstancesPerService)} sets; deregister one, or raise the limit.");
