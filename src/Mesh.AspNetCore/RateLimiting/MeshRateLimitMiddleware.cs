@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using Mesh.AspNetCore.Security;
+using Mesh.AspNetCore.Telemetry;
 using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -78,12 +79,12 @@ internal sealed partial class MeshRateLimitMiddleware : IMiddleware
                 new KeyValuePair<string, object?>("dry_run", rule.DryRun));
             if (rule.DryRun)
             {
-                LogWouldLimit(_logger, rule.Name, who, method, context.Request.Path.Value ?? "/");
+                LogWouldLimit(_logger, rule.Name, who, method, AccessLogText.Path(context.Request));
                 continue;
             }
 
             var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : rule.Period;
-            LogLimited(_logger, rule.Name, who, method, context.Request.Path.Value ?? "/");
+            LogLimited(_logger, rule.Name, who, method, AccessLogText.Path(context.Request));
             return WriteTooManyRequestsAsync(context, rule.Name, retryAfter);
         }
 

@@ -76,7 +76,7 @@ internal sealed class AuthorizationRule
     /// denied; an ALLOW rule reads the request's path alone, so the endpoint never adds an allowance.
     /// </summary>
     public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
-        MatchesFrom(caller) && MatchesMethod(method) &&
+        MatchesFrom(caller) && MatchesMethod(method, deny) &&
         (MatchesPath(target.Path) || MatchesPath(target.FullPath) ||
          (deny && (MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
 
@@ -84,7 +84,7 @@ internal sealed class AuthorizationRule
     /// Whether the rule matches the caller and method; for a request whose path has no single reading, where any path
     /// rule may be the one it reaches.
     /// </summary>
-    public bool MatchesCallerAndMethod(string? caller, string method) => MatchesFrom(caller) && MatchesMethod(method);
+    public bool MatchesCallerAndMethod(string? caller, string method) => MatchesFrom(caller) && MatchesMethod(method, headAsGet: true);
 
     private bool MatchesFrom(string? caller)
     {
@@ -184,16 +184,24 @@ internal sealed class AuthorizationRule
         return false;
     }
 
-    private bool MatchesMethod(string method)
+    /// <summary>
+    /// Whether the rule names <paramref name="method"/>. With <paramref name="headAsGet"/> (a DENY rule, or a rate
+    /// limit) a rule naming GET also matches HEAD: servers answer HEAD with the GET handler (static files, Razor Pages'
+    /// <c>OnGet</c>, endpoints mapped for every method), so a HEAD request would otherwise run a denied handler and
+    /// read its headers. An ALLOW rule matches only the methods it names.
+    /// </summary>
+    private bool MatchesMethod(string method, bool headAsGet)
     {
         if (_methods.Length == 0)
         {
             return true;
         }
 
+        var head = headAsGet && string.Equals(method, "HEAD", StringComparison.OrdinalIgnoreCase);
         foreach (var m in _methods)
         {
-            if (string.Equals(m, method, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(m, method, StringComparison.OrdinalIgnoreCase) ||
+                (head && string.Equals(m, "GET", StringComparison.OrdinalIgnoreCase)))
             {
                 return true;
             }

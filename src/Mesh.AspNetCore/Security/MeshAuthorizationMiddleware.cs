@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Mesh.AspNetCore.Telemetry;
 using Mesh.Client.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -60,11 +61,11 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         _security.RecordDenied(caller ?? "unauthenticated", table.DryRun);
         if (table.DryRun)
         {
-            LogWouldDeny(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
+            LogWouldDeny(_logger, caller ?? "an unauthenticated caller", request.Method, AccessLogText.Path(request));
             return next(context);
         }
 
-        LogDenied(_logger, caller ?? "an unauthenticated caller", request.Method, request.Path.Value ?? "/");
+        LogDenied(_logger, caller ?? "an unauthenticated caller", request.Method, AccessLogText.Path(request));
         return WriteDeniedAsync(context, caller);
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
+using Microsoft.AspNetCore.Http;
 
 namespace Mesh.AspNetCore.Telemetry;
 
@@ -13,6 +14,12 @@ namespace Mesh.AspNetCore.Telemetry;
 internal static class AccessLogText
 {
     private static readonly SearchValues<char> Unsafe = SearchValues.Create(UnsafeCharacters());
+
+    /// <summary>
+    /// The request's decoded path, escaped: for the access log, and for the lines that log a refused request (an
+    /// authorization denial, a rate limit), whose caller may be the one forging.
+    /// </summary>
+    public static string Path(HttpRequest request) => Escape(request.Path.Value ?? "/");
 
     public static string Escape(string value)
     {

@@ -67,7 +67,7 @@ internal sealed partial class MeshTelemetryMiddleware(MeshInbound inbound, TimeP
             {
                 var activity = Activity.Current;
                 LogAccess(_accessLog, startTime.ToString("O", CultureInfo.InvariantCulture), context.Request.Method,
-                    AccessLogText.Escape(context.Request.Path.Value ?? "/"), context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
+                    AccessLogText.Path(context.Request), context.Request.Protocol, status, grpcStatus.Length == 0 ? "-" : grpcStatus,
                     ResponseFlags(context, failed), requestBytes, responseBytes, Math.Round(seconds * 1000, 3),
                     inbound.ServiceName, inbound.ServiceVersion, sourceService, sourceVersion, peer?.SpiffeId ?? "-",
                     mutualTls ? "mutual_tls" : "none", route, Header(context, "x-request-id"), Header(context, "user-agent"),

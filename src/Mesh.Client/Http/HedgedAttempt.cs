@@ -38,10 +38,10 @@ internal sealed class HedgedAttempt
     private bool IsAbandoned => Volatile.Read(ref _abandoned) != 0;
 
     /// <summary>Sends the request from <paramref name="startTimestamp"/> on (the endpoint counts it in flight from now).</summary>
-    public void Start(MeshHandler handler, long startTimestamp, CancellationToken callerToken)
+    public void Start(MeshHandler handler, long startTimestamp, CancellationToken unjudgedToken)
     {
         _tracker.Sending(startTimestamp);
-        Task = SendAsync(handler, callerToken);
+        Task = SendAsync(handler, unjudgedToken);
     }
 
     /// <summary>
@@ -70,7 +70,7 @@ internal sealed class HedgedAttempt
     /// <summary>The group took this hedge's outcome: its cancellation is not needed any more.</summary>
     public void Release() => _cancel.Dispose();
 
-    private async Task<HttpResponseMessage> SendAsync(MeshHandler handler, CancellationToken callerToken)
+    private async Task<HttpResponseMessage> SendAsync(MeshHandler handler, CancellationToken unjudgedToken)
     {
         try
         {
@@ -80,9 +80,9 @@ internal sealed class HedgedAttempt
         }
         catch (Exception ex)
         {
-            // A per-try or total timeout judges the endpoint (too slow), as for any attempt; a loser cancelled because
-            // another hedge won, or a caller gone, says nothing about it.
-            _tracker.Failed(callerGaveUp: ex is OperationCanceledException && (IsAbandoned || callerToken.IsCancellationRequested));
+            // A per-try or route timeout judges the endpoint (too slow), as for any attempt; a loser cancelled because
+            // another hedge won, a caller gone, or a deadline the caller chose says nothing about it.
+            _tracker.Failed(callerGaveUp: ex is OperationCanceledException && (IsAbandoned || unjudgedToken.IsCancellationRequested));
             throw;
         }
     }

@@ -301,7 +301,7 @@ internal sealed class HedgedAttempts
         var hedge = new HedgedAttempt(copy, pick, _call.Service.Outliers, time, attemptToken);
         _hedges.Add(hedge);
         _call.Destination.Locality?.OnAttempt(endpoint);
-        hedge.Start(_handler, start, _call.CallerToken);
+        hedge.Start(_handler, start, _call.UnjudgedToken);
     }
 
     /// <summary>

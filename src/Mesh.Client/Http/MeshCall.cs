@@ -24,7 +24,7 @@ internal struct MeshCall
         Deadline = deadline;
         IsIdempotent = IsIdempotentMethod(request.Method);
         IsGrpc = grpc;
-        CallerToken = callerToken;
+        UnjudgedToken = callerToken;
     }
 
     public HttpRequestMessage Request { get; }
@@ -53,8 +53,12 @@ internal struct MeshCall
     /// <summary>Whether another attempt may send the request again: by its method, or for gRPC by its body.</summary>
     public readonly bool IsRepeatable => IsGrpc ? IsReplayable : IsIdempotent;
 
-    /// <summary>The caller's own token, to tell its cancellation from the mesh's timeouts.</summary>
-    public CancellationToken CallerToken { get; }
+    /// <summary>
+    /// The token whose cancellation says nothing about the endpoint an attempt went to: the caller's own, or the call's
+    /// deadline when the caller chose it (the inbound request's budget, or the request's <c>grpc-timeout</c>) rather
+    /// than the route. A budget anyone may send would otherwise let them open breakers and eject healthy endpoints.
+    /// </summary>
+    public CancellationToken UnjudgedToken { get; set; }
 
     public int Attempts { get; set; }
 

@@ -74,7 +74,7 @@ internal sealed class MeshHandler : DelegatingHandler
         }
 
         var grpc = GrpcResponses.IsGrpc(request);
-        var deadline = Deadline(route.Timeout, start, time, grpc ? request : null);
+        var deadline = Deadline(route.Timeout, start, time, grpc ? request : null, out var callersDeadline);
         var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, grpc, cancellationToken);
         service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
@@ -107,6 +107,10 @@ internal sealed class MeshHandler : DelegatingHandler
                 // The deadline's own token source, cancelled by its timer or by the caller's token.
                 deadlineSource = _timeouts.Rent(call.Remaining(time), cancellationToken, out callerRegistration);
                 callToken = deadlineSource.Token;
+                if (callersDeadline)
+                {
+                    call.UnjudgedToken = callToken;
+                }
             }
 
             var retry = route.Retry;
@@ -269,8 +273,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 }
                 catch (Exception ex)
                 {
-                    var callerGaveUp = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
-                    tracker.Failed(callerGaveUp);
+                    tracker.Failed(callerGaveUp: ex is OperationCanceledException && call.UnjudgedToken.IsCancellationRequested);
 
                     error = AttemptError(ex, perTrySource, retry, callToken);
                 }
@@ -477,9 +480,12 @@ internal sealed class MeshHandler : DelegatingHandler
     /// <summary>
     /// The call's deadline timestamp (0 for none): the earliest of the route's timeout, the inbound request's deadline
     /// and, for a gRPC request (<paramref name="grpcRequest"/>), the <c>grpc-timeout</c> its caller set.
+    /// <paramref name="callersDeadline"/> says whether the caller chose it (one of the latter two, earlier than the
+    /// route's): running out of it then judges no endpoint.
     /// </summary>
-    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time, HttpRequestMessage? grpcRequest)
+    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time, HttpRequestMessage? grpcRequest, out bool callersDeadline)
     {
+        callersDeadline = false;
         var deadline = 0L;
         if (routeTimeout is { } timeout)
         {
@@ -493,6 +499,7 @@ internal sealed class MeshHandler : DelegatingHandler
             if (deadline == 0 || callerDeadline < deadline)
             {
                 deadline = callerDeadline;
+                callersDeadline = true;
             }
         }
 
@@ -500,6 +507,7 @@ internal sealed class MeshHandler : DelegatingHandler
         if (inbound != 0 && (deadline == 0 || inbound < deadline))
         {
             deadline = inbound;
+            callersDeadline = true;
         }
 
         return deadline;

@@ -10,6 +10,9 @@ namespace Mesh.Client.Http;
 /// </summary>
 internal sealed class MirrorSender
 {
+    /// <summary>What a copy's Host adds to the service's name; the TLS target host too, so TLS reads it back.</summary>
+    public const string ShadowSuffix = "-shadow";
+
     /// <summary>A mirror copy may not take longer than this, so a stuck mirror cannot pile up copies.</summary>
     private static readonly TimeSpan MaxMirrorTime = TimeSpan.FromSeconds(10);
 
@@ -46,7 +49,7 @@ internal sealed class MirrorSender
             copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
         }
 
-        copy.Headers.Host = service.Name + "-shadow";
+        copy.Headers.Host = service.Name + ShadowSuffix;
         if (request.Content is { } content)
         {
             // ByteArrayContent (StringContent, JsonContent is not one) and ReadOnlyMemoryContent buffer their bytes:

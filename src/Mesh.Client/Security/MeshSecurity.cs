@@ -187,14 +187,37 @@ internal sealed partial class MeshSecurity : IDisposable
         X509Certificate? remoteCertificate, string[] acceptableIssuers)
     {
         // Only mesh services see this workload's certificate.
-        return _runtime.TryGetService(targetHost, out _) && Identity?.Current is { } credentials ? credentials.Certificate : null;
+        return ServiceOfTarget(targetHost) is not null && Identity?.Current is { } credentials ? credentials.Certificate : null;
+    }
+
+    /// <summary>
+    /// The mesh service a TLS target host (the Host the mesh handler set) names: the service itself, or for a mirror
+    /// copy (<c>{service}-shadow</c>, see <see cref="Http.MirrorSender"/>) the service it copies, unless that name is a
+    /// service of its own; null for any other host.
+    /// </summary>
+    private string? ServiceOfTarget(string? target)
+    {
+        if (string.IsNullOrEmpty(target))
+        {
+            return null;
+        }
+
+        if (_runtime.TryGetService(target, out var service))
+        {
+            return service.Name;
+        }
+
+        return target.EndsWith(Http.MirrorSender.ShadowSuffix, StringComparison.OrdinalIgnoreCase) &&
+            _runtime.TryGetService(target[..^Http.MirrorSender.ShadowSuffix.Length], out service)
+            ? service.Name
+            : null;
     }
 
     private bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         // The TLS target host is the Host header the mesh handler set: the destination service's name.
-        var target = (sender as SslStream)?.TargetHostName;
-        if (string.IsNullOrEmpty(target) || !_runtime.TryGetService(target, out _))
+        var target = ServiceOfTarget((sender as SslStream)?.TargetHostName);
+        if (target is null)
         {
             return errors == SslPolicyErrors.None;
         }
@@ -239,7 +262,7 @@ internal sealed partial class MeshSecurity : IDisposable
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             if (security.Identity?.Current is null && request.RequestUri is { Scheme: "https" } uri && request.Headers.Host is { } host &&
-                security._runtime.TryGetService(HostName(host), out _))
+                security.ServiceOfTarget(HostName(host)) is not null)
             {
                 if (Interlocked.Exchange(ref _warned, 1) == 0)
                 {

@@ -40,7 +40,7 @@ internal static class MeshSpans
 
         activity.DisplayName = Names.GetOrAdd(service, CreateNames).For(method);
         activity.AddTag("http.request.method", method.Method);
-        activity.AddTag("url.full", uri.OriginalString);
+        activity.AddTag("url.full", RedactedUrl(uri));
         activity.AddTag("server.address", uri.IdnHost);
         activity.AddTag("server.port", MeshTelemetry.Box(uri.Port));
         activity.AddTag("mesh.route", route);
@@ -50,6 +50,23 @@ internal static class MeshSpans
         }
 
         return activity;
+    }
+
+    /// <summary>
+    /// The URL as <c>url.full</c> holds it, the way .NET's own HTTP client span writes it: without user info, and with
+    /// the query's values hidden (<c>?*</c>), since query strings carry tokens and signatures that the trace backend
+    /// must not keep. A URL with neither (the common case) is returned as it is, without a copy.
+    /// </summary>
+    internal static string RedactedUrl(Uri uri)
+    {
+        var original = uri.OriginalString;
+        if (original.AsSpan().IndexOfAny('?', '@') < 0)
+        {
+            return original;
+        }
+
+        var url = uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+        return uri.Query.Length > 1 ? url + "?*" : url;
     }
 
     /// <summary>The endpoint an attempt goes to: the peer the call span reports is the last one tried.</summary>

@@ -44,6 +44,7 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _crossZone;
     private readonly Counter<long> _overflows;
     private readonly Counter<long> _hedges;
+    private readonly DestinationVersionLabels _destinationVersions = new();
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -85,7 +86,8 @@ internal sealed class MeshTelemetry : IDisposable
             return;
         }
 
-        Record("source", SourceService, SourceVersion, service, version, route, statusCode, grpcStatus, mutualTls, requestBytes, responseBytes, seconds);
+        Record("source", SourceService, SourceVersion, service, _destinationVersions.Label(service, version), route, statusCode, grpcStatus,
+            mutualTls, requestBytes, responseBytes, seconds);
     }
 
     /// <summary>The server side of a request this app served (<c>reporter="destination"</c>).</summary>
