@@ -48,6 +48,35 @@ public sealed class CallSpanTests
         terminal.TraceParents.ShouldAllBe(t => t == MeshSpans.TraceParentOf(call));
     }
 
+    [Theory]
+    [InlineData("PURGE", "HTTP", "_OTHER", "PURGE")]
+    [InlineData("get", "GET", "GET", "get")]
+    [InlineData("OPTIONS", "OPTIONS", "OPTIONS", null)]
+    public async Task A_method_outside_the_standard_set_is_other_and_its_spelling_kept_aside(
+        string method, string namePrefix, string recorded, string? original)
+    {
+        var service = "spans" + Guid.NewGuid().ToString("N")[..8];
+        var stopped = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == MeshTelemetry.ActivitySourceName,
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var services = Build(service);
+        using var invoker = new HttpMessageInvoker(services.GetRequiredService<MeshHandlerFactory>()
+            .CreateHandler(new SequenceHandler(HttpStatusCode.OK), "spans-client"));
+
+        using var request = new HttpRequestMessage(new HttpMethod(method), new Uri($"http://{service}/items"));
+        using var response = await invoker.SendAsync(request, CancellationToken.None);
+
+        var call = stopped.Where(a => a.OperationName == service).ShouldHaveSingleItem();
+        call.DisplayName.ShouldBe($"{namePrefix} {service}");
+        call.GetTagItem("http.request.method").ShouldBe(recorded);
+        call.GetTagItem("http.request.method_original").ShouldBe(original);
+    }
+
     [Fact]
     public void The_traceparent_written_from_the_ids_is_the_one_the_w3c_propagator_writes()
     {

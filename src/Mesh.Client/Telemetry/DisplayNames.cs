@@ -1,10 +1,13 @@
 namespace Mesh.Client.Telemetry;
 
 /// <summary>
-/// A service's span names, <c>{method} {service}</c>, made once for the common methods instead of on every call.
+/// A service's span names, <c>{method} {service}</c>, made once for the common methods instead of on every call. A
+/// method outside HTTP's standard set is named <c>HTTP {service}</c>, as OpenTelemetry's HTTP conventions name it: a
+/// caller that forwards methods it was sent cannot make a span name per method.
 /// </summary>
 internal sealed class DisplayNames(string service)
 {
+    private readonly string _other = "HTTP " + service;
     private readonly string _get = "GET " + service;
     private readonly string _post = "POST " + service;
     private readonly string _put = "PUT " + service;
@@ -34,6 +37,11 @@ internal sealed class DisplayNames(string service)
             return _delete;
         }
 
-        return method == HttpMethod.Patch ? _patch : string.Concat(method.Method, " ", service);
+        if (method == HttpMethod.Patch)
+        {
+            return _patch;
+        }
+
+        return MeshSpans.StandardMethod(method) is { } standard ? string.Concat(standard, " ", service) : _other;
     }
 }

@@ -26,6 +26,12 @@ internal static class MeshSpans
 
     private static readonly Func<string, DisplayNames> CreateNames = static service => new DisplayNames(service);
 
+    private static readonly HttpMethod[] StandardMethods =
+    [
+        HttpMethod.Get, HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch, HttpMethod.Head,
+        HttpMethod.Options, HttpMethod.Trace, HttpMethod.Connect,
+    ];
+
     private static readonly Type DefaultPropagatorType = DistributedContextPropagator.CreateDefaultPropagator().GetType();
 
     /// <summary>Starts the call span, or returns null when nobody listens to <see cref="MeshTelemetry.ActivitySourceName"/>.</summary>
@@ -39,7 +45,20 @@ internal static class MeshSpans
         }
 
         activity.DisplayName = Names.GetOrAdd(service, CreateNames).For(method);
-        activity.AddTag("http.request.method", method.Method);
+        if (StandardMethod(method) is { } standard)
+        {
+            activity.AddTag("http.request.method", standard);
+            if (!ReferenceEquals(standard, method.Method) && !string.Equals(standard, method.Method, StringComparison.Ordinal))
+            {
+                activity.AddTag("http.request.method_original", method.Method);
+            }
+        }
+        else
+        {
+            activity.AddTag("http.request.method", OtherMethod);
+            activity.AddTag("http.request.method_original", method.Method);
+        }
+
         activity.AddTag("url.full", RedactedUrl(uri));
         activity.AddTag("server.address", uri.IdnHost);
         activity.AddTag("server.port", MeshTelemetry.Box(uri.Port));
@@ -67,6 +86,26 @@ internal static class MeshSpans
 
         var url = uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
         return uri.Query.Length > 1 ? url + "?*" : url;
+    }
+
+    /// <summary>What OpenTelemetry's HTTP conventions record for a method outside HTTP's standard set.</summary>
+    internal const string OtherMethod = "_OTHER";
+
+    /// <summary>
+    /// The method's standard upper-case name (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH; HttpMethod
+    /// compares them ignoring case), or null for any other method.
+    /// </summary>
+    internal static string? StandardMethod(HttpMethod method)
+    {
+        foreach (var known in StandardMethods)
+        {
+            if (method == known)
+            {
+                return known.Method;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The endpoint an attempt goes to: the peer the call span reports is the last one tried.</summary>
