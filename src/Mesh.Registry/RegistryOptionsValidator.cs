@@ -67,6 +67,11 @@ internal sealed class RegistryOptionsValidator : IValidateOptions<RegistryOption
             errors.Add($"{root}:MaxInstancesPerService: {options.MaxInstancesPerService} must be from 1 to 1000000");
         }
 
+        if (options.MaxWatchesPerCaller is < 1 or > 1_000_000)
+        {
+            errors.Add($"{root}:MaxWatchesPerCaller: {options.MaxWatchesPerCaller} must be from 1 to 1000000");
+        }
+
         if (options.MaxWatchWait <= TimeSpan.Zero || options.MaxWatchWait > TimeSpan.FromHours(1))
         {
             errors.Add($"{root}:MaxWatchWait: {options.MaxWatchWait} must be between 00:00:00 (exclusive) and 01:00:00");

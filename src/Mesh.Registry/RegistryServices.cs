@@ -4,6 +4,7 @@ using Mesh.Registry.Dashboard;
 using Mesh.Registry.Instances;
 using Mesh.Registry.Rollouts;
 using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -27,6 +28,7 @@ internal static class RegistryServices
         services.TryAddSingleton<AuthFailureLimiter>();
         services.TryAddSingleton<InstanceLimitMetrics>();
         services.TryAddSingleton<RegistryAuth>();
+        services.TryAddSingleton<WatchLimiter>();
         services.TryAddSingleton<CertificateAuthority>();
         services.TryAddSingleton<RegistryServerCertificate>();
         services.TryAddSingleton<RegistryCertificateAuth>();

@@ -110,6 +110,30 @@ public sealed class ServicesWatchTests
     }
 
     [Fact]
+    public async Task Refused_by_the_watch_limit_the_client_stays_connected_retries_and_still_sees_changes()
+    {
+        // A limit of one: of the client's two polls (catalog, states) one parks and the other gets 429 each time.
+        var counter = new RegistryRequestCounter();
+        await using var registry = await RegistryHost.StartAsync(configure: s => s["MeshRegistry:MaxWatchesPerCaller"] = "1",
+            services: ["productpage"], configureServices: s => s.AddSingleton<IStartupFilter>(counter));
+        var admin = registry.Admin;
+        await RegisterAsync(admin, "svc-a", "a", 20_000);
+        await using var mesh = Client(registry);
+        await Poll.UntilAsync(() => Endpoints(mesh, "svc-a") == 1, because: "the client sees the service");
+        await Poll.UntilAsync(() => counter.Total(RegistryRequestCounter.States) + counter.Total(RegistryRequestCounter.Catalog) >= 6,
+            because: "the refused poll is retried");
+
+        // Refused is not unreachable: the registry answered.
+        var source = mesh.GetService<RegistryDiscoverySource>();
+        source.IsConnected.ShouldBeTrue();
+
+        await RegisterAsync(admin, "svc-a", "b", 20_001);
+        await PutPolicyAsync(admin, "svc-a");
+        await Poll.UntilAsync(() => Endpoints(mesh, "svc-a") == 2 && HasRoundRobin(mesh, "svc-a"), because: "changes still reach the client");
+        source.IsConnected.ShouldBeTrue();
+    }
+
+    [Fact]
     public async Task Against_a_registry_without_the_watch_of_many_it_polls_each_service()
     {
         var counter = new RegistryRequestCounter { RefuseServicesWatch = true };

@@ -1,6 +1,7 @@
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
 using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 
 namespace Mesh.Registry.Tests;
 
@@ -35,17 +36,17 @@ internal sealed class PolicyWriteRacingStore(IRegistryStore inner) : IRegistrySt
 
     public Task<bool> DeregisterAsync(string service, string id) => inner.DeregisterAsync(service, id);
 
-    public Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken) =>
-        inner.WatchServicesAsync(index, wait, cancellationToken);
+    public Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken) =>
+        inner.WatchServicesAsync(index, wait, caller, cancellationToken);
 
-    public Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken) =>
-        inner.WatchInstancesAsync(service, index, wait, cancellationToken);
+    public Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken) =>
+        inner.WatchInstancesAsync(service, index, wait, caller, cancellationToken);
 
-    public Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken) =>
-        inner.WatchPolicyAsync(service, index, wait, cancellationToken);
+    public Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken) =>
+        inner.WatchPolicyAsync(service, index, wait, caller, cancellationToken);
 
     public Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
-        CancellationToken cancellationToken) => inner.WatchServiceStatesAsync(services, index, wait, cancellationToken);
+        WatchCaller caller, CancellationToken cancellationToken) => inner.WatchServiceStatesAsync(services, index, wait, caller, cancellationToken);
 
     public Task<StoredPolicyVersion?> GetPolicyVersionAsync(string service, long version) => inner.GetPolicyVersionAsync(service, version);
 

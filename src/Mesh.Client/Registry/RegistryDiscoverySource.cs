@@ -493,7 +493,14 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     private async Task OnFailureAsync(string what, Exception ex, int failures, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _connected, 0) == 1 || failures == 1)
+        if (ex is HttpRequestException { StatusCode: HttpStatusCode.TooManyRequests })
+        {
+            // The registry answered: this app's service has as many watches parked as it allows
+            // (MeshRegistry:MaxWatchesPerCaller). Still connected; retried with the same index after the backoff, which
+            // answers at once if anything changed meanwhile.
+            LogWatchRefused(_logger, what, ExceptionReason.Of(ex));
+        }
+        else if (Interlocked.Exchange(ref _connected, 0) == 1 || failures == 1)
         {
             LogDisconnected(_logger, what, ExceptionReason.Of(ex));
         }
@@ -655,6 +662,9 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
     [LoggerMessage(14, LogLevel.Warning, "Mesh registry cache {File} could not be used: {Reason}")]
     private static partial void LogCacheFailed(ILogger logger, string file, string reason);
+
+    [LoggerMessage(16, LogLevel.Debug, "Mesh registry refused the watch of {What} for now: {Reason}. Retrying after a backoff.")]
+    private static partial void LogWatchRefused(ILogger logger, string what, string reason);
 
     [LoggerMessage(15, LogLevel.Information, "The mesh registry at {Registry} has no watch of many services; watching each service with its own polls")]
     private static partial void LogPerServiceWatches(ILogger logger, Uri registry);

@@ -9,8 +9,12 @@ internal static class ConsulAccess
 {
     public const string TokenHeader = "X-Consul-Token";
 
-    public static IResult? Refuse(HttpContext context, RegistryAuth auth)
+    public static IResult? Refuse(HttpContext context, RegistryAuth auth) => Refuse(context, auth, out _);
+
+    /// <summary>The refusal, or null when the call may go ahead; <paramref name="caller"/> is who is calling when known.</summary>
+    public static IResult? Refuse(HttpContext context, RegistryAuth auth, out RegistryCaller? caller)
     {
+        caller = null;
         var request = context.Request;
         var header = request.Headers[TokenHeader];
         var query = request.Query["token"];
@@ -19,7 +23,6 @@ internal static class ConsulAccess
             return Forbidden("A Consul token is given more than once.");
         }
 
-        RegistryCaller? caller;
         if (header.Count == 1 || query.Count == 1)
         {
             caller = auth.AuthenticateToken(request, header.Count == 1 ? header[0]! : query[0]!);

@@ -1,8 +1,10 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
+using Mesh.Client.Registry;
 using Mesh.Registry.Api;
 using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 using Microsoft.Extensions.Options;
 
 namespace Mesh.Registry.Consul;
@@ -35,9 +37,9 @@ internal static class ConsulEndpoints
     }
 
     internal static async Task<IResult> CatalogServicesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options)
+        IOptions<RegistryOptions> options, WatchLimiter watches)
     {
-        if (ConsulAccess.Refuse(context, auth) is { } refusal)
+        if (ConsulAccess.Refuse(context, auth, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -47,7 +49,16 @@ internal static class ConsulEndpoints
             return problem;
         }
 
-        var catalog = await store.WatchServicesAsync(query.Index, query.Wait, context.RequestAborted);
+        ServicesResponse catalog;
+        try
+        {
+            catalog = await store.WatchServicesAsync(query.Index, query.Wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))
         {
@@ -60,7 +71,7 @@ internal static class ConsulEndpoints
                 }
 
                 // The service's tags are those of its instances, each once.
-                var instances = await store.WatchInstancesAsync(service.Name, null, TimeSpan.Zero, context.RequestAborted);
+                var instances = await store.WatchInstancesAsync(service.Name, null, TimeSpan.Zero, WatchCaller.Unlimited, context.RequestAborted);
                 var tags = new SortedSet<string>(StringComparer.Ordinal);
                 foreach (var instance in instances.Instances)
                 {
@@ -83,17 +94,17 @@ internal static class ConsulEndpoints
     }
 
     internal static Task<IResult> CatalogServiceAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options, TimeProvider time) =>
-        ServiceAsync(service, context, store, auth, options, time, health: false);
+        IOptions<RegistryOptions> options, TimeProvider time, WatchLimiter watches) =>
+        ServiceAsync(service, context, store, auth, options, time, watches, health: false);
 
     internal static Task<IResult> HealthServiceAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options, TimeProvider time) =>
-        ServiceAsync(service, context, store, auth, options, time, health: true);
+        IOptions<RegistryOptions> options, TimeProvider time, WatchLimiter watches) =>
+        ServiceAsync(service, context, store, auth, options, time, watches, health: true);
 
     private static async Task<IResult> ServiceAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options, TimeProvider time, bool health)
+        IOptions<RegistryOptions> options, TimeProvider time, WatchLimiter watches, bool health)
     {
-        if (ConsulAccess.Refuse(context, auth) is { } refusal)
+        if (ConsulAccess.Refuse(context, auth, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -104,7 +115,16 @@ internal static class ConsulEndpoints
             return problem;
         }
 
-        var answer = await store.WatchInstancesAsync(name, query.Index, query.Wait, context.RequestAborted);
+        InstancesResponse answer;
+        try
+        {
+            answer = await store.WatchInstancesAsync(name, query.Index, query.Wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         var now = time.GetUtcNow();
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))

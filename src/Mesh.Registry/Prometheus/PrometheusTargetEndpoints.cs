@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 
 namespace Mesh.Registry.Prometheus;
 
@@ -34,14 +35,14 @@ internal static class PrometheusTargetEndpoints
             return refusal;
         }
 
-        var catalog = await store.WatchServicesAsync(null, TimeSpan.Zero, context.RequestAborted);
+        var catalog = await store.WatchServicesAsync(null, TimeSpan.Zero, WatchCaller.Unlimited, context.RequestAborted);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartArray();
             foreach (var service in catalog.Services)
             {
-                var instances = await store.WatchInstancesAsync(service.Name, null, TimeSpan.Zero, context.RequestAborted);
+                var instances = await store.WatchInstancesAsync(service.Name, null, TimeSpan.Zero, WatchCaller.Unlimited, context.RequestAborted);
                 foreach (var instance in instances.Instances)
                 {
                     WriteGroup(json, instance);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Mesh.Registry.Api;
 using Mesh.Registry.Policies;
 using Mesh.Registry.Store;
+using Mesh.Registry.Watches;
 
 namespace Mesh.Registry.Rollouts;
 
@@ -491,7 +492,7 @@ internal sealed class RolloutEngine(IRegistryStore store, RolloutTrafficWindows 
 
     private async Task<(long Version, string? Document)> ReadPolicyAsync(string service)
     {
-        var policy = await store.WatchPolicyAsync(service, null, TimeSpan.Zero, CancellationToken.None);
+        var policy = await store.WatchPolicyAsync(service, null, TimeSpan.Zero, WatchCaller.Unlimited, CancellationToken.None);
         return (policy.Version, policy.Document is { ValueKind: JsonValueKind.Object } document ? document.GetRawText() : null);
     }
 

@@ -1,5 +1,6 @@
 using Mesh.Client.Registry;
 using Mesh.Registry.Contracts;
+using Mesh.Registry.Watches;
 
 namespace Mesh.Registry.Store;
 
@@ -33,14 +34,17 @@ internal interface IRegistryStore : IDisposable
     /// <summary>Removes an instance (a new index); false when the service has no instance by that id.</summary>
     Task<bool> DeregisterAsync(string service, string id);
 
+    // Every watch takes its caller's place (WatchCaller.Park) only where it parks, and gives it back when it ends; a
+    // caller without a place left gets TooManyWatchesException there, and a watch that answers at once never does.
+
     /// <summary>The catalog, watched on the global index: it answers after any change anywhere.</summary>
-    Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken);
+    Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken);
 
     /// <summary>A service's live instances, watched on the index of the last change to them.</summary>
-    Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken);
+    Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken);
 
     /// <summary>A service's current policy, watched on the index of its last version.</summary>
-    Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken);
+    Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken);
 
     /// <summary>
     /// The full current state (instances and policy, each with its own index, as <see cref="WatchInstancesAsync"/> and
@@ -50,6 +54,7 @@ internal interface IRegistryStore : IDisposable
     /// <param name="services">Distinct service names as the registry keeps them (lower case); at least one.</param>
     /// <param name="index">The <see cref="ServicesWatchResponse.Index"/> the caller last had; null for everything at once.</param>
     /// <param name="wait">How long to wait for a change before answering that nothing changed.</param>
+    /// <param name="caller">Whose watch it is: it takes the caller's place only if it parks (see <see cref="WatchCaller"/>).</param>
     /// <param name="cancellationToken">The request was aborted: answer at once.</param>
     /// <remarks>
     /// <para>
@@ -67,7 +72,7 @@ internal interface IRegistryStore : IDisposable
     /// </para>
     /// </remarks>
     Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
-        CancellationToken cancellationToken);
+        WatchCaller caller, CancellationToken cancellationToken);
 
     /// <summary>
     /// Writes the service's next policy version, atomically with the check of <paramref name="change"/>'s expected

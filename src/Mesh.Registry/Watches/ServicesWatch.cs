@@ -18,7 +18,7 @@ internal sealed class ServicesWatch(IReadOnlyCollection<string> services)
     /// returns the answer, or null and the signal to park on.
     /// </summary>
     public static async Task<ServicesWatchResponse> RunAsync(Func<bool, (ServicesWatchResponse? Answer, Task? Changed)> look, TimeSpan wait,
-        TimeProvider time, WatchCounter waiting, CancellationToken cancellationToken, CancellationToken stopping)
+        TimeProvider time, WatchCounter waiting, WatchCaller caller, CancellationToken cancellationToken, CancellationToken stopping)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
         Task? deadline = null;
@@ -33,12 +33,14 @@ internal sealed class ServicesWatch(IReadOnlyCollection<string> services)
                     return answer;
                 }
 
-                deadline ??= Task.Delay(wait, time, cts.Token);
                 if (!parked)
                 {
+                    caller.Park();
                     parked = true;
                     waiting.Enter();
                 }
+
+                deadline ??= Task.Delay(wait, time, cts.Token);
 
                 await Task.WhenAny(changed!, deadline).ConfigureAwait(false);
             }
@@ -48,6 +50,7 @@ internal sealed class ServicesWatch(IReadOnlyCollection<string> services)
             if (parked)
             {
                 waiting.Exit();
+                caller.Unpark();
             }
 
             await cts.CancelAsync().ConfigureAwait(false);

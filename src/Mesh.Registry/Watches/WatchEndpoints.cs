@@ -22,9 +22,10 @@ internal static class WatchEndpoints
         v1.MapPost("/watch", WatchServiceStatesAsync);
     }
 
-    internal static async Task<IResult> WatchServicesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth, IOptions<RegistryOptions> options)
+    internal static async Task<IResult> WatchServicesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth, IOptions<RegistryOptions> options,
+        WatchLimiter watches)
     {
-        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -34,43 +35,70 @@ internal static class WatchEndpoints
             return problem;
         }
 
-        var answer = await store.WatchServicesAsync(index, wait, context.RequestAborted);
+        ServicesResponse answer;
+        try
+        {
+            answer = await store.WatchServicesAsync(index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesResponse);
     }
 
     internal static async Task<IResult> WatchInstancesAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options)
+        IOptions<RegistryOptions> options, WatchLimiter watches)
     {
-        if (RefuseServiceWatch(service, context, auth, options.Value, out var name, out var index, out var wait) is { } refusal)
+        if (RefuseServiceWatch(service, context, auth, options.Value, out var caller, out var name, out var index, out var wait) is { } refusal)
         {
             return refusal;
         }
 
-        var answer = await store.WatchInstancesAsync(name, index, wait, context.RequestAborted);
+        InstancesResponse answer;
+        try
+        {
+            answer = await store.WatchInstancesAsync(name, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.InstancesResponse);
     }
 
     internal static async Task<IResult> WatchPolicyAsync(string service, HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options)
+        IOptions<RegistryOptions> options, WatchLimiter watches)
     {
-        if (RefuseServiceWatch(service, context, auth, options.Value, out var name, out var index, out var wait) is { } refusal)
+        if (RefuseServiceWatch(service, context, auth, options.Value, out var caller, out var name, out var index, out var wait) is { } refusal)
         {
             return refusal;
         }
 
-        var answer = await store.WatchPolicyAsync(name, index, wait, context.RequestAborted);
+        PolicyResponse answer;
+        try
+        {
+            answer = await store.WatchPolicyAsync(name, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         PolicyVersionTag.Set(context.Response, answer.Version);
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.PolicyResponse);
     }
 
     /// <summary>What a watch of one service checks first: read access, the service's name and the watch's query.</summary>
-    private static IResult? RefuseServiceWatch(string service, HttpContext context, RegistryAuth auth, RegistryOptions options, out string name,
-        out long? index, out TimeSpan wait)
+    private static IResult? RefuseServiceWatch(string service, HttpContext context, RegistryAuth auth, RegistryOptions options,
+        out RegistryCaller? caller, out string name, out long? index, out TimeSpan wait)
     {
         index = null;
         wait = default;
         name = string.Empty;
-        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null, out caller) is { } refusal)
         {
             return refusal;
         }
@@ -86,10 +114,10 @@ internal static class WatchEndpoints
     /// It changes nothing, so a client may repeat it freely.
     /// </summary>
     internal static async Task<IResult> WatchServiceStatesAsync(HttpContext context, IRegistryStore store, RegistryAuth auth,
-        IOptions<RegistryOptions> options)
+        IOptions<RegistryOptions> options, WatchLimiter watches)
     {
         // Reading is open to every caller, whatever services it names, as each service's own watches are.
-        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null) is { } refusal)
+        if (ApiAuthorization.Refuse(context, auth, ApiAccess.Read, null, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -112,7 +140,16 @@ internal static class WatchEndpoints
             return errors.Problem("Invalid watch");
         }
 
-        var answer = await store.WatchServiceStatesAsync(services, index, wait, context.RequestAborted);
+        ServicesWatchResponse answer;
+        try
+        {
+            answer = await store.WatchServiceStatesAsync(services, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         return ApiResponse.Json(context, answer, answer.Index, RegistryJsonContext.Default.ServicesWatchResponse);
     }
 

@@ -6,7 +6,7 @@ namespace Mesh.Registry.Store.Etcd;
 /// <summary>The store's watches, answered from the mirror: each parks on its service's (or the catalog's) signal, which an applied change completes.</summary>
 internal sealed partial class EtcdRegistryStore
 {
-    public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         Task changed;
@@ -25,14 +25,14 @@ internal sealed partial class EtcdRegistryStore
             s.Parked++;
         }
 
-        await WaitParkedAsync(parked, changed, wait, cancellationToken).ConfigureAwait(false);
+        await WaitParkedAsync(parked, changed, wait, caller, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             return Instances(_services.GetValueOrDefault(service), _time.GetUtcNow());
         }
     }
 
-    public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         Task changed;
@@ -51,14 +51,14 @@ internal sealed partial class EtcdRegistryStore
             s.Parked++;
         }
 
-        await WaitParkedAsync(parked, changed, wait, cancellationToken).ConfigureAwait(false);
+        await WaitParkedAsync(parked, changed, wait, caller, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             return Policy(service, _services.GetValueOrDefault(service));
         }
     }
 
-    public async Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         Task changed;
@@ -72,7 +72,7 @@ internal sealed partial class EtcdRegistryStore
             changed = _anyChange.Task;
         }
 
-        await WaitAsync(changed, wait, cancellationToken).ConfigureAwait(false);
+        await WaitAsync(changed, wait, caller, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             return Services(_time.GetUtcNow());
@@ -84,7 +84,7 @@ internal sealed partial class EtcdRegistryStore
     /// revision as the global index (see <see cref="ServicesWatch"/>).
     /// </summary>
     public async Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
-        CancellationToken cancellationToken)
+        WatchCaller caller, CancellationToken cancellationToken)
     {
         await CatchUpIfNeededAsync(index).ConfigureAwait(false);
         var watch = new ServicesWatch(services);
@@ -100,7 +100,7 @@ internal sealed partial class EtcdRegistryStore
 
                 return (null, _anyChange.Task);
             }
-        }, wait, _time, _waiting, cancellationToken, _watchesStopping.Token).ConfigureAwait(false);
+        }, wait, _time, _waiting, caller, cancellationToken, _watchesStopping.Token).ConfigureAwait(false);
     }
 
     public void StopWatches() => _watchesStopping.Cancel();
@@ -154,11 +154,11 @@ internal sealed partial class EtcdRegistryStore
     }
 
     /// <summary>Waits as <see cref="WaitAsync"/> on a service's signal, then lets the service's entry go if only watches made it.</summary>
-    private async Task WaitParkedAsync(EtcdServiceEntry parked, Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task WaitParkedAsync(EtcdServiceEntry parked, Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         try
         {
-            await WaitAsync(changed, wait, cancellationToken).ConfigureAwait(false);
+            await WaitAsync(changed, wait, caller, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -173,21 +173,30 @@ internal sealed partial class EtcdRegistryStore
         }
     }
 
-    private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task WaitAsync(Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _watchesStopping.Token);
-        var delay = Task.Delay(wait, _time, cts.Token);
-        _waiting.Enter();
+        // Before anything is armed: a refused watch leaves nothing behind.
+        caller.Park();
         try
         {
-            await Task.WhenAny(changed, delay).ConfigureAwait(false);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _watchesStopping.Token);
+            var delay = Task.Delay(wait, _time, cts.Token);
+            _waiting.Enter();
+            try
+            {
+                await Task.WhenAny(changed, delay).ConfigureAwait(false);
+            }
+            finally
+            {
+                _waiting.Exit();
+            }
+
+            await cts.CancelAsync().ConfigureAwait(false);
         }
         finally
         {
-            _waiting.Exit();
+            caller.Unpark();
         }
-
-        await cts.CancelAsync().ConfigureAwait(false);
     }
 
     /// <summary>Whether a watch at <paramref name="index"/> waits: only when the state is not newer than it and it is not from the future.</summary>

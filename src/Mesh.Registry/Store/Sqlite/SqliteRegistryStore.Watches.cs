@@ -6,7 +6,7 @@ namespace Mesh.Registry.Store.Sqlite;
 /// <summary>The store's watches: each parks on its service's (or the catalog's) signal, which a change completes and replaces.</summary>
 internal sealed partial class SqliteRegistryStore
 {
-    public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<InstancesResponse> WatchInstancesAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         Task changed;
         ServiceEntry parked;
@@ -28,7 +28,7 @@ internal sealed partial class SqliteRegistryStore
             s.Parked++;
         }
 
-        await WaitParkedAsync(parked, changed, wait, cancellationToken);
+        await WaitParkedAsync(parked, changed, wait, caller, cancellationToken);
         lock (_gate)
         {
             var s = Find(service, create: false);
@@ -41,7 +41,7 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
-    public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<PolicyResponse> WatchPolicyAsync(string service, long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         Task changed;
         ServiceEntry parked;
@@ -58,7 +58,7 @@ internal sealed partial class SqliteRegistryStore
             s.Parked++;
         }
 
-        await WaitParkedAsync(parked, changed, wait, cancellationToken);
+        await WaitParkedAsync(parked, changed, wait, caller, cancellationToken);
         lock (_gate)
         {
             return Policy(service, Find(service, create: false));
@@ -66,7 +66,7 @@ internal sealed partial class SqliteRegistryStore
     }
 
     /// <summary>The catalog; watched on the global index, so it answers after any change anywhere.</summary>
-    public async Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<ServicesResponse> WatchServicesAsync(long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         Task changed;
         lock (_gate)
@@ -80,7 +80,7 @@ internal sealed partial class SqliteRegistryStore
             changed = _anyChange.Task;
         }
 
-        await WaitAsync(changed, wait, cancellationToken);
+        await WaitAsync(changed, wait, caller, cancellationToken);
         lock (_gate)
         {
             SweepAll(_time.GetUtcNow());
@@ -90,7 +90,7 @@ internal sealed partial class SqliteRegistryStore
 
     /// <summary>Many services' states as one watch (see <see cref="ServicesWatch"/>).</summary>
     public Task<ServicesWatchResponse> WatchServiceStatesAsync(IReadOnlyCollection<string> services, long? index, TimeSpan wait,
-        CancellationToken cancellationToken)
+        WatchCaller caller, CancellationToken cancellationToken)
     {
         var watch = new ServicesWatch(services);
         return ServicesWatch.RunAsync(deadlinePassed =>
@@ -106,7 +106,7 @@ internal sealed partial class SqliteRegistryStore
 
                 return (null, _anyChange.Task);
             }
-        }, wait, _time, _waiting, cancellationToken, _stopping.Token);
+        }, wait, _time, _waiting, caller, cancellationToken, _stopping.Token);
     }
 
     public void StopWatches() => _stopping.Cancel();
@@ -154,11 +154,11 @@ internal sealed partial class SqliteRegistryStore
     }
 
     /// <summary>Waits as <see cref="WaitAsync"/> on a service's signal, then lets the service's entry go if only watches made it.</summary>
-    private async Task WaitParkedAsync(ServiceEntry parked, Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task WaitParkedAsync(ServiceEntry parked, Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         try
         {
-            await WaitAsync(changed, wait, cancellationToken);
+            await WaitAsync(changed, wait, caller, cancellationToken);
         }
         finally
         {
@@ -173,21 +173,30 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
-    private async Task WaitAsync(Task changed, TimeSpan wait, CancellationToken cancellationToken)
+    private async Task WaitAsync(Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-        var delay = Task.Delay(wait, _time, cts.Token);
-        _waiting.Enter();
+        // Before anything is armed: a refused watch leaves nothing behind.
+        caller.Park();
         try
         {
-            await Task.WhenAny(changed, delay);
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+            var delay = Task.Delay(wait, _time, cts.Token);
+            _waiting.Enter();
+            try
+            {
+                await Task.WhenAny(changed, delay);
+            }
+            finally
+            {
+                _waiting.Exit();
+            }
+
+            await cts.CancelAsync();
         }
         finally
         {
-            _waiting.Exit();
+            caller.Unpark();
         }
-
-        await cts.CancelAsync();
     }
 
     /// <summary>Whether a watch at <paramref name="index"/> waits: only when the state is not newer than it and it is not from the future.</summary>
