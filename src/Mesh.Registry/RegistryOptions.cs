@@ -57,12 +57,12 @@ internal sealed class RegistryOptions
     public int MaxInstancesPerService { get; set; } = 5000;
 
     /// <summary>
-    /// The most watches one caller may have parked at once: a join token or mesh certificate counts for its service,
-    /// the admin is not limited. A watch that would park beyond it is refused with 429; a read that answers at once
-    /// never is. It bounds the memory and wake-up work one credential can make the registry hold. 1000 by default;
-    /// from 1 to 1000000.
+    /// The most watches one caller may have parked at once: a caller is a service's join token or mesh certificate from
+    /// one address (an IPv6 /64 counts as one), so every instance of a service has places of its own; the admin is not
+    /// limited. A watch that would park beyond it is refused with 429; a read that answers at once never is. It bounds
+    /// the memory and wake-up work one app can make the registry hold. 100 by default; from 1 to 1000000.
     /// </summary>
-    public int MaxWatchesPerCaller { get; set; } = 1000;
+    public int MaxWatchesPerCaller { get; set; } = 100;
 
     /// <summary>The longest a watch may wait; a longer <c>wait</c> is cut to this. 5 minutes by default.</summary>
     public TimeSpan MaxWatchWait { get; set; } = TimeSpan.FromMinutes(5);

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
 using Mesh.Registry.Watches;
 using Mesh.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,7 +9,7 @@ namespace Mesh.Registry.Tests;
 
 /// <summary>
 /// <c>MeshRegistry:MaxWatchesPerCaller</c>: a watch that would park while its caller (a service's join token or
-/// certificate) has the limit parked already is refused with 429 at once; reads that answer at once never are, other
+/// certificate, from one address) has the limit parked already is refused with 429 at once; reads that answer at once never are, other
 /// callers and the admin are not held to it, and a watch that ends, however it ends, gives its place back.
 /// </summary>
 public sealed class WatchLimitTests : IAsyncLifetime
@@ -93,6 +95,63 @@ public sealed class WatchLimitTests : IAsyncLifetime
 
         await ParkedAsync(0);
         await Poll.UntilAsync(() => Limiter.Identities == 0, because: "no caller has a watch parked");
+    }
+
+    [Fact]
+    public async Task The_same_token_from_another_address_has_places_of_its_own()
+    {
+        // Every instance of a service holds its service's token; each runs on an address of its own, so the limit is
+        // per app, not per service.
+        var reviews = _host.Client(RegistryHost.ReviewsToken);
+        var index = await reviews.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var here = new[]
+        {
+            reviews.GetAsync(Path($"/v1/services?index={index}&wait=5m")),
+            reviews.GetAsync(Path($"/v1/services/reviews/instances?index={index}&wait=5m")),
+        };
+        await ParkedAsync(2);
+        await ShouldBeRefusedAsync(reviews.GetAsync(Path($"/v1/services?index={index}&wait=5m")));
+
+        using var elsewhere = FromAddress(IPAddress.Parse("127.0.0.2"), RegistryHost.ReviewsToken);
+        var there = new[]
+        {
+            elsewhere.GetAsync(Path($"/v1/services?index={index}&wait=5m")),
+            elsewhere.GetAsync(Path($"/v1/policies/reviews?index={index}&wait=5m")),
+        };
+        await ParkedAsync(4);
+        await ShouldBeRefusedAsync(elsewhere.GetAsync(Path($"/v1/services?index={index}&wait=5m")));
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        foreach (var watch in here.Concat(there))
+        {
+            (await watch.WaitAsync(TimeSpan.FromSeconds(10))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+    }
+
+    /// <summary>A client of the registry whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address is local).</summary>
+    private HttpClient FromAddress(IPAddress source, string token)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = _host.Address, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
     }
 
     [Fact]

@@ -52,7 +52,7 @@ internal static class ConsulEndpoints
         ServicesResponse catalog;
         try
         {
-            catalog = await store.WatchServicesAsync(query.Index, query.Wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            catalog = await store.WatchServicesAsync(query.Index, query.Wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {
@@ -118,7 +118,7 @@ internal static class ConsulEndpoints
         InstancesResponse answer;
         try
         {
-            answer = await store.WatchInstancesAsync(name, query.Index, query.Wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            answer = await store.WatchInstancesAsync(name, query.Index, query.Wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {

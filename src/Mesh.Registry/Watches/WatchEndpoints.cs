@@ -38,7 +38,7 @@ internal static class WatchEndpoints
         ServicesResponse answer;
         try
         {
-            answer = await store.WatchServicesAsync(index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            answer = await store.WatchServicesAsync(index, wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {
@@ -59,7 +59,7 @@ internal static class WatchEndpoints
         InstancesResponse answer;
         try
         {
-            answer = await store.WatchInstancesAsync(name, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            answer = await store.WatchInstancesAsync(name, index, wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {
@@ -80,7 +80,7 @@ internal static class WatchEndpoints
         PolicyResponse answer;
         try
         {
-            answer = await store.WatchPolicyAsync(name, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            answer = await store.WatchPolicyAsync(name, index, wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {
@@ -143,7 +143,7 @@ internal static class WatchEndpoints
         ServicesWatchResponse answer;
         try
         {
-            answer = await store.WatchServiceStatesAsync(services, index, wait, WatchCaller.Of(caller!, watches), context.RequestAborted);
+            answer = await store.WatchServiceStatesAsync(services, index, wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
         }
         catch (TooManyWatchesException ex)
         {

@@ -11,7 +11,7 @@ namespace Mesh.Registry.Watches;
 /// </summary>
 internal sealed class WatchLimiter(IOptions<RegistryOptions> options)
 {
-    private readonly ConcurrentDictionary<string, Count> _parked = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<WatcherKey, Count> _parked = new();
 
     public int Limit { get; } = options.Value.MaxWatchesPerCaller;
 
@@ -19,7 +19,7 @@ internal sealed class WatchLimiter(IOptions<RegistryOptions> options)
     internal int Identities => _parked.Count;
 
     /// <summary>Takes a place for one more parked watch of <paramref name="identity"/>; false when it has <see cref="Limit"/> already.</summary>
-    public bool TryEnter(string identity)
+    public bool TryEnter(WatcherKey identity)
     {
         var spin = default(SpinWait);
         while (true)
@@ -46,7 +46,7 @@ internal sealed class WatchLimiter(IOptions<RegistryOptions> options)
     }
 
     /// <summary>Gives back a place taken by <see cref="TryEnter"/>.</summary>
-    public void Exit(string identity)
+    public void Exit(WatcherKey identity)
     {
         if (!_parked.TryGetValue(identity, out var count))
         {
@@ -57,7 +57,7 @@ internal sealed class WatchLimiter(IOptions<RegistryOptions> options)
         // removed entry.
         if (Interlocked.Decrement(ref count.Value) == 0 && Interlocked.CompareExchange(ref count.Value, -1, 0) == 0)
         {
-            _parked.TryRemove(new KeyValuePair<string, Count>(identity, count));
+            _parked.TryRemove(new KeyValuePair<WatcherKey, Count>(identity, count));
         }
     }
 
