@@ -128,6 +128,26 @@ public sealed class WatchLimitTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task A_trust_bundle_watch_counts_like_any_other()
+    {
+        var reviews = _host.Client(RegistryHost.ReviewsToken);
+        var bundleIndex = (await reviews.GetJsonAsync("/v1/trust-bundle")).Index();
+        var index = await reviews.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var bundle = reviews.GetAsync(Path($"/v1/trust-bundle?index={bundleIndex}&wait=5m"));
+        var catalog = reviews.GetAsync(Path($"/v1/services?index={index}&wait=5m"));
+        await Poll.UntilAsync(() => Limiter.Parked == 2, because: "the catalog and the bundle parked");
+        await ShouldBeRefusedAsync(reviews.GetAsync(Path($"/v1/trust-bundle?index={bundleIndex}&wait=5m")));
+
+        // Asked without an index, the bundle answers at once, limit or not.
+        (await reviews.GetJsonAsync("/v1/trust-bundle")).Index().ShouldBe(bundleIndex);
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        (await bundle.WaitAsync(TimeSpan.FromSeconds(10))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await catalog.WaitAsync(TimeSpan.FromSeconds(10))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Poll.UntilAsync(() => Limiter.Identities == 0, because: "no caller has a watch parked");
+    }
+
     /// <summary>A client of the registry whose connections come from <paramref name="source"/> (any 127.0.0.0/8 address is local).</summary>
     private HttpClient FromAddress(IPAddress source, string token)
     {

@@ -98,9 +98,10 @@ internal static class CaEndpoints
         }
     }
 
-    internal static async Task<IResult> WatchTrustBundleAsync(HttpContext context, CertificateAuthority ca, RegistryAuth auth, IOptions<RegistryOptions> options)
+    internal static async Task<IResult> WatchTrustBundleAsync(HttpContext context, CertificateAuthority ca, RegistryAuth auth, IOptions<RegistryOptions> options,
+        WatchLimiter watches)
     {
-        if (Authenticate(context, auth, out _) is { } refusal)
+        if (Authenticate(context, auth, out var caller) is { } refusal)
         {
             return refusal;
         }
@@ -128,7 +129,16 @@ internal static class CaEndpoints
             wait = parsed > options.Value.MaxWatchWait ? options.Value.MaxWatchWait : parsed;
         }
 
-        var bundle = await ca.WatchTrustBundleAsync(index, wait, context.RequestAborted);
+        TrustBundleResponse bundle;
+        try
+        {
+            bundle = await ca.WatchTrustBundleAsync(index, wait, WatchCaller.Of(caller!, context, watches), context.RequestAborted);
+        }
+        catch (TooManyWatchesException ex)
+        {
+            return TooManyWatches.Problem(context, ex);
+        }
+
         context.Response.Headers[RegistryHeaders.Index] = bundle.Index.ToString(CultureInfo.InvariantCulture);
         return Results.Json(bundle, RegistryJsonContext.Default.TrustBundleResponse);
     }

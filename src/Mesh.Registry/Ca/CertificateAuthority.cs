@@ -202,8 +202,11 @@ internal sealed partial class CertificateAuthority : IDisposable
         };
     }
 
-    /// <summary>The trusted roots; with an <paramref name="index"/>, waits until they change or <paramref name="wait"/> passes.</summary>
-    public async Task<TrustBundleResponse> WatchTrustBundleAsync(long? index, TimeSpan wait, CancellationToken cancellationToken)
+    /// <summary>
+    /// The trusted roots; with an <paramref name="index"/>, waits until they change or <paramref name="wait"/> passes,
+    /// in a place of <paramref name="caller"/>'s (<see cref="TooManyWatchesException"/> when it has none left).
+    /// </summary>
+    public async Task<TrustBundleResponse> WatchTrustBundleAsync(long? index, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
         Task changed;
         lock (_gate)
@@ -216,10 +219,16 @@ internal sealed partial class CertificateAuthority : IDisposable
             changed = _changed.Task;
         }
 
-        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token))
+        caller.Park();
+        try
         {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
             await Task.WhenAny(changed, Task.Delay(wait, _time, cts.Token));
             await cts.CancelAsync();
+        }
+        finally
+        {
+            caller.Unpark();
         }
 
         lock (_gate)

@@ -18,6 +18,21 @@ internal sealed class WatchLimiter(IOptions<RegistryOptions> options)
     /// <summary>Identities with a watch parked now (for tests: entries go when their count reaches zero).</summary>
     internal int Identities => _parked.Count;
 
+    /// <summary>Watches parked now over every caller (for tests).</summary>
+    internal int Parked
+    {
+        get
+        {
+            var parked = 0;
+            foreach (var entry in _parked)
+            {
+                parked += Math.Max(0, Volatile.Read(ref entry.Value.Value));
+            }
+
+            return parked;
+        }
+    }
+
     /// <summary>Takes a place for one more parked watch of <paramref name="identity"/>; false when it has <see cref="Limit"/> already.</summary>
     public bool TryEnter(WatcherKey identity)
     {
