@@ -242,6 +242,24 @@ public sealed class PolicyDocumentTests
     }
 
     [Fact]
+    public void A_long_name_over_many_values_is_refused_without_making_its_keys()
+    {
+        // 120 KB, within the registry's limit: flattened, each of the 40000 values' keys would repeat the 40 KB name.
+        var json = new StringBuilder("{ \"Routes\": [ { \"Match\": { \"Headers\": { \"").Append('a', 40_000).Append("\": [");
+        for (var i = 0; i < 40_000; i++)
+        {
+            json.Append(i == 0 ? "0" : ",0");
+        }
+
+        json.Append("] } } } ] }");
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var (errors, policy) = Read(json.ToString());
+        policy.ShouldBeNull();
+        errors.ShouldHaveSingleItem().ShouldStartWith("document: its keys");
+        (GC.GetAllocatedBytesForCurrentThread() - before).ShouldBeLessThan(200_000_000);
+    }
+
+    [Fact]
     public void Deeply_nested_documents_are_refused()
     {
         var json = new string('[', 200) + new string(']', 200);

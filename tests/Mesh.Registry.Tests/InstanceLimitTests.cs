@@ -83,6 +83,26 @@ public sealed class InstanceLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_same_new_id_registering_many_times_at_once_takes_one_place()
+    {
+        var reviews = _host.Client(RegistryHost.ReviewsToken);
+        for (var i = 1; i <= 2; i++)
+        {
+            (await reviews.RegisterAsync("reviews", $"r{i}", $"http://127.0.0.1:{5000 + i}")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        }
+
+        // One place is left, and every request is for the same id (a client's retries racing its first attempt).
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var response = await reviews.RegisterAsync("reviews", "r3", "http://127.0.0.1:5003");
+            return response.StatusCode;
+        }));
+
+        answers.ShouldAllBe(a => a == HttpStatusCode.Created || a == HttpStatusCode.OK);
+        (await reviews.InstanceIdsAsync("reviews")).ShouldBe(["r1", "r2", "r3"]);
+    }
+
+    [Fact]
     public async Task The_admin_token_is_held_to_the_same_limit()
     {
         var admin = _host.Admin;

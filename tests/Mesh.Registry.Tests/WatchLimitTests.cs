@@ -98,6 +98,32 @@ public sealed class WatchLimitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_watch_that_waits_no_time_answers_at_once_at_the_limit()
+    {
+        var reviews = _host.Client(RegistryHost.ReviewsToken);
+        var index = await reviews.RegisterIndexAsync("reviews", "r1", "http://127.0.0.1:5001");
+        var first = reviews.GetAsync(Path($"/v1/services/reviews/instances?index={index}&wait=5m"));
+        var second = reviews.GetAsync(Path($"/v1/policies/reviews?index={index}&wait=5m"));
+        await ParkedAsync(2);
+
+        // wait=0 parks for no time: it is a read that answers at once, whatever the caller has parked.
+        (await reviews.GetJsonAsync($"/v1/services/reviews/instances?index={index}&wait=0s")).Index().ShouldBe(index);
+        (await reviews.GetJsonAsync($"/v1/services?index={index}&wait=0s")).Index().ShouldBe(index);
+        using (var all = await reviews.PostAsync(Path($"/v1/watch?index={index}&wait=0s"), Api.Json("""{"services":["reviews"]}""")))
+        {
+            all.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        var bundleIndex = (await reviews.GetJsonAsync("/v1/trust-bundle")).Index();
+        (await reviews.GetJsonAsync($"/v1/trust-bundle?index={bundleIndex}&wait=0s")).Index().ShouldBe(bundleIndex);
+
+        _host.Store.WaitingWatches.ShouldBe(2);
+        _time.Advance(TimeSpan.FromMinutes(5));
+        (await first.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+        (await second.WaitAsync(TimeSpan.FromSeconds(10))).Dispose();
+    }
+
+    [Fact]
     public async Task The_same_token_from_another_address_has_places_of_its_own()
     {
         // Every instance of a service holds its service's token; each runs on an address of its own, so the limit is

@@ -23,7 +23,8 @@ internal static class PolicyDocumentReader
             }
 
             var errors0 = new List<string>();
-            Flatten(doc.RootElement, null, pairs, errors0);
+            var keyChars = 0L;
+            Flatten(doc.RootElement, null, pairs, errors0, ref keyChars);
             if (errors0.Count > 0)
             {
                 return (errors0, null);
@@ -51,9 +52,26 @@ internal static class PolicyDocumentReader
     /// <summary>Policies are a few levels deep; a deeper document is malformed or hostile.</summary>
     private const int MaxDepth = 16;
 
+    /// <summary>
+    /// The most characters the flattened keys of one document may hold together. Every value's key repeats the names
+    /// of all its parents, so a long name above many values (one 100 KB name over an array of 50000 zeros) would make
+    /// gigabytes of keys from a document the size limit lets in; real policies' keys hold a few times their bytes.
+    /// </summary>
+    internal const long MaxKeyChars = 16L * 1024 * 1024;
+
     /// <summary>Flattens JSON into configuration keys the way the JSON configuration provider does.</summary>
-    private static void Flatten(JsonElement element, string? path, Dictionary<string, string?> pairs, List<string> errors)
+    private static void Flatten(JsonElement element, string? path, Dictionary<string, string?> pairs, List<string> errors, ref long keyChars)
     {
+        if (path is not null && (keyChars += path.Length) > MaxKeyChars)
+        {
+            if (keyChars - path.Length <= MaxKeyChars)
+            {
+                errors.Add($"document: its keys (each value's path of names) hold more than {MaxKeyChars} characters together");
+            }
+
+            return;
+        }
+
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
@@ -61,6 +79,11 @@ internal static class PolicyDocumentReader
                 var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach (var property in element.EnumerateObject())
                 {
+                    if (keyChars > MaxKeyChars)
+                    {
+                        break;
+                    }
+
                     if (property.Name.Length == 0 || property.Name.Contains(':', StringComparison.Ordinal))
                     {
                         errors.Add($"{path ?? "document"}: invalid property name '{property.Name}'");
@@ -74,7 +97,7 @@ internal static class PolicyDocumentReader
                         continue;
                     }
 
-                    Flatten(property.Value, key, pairs, errors);
+                    Flatten(property.Value, key, pairs, errors, ref keyChars);
                 }
 
                 if (path is not null && !element.EnumerateObject().Any())
@@ -87,7 +110,12 @@ internal static class PolicyDocumentReader
                 var index = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    Flatten(item, $"{path}:{index++}", pairs, errors);
+                    if (keyChars > MaxKeyChars)
+                    {
+                        break;
+                    }
+
+                    Flatten(item, $"{path}:{index++}", pairs, errors, ref keyChars);
                 }
 
                 break;

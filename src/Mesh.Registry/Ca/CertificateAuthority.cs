@@ -211,7 +211,8 @@ internal sealed partial class CertificateAuthority : IDisposable
         Task changed;
         lock (_gate)
         {
-            if (index is not { } i || _index > i || i > _index)
+            // wait=0 parks for no time: a read that answers at once, which takes no place.
+            if (index is not { } i || _index > i || i > _index || wait <= TimeSpan.Zero)
             {
                 return Bundle();
             }

@@ -20,6 +20,12 @@ internal sealed class ServicesWatch(IReadOnlyCollection<string> services)
     public static async Task<ServicesWatchResponse> RunAsync(Func<bool, (ServicesWatchResponse? Answer, Task? Changed)> look, TimeSpan wait,
         TimeProvider time, WatchCounter waiting, WatchCaller caller, CancellationToken cancellationToken, CancellationToken stopping)
     {
+        if (wait <= TimeSpan.Zero)
+        {
+            // It parks for no time: answered at once, as at its deadline, taking no place.
+            return look(true).Answer!;
+        }
+
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping);
         Task? deadline = null;
         var parked = false;

@@ -145,7 +145,7 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
                 // Its lease passed and reads leave it out, though the decider has not removed it yet: it comes back as
                 // a new registration that moves the index, or a watch would see it go and come back at one index.
                 gone = existing is not null && !EtcdServiceEntry.IsShown(existing, now, ShowsExpired(s!, now));
-                full = (existing is null || gone) && IsFull(s, service, now);
+                full = (existing is null || gone) && IsFull(s, service, id, now);
 
                 // A second registration of the same new id at once adds nothing: the first's counts for both.
                 creating = (existing is null || gone) && !full && Creating(service).Add(id);
@@ -226,12 +226,18 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
     /// held by the guard) as this replica's mirror has them, or that this replica is writing. Asked for new ids only,
     /// never for renewals. Registrations through several replicas at once each count without the others', so together
     /// they may pass the limit by as many as are in flight; checking in the transaction would need every registration
-    /// to read the whole service from etcd.
+    /// to read the whole service from etcd. An <paramref name="id"/> this replica is writing already has its place.
     /// </summary>
-    private bool IsFull(EtcdServiceEntry? s, string service, DateTimeOffset now)
+    private bool IsFull(EtcdServiceEntry? s, string service, string id, DateTimeOffset now)
     {
         var limit = _options.MaxInstancesPerService;
         _creating.TryGetValue(service, out var creating);
+        if (creating is not null && creating.Contains(id))
+        {
+            // Counted once as the write in flight; counting it again would refuse a retry of an id that is coming.
+            return false;
+        }
+
         var inFlight = creating?.Count ?? 0;
         if (s is null || s.Instances.Count + inFlight < limit)
         {
@@ -250,10 +256,10 @@ internal sealed partial class EtcdRegistryStore : IRegistryStore
 
         if (creating is not null)
         {
-            foreach (var id in creating)
+            foreach (var writing in creating)
             {
                 // One the mirror shows already (applied, its writer not yet back) was counted above.
-                if ((!s.Instances.TryGetValue(id, out var i) || !EtcdServiceEntry.IsShown(i, now, showsExpired)) && ++counted >= limit)
+                if ((!s.Instances.TryGetValue(writing, out var i) || !EtcdServiceEntry.IsShown(i, now, showsExpired)) && ++counted >= limit)
                 {
                     return true;
                 }

@@ -175,6 +175,12 @@ internal sealed partial class SqliteRegistryStore
 
     private async Task WaitAsync(Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
     {
+        if (wait <= TimeSpan.Zero)
+        {
+            // It parks for no time: a read that answers at once, which takes no place and is never refused.
+            return;
+        }
+
         // Before anything is armed: a refused watch leaves nothing behind.
         caller.Park();
         try
