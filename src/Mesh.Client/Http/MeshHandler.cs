@@ -392,7 +392,10 @@ internal sealed class MeshHandler : DelegatingHandler
     internal static void RecordCall(MeshTelemetry telemetry, in MeshCall call, int statusCode, string grpcStatus, long responseBytes, TimeProvider time)
     {
         var endpoint = call.CurrentEndpoint;
-        var version = endpoint?.Version ?? (call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown");
+        // An endpoint's version is its registration's word: the label is bounded by the service's model.
+        var version = endpoint is not null
+            ? call.Service.MetricVersions.Label(endpoint.Version)
+            : call.Destination.Subset.Length > 0 ? call.Destination.Subset : "unknown";
         telemetry.RecordRequest(call.Service.Name, version, call.Route.Name, statusCode, grpcStatus,
             mutualTls: endpoint is not null && endpoint.Address.Scheme == Uri.UriSchemeHttps, RequestBytes(call.Request),
             responseBytes, time.GetElapsedTime(call.StartTimestamp).TotalSeconds);

@@ -21,6 +21,7 @@ internal sealed class ServiceModel
         RetryBudget budget, CircuitBreakerModel? breaker, ConnectionPoolLimit? connectionPool)
     {
         Name = name;
+        MetricVersions = MetricVersions.Of(endpoints);
         _routes = routes;
         Endpoints = endpoints;
         Outliers = outliers;
@@ -34,6 +35,9 @@ internal sealed class ServiceModel
     public IReadOnlyList<RouteModel> Routes => _routes;
 
     public EndpointState[] Endpoints { get; }
+
+    /// <summary>The <c>destination_version</c> values this model's endpoints may be labelled with.</summary>
+    public MetricVersions MetricVersions { get; }
 
     public OutlierDetector Outliers { get; }
 

@@ -44,7 +44,6 @@ internal sealed class MeshTelemetry : IDisposable
     private readonly Counter<long> _crossZone;
     private readonly Counter<long> _overflows;
     private readonly Counter<long> _hedges;
-    private readonly DestinationVersionLabels _destinationVersions = new();
 
     public MeshTelemetry(IMeterFactory meterFactory)
     {
@@ -86,7 +85,7 @@ internal sealed class MeshTelemetry : IDisposable
             return;
         }
 
-        Record("source", SourceService, SourceVersion, service, _destinationVersions.Label(service, version), route, statusCode, grpcStatus,
+        Record("source", SourceService, SourceVersion, service, version, route, statusCode, grpcStatus,
             mutualTls, requestBytes, responseBytes, seconds);
     }
 
