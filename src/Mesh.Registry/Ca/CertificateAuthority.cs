@@ -211,7 +211,6 @@ internal sealed partial class CertificateAuthority : IDisposable
         Task changed;
         lock (_gate)
         {
-            // wait=0 parks for no time: a read that answers at once, which takes no place.
             if (index is not { } i || _index > i || i > _index || wait <= TimeSpan.Zero)
             {
                 return Bundle();
@@ -220,17 +219,7 @@ internal sealed partial class CertificateAuthority : IDisposable
             changed = _changed.Task;
         }
 
-        caller.Park();
-        try
-        {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-            await Task.WhenAny(changed, Task.Delay(wait, _time, cts.Token));
-            await cts.CancelAsync();
-        }
-        finally
-        {
-            caller.Unpark();
-        }
+        await ParkedWait.WaitAsync(changed, wait, caller, waiting: null, _time, _stopping.Token, cancellationToken);
 
         lock (_gate)
         {

@@ -173,37 +173,8 @@ internal sealed partial class SqliteRegistryStore
         }
     }
 
-    private async Task WaitAsync(Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken)
-    {
-        if (wait <= TimeSpan.Zero)
-        {
-            // It parks for no time: a read that answers at once, which takes no place and is never refused.
-            return;
-        }
-
-        // Before anything is armed: a refused watch leaves nothing behind.
-        caller.Park();
-        try
-        {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
-            var delay = Task.Delay(wait, _time, cts.Token);
-            _waiting.Enter();
-            try
-            {
-                await Task.WhenAny(changed, delay);
-            }
-            finally
-            {
-                _waiting.Exit();
-            }
-
-            await cts.CancelAsync();
-        }
-        finally
-        {
-            caller.Unpark();
-        }
-    }
+    private Task WaitAsync(Task changed, TimeSpan wait, WatchCaller caller, CancellationToken cancellationToken) =>
+        ParkedWait.WaitAsync(changed, wait, caller, _waiting, _time, _stopping.Token, cancellationToken);
 
     /// <summary>Whether a watch at <paramref name="index"/> waits: only when the state is not newer than it and it is not from the future.</summary>
     private bool ShouldWait(long current, long? index) => index is { } i && current <= i && i <= _index;
