@@ -451,14 +451,13 @@ internal sealed class MeshHandler : DelegatingHandler
         }
 
         request.Headers.Remove(MeshHeaders.Timeout);
-        request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout,
-            Math.Max(0, (long)remaining.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(MeshHeaders.Timeout, call.Route.DeadlineHeaders.Milliseconds(remaining));
         if (call.IsGrpc)
         {
             // A gRPC server reads its deadline from grpc-timeout only. The caller's own value was folded into the
             // call's deadline (see Deadline), so this one is never longer.
             request.Headers.Remove(MeshHeaders.GrpcTimeout);
-            request.Headers.TryAddWithoutValidation(MeshHeaders.GrpcTimeout, GrpcTimeout.Format(remaining));
+            request.Headers.TryAddWithoutValidation(MeshHeaders.GrpcTimeout, call.Route.DeadlineHeaders.Grpc(remaining));
         }
     }
 

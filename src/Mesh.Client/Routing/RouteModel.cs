@@ -28,6 +28,7 @@ internal sealed class RouteModel
         Mirror = mirror;
         MirrorPercentage = mirrorPercentage;
         Hedging = hedging;
+        DeadlineHeaders = new DeadlineHeaderValues(timeout, retry.PerTryTimeout);
     }
 
     public string Name { get; }
@@ -35,6 +36,9 @@ internal sealed class RouteModel
     public TimeSpan? Timeout { get; }
 
     public RetryModel Retry { get; }
+
+    /// <summary>The deadline headers' values for <see cref="Timeout"/> and the per-try timeout, formatted once.</summary>
+    public DeadlineHeaderValues DeadlineHeaders { get; }
 
     public FaultInjection? Fault { get; }
 
