@@ -26,6 +26,19 @@ public sealed class RegistryCliHelpTests
         error.ToString().ShouldBeEmpty();
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("policy", "--help")]
+    public async Task Usage_names_the_command_users_type(params string[] arguments)
+    {
+        var output = new StringWriter();
+        await RegistryCli.RunAsync(arguments, output, new StringWriter(), _ => null);
+
+        // The tool's command (dotnet tool install gives mesh-registry), not the assembly that happens to run it.
+        output.ToString().ShouldContain("mesh-registry ");
+        output.ToString().ShouldNotContain("Mesh.Registry");
+    }
+
     [Fact]
     public void Server_arguments_start_the_server()
     {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 
 namespace Mesh.Registry.Cli;
 
@@ -11,6 +12,9 @@ internal static class RegistryCli
     /// <summary>Bad usage: unknown or missing arguments (the commands' own exit codes keep 2 for it too).</summary>
     public const int Usage = 2;
 
+    /// <summary>The command <c>dotnet tool install</c> gives (the package's <c>ToolCommandName</c>).</summary>
+    public const string CommandName = "mesh-registry";
+
     /// <summary>Whether <paramref name="args"/> asks for the command line rather than the server.</summary>
     /// <remarks>
     /// Help and version are the command line's too: the usage errors say "Run with --help", and a server started by
@@ -22,8 +26,12 @@ internal static class RegistryCli
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, Func<string, string?> environment,
         HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
     {
-        var root = new RootCommand("MeshLib registry. Without arguments it serves; 'policy' manages policies and rollouts; 'backup' copies the SQLite store.")
+        // A named command rather than RootCommand, whose name is the running assembly's (Mesh.Registry, or the test
+        // host): usage and errors name the command the tool installs.
+        var root = new Command(CommandName, "MeshLib registry. Without arguments it serves; 'policy' manages policies and rollouts; 'backup' copies the SQLite store.")
         {
+            new HelpOption(),
+            new VersionOption(),
             PolicyCli.Create(output, error, environment, handler),
             BackupCli.Create(output, error, environment),
         };
