@@ -40,7 +40,8 @@ public sealed class MeshRegistryOptions
 
     /// <summary>
     /// Where the last snapshot from the registry is kept, so an app restarted while the registry is down still
-    /// routes. By default a folder under the system's temporary directory; empty turns the cache off.
+    /// routes. By default <c>MeshLib/cache</c> in the user's local data folder (none without one), made readable by the user
+    /// only; never the shared temporary directory, where another user could plant a snapshot. Empty turns the cache off.
     /// </summary>
     public string? CacheDirectory { get; set; }
 

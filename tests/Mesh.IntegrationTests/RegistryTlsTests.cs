@@ -162,6 +162,21 @@ public sealed class RegistryTlsTests
         }, TimeSpan.FromSeconds(60), "renewals continue on new connections after the rotation");
         identity.Current!.Certificate.Issuer.ShouldContain(id);
         mesh.Logs.GetSnapshot().ShouldNotContain(e => e.Message.Contains("Registry TLS: refused", StringComparison.Ordinal));
+
+        // The old root removed (its key may be why it is rotated away), it vouches for the registry no more, pinned or not.
+        var old = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync(new Uri("/v1/ca/roots", UriKind.Relative))).RootElement
+            .GetProperty("roots").EnumerateArray().Single(r => !r.GetProperty("active").GetBoolean());
+        var oldRoot = X509Certificate2.CreateFromPem(old.GetProperty("certificate").GetString()!);
+        using var removed = await admin.DeleteAsync(new Uri($"/v1/ca/roots/{old.GetProperty("id").GetString()}", UriKind.Relative));
+        removed.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Poll.UntilAsync(() => transport.Anchors.Count == 1, because: "the removed root is dropped from the registry's anchors");
+        transport.Anchors.ShouldNotContain(a => a.Thumbprint == oldRoot.Thumbprint);
+        var renewals = identity.Renewals;
+        await Poll.UntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(500));
+            return identity.Renewals > renewals;
+        }, TimeSpan.FromSeconds(60), "renewals go on with the new root alone");
     }
 
     [Fact]

@@ -96,6 +96,54 @@ public sealed class CertificateAuthorityTests
     }
 
     [Fact]
+    public async Task CsrAskingForMoreThanItsSpiffeIdIsRefusedNotCorrected()
+    {
+        await using var host = await RegistryHost.StartAsync();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var reviews = host.Client(RegistryHost.ReviewsToken);
+
+        // Names beside the SPIFFE ID (another service's host name, the registry's, an address), or a request to be a
+        // CA: the certificate would never carry them, so asking is a confused or hostile workload, to be noticed.
+        string Asking(Action<SubjectAlternativeNameBuilder>? names, X509Extension? extension = null)
+        {
+            var request = new CertificateRequest("CN=reviews", key, HashAlgorithmName.SHA256);
+            if (names is not null)
+            {
+                var builder = new SubjectAlternativeNameBuilder();
+                names(builder);
+                request.CertificateExtensions.Add(builder.Build());
+            }
+
+            if (extension is not null)
+            {
+                request.CertificateExtensions.Add(extension);
+            }
+
+            return request.CreateSigningRequestPem();
+        }
+
+        var own = new Uri("spiffe://mesh.local/svc/reviews");
+        string[] refused =
+        [
+            Asking(b => b.AddDnsName("ratings")),
+            Asking(b => { b.AddUri(own); b.AddDnsName("localhost"); }),
+            Asking(b => { b.AddUri(own); b.AddIpAddress(IPAddress.Loopback); }),
+            Asking(b => { b.AddUri(own); b.AddEmailAddress("admin@mesh.local"); }),
+            Asking(null, new X509BasicConstraintsExtension(true, false, 0, true)),
+            Asking(b => b.AddUri(own), new X509BasicConstraintsExtension(true, true, 0, true)),
+        ];
+        foreach (var csr in refused)
+        {
+            var answer = await SignAsync(reviews, csr);
+            answer.StatusCode.ShouldBe(HttpStatusCode.Forbidden, answer.Body);
+        }
+
+        // Its own SPIFFE ID alone, and a request that says it is not a CA, are what a workload sends.
+        (await SignAsync(reviews, Asking(b => b.AddUri(own), new X509BasicConstraintsExtension(false, false, 0, true)))).StatusCode
+            .ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task BadRequestsAreRefusedWithTheirReason()
     {
         await using var host = await RegistryHost.StartAsync();

@@ -63,6 +63,18 @@ internal sealed class PolicyWriteRacingStore(IRegistryStore inner) : IRegistrySt
 
     public IReadOnlyList<JoinToken> LoadJoinTokens() => inner.LoadJoinTokens();
 
+    public event Action<JoinToken>? JoinTokenStored
+    {
+        add => inner.JoinTokenStored += value;
+        remove => inner.JoinTokenStored -= value;
+    }
+
+    public event Action<string>? JoinTokenDropped
+    {
+        add => inner.JoinTokenDropped += value;
+        remove => inner.JoinTokenDropped -= value;
+    }
+
     public Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired) => inner.AddJoinTokenAsync(token, expired);
 
     public Task<bool> DeleteJoinTokenAsync(string id) => inner.DeleteJoinTokenAsync(id);

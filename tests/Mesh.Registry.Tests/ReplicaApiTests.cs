@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Mesh.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Mesh.Registry.Tests;
 
@@ -98,6 +99,35 @@ public sealed class ReplicaApiTests : IAsyncLifetime
         edge.GetProperty("destination").GetString().ShouldBe("ratings");
         edge.GetProperty("requestsPerSecond").GetDouble().ShouldBe(50.0);
         edge.GetProperty("successPercent").GetDouble().ShouldBe(90.0);
+    }
+
+    [Fact]
+    public async Task A_join_token_made_or_revoked_through_one_replica_is_made_or_revoked_at_the_other()
+    {
+        using var made = await _first.Admin.PostAsync(new Uri("/v1/join-tokens", UriKind.Relative), Api.Json("""{ "service": "reviews", "uses": 3 }"""));
+        made.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var record = await made.ReadJsonAsync();
+        var id = record.GetProperty("id").GetString()!;
+        var token = record.GetProperty("token").GetString()!;
+
+        // Looked for in the second replica's memory, not by calling it: a token it does not know yet would count as a guess.
+        var atSecond = _second.App.Services.GetRequiredService<JoinTokenStore>();
+        await Poll.UntilAsync(() => atSecond.List().Any(t => t.Id == id), because: "the second replica learns the token the first made");
+        using (var registered = await _second.Client(token).RegisterAsync("reviews", "made-1", "http://127.0.0.1:5001"))
+        {
+            registered.StatusCode.ShouldBe(HttpStatusCode.Created);
+        }
+
+        // Revoked through the first, it opens nothing at the second either: not registering, deregistering or reading.
+        using (var revoked = await _first.Admin.DeleteAsync(new Uri($"/v1/join-tokens/{id}", UriKind.Relative)))
+        {
+            revoked.StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        }
+
+        await Poll.UntilAsync(() => atSecond.List().All(t => t.Id != id), because: "the second replica drops the token the first revoked");
+        await (await _second.Client(token).DeleteAsync(new Uri("/v1/services/reviews/instances/made-1", UriKind.Relative)))
+            .ProblemAsync(HttpStatusCode.Unauthorized);
+        (await _second.Admin.InstanceIdsAsync("reviews")).ShouldContain("made-1");
     }
 
     private static async Task<HttpResponseMessage> PutPolicyAsync(RegistryHost replica, string document, long? expected)

@@ -544,9 +544,14 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         return list;
     }
 
-    private static string? CachePath(MeshOptions mesh)
+    /// <summary>
+    /// Where the snapshot goes: <c>Registry:CacheDirectory</c>, by default <c>MeshLib/cache</c> in the user's local data
+    /// folder, never the shared temp folder, where another user could make the folder first and plant a snapshot to
+    /// route on. Null: no cache (turned off, or no per-user folder).
+    /// </summary>
+    internal static string? CachePath(MeshOptions mesh)
     {
-        var directory = mesh.Registry.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "meshlib");
+        var directory = mesh.Registry.CacheDirectory ?? DefaultCacheDirectory;
         if (directory.Length == 0)
         {
             return null;
@@ -556,6 +561,23 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         var registry = StableHash.Hash(string.Join(" ", mesh.Registry.Replicas.Select(u => u.ToString()))).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
         return Path.Combine(directory, $"{name}-{registry}.json");
     }
+
+    /// <summary>Makes the cache's folder readable by this user only: the snapshot names every endpoint and policy.</summary>
+    internal static void CreateCacheFolder(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+            return;
+        }
+
+        Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    private static string DefaultCacheDirectory { get; } =
+        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify) is { Length: > 0 } local
+            ? Path.Combine(local, "MeshLib", "cache")
+            : "";
 
     private void SaveCache()
     {
@@ -575,7 +597,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(_cacheFile)!);
+            CreateCacheFolder(Path.GetDirectoryName(_cacheFile)!);
             var temp = _cacheFile + ".tmp";
             File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(cache, RegistryCacheJsonContext.Default.RegistryCache));
             File.Move(temp, _cacheFile, overwrite: true); // atomic: a crash leaves the old file or the new one

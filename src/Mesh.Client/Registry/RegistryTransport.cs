@@ -13,8 +13,9 @@ namespace Mesh.Client.Registry;
 /// <summary>
 /// The one connection pool to the registry, shared by discovery, self-registration and the workload identity. Over
 /// https the registry is accepted only with a certificate for <c>spiffe://&lt;trust domain&gt;/registry</c> that chains
-/// (<see cref="X509ChainTrustMode.CustomRootTrust"/>, never the machine's roots) to a pinned root or to a root the
-/// registry's trust bundle named later, so a root rotation keeps the connection. Every header, the token included,
+/// (<see cref="X509ChainTrustMode.CustomRootTrust"/>, never the machine's roots) to a pinned root until the registry's
+/// trust bundle is known, and from then on to the roots of its latest trust bundle, so a root rotation keeps the
+/// connection and a removed root stops counting. Every header, the token included,
 /// leaves only after that check, inside the verified TLS session. The registry's replicas are one registry to it: the
 /// same pins and credentials hold for each, and <see cref="Failover"/> says which one calls go to.
 /// </summary>
@@ -340,20 +341,12 @@ internal sealed partial class RegistryTransport : IDisposable
         return new HttpRequestException($"The registry at {replica} is not the pinned one: {reason}. Nothing was sent to it.");
     }
 
-    /// <summary>Under the lock: the anchors, published with one reference swap.</summary>
-    private void Recompute()
-    {
-        var anchors = new X509Certificate2Collection(_pinned);
-        foreach (var root in _learned)
-        {
-            if (!anchors.Any(a => a.RawDataMemory.Span.SequenceEqual(root.RawDataMemory.Span)))
-            {
-                anchors.Add(root);
-            }
-        }
-
-        _anchors = anchors;
-    }
+    /// <summary>
+    /// Under the lock: the anchors, published with one reference swap. The pins bootstrap; once the registry's trust
+    /// bundle is known (learned over a verified connection) it alone names the roots, so a root the registry removed (a
+    /// rotation's old root, perhaps rotated away because its key leaked) stops vouching for the registry as well.
+    /// </summary>
+    private void Recompute() => _anchors = new X509Certificate2Collection(_learned.Count > 0 ? _learned : _pinned);
 
     /// <summary>Hands every request to the transport, which owns the connections.</summary>
     private sealed class Handler(RegistryTransport transport) : HttpMessageHandler

@@ -176,6 +176,18 @@ internal sealed partial class RegistryWorkloadIdentity : IWorkloadIdentity, IDis
             var answer = await _client!.SignAsync(request.CreateSigningRequestPem(), cancellationToken)
                 ?? throw new InvalidOperationException("The registry answered no certificate.");
             using var publicOnly = X509Certificate2.CreateFromPem(answer.Certificate);
+
+            // An answer this workload cannot use is a failed attempt, retried like any other, not the end of renewals.
+            if (!publicOnly.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+            {
+                throw new InvalidOperationException("The registry answered a certificate for another key than the one this workload holds.");
+            }
+
+            if (SpiffeId.ServiceOf(publicOnly, _options.Security.TrustDomain) != service)
+            {
+                throw new InvalidOperationException($"The registry answered a certificate that does not name this workload ({SpiffeId.For(_options.Security.TrustDomain, service)}).");
+            }
+
             var certificate = publicOnly.CopyWithPrivateKey(key);
             var intermediates = new X509Certificate2Collection();
             foreach (var pem in answer.Chain)

@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Mesh.Client.Registry;
@@ -27,6 +28,8 @@ internal sealed partial class CertificateAuthority : IDisposable
     private static readonly TimeSpan Backdate = TimeSpan.FromMinutes(1);
 
     private const string CsrLabel = "CERTIFICATE REQUEST";
+
+    private const string BasicConstraintsOid = "2.5.29.19";
 
     private readonly Lock _gate = new();
     private readonly RegistryOptions _options;
@@ -137,19 +140,33 @@ internal sealed partial class CertificateAuthority : IDisposable
 
         foreach (var extension in csr.CertificateExtensions)
         {
+            if (extension.Oid?.Value == BasicConstraintsOid)
+            {
+                RefuseCa(extension);
+                continue;
+            }
+
             if (extension.Oid?.Value != SpiffeId.SubjectAlternativeNameOid)
             {
                 continue;
             }
 
             IReadOnlyList<string> uris;
+            bool onlyUris;
             try
             {
                 uris = SpiffeId.UrisOf(extension);
+                onlyUris = HasOnlyUris(extension);
             }
             catch (CryptographicException)
             {
                 throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "the subject alternative name extension is malformed");
+            }
+
+            if (!onlyUris)
+            {
+                throw new CertificateRequestException(StatusCodes.Status403Forbidden, "csr",
+                    $"the request asks for names beside its SPIFFE ID (DNS names, addresses, e-mail); this caller may only get certificates for '{expected}'");
             }
 
             foreach (var uri in uris)
@@ -447,6 +464,51 @@ internal sealed partial class CertificateAuthority : IDisposable
         var keyPem = key.ExportPkcs8PrivateKeyPem();
         _folder.WriteRoot(id, certificatePem, keyPem);
         return new CaRoot(id, X509Certificate2.CreateFromPem(certificatePem, keyPem));
+    }
+
+    /// <summary>A CSR asking to be a CA is refused rather than signed as a leaf: the workload is confused or hostile.</summary>
+    private static void RefuseCa(X509Extension extension)
+    {
+        var constraints = new X509BasicConstraintsExtension();
+        try
+        {
+            constraints.CopyFrom(extension);
+            _ = constraints.CertificateAuthority;
+        }
+        catch (CryptographicException)
+        {
+            throw new CertificateRequestException(StatusCodes.Status400BadRequest, "csr", "the basic constraints extension is malformed");
+        }
+
+        if (constraints.CertificateAuthority)
+        {
+            throw new CertificateRequestException(StatusCodes.Status403Forbidden, "csr", "the request asks for a CA certificate (CA:true); workloads get leaf certificates only");
+        }
+    }
+
+    /// <summary>Whether every general name of a subject-alternative-name extension is a URI; a malformed one throws <see cref="CryptographicException"/>.</summary>
+    private static bool HasOnlyUris(X509Extension extension)
+    {
+        try
+        {
+            var names = new AsnReader(extension.RawData, AsnEncodingRules.DER).ReadSequence();
+            var uriTag = new Asn1Tag(TagClass.ContextSpecific, 6);
+            while (names.HasData)
+            {
+                if (!names.PeekTag().HasSameClassAndValue(uriTag))
+                {
+                    return false;
+                }
+
+                names.ReadEncodedValue();
+            }
+
+            return true;
+        }
+        catch (AsnContentException ex)
+        {
+            throw new CryptographicException("The subject alternative name is malformed.", ex);
+        }
     }
 
     private static void CheckKey(PublicKey key)

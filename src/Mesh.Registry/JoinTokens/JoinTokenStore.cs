@@ -8,8 +8,9 @@ namespace Mesh.Registry;
 /// <summary>
 /// The join tokens made through the API, in memory and in the registry's store (so they survive a restart).
 /// Lookups read an immutable map without a lock (they come with every heartbeat); changes, rare, are written to the
-/// store and then copy the map, one at a time. A use is one certificate signed with the token, counted by the store
-/// atomically; registering, renewing and reading are not uses.
+/// store and then copy the map, one at a time. A store that replicas share tells each of them what the others made,
+/// used and revoked, so a token works, and a revocation holds, at every replica. A use is one certificate signed with
+/// the token, counted by the store atomically; registering, renewing and reading are not uses.
 /// </summary>
 internal sealed partial class JoinTokenStore : IDisposable
 {
@@ -17,6 +18,7 @@ internal sealed partial class JoinTokenStore : IDisposable
     private static readonly TimeSpan KeepExpired = TimeSpan.FromDays(1);
 
     private readonly SemaphoreSlim _writes = new(1, 1);
+    private readonly Lock _swap = new();
     private readonly IRegistryStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger<JoinTokenStore> _logger;
@@ -27,13 +29,23 @@ internal sealed partial class JoinTokenStore : IDisposable
         _store = store;
         _time = time;
         _logger = logger;
-        var map = new Dictionary<RegistryAuth.HashKey, JoinToken>();
-        foreach (var token in _store.LoadJoinTokens())
-        {
-            map[RegistryAuth.HashKey.Of(token.Hash)] = token;
-        }
+        _byHash = [];
 
-        _byHash = map;
+        // Followed before the load, so no change made meanwhile is missed; what the load reads is kept only where
+        // the store has not said something newer already.
+        _store.JoinTokenStored += Stored;
+        _store.JoinTokenDropped += Dropped;
+        var loaded = _store.LoadJoinTokens();
+        lock (_swap)
+        {
+            var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash);
+            foreach (var token in loaded)
+            {
+                map.TryAdd(RegistryAuth.HashKey.Of(token.Hash), token);
+            }
+
+            _byHash = map;
+        }
     }
 
     /// <summary>The token whose SHA-256 is <paramref name="hash"/>, confirmed in constant time.</summary>
@@ -58,23 +70,13 @@ internal sealed partial class JoinTokenStore : IDisposable
         await _writes.WaitAsync();
         try
         {
-            var stale = new List<string>();
-            var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash.Count + 1);
-            foreach (var (key, existing) in _byHash)
-            {
-                if (existing.ExpiresAt + KeepExpired <= now)
-                {
-                    stale.Add(existing.Id);
-                }
-                else
-                {
-                    map[key] = existing;
-                }
-            }
-
+            var stale = _byHash.Values.Where(t => t.ExpiresAt + KeepExpired <= now).Select(t => t.Id).ToList();
             await _store.AddJoinTokenAsync(token, stale);
-            map[RegistryAuth.HashKey.Of(token.Hash)] = token;
-            _byHash = map;
+            Swap(map =>
+            {
+                RemoveWhere(map, t => stale.Contains(t.Id));
+                map[RegistryAuth.HashKey.Of(token.Hash)] = token;
+            });
         }
         finally
         {
@@ -99,20 +101,15 @@ internal sealed partial class JoinTokenStore : IDisposable
         await _writes.WaitAsync();
         try
         {
-            var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash);
-            foreach (var (key, token) in map)
+            if (FindById(id) is not { } token)
             {
-                if (token.Id == id)
-                {
-                    map.Remove(key);
-                    await _store.DeleteJoinTokenAsync(id);
-                    _byHash = map;
-                    LogRevoked(_logger, id, token.Service);
-                    return true;
-                }
+                return false;
             }
 
-            return false;
+            await _store.DeleteJoinTokenAsync(id);
+            Swap(map => RemoveWhere(map, t => t.Id == id));
+            LogRevoked(_logger, id, token.Service);
+            return true;
         }
         finally
         {
@@ -150,7 +147,42 @@ internal sealed partial class JoinTokenStore : IDisposable
         }
     }
 
-    public void Dispose() => _writes.Dispose();
+    public void Dispose()
+    {
+        _store.JoinTokenStored -= Stored;
+        _store.JoinTokenDropped -= Dropped;
+        _writes.Dispose();
+    }
+
+    /// <summary>A token as the shared store now holds it: one another replica made, or a use counted anywhere.</summary>
+    private void Stored(JoinToken token)
+    {
+        var key = RegistryAuth.HashKey.Of(token.Hash);
+        lock (_swap)
+        {
+            if (_byHash.TryGetValue(key, out var known) && known.Id == token.Id)
+            {
+                known.Used = token.Used;
+                return;
+            }
+        }
+
+        Swap(map => map[key] = token);
+    }
+
+    /// <summary>A token the shared store dropped: revoked through another replica, or long expired.</summary>
+    private void Dropped(string id) => Swap(map => RemoveWhere(map, t => t.Id == id));
+
+    /// <summary>Changes a copy of the map and publishes it, one change at a time (API calls and the store's news race).</summary>
+    private void Swap(Action<Dictionary<RegistryAuth.HashKey, JoinToken>> change)
+    {
+        lock (_swap)
+        {
+            var map = new Dictionary<RegistryAuth.HashKey, JoinToken>(_byHash);
+            change(map);
+            _byHash = map;
+        }
+    }
 
     private async Task UseAsync(string id)
     {
@@ -191,6 +223,17 @@ internal sealed partial class JoinTokenStore : IDisposable
         finally
         {
             _writes.Release();
+        }
+    }
+
+    private static void RemoveWhere(Dictionary<RegistryAuth.HashKey, JoinToken> map, Func<JoinToken, bool> match)
+    {
+        foreach (var (key, token) in map)
+        {
+            if (match(token))
+            {
+                map.Remove(key);
+            }
         }
     }
 

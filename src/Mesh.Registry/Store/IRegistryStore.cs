@@ -112,6 +112,16 @@ internal interface IRegistryStore : IDisposable
     /// <summary>The join tokens made through the API (hashes only; the tokens themselves are never kept), read at start.</summary>
     IReadOnlyList<JoinToken> LoadJoinTokens();
 
+    /// <summary>
+    /// A join token as a store shared with other replicas now holds it (made, or a use counted), this replica's own
+    /// writes included, so a token made through any replica authenticates at every one. A store no other process writes
+    /// never raises it. Raised on the store's thread: handlers must not block.
+    /// </summary>
+    event Action<JoinToken>? JoinTokenStored;
+
+    /// <summary>The id of a join token a shared store dropped (revoked, or long expired), so a revocation holds at every replica. As <see cref="JoinTokenStored"/>.</summary>
+    event Action<string>? JoinTokenDropped;
+
     /// <summary>Keeps a new join token and, in the same write, drops <paramref name="expired"/> (tokens long past their expiry).</summary>
     Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired);
 

@@ -1,10 +1,15 @@
 using Etcdserverpb;
+using Mvccpb;
 
 namespace Mesh.Registry.Store.Etcd;
 
 /// <summary>Join tokens in etcd: hashes with their use counts, a use counted by a compare-and-swap on the token's key so racing replicas count each use once.</summary>
 internal sealed partial class EtcdRegistryStore
 {
+    public event Action<JoinToken>? JoinTokenStored;
+
+    public event Action<string>? JoinTokenDropped;
+
     public IReadOnlyList<JoinToken> LoadJoinTokens()
     {
         var read = RangeAsync("the join tokens", new RangeRequest { Key = EtcdKeys.Bytes(_keys.JoinTokens), RangeEnd = EtcdKeys.RangeEnd(_keys.JoinTokens) })
@@ -70,6 +75,19 @@ internal sealed partial class EtcdRegistryStore
             {
                 return used;
             }
+        }
+    }
+
+    /// <summary>Under the mirror's lock: a join token's key as the watch delivered it.</summary>
+    private void MirrorJoinToken(string id, KeyValue? kv)
+    {
+        if (kv is null)
+        {
+            JoinTokenDropped?.Invoke(id);
+        }
+        else
+        {
+            JoinTokenStored?.Invoke(ToJoinToken(id, Parse(kv.Value, EtcdJsonContext.Default.EtcdJoinTokenValue)));
         }
     }
 

@@ -310,6 +310,10 @@ internal sealed partial class EtcdRegistryStore
                 s.HeldCount = held.Count;
                 break;
             }
+
+            case EtcdKeys.JoinTokensFolder:
+                MirrorJoinToken(parsed.Name, kv);
+                break;
         }
     }
 
@@ -319,6 +323,12 @@ internal sealed partial class EtcdRegistryStore
         if (key == _keys.Decider)
         {
             _decider = null;
+            return;
+        }
+
+        if (_keys.Parse(key) is { Folder: EtcdKeys.JoinTokensFolder } token)
+        {
+            MirrorJoinToken(token.Name, null);
             return;
         }
 

@@ -257,6 +257,19 @@ internal sealed partial class SqliteRegistryStore : IRegistryStore
 
     public IReadOnlyList<JoinToken> LoadJoinTokens() => _store.LoadJoinTokens();
 
+    // One process owns the file: every change to its tokens is this registry's own, already in its memory.
+    public event Action<JoinToken>? JoinTokenStored
+    {
+        add { }
+        remove { }
+    }
+
+    public event Action<string>? JoinTokenDropped
+    {
+        add { }
+        remove { }
+    }
+
     public Task AddJoinTokenAsync(JoinToken token, IReadOnlyCollection<string> expired)
     {
         _store.AddJoinToken(token, expired);
