@@ -36,7 +36,7 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         var peer = context.Features.Get<MeshPeerFeature>();
         if (peer is not null)
         {
-            context.User = peer.Principal;
+            context.User = peer.CreatePrincipal();
         }
 
         var table = _table;
