@@ -71,14 +71,15 @@ internal sealed class AuthorizationRule
     }
 
     /// <summary>
-    /// Whether the rule matches. A DENY rule (<paramref name="deny"/>) is also tried against the endpoint routing chose
-    /// (see <see cref="EndpointRoute"/>), so whatever the path's spelling a request routed to a covered endpoint is
-    /// denied; an ALLOW rule reads the request's path alone, so the endpoint never adds an allowance.
+    /// Whether the rule matches. A DENY rule (<paramref name="deny"/>) is also tried against the path with its base in
+    /// front and the endpoint routing chose (see <see cref="EndpointRoute"/>), so whatever the path's spelling a request
+    /// routed to a covered endpoint is denied; an ALLOW rule reads the path routing routes alone, so neither the
+    /// endpoint nor the path base adds an allowance (a base can come from the caller: <c>X-Forwarded-Prefix</c>).
     /// </summary>
     public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
         MatchesFrom(caller) && MatchesMethod(method, deny) &&
-        (MatchesPath(target.Path) || MatchesPath(target.FullPath) ||
-         (deny && (MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
+        (MatchesPath(target.Path) ||
+         (deny && (MatchesPath(target.FullPath) || MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
 
     /// <summary>
     /// Whether the rule matches the caller and method; for a request whose path has no single reading, where any path
