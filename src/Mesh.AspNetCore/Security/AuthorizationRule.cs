@@ -77,7 +77,7 @@ internal sealed class AuthorizationRule
     /// endpoint nor the path base adds an allowance (a base can come from the caller: <c>X-Forwarded-Prefix</c>).
     /// </summary>
     public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
-        MatchesFrom(caller) && MatchesMethod(method, deny) &&
+        MatchesFrom(caller) && (MatchesMethod(method, deny) || (deny && MatchesRoutedMethod(target.Route, method))) &&
         (MatchesPath(target.Path) ||
          (deny && (MatchesPath(target.FullPath) || MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
 
@@ -177,6 +177,28 @@ internal sealed class AuthorizationRule
         {
             if (literalPath.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
                 (hasMore && p.Length == literalPath.Length + 1 && p.StartsWith(literalPath, StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// For a DENY rule (or a rate limit): whether the request's method was rewritten after routing and the rule names a
+    /// method routing chose the endpoint for, since that method's handler is what runs.
+    /// </summary>
+    private bool MatchesRoutedMethod(EndpointRoute? route, string method)
+    {
+        if (route is null || !route.IsRewritten(method))
+        {
+            return false;
+        }
+
+        foreach (var routed in route.Methods)
+        {
+            if (MatchesMethod(routed, headAsGet: true))
             {
                 return true;
             }
