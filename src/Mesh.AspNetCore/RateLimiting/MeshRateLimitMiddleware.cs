@@ -59,7 +59,8 @@ internal sealed partial class MeshRateLimitMiddleware : IMiddleware
     {
         var caller = context.Features.Get<MeshPeerFeature>()?.Service;
         var method = context.Request.Method;
-        var target = new AuthorizationTarget("/");
+        // Without path rules the path does not matter, but the endpoint's methods do (see EndpointRoute.IsRewritten).
+        var target = new AuthorizationTarget("/", EndpointRoute.Of(context.GetEndpoint()));
         var ambiguous = table.HasPathRules && !AuthorizationTarget.TryRead(context, out target);
         foreach (var rule in table.Rules)
         {

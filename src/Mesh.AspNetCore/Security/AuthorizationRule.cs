@@ -71,14 +71,15 @@ internal sealed class AuthorizationRule
     }
 
     /// <summary>
-    /// Whether the rule matches. A DENY rule (<paramref name="deny"/>) is also tried against the endpoint routing chose
-    /// (see <see cref="EndpointRoute"/>), so whatever the path's spelling a request routed to a covered endpoint is
-    /// denied; an ALLOW rule reads the request's path alone, so the endpoint never adds an allowance.
+    /// Whether the rule matches. A DENY rule (<paramref name="deny"/>) is also tried against the path with its base in
+    /// front and the endpoint routing chose (see <see cref="EndpointRoute"/>), so whatever the path's spelling a request
+    /// routed to a covered endpoint is denied; an ALLOW rule reads the path routing routes alone, so neither the
+    /// endpoint nor the path base adds an allowance (a base can come from the caller: <c>X-Forwarded-Prefix</c>).
     /// </summary>
     public bool Matches(string? caller, in AuthorizationTarget target, string method, bool deny) =>
-        MatchesFrom(caller) && MatchesMethod(method, deny) &&
-        (MatchesPath(target.Path) || MatchesPath(target.FullPath) ||
-         (deny && (MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
+        MatchesFrom(caller) && (MatchesMethod(method, deny) || (deny && MatchesRoutedMethod(target.Route, method))) &&
+        (MatchesPath(target.Path) ||
+         (deny && (MatchesPath(target.FullPath) || MatchesRoute(target) || MatchesPath(target.RoutedPath) || MatchesPath(target.FullRoutedPath))));
 
     /// <summary>
     /// Whether the rule matches the caller and method; for a request whose path has no single reading, where any path
@@ -176,6 +177,28 @@ internal sealed class AuthorizationRule
         {
             if (literalPath.StartsWith(p, StringComparison.OrdinalIgnoreCase) ||
                 (hasMore && p.Length == literalPath.Length + 1 && p.StartsWith(literalPath, StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// For a DENY rule (or a rate limit): whether the request's method was rewritten after routing and the rule names a
+    /// method routing chose the endpoint for, since that method's handler is what runs.
+    /// </summary>
+    private bool MatchesRoutedMethod(EndpointRoute? route, string method)
+    {
+        if (route is null || !route.IsRewritten(method))
+        {
+            return false;
+        }
+
+        foreach (var routed in route.Methods)
+        {
+            if (MatchesMethod(routed, headAsGet: true))
             {
                 return true;
             }

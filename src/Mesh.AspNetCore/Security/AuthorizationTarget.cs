@@ -4,11 +4,11 @@ namespace Mesh.AspNetCore.Security;
 
 /// <summary>
 /// The spellings of one request's target that authorization rules are tried against, each canonical
-/// (<see cref="AuthorizationPath"/>). <see cref="Path"/> is what the router routes (after <c>UsePathBase</c>); when the
-/// request has a path base, each spelling is tried with the base in front as well (<see cref="FullPath"/> and the
-/// like), so a rule written with the base holds for requests that carry it. DENY rules are also tried against the
-/// endpoint routing chose (<see cref="Route"/>, and <see cref="RoutedPath"/> for a route with defaults): those can add
-/// a denial, never an allowance.
+/// (<see cref="AuthorizationPath"/>). <see cref="Path"/> is what the router routes (after <c>UsePathBase</c>), and the
+/// only spelling ALLOW rules read. DENY rules are also tried with the path base in front (<see cref="FullPath"/> and
+/// the like), so a DENY rule written with the base holds for requests that carry it, and against the endpoint routing
+/// chose (<see cref="Route"/>, and <see cref="RoutedPath"/> for a route with defaults): those can add a denial, never
+/// an allowance, since routing does not route the base and a caller can set it (<c>X-Forwarded-Prefix</c>).
 /// </summary>
 internal readonly record struct AuthorizationTarget(string Path, EndpointRoute? Route = null, string? RoutedPath = null)
 {

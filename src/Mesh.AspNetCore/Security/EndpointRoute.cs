@@ -20,12 +20,13 @@ internal sealed class EndpointRoute
     private static readonly ConditionalWeakTable<Endpoint, EndpointRoute> Cache = [];
     private readonly RoutePattern _pattern;
 
-    private EndpointRoute(RoutePattern pattern, string literalPath, bool hasMore, bool hasDefaults)
+    private EndpointRoute(RoutePattern pattern, string literalPath, bool hasMore, bool hasDefaults, string[] methods)
     {
         _pattern = pattern;
         LiteralPath = literalPath;
         HasMore = hasMore;
         HasDefaults = hasDefaults;
+        Methods = methods;
     }
 
     /// <summary>The literal segments before the first parameter, as a canonical path ("/" when there are none).</summary>
@@ -37,9 +38,35 @@ internal sealed class EndpointRoute
     /// <summary>Whether a parameter has a default value, so a shorter path reaches what a longer one names.</summary>
     public bool HasDefaults { get; }
 
+    /// <summary>The methods the endpoint is routed for; empty when it takes any.</summary>
+    public string[] Methods { get; }
+
+    /// <summary>
+    /// Whether <paramref name="method"/> is not one routing chose the endpoint for: the request's method was rewritten
+    /// after routing (<c>UseHttpMethodOverride()</c> behind a <c>WebApplication</c>'s own routing, from a header the
+    /// caller writes), so the handler that runs is one of <see cref="Methods"/> whatever the method now says.
+    /// </summary>
+    public bool IsRewritten(string method)
+    {
+        if (Methods.Length == 0)
+        {
+            return false;
+        }
+
+        foreach (var routed in Methods)
+        {
+            if (string.Equals(routed, method, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The route of a route endpoint; null for another kind of endpoint or none.</summary>
     public static EndpointRoute? Of(Endpoint? endpoint) =>
-        endpoint is RouteEndpoint route ? Cache.GetValue(route, static e => Create(((RouteEndpoint)e).RoutePattern)) : null;
+        endpoint is RouteEndpoint route ? Cache.GetValue(route, static e => Create((RouteEndpoint)e)) : null;
 
     /// <summary>
     /// The path the endpoint serves for this request: the pattern with the request's route values, defaults filled in,
@@ -84,8 +111,9 @@ internal sealed class EndpointRoute
         return Convert.ToString(value, CultureInfo.InvariantCulture);
     }
 
-    private static EndpointRoute Create(RoutePattern pattern)
+    private static EndpointRoute Create(RouteEndpoint endpoint)
     {
+        var pattern = endpoint.RoutePattern;
         var builder = new StringBuilder();
         var segments = pattern.PathSegments;
         var literal = 0;
@@ -101,6 +129,7 @@ internal sealed class EndpointRoute
             hasDefaults |= parameter.Default is not null || pattern.Defaults.ContainsKey(parameter.Name);
         }
 
-        return new EndpointRoute(pattern, builder.Length == 0 ? "/" : builder.ToString(), literal < segments.Count, hasDefaults);
+        var methods = endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [];
+        return new EndpointRoute(pattern, builder.Length == 0 ? "/" : builder.ToString(), literal < segments.Count, hasDefaults, [.. methods]);
     }
 }

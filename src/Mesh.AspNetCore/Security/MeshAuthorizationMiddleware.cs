@@ -36,7 +36,7 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
         var peer = context.Features.Get<MeshPeerFeature>();
         if (peer is not null)
         {
-            context.User = peer.Principal;
+            context.User = peer.CreatePrincipal();
         }
 
         var table = _table;
@@ -47,7 +47,8 @@ internal sealed partial class MeshAuthorizationMiddleware : IMiddleware
 
         var caller = peer?.Service;
         var request = context.Request;
-        var target = new AuthorizationTarget("/");
+        // Without path rules the path does not matter, but the endpoint's methods do (see EndpointRoute.IsRewritten).
+        var target = new AuthorizationTarget("/", EndpointRoute.Of(context.GetEndpoint()));
         if (table.HasPathRules && !AuthorizationTarget.TryRead(context, out target))
         {
             return RefuseAmbiguous(context, next, table, caller);

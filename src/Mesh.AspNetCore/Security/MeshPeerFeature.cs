@@ -6,34 +6,33 @@ namespace Mesh.AspNetCore.Security;
 /// The mesh identity a connection's peer proved with its client certificate: its service (from the SPIFFE ID) and its
 /// version (from the certificate's subject, null when the certificate carries none). Nothing here comes from a header.
 /// </summary>
-internal sealed class MeshPeerFeature
+internal sealed class MeshPeerFeature(string service, string spiffeId, string? version = null)
 {
-    public MeshPeerFeature(string service, string spiffeId, string? version = null)
-    {
-        Service = service;
-        SpiffeId = spiffeId;
-        Version = version;
-        List<Claim> claims =
-        [
-            new(MeshClaims.SpiffeId, spiffeId),
-            new(MeshClaims.Service, service),
-            new(ClaimTypes.Name, service),
-        ];
-        if (version is not null)
-        {
-            claims.Add(new Claim(MeshClaims.Version, version));
-        }
+    public string Service { get; } = service;
 
-        Principal = new ClaimsPrincipal(new ClaimsIdentity(claims, MeshClaims.AuthenticationType, ClaimTypes.Name, null));
-    }
-
-    public string Service { get; }
-
-    public string SpiffeId { get; }
+    public string SpiffeId { get; } = spiffeId;
 
     /// <summary>The version the certificate proves; null when it carries none.</summary>
-    public string? Version { get; }
+    public string? Version { get; } = version;
 
-    /// <summary>One principal per connection: every request on it has the same proven caller.</summary>
-    public ClaimsPrincipal Principal { get; }
+    /// <summary>
+    /// A principal for one request, authenticated as <see cref="MeshClaims.AuthenticationType"/>. New for every request:
+    /// apps add to <c>HttpContext.User</c> (an end user's identity, roles), and a principal shared by the connection
+    /// would carry what one request added into every later request on it, and into concurrent HTTP/2 streams.
+    /// </summary>
+    public ClaimsPrincipal CreatePrincipal()
+    {
+        List<Claim> claims =
+        [
+            new(MeshClaims.SpiffeId, SpiffeId),
+            new(MeshClaims.Service, Service),
+            new(ClaimTypes.Name, Service),
+        ];
+        if (Version is not null)
+        {
+            claims.Add(new Claim(MeshClaims.Version, Version));
+        }
+
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, MeshClaims.AuthenticationType, ClaimTypes.Name, null));
+    }
 }

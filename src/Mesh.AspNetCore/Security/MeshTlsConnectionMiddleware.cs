@@ -78,6 +78,7 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
         var stream = new DuplexPipeStream(transport);
         var ssl = new SslStream(stream, leaveInnerStreamOpen: true);
         MeshPeerFeature? peer = null;
+        var peerExpires = DateTimeOffset.MaxValue;
         string? rejection = null;
         var options = new SslServerAuthenticationOptions
         {
@@ -101,6 +102,8 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
                 }
 
                 peer = new MeshPeerFeature(service, SpiffeId.For(handshake.TrustDomain, service), version);
+                peerExpires = new DateTimeOffset(
+                    (certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData())).NotAfter.ToUniversalTime());
                 return true;
             },
         };
@@ -128,6 +131,10 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
             context.Features.Set(peer);
         }
 
+        // The handshake proved the caller once; a connection kept busy lives as long as its caller likes. It ends when
+        // the certificate does, so a caller is its service only while its certificate is valid, as a new handshake
+        // would judge it.
+        using var expiry = peer is null ? null : new PeerExpiry(context, security, time, peerExpires);
         var sslPipe = new SslDuplexPipe(ssl);
         context.Transport = sslPipe;
         try
@@ -151,6 +158,53 @@ internal sealed partial class MeshTlsConnectionMiddleware(ConnectionDelegate nex
 
     [LoggerMessage(80, LogLevel.Warning, "Mesh TLS: a TLS connection arrived before this workload had a certificate; closed")]
     private static partial void LogNoCertificate(ILogger logger);
+
+    /// <summary>
+    /// Aborts a connection when its client certificate expires, on the mesh clock. A timer waits at most about 49.7 days
+    /// and a CA may issue for longer, so a wait that ends early starts the next.
+    /// </summary>
+    private sealed class PeerExpiry : IDisposable
+    {
+        private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+        private readonly ConnectionContext _connection;
+        private readonly MeshServerSecurity _security;
+        private readonly TimeProvider _time;
+        private readonly DateTimeOffset _expires;
+        private readonly ITimer _timer;
+
+        public PeerExpiry(ConnectionContext connection, MeshServerSecurity security, TimeProvider time, DateTimeOffset expires)
+        {
+            _connection = connection;
+            _security = security;
+            _time = time;
+            _expires = expires;
+            _timer = time.CreateTimer(static state => ((PeerExpiry)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            Check();
+        }
+
+        public void Dispose() => _timer.Dispose();
+
+        private void Check()
+        {
+            var left = _expires - _time.GetUtcNow();
+            if (left > TimeSpan.Zero)
+            {
+                try
+                {
+                    _timer.Change(left < LongestWait ? left : LongestWait, Timeout.InfiniteTimeSpan);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // the connection ended while the timer fired
+                }
+
+                return;
+            }
+
+            _security.RecordPeerRejected("expired");
+            _connection.Abort(new ConnectionAbortedException("The client certificate expired."));
+        }
+    }
 
     /// <summary>What ASP.NET Core reads about the connection's TLS: the client certificate, protocol, ALPN result.</summary>
     private sealed class TlsFeature(SslStream ssl) : ITlsConnectionFeature, ITlsHandshakeFeature, ITlsApplicationProtocolFeature

@@ -116,6 +116,18 @@ public sealed class AuthorizationTableTests
     }
 
     [Fact]
+    public void APathBaseNeverAddsAnAllowance()
+    {
+        var allowList = Table(
+            [new AuthorizationRuleOptions { Action = AuthorizationAction.Allow, Paths = ["/public/*", "/api/reports/*"] }], dryRun: false);
+
+        // Routing routes "/admin/x" whatever the base; a forwarded prefix is the caller's to choose.
+        allowList.IsAllowed(null, AuthorizationTarget.Create("/admin/x", "/public", null, null), "GET").ShouldBeFalse();
+        allowList.IsAllowed(null, AuthorizationTarget.Create("/reports/x", "/api", null, null), "GET").ShouldBeFalse();
+        allowList.IsAllowed(null, AuthorizationTarget.Create("/public/x", "/api", null, null), "GET").ShouldBeTrue();
+    }
+
+    [Fact]
     public void OnlyRulesWithPathsMakeThePathMatter()
     {
         Table([new AuthorizationRuleOptions { From = ["*"] }], false).HasPathRules.ShouldBeFalse();
