@@ -132,7 +132,7 @@ internal sealed class HedgedAttempts
                 }
 
                 if (response is not null &&
-                    !RetryRules.IsRetriable(response, null, _call.IsRepeatable, grpc: false, _call.Deadline, _call.Route.Retry, time))
+                    !RetryRules.IsRetriable(response, null, _call.IsIdempotent, _call.IsReplayable, grpc: false, _call.Deadline, _call.Route.Retry, time))
                 {
                     Won(hedge, response);
                     return response;

@@ -115,7 +115,11 @@ internal sealed class MeshHandler : DelegatingHandler
 
             var retry = route.Retry;
             var random = Runtime.Random;
-            if (grpc && retry.Attempts > 0)
+            if (!grpc)
+            {
+                call.IsReplayable = RequestBody.CanSendAgain(request.Content);
+            }
+            else if (retry.Attempts > 0)
             {
                 var content = request.Content;
                 if (GrpcRequestBody.IsInMemory(content))
@@ -410,7 +414,7 @@ internal sealed class MeshHandler : DelegatingHandler
     private bool ShouldRetry(HttpResponseMessage? response, Exception? error, in MeshCall call, TimeProvider time, CancellationToken callToken)
     {
         if (callToken.IsCancellationRequested ||
-            !RetryRules.IsRetriable(response, error, call.IsRepeatable, call.IsGrpc, call.Deadline, call.Route.Retry, time))
+            !RetryRules.IsRetriable(response, error, call.IsIdempotent, call.IsReplayable, call.IsGrpc, call.Deadline, call.Route.Retry, time))
         {
             return false;
         }

@@ -20,9 +20,11 @@ internal static class RetryRules
 
     /// <summary>
     /// Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be
-    /// retried, for a call whose request is <paramref name="repeatable"/> or not and whose deadline timestamp is
-    /// <paramref name="deadline"/> (0 for none). Repeatable is an idempotent method for HTTP; for a
-    /// <paramref name="grpc"/> call, whatever its method (always POST), a body the mesh can send again.
+    /// retried, for a call whose method is <paramref name="idempotent"/> or not, whose body is
+    /// <paramref name="replayable"/> (can be sent again once read) or not and whose deadline timestamp is
+    /// <paramref name="deadline"/> (0 for none). An HTTP request is sent again after it may have reached a server only
+    /// with a replayable body and an idempotent method (or any with <c>RetryNonIdempotent</c>); a
+    /// <paramref name="grpc"/> call, whatever its method (always POST), with a replayable body.
     /// </summary>
     /// <remarks>
     /// A gRPC call is retried as Envoy retries it: only while nothing of the response has reached the caller, that
@@ -30,11 +32,11 @@ internal static class RetryRules
     /// retries it too) or on a trailers-only response, whose status is in the headers. A response whose headers came
     /// without a status streams its messages to the caller and is never retried.
     /// </remarks>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool repeatable, bool grpc, long deadline,
-        RetryModel retry, TimeProvider timeProvider)
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, bool replayable, bool grpc,
+        long deadline, RetryModel retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
-        var mayRepeat = repeatable || (!grpc && retry.RetryNonIdempotent);
+        var mayRepeat = replayable && (grpc || idempotent || retry.RetryNonIdempotent);
         if (error is { } ex)
         {
             var unavailable = grpc ? RetryCondition.GrpcUnavailable : RetryCondition.None;
@@ -46,9 +48,9 @@ internal static class RetryRules
                 case FailureKind.ConnectFailure:
                     return conditions.Has(RetryCondition.ConnectFailure | RetryCondition.Status5xx | RetryCondition.GatewayError | unavailable);
                 case FailureKind.RefusedStream:
-                    // The server refused the stream before processing it: as safe as a connect failure. A gRPC body
-                    // that cannot be replayed may have been read in part, though.
-                    return (mayRepeat || !grpc) && conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx | unavailable);
+                    // The server refused the stream before processing it: as safe as a connect failure. A body that
+                    // cannot be replayed may have been read in part, though.
+                    return replayable && conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx | unavailable);
                 case FailureKind.Reset:
                     return mayRepeat && conditions.Has(RetryCondition.Reset | RetryCondition.Status5xx | unavailable);
                 case FailureKind.PerTryTimeout:
