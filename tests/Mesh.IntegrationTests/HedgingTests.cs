@@ -117,6 +117,46 @@ public sealed class HedgingTests
         Sum(hedges, service).ShouldBe(0);
     }
 
+    [Fact]
+    public async Task A_later_hedge_gives_the_next_hop_only_the_time_its_group_has_left()
+    {
+        const string service = "hedge-budget-header";
+        await using var backends = await SlowFirst.StartAsync();
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new object[] { new { Address = backends.A.Address }, new { Address = backends.B.Address } },
+                    LoadBalancer = new { Policy = "RoundRobin" },
+                    Routes = new object[]
+                    {
+                        new
+                        {
+                            Name = "hedged",
+                            Retry = new { Attempts = 1, PerTryTimeout = "00:00:02" },
+                            Hedging = new { MaxAttempts = 2, Delay = "00:00:01.500" },
+                        },
+                    },
+                },
+            },
+        }, time);
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => backends.Held is not null, because: "the first hedge reached a backend");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 2, because: "the per-try timeout and the hedge delay are armed");
+        time.Advance(TimeSpan.FromMilliseconds(1500));
+        using var response = await call;
+
+        // The per-try timeout bounds the group: the first hedge had all of it, the second, 1.5 s later, has 0.5 s.
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var (held, fast) = backends.Held == "a" ? (backends.A, backends.B) : (backends.B, backends.A);
+        held.LastRequestHeaders!["x-mesh-timeout-ms"].ToString().ShouldBe("2000");
+        fast.LastRequestHeaders!["x-mesh-timeout-ms"].ToString().ShouldBe("500");
+    }
+
     /// <summary>Two backends, <c>a</c> and <c>b</c>, of which the first request to either is held.</summary>
     private sealed class SlowFirst : IAsyncDisposable
     {

@@ -429,6 +429,37 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task A_per_attempt_fault_delay_is_taken_from_the_next_hops_per_try_budget()
+    {
+        // The per-try timeout runs from the start of the attempt, the injected delay included: the request leaves
+        // 0.5 s into its 2 s, and the next hop is told what is left.
+        const string service = "res-delay-budget";
+        var time = new ManualTimeProvider();
+        await using var backend = await TestBackend.StartAsync("budget");
+        await using var mesh = MeshTestClient.Create(OneService(service, new
+        {
+            Endpoints = new object[] { new { Address = backend.Address } },
+            Routes = new object[]
+            {
+                new
+                {
+                    Name = "default",
+                    Retry = new { Attempts = 1, PerTryTimeout = "00:00:02" },
+                    Fault = new { Delay = new { Percentage = 100, FixedDelay = "00:00:00.500" }, PerAttempt = true },
+                },
+            },
+        }), time);
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => time.ScheduledTimers == 2, because: "the per-try timeout and the fault delay are armed");
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        using var response = await call;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        backend.LastRequestHeaders![TimeoutHeader].ToString().ShouldBe("1500");
+    }
+
+    [Fact]
     public async Task Inbound_deadline_bounds_the_outbound_call_of_the_next_hop()
     {
         var budgets = new ConcurrentQueue<(string Path, string Budget)>();

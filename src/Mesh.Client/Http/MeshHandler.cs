@@ -198,6 +198,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 var tracker = new AttemptTracker(service.Outliers, time);
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
+                var perTryStart = 0L; // when the per-try timeout started, if before the request leaves; 0: as it leaves
                 try
                 {
                     // A caller already gone or a deadline already passed (during the backoff, say): no attempt at all,
@@ -215,6 +216,12 @@ internal sealed class MeshHandler : DelegatingHandler
                         if (fault.ShouldDelay(random))
                         {
                             telemetry.RecordFault(service.Name, route.Name, "delay");
+                            if (perTrySource is not null)
+                            {
+                                // The per-try timeout runs during the delay: the next hop gets what is left of it.
+                                perTryStart = time.GetTimestamp();
+                            }
+
                             await Task.Delay(fault.Delay, time, attemptToken).ConfigureAwait(false);
                             delayed = true;
                         }
@@ -231,7 +238,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         var hedged = new HedgedAttempts(this, call, activity, _clientName);
                         try
                         {
-                            response = await hedged.SendAsync(attemptToken).ConfigureAwait(false);
+                            response = await hedged.SendAsync(perTryStart, attemptToken).ConfigureAwait(false);
                         }
                         finally
                         {
@@ -265,7 +272,7 @@ internal sealed class MeshHandler : DelegatingHandler
                             var attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
                             if (deadline != 0 || retry.PerTryTimeout is not null)
                             {
-                                SetTimeoutHeader(request, call, attemptStart, time);
+                                SetTimeoutHeader(request, call, attemptStart, perTryStart, time);
                             }
 
                             tracker.Sending(attemptStart);
@@ -445,13 +452,24 @@ internal sealed class MeshHandler : DelegatingHandler
             ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
             : ex;
 
-    /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
-    internal static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
+    /// <summary>
+    /// The next hop gets what this attempt has left at <paramref name="now"/>: the call's remaining time, or what is
+    /// left of the per-try timeout (started at <paramref name="perTryStart"/>, 0 for now) if shorter.
+    /// </summary>
+    internal static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, long perTryStart, TimeProvider time)
     {
         var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(now, call.Deadline);
-        if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
+        if (call.Route.Retry.PerTryTimeout is { } perTry)
         {
-            remaining = perTry;
+            if (perTryStart != 0)
+            {
+                perTry -= time.GetElapsedTime(perTryStart, now);
+            }
+
+            if (perTry < remaining)
+            {
+                remaining = perTry;
+            }
         }
 
         request.Headers.Remove(MeshHeaders.Timeout);
