@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using Mesh.Client.Runtime;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
@@ -155,6 +156,94 @@ public sealed class HedgingTests
         var (held, fast) = backends.Held == "a" ? (backends.A, backends.B) : (backends.B, backends.A);
         held.LastRequestHeaders!["x-mesh-timeout-ms"].ToString().ShouldBe("2000");
         fast.LastRequestHeaders!["x-mesh-timeout-ms"].ToString().ShouldBe("500");
+    }
+
+    [Fact]
+    public async Task A_503_that_lost_to_a_later_hedge_is_disposed_and_frees_its_connection()
+    {
+        // The first request hangs, the second is answered 503 with a body still to come, the third 200. The 503 waits
+        // for the hedge still in flight and the third hedge wins; the 503's response must be let go then, or its
+        // connection stays taken by a body nobody reads.
+        const string service = "hedge-loser-503";
+        var arrivals = 0;
+        var sent503 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var aborted503 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? backend503 = null;
+        async Task HandleAsync(string name, HttpContext context)
+        {
+            switch (Interlocked.Increment(ref arrivals))
+            {
+                case 1:
+                    await HoldAsync(context.RequestAborted);
+                    return;
+                case 2:
+                    // Longer than the client drains on disposal, so a disposed response closes its connection.
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    context.Response.ContentLength = 4 << 20;
+                    await context.Response.Body.WriteAsync("unavailable"u8.ToArray());
+                    await context.Response.Body.FlushAsync();
+                    backend503 = name;
+                    sent503.TrySetResult();
+                    await HoldAsync(context.RequestAborted);
+                    aborted503.TrySetResult();
+                    return;
+                default:
+                    await context.Response.WriteAsync(name);
+                    return;
+            }
+        }
+
+        await using var a = await TestBackend.StartAsync("a", context => HandleAsync("a", context));
+        await using var b = await TestBackend.StartAsync("b", context => HandleAsync("b", context));
+        await using var c = await TestBackend.StartAsync("c", context => HandleAsync("c", context));
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new object[] { new { Address = a.Address }, new { Address = b.Address }, new { Address = c.Address } },
+                    LoadBalancer = new { Policy = "RoundRobin" },
+                    Routes = new object[]
+                    {
+                        new
+                        {
+                            Name = "hedged",
+                            Retry = new { Attempts = 0, RetryOn = new[] { "5xx" } },
+                            Hedging = new { MaxAttempts = 3, Delay = "00:00:00.050" },
+                        },
+                    },
+                },
+            },
+        }, time);
+        var endpoints = mesh.GetService<MeshRuntime>().Model.Services[service].Endpoints;
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => Volatile.Read(ref arrivals) == 1, because: "the first hedge reached a backend");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 1, because: "the first hedge delay is armed");
+        time.Advance(Delay);
+        await sent503.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var address = (backend503 == "a" ? a : backend503 == "b" ? b : c).Address;
+        var endpoint503 = endpoints.Single(e => e.Address.Port == address.Port);
+        await Poll.UntilAsync(() => endpoint503.InFlight == 0, because: "the group has the 503");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 1, because: "the next hedge delay is armed");
+        time.Advance(Delay);
+        using var response = await call;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        await aborted503.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    private static async Task HoldAsync(CancellationToken aborted)
+    {
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, aborted);
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>Two backends, <c>a</c> and <c>b</c>, of which the first request to either is held.</summary>

@@ -139,6 +139,9 @@ internal sealed class HedgedAttempts
                 if (response is not null &&
                     !RetryRules.IsRetriable(response, null, _call.IsIdempotent, _call.IsReplayable, grpc: false, _call.Deadline, _call.Route.Retry, time))
                 {
+                    // A retriable answer kept in case nothing better came is nobody's now: its body would hold its
+                    // connection.
+                    failedResponse?.Dispose();
                     Won(hedge, response);
                     return response;
                 }
