@@ -235,6 +235,68 @@ public sealed class HedgingTests
         await aborted503.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
+    [Fact]
+    public async Task A_503_asking_to_retry_much_later_does_not_win_over_a_hedge_still_in_flight()
+    {
+        // Retry-After past the time left only stops the mesh from waiting to retry; the hedge in flight needs no
+        // waiting, and its answer is the one to give.
+        const string service = "hedge-retry-after";
+        var arrivals = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answered503 = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        async Task HandleAsync(HttpContext context)
+        {
+            if (Interlocked.Increment(ref arrivals) == 1)
+            {
+                await release.Task.WaitAsync(context.RequestAborted);
+                await context.Response.WriteAsync("slow");
+                return;
+            }
+
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            context.Response.Headers.RetryAfter = "3600";
+            answered503.TrySetResult(context.Connection.LocalPort);
+        }
+
+        await using var a = await TestBackend.StartAsync("a", HandleAsync);
+        await using var b = await TestBackend.StartAsync("b", HandleAsync);
+        var time = new ManualTimeProvider();
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new object[] { new { Address = a.Address }, new { Address = b.Address } },
+                    LoadBalancer = new { Policy = "RoundRobin" },
+                    Routes = new object[]
+                    {
+                        new
+                        {
+                            Name = "hedged",
+                            Retry = new { Attempts = 0, RetryOn = new[] { "503" } },
+                            Hedging = new { MaxAttempts = 2, Delay = "00:00:00.050" },
+                        },
+                    },
+                },
+            },
+        }, time);
+        var endpoints = mesh.GetService<MeshRuntime>().Model.Services[service].Endpoints;
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => Volatile.Read(ref arrivals) == 1, because: "the first hedge reached a backend");
+        await Poll.UntilAsync(() => time.ScheduledTimers == 1, because: "the hedge delay is armed");
+        time.Advance(Delay);
+        var port503 = await answered503.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var endpoint503 = endpoints.Single(e => e.Address.Port == port503);
+        await Poll.UntilAsync(() => endpoint503.InFlight == 0, because: "the group has the 503");
+        release.TrySetResult();
+        using var response = await call;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).ShouldBe("slow");
+    }
+
     private static async Task HoldAsync(CancellationToken aborted)
     {
         try

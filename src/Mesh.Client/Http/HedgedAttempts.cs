@@ -136,8 +136,9 @@ internal sealed class HedgedAttempts
                     error = ex;
                 }
 
-                if (response is not null &&
-                    !RetryRules.IsRetriable(response, null, _call.IsIdempotent, _call.IsReplayable, grpc: false, _call.Deadline, _call.Route.Retry, time))
+                // Only the conditions decide: a Retry-After too long for the loop to wait for is no reason to end
+                // the hedges still in flight.
+                if (response is not null && !RetryRules.IsRetriableAnswer(response, grpc: false, _call.Route.Retry.Conditions))
                 {
                     // A retriable answer kept in case nothing better came is nobody's now: its body would hold its
                     // connection.

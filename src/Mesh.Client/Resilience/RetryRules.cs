@@ -60,11 +60,29 @@ internal static class RetryRules
             }
         }
 
-        if (response is null || !mayRepeat)
+        if (response is null || !mayRepeat || !IsRetriableAnswer(response, grpc, conditions))
         {
             return false;
         }
 
+        if (RetryAfter(response, timeProvider) is { } wait)
+        {
+            // Waiting longer than the caller has left only to time out is pointless: give the answer back now.
+            var remaining = TimeLeft.Until(deadline, timeProvider);
+            var limit = remaining == Timeout.InfiniteTimeSpan ? MaxRetryAfterWithoutDeadline : remaining;
+            return wait < limit;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="response"/> is an answer the route's conditions retry, whatever its Retry-After: for a
+    /// hedged group, whether it loses to the hedges still in flight, which need no waiting. The method and the body
+    /// must allow a retry (see <see cref="IsRetriable"/>).
+    /// </summary>
+    internal static bool IsRetriableAnswer(HttpResponseMessage response, bool grpc, RetryConditions conditions)
+    {
         if (grpc && response.StatusCode == HttpStatusCode.OK)
         {
             // Trailers-only or nothing: with no status in the headers, messages may already be on their way.
@@ -72,36 +90,22 @@ internal static class RetryRules
         }
 
         var status = (int)response.StatusCode;
-        bool retriable;
         if (status != 200)
         {
-            retriable = conditions.IsRetriableStatus(status);
+            return conditions.IsRetriableStatus(status);
         }
-        else if (!conditions.Has(AnyGrpcCondition) && !conditions.IsRetriableStatus(200))
+
+        if (!conditions.Has(AnyGrpcCondition) && !conditions.IsRetriableStatus(200))
         {
             // The common case, a plain 200 on a route that neither retries gRPC errors nor lists 200: nothing can
             // make it retriable, so skip the gRPC status lookup (it touches the content headers, which allocates
             // on a response without content and parses Content-Type on one with it).
-            retriable = false;
-        }
-        else if (TryGetGrpcStatus(response, out var grpcStatus))
-        {
-            retriable = conditions.IsRetriableGrpcStatus(grpcStatus);
-        }
-        else
-        {
-            retriable = conditions.IsRetriableStatus(status);
+            return false;
         }
 
-        if (retriable && RetryAfter(response, timeProvider) is { } wait)
-        {
-            // Waiting longer than the caller has left only to time out is pointless: give the answer back now.
-            var remaining = TimeLeft.Until(deadline, timeProvider);
-            var limit = remaining == Timeout.InfiniteTimeSpan ? MaxRetryAfterWithoutDeadline : remaining;
-            retriable = wait < limit;
-        }
-
-        return retriable;
+        return TryGetGrpcStatus(response, out var inHeaders)
+            ? conditions.IsRetriableGrpcStatus(inHeaders)
+            : conditions.IsRetriableStatus(status);
     }
 
     /// <summary>
