@@ -54,6 +54,22 @@ internal sealed class MeshHandler : DelegatingHandler
         return SendMeshAsync(request, uri, service, cancellationToken).AsTask();
     }
 
+    /// <summary>
+    /// <c>HttpClient.Send</c>. A mesh service has no synchronous path: passed down as it is, the request would reach the
+    /// transport with the service's name as its host, which the transport looks up in DNS and sends to whatever
+    /// answers, past routes, policy and mesh TLS. The caller chose to block, so it blocks on the mesh's call.
+    /// </summary>
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var uri = request.RequestUri;
+        if (uri is null || !uri.IsAbsoluteUri || !Runtime.TryGetService(uri.Host, out var service))
+        {
+            return base.Send(request, cancellationToken);
+        }
+
+        return SendMeshAsync(request, uri, service, cancellationToken).AsTask().GetAwaiter().GetResult();
+    }
+
     internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
 
