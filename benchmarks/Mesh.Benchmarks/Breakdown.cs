@@ -287,7 +287,7 @@ internal static class Breakdown
             var call = new MeshCall(request, uri, service, route, destination,
                 runtime.TimeProvider.GetTimestamp(), runtime.TimeProvider.GetTimestamp() + (5 * runtime.TimeProvider.TimestampFrequency), grpc: false, default);
             using var ok = new HttpResponseMessage(System.Net.HttpStatusCode.OK);
-            Report("  retry decision on a 200 (RetryRules.IsRetriable)", () => Mesh.Client.Resilience.RetryRules.IsRetriable(ok, null, call.IsIdempotent, grpc: false, call.Deadline, route.Retry, runtime.TimeProvider));
+            Report("  retry decision on a 200 (RetryRules.IsRetriable)", () => Mesh.Client.Resilience.RetryRules.IsRetriable(ok, null, call.IsIdempotent, replayable: true, grpc: false, call.Deadline, route.Retry, runtime.TimeProvider));
             Report("  deadline token source (new + caller link + dispose)", () =>
             {
                 using var source = new CancellationTokenSource(call.Remaining(runtime.TimeProvider), runtime.TimeProvider);

@@ -372,6 +372,94 @@ public sealed class ResilienceTests
     }
 
     [Fact]
+    public async Task A_put_whose_body_streams_once_is_not_sent_again_after_it_reached_a_server()
+    {
+        // The first request is answered 503, which the route retries. The body was read by the server, and a stream
+        // that cannot seek cannot give it again: the 503 is the caller's answer, not a failure of the mesh's making.
+        var bodies = new ConcurrentQueue<string>();
+        var arrivals = 0;
+        await using var backend = await TestBackend.StartAsync("once", async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            bodies.Enqueue(await reader.ReadToEndAsync());
+            if (Interlocked.Increment(ref arrivals) == 1)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            }
+        });
+        var closed = TestBackend.ClosedPortAddress();
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["res-stream-body"] = new
+                {
+                    Endpoints = new object[] { new { Address = backend.Address } },
+                    Routes = new object[] { new { Name = "default", Retry = new { Attempts = 2, RetryOn = new[] { "5xx" } } } },
+                },
+                ["res-stream-connect"] = new
+                {
+                    Endpoints = new object[] { new { Address = closed }, new { Address = backend.Address } },
+                    LoadBalancer = new { Policy = "RoundRobin" },
+                    Routes = new object[] { new { Name = "default", Retry = new { Attempts = 2, RetryOn = new[] { "connect-failure" } } } },
+                },
+            },
+        });
+
+        using (var request = new HttpRequestMessage(HttpMethod.Put, "http://res-stream-body/items/1"))
+        {
+            request.Content = new StreamContent(new OneWayStream("item-1"u8.ToArray()));
+            using var response = await mesh.Client.SendAsync(request);
+            response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        }
+
+        bodies.ShouldBe(["item-1"]);
+
+        // A body nothing has read yet still goes on: a connection refused reached no server, whichever endpoint the
+        // balancer picks first.
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, "http://res-stream-connect/items/2");
+            request.Content = new StreamContent(new OneWayStream("item-2"u8.ToArray()));
+            using var response = await mesh.Client.SendAsync(request);
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+
+        bodies.ShouldBe(["item-1", "item-2", "item-2"]);
+    }
+
+    [Fact]
+    public async Task A_per_attempt_fault_delay_is_taken_from_the_next_hops_per_try_budget()
+    {
+        // The per-try timeout runs from the start of the attempt, the injected delay included: the request leaves
+        // 0.5 s into its 2 s, and the next hop is told what is left.
+        const string service = "res-delay-budget";
+        var time = new ManualTimeProvider();
+        await using var backend = await TestBackend.StartAsync("budget");
+        await using var mesh = MeshTestClient.Create(OneService(service, new
+        {
+            Endpoints = new object[] { new { Address = backend.Address } },
+            Routes = new object[]
+            {
+                new
+                {
+                    Name = "default",
+                    Retry = new { Attempts = 1, PerTryTimeout = "00:00:02" },
+                    Fault = new { Delay = new { Percentage = 100, FixedDelay = "00:00:00.500" }, PerAttempt = true },
+                },
+            },
+        }), time);
+
+        var call = mesh.Client.GetAsync(new Uri($"http://{service}/items"));
+        await Poll.UntilAsync(() => time.ScheduledTimers == 2, because: "the per-try timeout and the fault delay are armed");
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        using var response = await call;
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        backend.LastRequestHeaders![TimeoutHeader].ToString().ShouldBe("1500");
+    }
+
+    [Fact]
     public async Task Inbound_deadline_bounds_the_outbound_call_of_the_next_hop()
     {
         var budgets = new ConcurrentQueue<(string Path, string Budget)>();

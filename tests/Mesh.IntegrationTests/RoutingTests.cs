@@ -37,6 +37,29 @@ public sealed class RoutingTests
     };
 
     [Fact]
+    public async Task A_synchronous_send_goes_through_the_mesh_too()
+    {
+        // HttpClient.Send is the synchronous API; past the mesh, the transport would look the service's name up in
+        // DNS and send to whatever answers, without routes, retries or mesh TLS.
+        await using var backend = await TestBackend.StartAsync("sync");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["sync-send"] = new { Endpoints = new object[] { new { Address = backend.Address } } },
+            },
+        });
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://sync-send/items");
+        using var response = await Task.Run(() => mesh.Client.Send(request));
+
+        response.StatusCode.ShouldBe(System.Net.HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).ShouldBe("sync");
+        request.RequestUri.ShouldBe(new Uri("http://sync-send/items"));
+        backend.Requests.ShouldBe(1);
+    }
+
+    [Fact]
     public async Task Canary_split_sends_ten_percent_to_v2_and_jason_always_to_v2()
     {
         await using var v1a = await TestBackend.StartAsync("v1a");

@@ -31,6 +31,7 @@ internal sealed class HedgedAttempts
     private readonly HedgingModel _hedging;
     private readonly List<HedgedAttempt> _hedges;
     private byte[]? _body;
+    private long _perTryStart;
 
     public HedgedAttempts(MeshHandler handler, in MeshCall call, Activity? activity, string client)
     {
@@ -54,9 +55,13 @@ internal sealed class HedgedAttempts
         !call.IsGrpc && (call.IsIdempotent || call.Route.Retry.RetryNonIdempotent) &&
         call.Request.Content is null or ByteArrayContent or ReadOnlyMemoryContent;
 
-    /// <summary>Runs the group under <paramref name="attemptToken"/> (the call's deadline and the per-try timeout).</summary>
-    public async Task<HttpResponseMessage> SendAsync(CancellationToken attemptToken)
+    /// <summary>
+    /// Runs the group under <paramref name="attemptToken"/>: the call's deadline and the per-try timeout, which started
+    /// at <paramref name="perTryStart"/> (0: as the first hedge leaves).
+    /// </summary>
+    public async Task<HttpResponseMessage> SendAsync(long perTryStart, CancellationToken attemptToken)
     {
+        _perTryStart = perTryStart;
         var time = _handler.Runtime.TimeProvider;
         if (_call.Request.Content is { } content)
         {
@@ -131,9 +136,13 @@ internal sealed class HedgedAttempts
                     error = ex;
                 }
 
-                if (response is not null &&
-                    !RetryRules.IsRetriable(response, null, _call.IsRepeatable, grpc: false, _call.Deadline, _call.Route.Retry, time))
+                // Only the conditions decide: a Retry-After too long for the loop to wait for is no reason to end
+                // the hedges still in flight.
+                if (response is not null && !RetryRules.IsRetriableAnswer(response, grpc: false, _call.Route.Retry.Conditions))
                 {
+                    // A retriable answer kept in case nothing better came is nobody's now: its body would hold its
+                    // connection.
+                    failedResponse?.Dispose();
                     Won(hedge, response);
                     return response;
                 }
@@ -282,9 +291,15 @@ internal sealed class HedgedAttempts
             MeshSpans.AttemptStarted(_activity, endpoint);
             MeshSpans.InjectTraceContext(copy); // a propagator may throw
             start = time.GetTimestamp();
+            if (_perTryStart == 0)
+            {
+                // The per-try timeout bounds the group: a later hedge gets what is left of it, not all of it.
+                _perTryStart = start;
+            }
+
             if (_call.Deadline != 0 || _call.Route.Retry.PerTryTimeout is not null)
             {
-                MeshHandler.SetTimeoutHeader(copy, _call, start, time);
+                MeshHandler.SetTimeoutHeader(copy, _call, start, _perTryStart, time);
             }
         }
         catch

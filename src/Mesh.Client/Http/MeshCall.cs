@@ -47,11 +47,11 @@ internal struct MeshCall
     /// <summary>A gRPC call (content type <c>application/grpc*</c>): retried, timed and failed the way gRPC expects.</summary>
     public bool IsGrpc { get; }
 
-    /// <summary>A gRPC call whose request body can be sent again (see <see cref="Grpc.GrpcRequestBody"/>).</summary>
+    /// <summary>
+    /// Whether the request's body can be sent again after an attempt that may have read it (see
+    /// <see cref="RequestBody"/>, and <see cref="Grpc.GrpcRequestBody"/> for gRPC).
+    /// </summary>
     public bool IsReplayable { get; set; }
-
-    /// <summary>Whether another attempt may send the request again: by its method, or for gRPC by its body.</summary>
-    public readonly bool IsRepeatable => IsGrpc ? IsReplayable : IsIdempotent;
 
     /// <summary>
     /// The token whose cancellation says nothing about the endpoint an attempt went to: the caller's own, or the call's

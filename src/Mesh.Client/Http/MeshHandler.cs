@@ -54,6 +54,22 @@ internal sealed class MeshHandler : DelegatingHandler
         return SendMeshAsync(request, uri, service, cancellationToken).AsTask();
     }
 
+    /// <summary>
+    /// <c>HttpClient.Send</c>. A mesh service has no synchronous path: passed down as it is, the request would reach the
+    /// transport with the service's name as its host, which the transport looks up in DNS and sends to whatever
+    /// answers, past routes, policy and mesh TLS. The caller chose to block, so it blocks on the mesh's call.
+    /// </summary>
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var uri = request.RequestUri;
+        if (uri is null || !uri.IsAbsoluteUri || !Runtime.TryGetService(uri.Host, out var service))
+        {
+            return base.Send(request, cancellationToken);
+        }
+
+        return SendMeshAsync(request, uri, service, cancellationToken).AsTask().GetAwaiter().GetResult();
+    }
+
     internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
 
@@ -115,7 +131,11 @@ internal sealed class MeshHandler : DelegatingHandler
 
             var retry = route.Retry;
             var random = Runtime.Random;
-            if (grpc && retry.Attempts > 0)
+            if (!grpc)
+            {
+                call.IsReplayable = RequestBody.CanSendAgain(request.Content);
+            }
+            else if (retry.Attempts > 0)
             {
                 var content = request.Content;
                 if (GrpcRequestBody.IsInMemory(content))
@@ -194,6 +214,7 @@ internal sealed class MeshHandler : DelegatingHandler
                 var tracker = new AttemptTracker(service.Outliers, time);
                 CancellationTokenSource? perTrySource = null;
                 CancellationTokenRegistration perTryRegistration = default;
+                var perTryStart = 0L; // when the per-try timeout started, if before the request leaves; 0: as it leaves
                 try
                 {
                     // A caller already gone or a deadline already passed (during the backoff, say): no attempt at all,
@@ -211,6 +232,12 @@ internal sealed class MeshHandler : DelegatingHandler
                         if (fault.ShouldDelay(random))
                         {
                             telemetry.RecordFault(service.Name, route.Name, "delay");
+                            if (perTrySource is not null)
+                            {
+                                // The per-try timeout runs during the delay: the next hop gets what is left of it.
+                                perTryStart = time.GetTimestamp();
+                            }
+
                             await Task.Delay(fault.Delay, time, attemptToken).ConfigureAwait(false);
                             delayed = true;
                         }
@@ -227,7 +254,7 @@ internal sealed class MeshHandler : DelegatingHandler
                         var hedged = new HedgedAttempts(this, call, activity, _clientName);
                         try
                         {
-                            response = await hedged.SendAsync(attemptToken).ConfigureAwait(false);
+                            response = await hedged.SendAsync(perTryStart, attemptToken).ConfigureAwait(false);
                         }
                         finally
                         {
@@ -261,7 +288,7 @@ internal sealed class MeshHandler : DelegatingHandler
                             var attemptStart = attempt == 1 && !delayed && !mirrored ? start : time.GetTimestamp();
                             if (deadline != 0 || retry.PerTryTimeout is not null)
                             {
-                                SetTimeoutHeader(request, call, attemptStart, time);
+                                SetTimeoutHeader(request, call, attemptStart, perTryStart, time);
                             }
 
                             tracker.Sending(attemptStart);
@@ -410,7 +437,7 @@ internal sealed class MeshHandler : DelegatingHandler
     private bool ShouldRetry(HttpResponseMessage? response, Exception? error, in MeshCall call, TimeProvider time, CancellationToken callToken)
     {
         if (callToken.IsCancellationRequested ||
-            !RetryRules.IsRetriable(response, error, call.IsRepeatable, call.IsGrpc, call.Deadline, call.Route.Retry, time))
+            !RetryRules.IsRetriable(response, error, call.IsIdempotent, call.IsReplayable, call.IsGrpc, call.Deadline, call.Route.Retry, time))
         {
             return false;
         }
@@ -441,13 +468,24 @@ internal sealed class MeshHandler : DelegatingHandler
             ? new AttemptTimeoutException($"The attempt ran past the route's per-try timeout of {retry.PerTryTimeout!.Value.TotalMilliseconds:F0} ms.", ex)
             : ex;
 
-    /// <summary>The next hop gets what this attempt has left: the call's remaining time, or the per-try timeout if shorter.</summary>
-    internal static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, TimeProvider time)
+    /// <summary>
+    /// The next hop gets what this attempt has left at <paramref name="now"/>: the call's remaining time, or what is
+    /// left of the per-try timeout (started at <paramref name="perTryStart"/>, 0 for now) if shorter.
+    /// </summary>
+    internal static void SetTimeoutHeader(HttpRequestMessage request, in MeshCall call, long now, long perTryStart, TimeProvider time)
     {
         var remaining = call.Deadline == 0 ? TimeSpan.MaxValue : time.GetElapsedTime(now, call.Deadline);
-        if (call.Route.Retry.PerTryTimeout is { } perTry && perTry < remaining)
+        if (call.Route.Retry.PerTryTimeout is { } perTry)
         {
-            remaining = perTry;
+            if (perTryStart != 0)
+            {
+                perTry -= time.GetElapsedTime(perTryStart, now);
+            }
+
+            if (perTry < remaining)
+            {
+                remaining = perTry;
+            }
         }
 
         request.Headers.Remove(MeshHeaders.Timeout);

@@ -20,9 +20,11 @@ internal static class RetryRules
 
     /// <summary>
     /// Whether an attempt that answered <paramref name="response"/> or failed with <paramref name="error"/> may be
-    /// retried, for a call whose request is <paramref name="repeatable"/> or not and whose deadline timestamp is
-    /// <paramref name="deadline"/> (0 for none). Repeatable is an idempotent method for HTTP; for a
-    /// <paramref name="grpc"/> call, whatever its method (always POST), a body the mesh can send again.
+    /// retried, for a call whose method is <paramref name="idempotent"/> or not, whose body is
+    /// <paramref name="replayable"/> (can be sent again once read) or not and whose deadline timestamp is
+    /// <paramref name="deadline"/> (0 for none). An HTTP request is sent again after it may have reached a server only
+    /// with a replayable body and an idempotent method (or any with <c>RetryNonIdempotent</c>); a
+    /// <paramref name="grpc"/> call, whatever its method (always POST), with a replayable body.
     /// </summary>
     /// <remarks>
     /// A gRPC call is retried as Envoy retries it: only while nothing of the response has reached the caller, that
@@ -30,11 +32,11 @@ internal static class RetryRules
     /// retries it too) or on a trailers-only response, whose status is in the headers. A response whose headers came
     /// without a status streams its messages to the caller and is never retried.
     /// </remarks>
-    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool repeatable, bool grpc, long deadline,
-        RetryModel retry, TimeProvider timeProvider)
+    internal static bool IsRetriable(HttpResponseMessage? response, Exception? error, bool idempotent, bool replayable, bool grpc,
+        long deadline, RetryModel retry, TimeProvider timeProvider)
     {
         var conditions = retry.Conditions;
-        var mayRepeat = repeatable || (!grpc && retry.RetryNonIdempotent);
+        var mayRepeat = replayable && (grpc || idempotent || retry.RetryNonIdempotent);
         if (error is { } ex)
         {
             var unavailable = grpc ? RetryCondition.GrpcUnavailable : RetryCondition.None;
@@ -46,9 +48,9 @@ internal static class RetryRules
                 case FailureKind.ConnectFailure:
                     return conditions.Has(RetryCondition.ConnectFailure | RetryCondition.Status5xx | RetryCondition.GatewayError | unavailable);
                 case FailureKind.RefusedStream:
-                    // The server refused the stream before processing it: as safe as a connect failure. A gRPC body
-                    // that cannot be replayed may have been read in part, though.
-                    return (mayRepeat || !grpc) && conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx | unavailable);
+                    // The server refused the stream before processing it: as safe as a connect failure. A body that
+                    // cannot be replayed may have been read in part, though.
+                    return replayable && conditions.Has(RetryCondition.RefusedStream | RetryCondition.Status5xx | unavailable);
                 case FailureKind.Reset:
                     return mayRepeat && conditions.Has(RetryCondition.Reset | RetryCondition.Status5xx | unavailable);
                 case FailureKind.PerTryTimeout:
@@ -58,11 +60,29 @@ internal static class RetryRules
             }
         }
 
-        if (response is null || !mayRepeat)
+        if (response is null || !mayRepeat || !IsRetriableAnswer(response, grpc, conditions))
         {
             return false;
         }
 
+        if (RetryAfter(response, timeProvider) is { } wait)
+        {
+            // Waiting longer than the caller has left only to time out is pointless: give the answer back now.
+            var remaining = TimeLeft.Until(deadline, timeProvider);
+            var limit = remaining == Timeout.InfiniteTimeSpan ? MaxRetryAfterWithoutDeadline : remaining;
+            return wait < limit;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="response"/> is an answer the route's conditions retry, whatever its Retry-After: for a
+    /// hedged group, whether it loses to the hedges still in flight, which need no waiting. The method and the body
+    /// must allow a retry (see <see cref="IsRetriable"/>).
+    /// </summary>
+    internal static bool IsRetriableAnswer(HttpResponseMessage response, bool grpc, RetryConditions conditions)
+    {
         if (grpc && response.StatusCode == HttpStatusCode.OK)
         {
             // Trailers-only or nothing: with no status in the headers, messages may already be on their way.
@@ -70,36 +90,22 @@ internal static class RetryRules
         }
 
         var status = (int)response.StatusCode;
-        bool retriable;
         if (status != 200)
         {
-            retriable = conditions.IsRetriableStatus(status);
+            return conditions.IsRetriableStatus(status);
         }
-        else if (!conditions.Has(AnyGrpcCondition) && !conditions.IsRetriableStatus(200))
+
+        if (!conditions.Has(AnyGrpcCondition) && !conditions.IsRetriableStatus(200))
         {
             // The common case, a plain 200 on a route that neither retries gRPC errors nor lists 200: nothing can
             // make it retriable, so skip the gRPC status lookup (it touches the content headers, which allocates
             // on a response without content and parses Content-Type on one with it).
-            retriable = false;
-        }
-        else if (TryGetGrpcStatus(response, out var grpcStatus))
-        {
-            retriable = conditions.IsRetriableGrpcStatus(grpcStatus);
-        }
-        else
-        {
-            retriable = conditions.IsRetriableStatus(status);
+            return false;
         }
 
-        if (retriable && RetryAfter(response, timeProvider) is { } wait)
-        {
-            // Waiting longer than the caller has left only to time out is pointless: give the answer back now.
-            var remaining = TimeLeft.Until(deadline, timeProvider);
-            var limit = remaining == Timeout.InfiniteTimeSpan ? MaxRetryAfterWithoutDeadline : remaining;
-            retriable = wait < limit;
-        }
-
-        return retriable;
+        return TryGetGrpcStatus(response, out var inHeaders)
+            ? conditions.IsRetriableGrpcStatus(inHeaders)
+            : conditions.IsRetriableStatus(status);
     }
 
     /// <summary>
