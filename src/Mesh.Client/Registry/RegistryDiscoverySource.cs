@@ -335,8 +335,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
                 if (policy is not null)
                 {
-                    v.Policy = parsed;
-                    v.PolicyDocument = policy.Document;
+                    SetPolicy(v, policy.Document, parsed);
                 }
             }
         });
@@ -392,11 +391,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             answer =>
             {
                 var policy = ReadPolicy(service, answer.Document);
-                Apply(service, view =>
-                {
-                    view.Policy = policy;
-                    view.PolicyDocument = answer.Document;
-                });
+                Apply(service, view => SetPolicy(view, answer.Document, policy));
             },
             cancellationToken);
 
@@ -449,6 +444,21 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         }
 
         return policy;
+    }
+
+    /// <summary>
+    /// Takes a policy answer into a view. A document this client refused (a newer registry's, say) changes nothing: the
+    /// last good policy keeps serving, and stays the cached one; only a document that is absent removes the policy.
+    /// </summary>
+    private static void SetPolicy(ServiceView view, JsonElement? document, ServicePolicyOptions? parsed)
+    {
+        if (parsed is null && document is { ValueKind: JsonValueKind.Object })
+        {
+            return;
+        }
+
+        view.Policy = parsed;
+        view.PolicyDocument = document;
     }
 
     private void Apply(string service, Action<ServiceView> change) => Apply(view => change(view(service)));
