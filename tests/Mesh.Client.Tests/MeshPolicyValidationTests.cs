@@ -27,6 +27,30 @@ public sealed class MeshPolicyValidationTests
         errors.Count.ShouldBe(2, string.Join("\n", errors));
     }
 
+    [Fact]
+    public void A_value_where_a_section_or_list_belongs_is_an_error_not_a_default()
+    {
+        // Each of these was read as an empty section: no header to match, no destinations, a subset selecting every
+        // endpoint, the default load balancer and retry.
+        var errors = Validate("""
+            { "Subsets": { "v1": { "version": "v1" }, "v2": "version=v2" },
+              "LoadBalancer": "RingHash",
+              "Routes": [ { "Name": "testers", "Match": { "Headers": "end-user=jason" }, "Destinations": "v2", "Retry": 3 },
+                          { "Name": "default", "Match": "/api" } ] }
+            """);
+
+        errors.ShouldBe(
+        [
+            "Subsets:v2: expected a section, found a value",
+            "LoadBalancer: expected a section, found a value",
+            "Routes:0:Match:Headers: expected a section, found a value",
+            "Routes:0:Destinations: expected a section, found a value",
+            "Routes:0:Retry: expected a section, found a value",
+            "Routes:1:Match: expected a section, found a value",
+        ], ignoreOrder: true);
+        Validate("""{ "Routes": "default" }""").ShouldBe(["Routes: expected a section, found a value"]);
+    }
+
     [Theory]
     [InlineData("reviews", true)]
     [InlineData("reviews-v2.a_b", true)]
