@@ -156,6 +156,70 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_settings_file_that_stops_parsing_is_rejected_and_the_last_good_configuration_keeps_serving()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("broken");
+        var directory = Directory.CreateTempSubdirectory("mesh-broken-").FullName;
+        var settings = Path.Combine(directory, "appsettings.json");
+        var environment = Path.Combine(directory, "appsettings.Production.json");
+        File.WriteAllText(settings, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Mesh = new { Services = new Dictionary<string, object> { [service] = new { Endpoints = new[] { new { v1.Address } } } } },
+        }));
+        File.WriteAllText(environment, """{ "Shop": { "Banner": "1" } }""");
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(directory)
+            .AddJsonFile("appsettings.json", optional: false, reloadOnChange: true)
+            .AddJsonFile("appsettings.Production.json", optional: true, reloadOnChange: true)
+            .Build();
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogCollector();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging(b => b.AddProvider(new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider(logs)));
+        services.AddMeshClient();
+        await using var provider = services.BuildServiceProvider();
+        try
+        {
+            var runtime = provider.GetRequiredService<MeshRuntime>();
+            using var reloads = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+                provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), "Mesh.Client", "mesh.config.reloads");
+            runtime.Model.Services.ShouldContainKey(service);
+
+            // An editor's save caught half-way: the file provider drops everything the file held.
+            File.WriteAllText(settings, """{ "Mesh": { "Services": """);
+            await Poll.UntilAsync(() => configuration[$"Mesh:Services:{service}:Endpoints:0:Address"] is null, because: "the file provider reads the broken file");
+            await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "rejected") >= 1, because: "the broken file is reported as a rejected reload");
+
+            // Another source reloads while the file is still broken: the mesh must not take the file's absence as its new configuration.
+            File.WriteAllText(environment, """{ "Shop": { "Banner": "2" } }""");
+            await Poll.UntilAsync(() => configuration["Shop:Banner"] == "2", because: "the other file reloads");
+            runtime.Model.Services.ShouldContainKey(service);
+            logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Error && e.Message.Contains("appsettings.json: could not be read", StringComparison.Ordinal));
+
+            // The file saved whole, with one more service: the one configuration taken since the start.
+            File.WriteAllText(settings, System.Text.Json.JsonSerializer.Serialize(new
+            {
+                Mesh = new
+                {
+                    Services = new Dictionary<string, object>
+                    {
+                        [service] = new { Endpoints = new[] { new { v1.Address } } },
+                        ["other"] = new { Endpoints = new[] { new { v1.Address } } },
+                    },
+                },
+            }));
+            await Poll.UntilAsync(() => runtime.Model.Services.ContainsKey("other"), because: "the repaired file is taken");
+            runtime.Model.Services.ShouldContainKey(service);
+            reloads.Count(t => t["result"] == "accepted").ShouldBe(1);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Reloading_configuration_under_load_drops_no_request()
     {
         var backends = new List<TestBackend>();

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using Mesh.Client.Configuration;
 using Mesh.Client.Discovery;
 using Mesh.Client.Hosting;
 using Mesh.Client.Internal;
@@ -21,6 +22,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     private readonly IOptionsFactory<MeshOptions> _optionsFactory;
     private readonly IEndpointSource[] _sources;
     private readonly IPolicySource[] _policySources;
+    private readonly ConfigurationFileFailures _files;
     private readonly MeshTelemetry _telemetry;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ServiceState> _states = new(StringComparer.OrdinalIgnoreCase);
@@ -32,12 +34,13 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     private volatile MeshModel _model = MeshModel.Empty;
 
     public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
-        IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, MeshTelemetry telemetry,
-        TimeProvider timeProvider, RandomSource random, ILogger<MeshRuntime> logger)
+        IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, ConfigurationFileFailures files,
+        MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random, ILogger<MeshRuntime> logger)
     {
         _optionsFactory = optionsFactory;
         _sources = [.. endpointSources.OrderBy(s => s.Priority)];
         _policySources = [.. policySources];
+        _files = files;
         _telemetry = telemetry;
         TimeProvider = timeProvider;
         Random = random;
@@ -57,6 +60,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
             }
         }
 
+        _subscriptions.Add(ChangeToken.OnChange(files.GetChangeToken, Reload));
         foreach (var source in _sources)
         {
             _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
@@ -99,6 +103,14 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     /// <summary>Re-reads configuration; keeps the current model when the new one is invalid.</summary>
     public void Reload()
     {
+        // A settings file that failed to load holds nothing now: what the configuration reads is not what was meant.
+        var broken = _files.Errors();
+        if (broken.Count > 0)
+        {
+            Reject(broken);
+            return;
+        }
+
         MeshOptions options;
         try
         {
@@ -106,21 +118,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         }
         catch (OptionsValidationException ex)
         {
-            var errors = string.Join(Environment.NewLine, ex.Failures);
-            lock (_buildLock)
-            {
-                // Configuration providers may signal one change more than once (a file watcher, then the root);
-                // the same rejection is reported once.
-                if (errors == _lastRejection)
-                {
-                    return;
-                }
-
-                _lastRejection = errors;
-            }
-
-            _telemetry.RecordConfigReload(accepted: false);
-            LogReloadRejected(_logger, ex.Failures.Count(), errors);
+            Reject([.. ex.Failures]);
             return;
         }
 
@@ -140,6 +138,25 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         Rebuild();
         _telemetry.RecordConfigReload(accepted: true);
         LogReloadAccepted(_logger, options.Services.Count);
+    }
+
+    private void Reject(List<string> failures)
+    {
+        var errors = string.Join(Environment.NewLine, failures);
+        lock (_buildLock)
+        {
+            // Configuration providers may signal one change more than once (a file watcher, then the root);
+            // the same rejection is reported once.
+            if (errors == _lastRejection)
+            {
+                return;
+            }
+
+            _lastRejection = errors;
+        }
+
+        _telemetry.RecordConfigReload(accepted: false);
+        LogReloadRejected(_logger, failures.Count, errors);
     }
 
     /// <summary>Builds and publishes a model from the current options and what the endpoint sources report.</summary>
