@@ -51,6 +51,22 @@ public sealed class MeshPolicyValidationTests
         Validate("""{ "Routes": "default" }""").ShouldBe(["Routes: expected a section, found a value"]);
     }
 
+    [Fact]
+    public void A_key_given_twice_is_reported_with_the_other_errors()
+    {
+        var errors = Validate("""
+            { "Subsets": { "v1": { "version": "v1" } },
+              "Routes": [ { "Name": "a", "Destinations": [ { "Subset": "v1", "Weight": 90 } ] } ],
+              "routes": [],
+              "LoadBalancer": { "Policy": "Fastest" } }
+            """);
+
+        errors.ShouldContain("routes: given more than once");
+        errors.ShouldContain("Routes:0:Destinations: weights sum to 90, must be 100");
+        errors.ShouldContain(e => e.StartsWith("LoadBalancer:Policy: 'Fastest' is not one of", StringComparison.Ordinal));
+        errors.Count.ShouldBe(3, string.Join("\n", errors));
+    }
+
     [Theory]
     [InlineData("reviews", true)]
     [InlineData("reviews-v2.a_b", true)]
