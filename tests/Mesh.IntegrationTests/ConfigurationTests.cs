@@ -220,6 +220,38 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_reload_of_settings_read_at_start_only_says_so_and_does_not_apply_half_of_them()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("startonly");
+        object Config(string mode, int timeoutSeconds) => new
+        {
+            Security = new { Mode = mode },
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new[] { new { v1.Address } },
+                    Routes = new[] { new { Name = "default", Timeout = TimeSpan.FromSeconds(timeoutSeconds).ToString("c") } },
+                },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config("Permissive", 5));
+        using var reloads = TrafficTests.Counter(mesh, "mesh.config.reloads");
+        await AllGoToAsync(mesh, service, "v1");
+
+        // Strict at start would need a workload identity; by a reload it must not turn every plain http endpoint into
+        // https while the app's own TLS stays as it started.
+        mesh.Reload(Config("Strict", 6));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "accepted") >= 1, because: "the reload is taken");
+        mesh.GetService<MeshRuntime>().Model.Services[service].Routes[0].Timeout.ShouldBe(TimeSpan.FromSeconds(6));
+        await AllGoToAsync(mesh, service, "v1");
+        mesh.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Warning
+            && e.Message.Contains("Mesh:Security", StringComparison.Ordinal) && e.Message.Contains("next start", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Reloading_configuration_under_load_drops_no_request()
     {
         var backends = new List<TestBackend>();

@@ -28,6 +28,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     private readonly Dictionary<string, ServiceState> _states = new(StringComparer.OrdinalIgnoreCase);
     private readonly Lock _buildLock = new();
     private readonly List<IDisposable> _subscriptions = [];
+    private readonly MeshOptions _start;
     private MeshOptions _options;
     private string _fingerprint;
     private string? _lastRejection;
@@ -48,6 +49,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
         // Invalid configuration throws here, at start-up, with every error listed.
         _options = optionsFactory.Create(Options.DefaultName);
+        _start = _options;
         _fingerprint = Fingerprint(_options);
         Rebuild();
         telemetry.ObserveHealth(this);
@@ -138,6 +140,10 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         Rebuild();
         _telemetry.RecordConfigReload(accepted: true);
         LogReloadAccepted(_logger, options.Services.Count);
+        if (StartOnlyChanges(options) is { Count: > 0 } ignored)
+        {
+            LogStartOnlyChanged(_logger, string.Join(", ", ignored));
+        }
     }
 
     private void Reject(List<string> failures)
@@ -165,8 +171,8 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         lock (_buildLock)
         {
             var options = _options;
-            _telemetry.SourceService = options.Service.Name ?? "unknown";
-            _telemetry.SourceVersion = options.Service.Version ?? "unknown";
+            _telemetry.SourceService = _start.Service.Name ?? "unknown";
+            _telemetry.SourceVersion = _start.Service.Version ?? "unknown";
             var configured = new ConfigurationEndpointSource(options);
             var names = new HashSet<string>(options.Services.Keys, StringComparer.OrdinalIgnoreCase);
             foreach (var source in _sources)
@@ -184,8 +190,8 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
                 }
 
                 var policy = PolicyFor(name, options);
-                var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured), options));
-                services[name] = ServiceModel.Build(state, policy, endpoints, options.Service.Zone, _telemetry, TimeProvider, Random);
+                var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured)));
+                services[name] = ServiceModel.Build(state, policy, endpoints, _start.Service.Zone, _telemetry, TimeProvider, Random);
             }
 
             foreach (var gone in _states.Keys.Where(k => !names.Contains(k)).ToList())
@@ -239,7 +245,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
             limits.Add(RateLimitRuleModel.Of(rule));
         }
 
-        if (options.Service.Name is { } self && TryGetPolicy(self, options, out var own))
+        if (_start.Service.Name is { } self && TryGetPolicy(self, options, out var own))
         {
             foreach (var rule in own.Authorization)
             {
@@ -268,10 +274,41 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         return configured.TryGetEndpoints(service, out var fromConfig) ? fromConfig : [];
     }
 
-    /// <summary>In Strict mode every mesh hop is mTLS: an endpoint registered as http:// is called as https:// on the same port.</summary>
-    private static IReadOnlyList<DiscoveredEndpoint> StrictUpgrade(IReadOnlyList<DiscoveredEndpoint> endpoints, MeshOptions options)
+    /// <summary>
+    /// The settings a reload changed that the app reads once, at start (its identity, TLS, registration, discovery and
+    /// exporters are made then): they take effect at the next start, and the running app keeps the values it started with.
+    /// </summary>
+    private List<string> StartOnlyChanges(MeshOptions options)
     {
-        if (options.Security.Mode != MeshSecurityMode.Strict)
+        var root = MeshOptions.SectionName;
+        var changed = new List<string>();
+        void Compare(string path, object? started, object? now)
+        {
+            if (System.Text.Json.JsonSerializer.Serialize(started, FingerprintOptions) != System.Text.Json.JsonSerializer.Serialize(now, FingerprintOptions))
+            {
+                changed.Add($"{root}:{path}");
+            }
+        }
+
+        Compare("Service", _start.Service, options.Service);
+        Compare("Registry", _start.Registry, options.Registry);
+        Compare("Security:Mode", _start.Security.Mode, options.Security.Mode);
+        Compare("Security:TrustDomain", _start.Security.TrustDomain, options.Security.TrustDomain);
+        Compare("Telemetry:Meters", _start.Telemetry.Meters, options.Telemetry.Meters);
+        Compare("Telemetry:MaxSeriesPerMetric", _start.Telemetry.MaxSeriesPerMetric, options.Telemetry.MaxSeriesPerMetric);
+        Compare("Telemetry:MetricsListener", _start.Telemetry.MetricsListener, options.Telemetry.MetricsListener);
+        Compare("Telemetry:Otlp", _start.Telemetry.Otlp, options.Telemetry.Otlp);
+        Compare("Discovery", _start.Discovery, options.Discovery);
+        return changed;
+    }
+
+    /// <summary>
+    /// In Strict mode every mesh hop is mTLS: an endpoint registered as http:// is called as https:// on the same port.
+    /// The mode is the one the app started with, which its TLS runs with.
+    /// </summary>
+    private IReadOnlyList<DiscoveredEndpoint> StrictUpgrade(IReadOnlyList<DiscoveredEndpoint> endpoints)
+    {
+        if (_start.Security.Mode != MeshSecurityMode.Strict)
         {
             return endpoints;
         }
@@ -295,6 +332,9 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
     [LoggerMessage(1, LogLevel.Error, "Mesh configuration reload rejected with {Count} error(s); the last good configuration keeps serving:\n{Errors}")]
     private static partial void LogReloadRejected(ILogger logger, int count, string errors);
+
+    [LoggerMessage(3, LogLevel.Warning, "Mesh configuration reloaded with changes to settings read at start only, which take effect at the next start: {Settings}")]
+    private static partial void LogStartOnlyChanged(ILogger logger, string settings);
 
     [LoggerMessage(2, LogLevel.Information, "Mesh configuration reloaded: {Count} service(s)")]
     private static partial void LogReloadAccepted(ILogger logger, int count);
