@@ -67,6 +67,16 @@ public sealed class MeshPolicyValidationTests
         errors.Count.ShouldBe(3, string.Join("\n", errors));
     }
 
+    [Fact]
+    public void A_route_name_may_not_be_the_default_name_of_another_route()
+    {
+        // An unnamed route is route-<index> in metrics, spans and the model: two routes would share one name.
+        Validate("""{ "Routes": [ { "Name": "route-1", "Match": { "Path": "/a" } }, { } ] }""")
+            .ShouldBe(["Routes:1: its default name 'route-1' is used by an earlier route; give it a Name"]);
+        Validate("""{ "Routes": [ { "Match": { "Path": "/a" } }, { "Name": "ROUTE-0" } ] }""")
+            .ShouldBe(["Routes:1:Name: 'ROUTE-0' is used by an earlier route"]);
+    }
+
     [Theory]
     [InlineData("reviews", true)]
     [InlineData("reviews-v2.a_b", true)]
