@@ -252,6 +252,32 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Going_back_to_the_serving_configuration_after_a_rejection_is_reported()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("back");
+        object Config(int weight) => new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new { Endpoints = new[] { new { v1.Address } }, Routes = new[] { new { Name = "default", Destinations = new[] { new { Weight = weight } } } } },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config(100));
+        using var reloads = TrafficTests.Counter(mesh, "mesh.config.reloads");
+        mesh.Reload(Config(90));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "rejected") >= 1, because: "the reload is rejected");
+
+        // The operator puts the file back: the rejection is over, which logs and metrics must say, though nothing changes.
+        mesh.Reload(Config(100));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "accepted") >= 1, because: "the file is valid again");
+        reloads.Count(t => t["result"] == "accepted").ShouldBe(1);
+        mesh.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Information && e.Message.Contains("valid again", StringComparison.Ordinal));
+        await AllGoToAsync(mesh, service, "v1");
+    }
+
+    [Fact]
     public async Task Reloading_configuration_under_load_drops_no_request()
     {
         var backends = new List<TestBackend>();

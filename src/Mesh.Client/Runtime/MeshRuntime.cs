@@ -125,16 +125,31 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         }
 
         var fingerprint = Fingerprint(options);
+        bool wasRejected;
+        bool unchanged;
         lock (_buildLock)
         {
+            wasRejected = _lastRejection is not null;
             _lastRejection = null;
-            if (fingerprint == _fingerprint)
+            unchanged = fingerprint == _fingerprint;
+            if (!unchanged)
             {
-                return; // the same configuration signalled again: nothing to rebuild, nothing to report
+                _options = options;
+                _fingerprint = fingerprint;
+            }
+        }
+
+        if (unchanged)
+        {
+            // The same configuration signalled again: nothing to rebuild, nothing to report; unless it follows a
+            // rejection, which is over now though nothing changes.
+            if (wasRejected)
+            {
+                _telemetry.RecordConfigReload(accepted: true);
+                LogValidAgain(_logger);
             }
 
-            _options = options;
-            _fingerprint = fingerprint;
+            return;
         }
 
         Rebuild();
@@ -335,6 +350,9 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
     [LoggerMessage(3, LogLevel.Warning, "Mesh configuration reloaded with changes to settings read at start only, which take effect at the next start: {Settings}")]
     private static partial void LogStartOnlyChanged(ILogger logger, string settings);
+
+    [LoggerMessage(4, LogLevel.Information, "Mesh configuration valid again: it is the configuration that kept serving")]
+    private static partial void LogValidAgain(ILogger logger);
 
     [LoggerMessage(2, LogLevel.Information, "Mesh configuration reloaded: {Count} service(s)")]
     private static partial void LogReloadAccepted(ILogger logger, int count);
