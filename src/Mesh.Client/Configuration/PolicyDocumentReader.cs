@@ -17,7 +17,8 @@ internal static class PolicyDocumentReader
         var errors = new List<string>();
         try
         {
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip });
+            // Comments and trailing commas, as the JSON configuration provider reads appsettings.json.
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return ([$"document: expected a JSON object, found {doc.RootElement.ValueKind}"], null);
