@@ -157,6 +157,8 @@ public sealed class ControlPlaneTests
         await using var v1 = await StartAppAsync(registry, "reviews", "v1");
         await using var v2 = await StartAppAsync(registry, "reviews", "v2");
         await using var mesh = Client(registry);
+        using var rejected = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+            mesh.GetService<System.Diagnostics.Metrics.IMeterFactory>(), "Mesh.Client", "mesh.registry.policies.rejected");
         await Poll.UntilAsync(() => Endpoints(mesh, "reviews") == 2);
 
         async Task<HashSet<string>> SeenAsync(int n)
@@ -186,6 +188,7 @@ public sealed class ControlPlaneTests
         // The refused document neither routes nor removes the last good policy (which would fall back to the local
         // round robin over both versions).
         (await SeenAsync(40)).ShouldBe(["reviews:v1"]);
+        rejected.Count(t => t["service"] == "reviews").ShouldBe(1, "the refusal is counted");
     }
 
     [Fact]

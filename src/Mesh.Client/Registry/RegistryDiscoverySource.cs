@@ -32,6 +32,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     private readonly ILogger _logger;
     private readonly string? _cacheFile;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Counter<long>? _policiesRejected;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ServiceView> _services = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _watched = new(StringComparer.OrdinalIgnoreCase);
@@ -53,11 +54,13 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             return; // configuration-only mesh: this source knows nothing
         }
 
+        var meter = meterFactory.Create(Telemetry.MeshTelemetry.MeterName);
+        _policiesRejected = meter.CreateCounter<long>("mesh.registry.policies.rejected", "{policy}",
+            "Registry policy documents this client refused; the service's last good policy kept serving.");
         _client = transport.CreateClient();
         _cacheFile = CachePath(mesh);
         LoadCache();
 
-        var meter = meterFactory.Create(Telemetry.MeshTelemetry.MeterName);
         meter.CreateObservableGauge("mesh.registry.connected", () => Volatile.Read(ref _connected), "{state}",
             "1 while the registry answers, 0 while this app routes on its last known state.");
         meter.CreateObservableGauge("mesh.registry.snapshot_age", () => SnapshotAge.TotalSeconds, "s",
@@ -440,6 +443,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         if (policy is null)
         {
             // The registry validates with the same code, so this means a newer registry or a tampered cache.
+            _policiesRejected?.Add(1, new KeyValuePair<string, object?>("service", service));
             LogPolicyRejected(_logger, service, string.Join("; ", errors));
         }
 
