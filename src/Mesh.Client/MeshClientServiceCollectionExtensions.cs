@@ -59,6 +59,7 @@ public static class MeshClientServiceCollectionExtensions
             services.TryAddSingleton(TimeProvider.System);
             services.TryAddSingleton(RandomSource.Shared);
             services.TryAddSingleton<MeshTelemetry>();
+            services.TryAddSingleton(sp => new ConfigurationFileFailures(sp.GetService<IConfiguration>()));
             services.TryAddSingleton<MeshRuntime>();
             services.TryAddSingleton(sp => new MeshInbound(sp.GetRequiredService<MeshRuntime>()));
             services.TryAddSingleton<RegistryTransport>();

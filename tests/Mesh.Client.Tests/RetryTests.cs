@@ -84,6 +84,18 @@ public sealed class RetryConditionTests
     }
 
     [Fact]
+    public void A_retry_without_RetryOn_retries_on_the_default_conditions()
+    {
+        // As in Istio, a retry policy that names no conditions keeps the default ones; Attempts 0 turns retries off.
+        var model = RetryModel.From(new RetryOptions { Attempts = 3 });
+        model.Attempts.ShouldBe(3);
+        model.Conditions.IsRetriableStatus(503).ShouldBeTrue();
+        model.Conditions.Has(RetryCondition.ConnectFailure).ShouldBeTrue();
+        model.Conditions.Has(RetryCondition.RefusedStream).ShouldBeTrue();
+        RetryModel.From(new RetryOptions { RetryOn = ["5xx"] }).Conditions.Has(RetryCondition.ConnectFailure).ShouldBeFalse();
+    }
+
+    [Fact]
     public void Gateway_error_covers_502_503_504_only()
     {
         var conditions = RetryConditions.Parse(["gateway-error"], "", null);

@@ -156,6 +156,128 @@ public sealed class ConfigurationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_settings_file_that_stops_parsing_is_rejected_and_the_last_good_configuration_keeps_serving()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("broken");
+        var directory = Directory.CreateTempSubdirectory("mesh-broken-").FullName;
+        var settings = Path.Combine(directory, "appsettings.json");
+        var environment = Path.Combine(directory, "appsettings.Production.json");
+        File.WriteAllText(settings, System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Mesh = new { Services = new Dictionary<string, object> { [service] = new { Endpoints = new[] { new { v1.Address } } } } },
+        }));
+        File.WriteAllText(environment, """{ "Shop": { "Banner": "1" } }""");
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(directory)
+            .AddJsonFile("appsettings.json", optional: false, reloadOnChange: true)
+            .AddJsonFile("appsettings.Production.json", optional: true, reloadOnChange: true)
+            .Build();
+        var logs = new Microsoft.Extensions.Logging.Testing.FakeLogCollector();
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(configuration);
+        services.AddLogging(b => b.AddProvider(new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider(logs)));
+        services.AddMeshClient();
+        await using var provider = services.BuildServiceProvider();
+        try
+        {
+            var runtime = provider.GetRequiredService<MeshRuntime>();
+            using var reloads = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+                provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), "Mesh.Client", "mesh.config.reloads");
+            runtime.Model.Services.ShouldContainKey(service);
+
+            // An editor's save caught half-way: the file provider drops everything the file held.
+            File.WriteAllText(settings, """{ "Mesh": { "Services": """);
+            await Poll.UntilAsync(() => configuration[$"Mesh:Services:{service}:Endpoints:0:Address"] is null, because: "the file provider reads the broken file");
+            await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "rejected") >= 1, because: "the broken file is reported as a rejected reload");
+
+            // Another source reloads while the file is still broken: the mesh must not take the file's absence as its new configuration.
+            File.WriteAllText(environment, """{ "Shop": { "Banner": "2" } }""");
+            await Poll.UntilAsync(() => configuration["Shop:Banner"] == "2", because: "the other file reloads");
+            runtime.Model.Services.ShouldContainKey(service);
+            logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Error && e.Message.Contains("appsettings.json: could not be read", StringComparison.Ordinal));
+
+            // The file saved whole, with one more service: the one configuration taken since the start.
+            File.WriteAllText(settings, System.Text.Json.JsonSerializer.Serialize(new
+            {
+                Mesh = new
+                {
+                    Services = new Dictionary<string, object>
+                    {
+                        [service] = new { Endpoints = new[] { new { v1.Address } } },
+                        ["other"] = new { Endpoints = new[] { new { v1.Address } } },
+                    },
+                },
+            }));
+            await Poll.UntilAsync(() => runtime.Model.Services.ContainsKey("other"), because: "the repaired file is taken");
+            runtime.Model.Services.ShouldContainKey(service);
+            reloads.Count(t => t["result"] == "accepted").ShouldBe(1);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_reload_of_settings_read_at_start_only_says_so_and_does_not_apply_half_of_them()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("startonly");
+        object Config(string mode, int timeoutSeconds) => new
+        {
+            Security = new { Mode = mode },
+            Services = new Dictionary<string, object>
+            {
+                [service] = new
+                {
+                    Endpoints = new[] { new { v1.Address } },
+                    Routes = new[] { new { Name = "default", Timeout = TimeSpan.FromSeconds(timeoutSeconds).ToString("c") } },
+                },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config("Permissive", 5));
+        using var reloads = TrafficTests.Counter(mesh, "mesh.config.reloads");
+        await AllGoToAsync(mesh, service, "v1");
+
+        // Strict at start would need a workload identity; by a reload it must not turn every plain http endpoint into
+        // https while the app's own TLS stays as it started.
+        mesh.Reload(Config("Strict", 6));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "accepted") >= 1, because: "the reload is taken");
+        mesh.GetService<MeshRuntime>().Model.Services[service].Routes[0].Timeout.ShouldBe(TimeSpan.FromSeconds(6));
+        await AllGoToAsync(mesh, service, "v1");
+        mesh.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Warning
+            && e.Message.Contains("Mesh:Security", StringComparison.Ordinal) && e.Message.Contains("next start", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Going_back_to_the_serving_configuration_after_a_rejection_is_reported()
+    {
+        await using var v1 = await TestBackend.StartAsync("v1");
+        var service = TrafficTests.UniqueName("back");
+        object Config(int weight) => new
+        {
+            Services = new Dictionary<string, object>
+            {
+                [service] = new { Endpoints = new[] { new { v1.Address } }, Routes = new[] { new { Name = "default", Destinations = new[] { new { Weight = weight } } } } },
+            },
+        };
+
+        await using var mesh = MeshTestClient.Create(Config(100));
+        using var reloads = TrafficTests.Counter(mesh, "mesh.config.reloads");
+        mesh.Reload(Config(90));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "rejected") >= 1, because: "the reload is rejected");
+
+        // The operator puts the file back: the rejection is over, which logs and metrics must say, though nothing changes.
+        mesh.Reload(Config(100));
+        await Poll.UntilAsync(() => reloads.Count(t => t["result"] == "accepted") >= 1, because: "the file is valid again");
+        reloads.Count(t => t["result"] == "accepted").ShouldBe(1);
+        mesh.Logs.GetSnapshot().ShouldContain(e => e.Level == LogLevel.Information && e.Message.Contains("valid again", StringComparison.Ordinal));
+        await AllGoToAsync(mesh, service, "v1");
+    }
+
+    [Fact]
     public async Task Reloading_configuration_under_load_drops_no_request()
     {
         var backends = new List<TestBackend>();

@@ -4,8 +4,10 @@ using System.Text;
 using System.Text.Json;
 using Mesh.Client.Registry;
 using Mesh.Client.Runtime;
+using Mesh.Registry.Store;
 using Mesh.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Mesh.IntegrationTests;
 
@@ -146,6 +148,47 @@ public sealed class ControlPlaneTests
         // Rollback to version 1: all to v1 again.
         (await admin.PostAsync(new Uri("/v1/policies/reviews/rollback?version=1", UriKind.Relative), null)).StatusCode.ShouldBe(HttpStatusCode.OK);
         await Poll.UntilAsync(async () => (await SplitAsync(20)).Keys.SequenceEqual(["reviews:v1"]), because: "rollback restores version 1");
+    }
+
+    [Fact]
+    public async Task A_registry_policy_the_client_refuses_leaves_the_last_good_one_serving()
+    {
+        await using var registry = await RegistryHost.StartAsync(services: Services);
+        await using var v1 = await StartAppAsync(registry, "reviews", "v1");
+        await using var v2 = await StartAppAsync(registry, "reviews", "v2");
+        await using var mesh = Client(registry);
+        using var rejected = new Microsoft.Extensions.Diagnostics.Metrics.Testing.MetricCollector<long>(
+            mesh.GetService<System.Diagnostics.Metrics.IMeterFactory>(), "Mesh.Client", "mesh.registry.policies.rejected");
+        await Poll.UntilAsync(() => Endpoints(mesh, "reviews") == 2);
+
+        async Task<HashSet<string>> SeenAsync(int n)
+        {
+            var seen = new HashSet<string>();
+            for (var i = 0; i < n; i++)
+            {
+                seen.Add(await mesh.Client.GetStringAsync(new Uri("http://reviews/")));
+            }
+
+            return seen;
+        }
+
+        const string AllToV1 = """{ "Subsets": { "v1": { "version": "v1" } }, "Routes": [ { "Destinations": [ { "Subset": "v1", "Weight": 100 } ] } ] }""";
+        (await registry.Admin.PutAsync(new Uri("/v1/policies/reviews", UriKind.Relative),
+            new StringContent(AllToV1, Encoding.UTF8, "application/json"))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await Poll.UntilAsync(async () => (await SeenAsync(20)).SetEquals(["reviews:v1"]), because: "the policy sends all to v1");
+
+        // What a newer registry would accept and this client cannot read (a setting it does not know), written past the
+        // registry's own validation.
+        var store = registry.App.Services.GetRequiredService<IRegistryStore>();
+        await store.WritePolicyAsync("reviews", new PolicyChange(
+            """{"Subsets":{"v2":{"version":"v2"}},"Routes":[{"Destinations":[{"Subset":"v2","Weight":100}],"Retry":{"Attempts":1,"Budget":3}}]}"""));
+        await Poll.UntilAsync(() => mesh.Logs.GetSnapshot().Any(e => e.Message.Contains("Registry policy for reviews rejected", StringComparison.Ordinal)),
+            because: "the client refuses the document");
+
+        // The refused document neither routes nor removes the last good policy (which would fall back to the local
+        // round robin over both versions).
+        (await SeenAsync(40)).ShouldBe(["reviews:v1"]);
+        rejected.Count(t => t["service"] == "reviews").ShouldBe(1, "the refusal is counted");
     }
 
     [Fact]

@@ -83,6 +83,20 @@ public sealed class PolicyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_section_copied_from_appsettings_with_comments_and_trailing_commas_is_accepted()
+    {
+        // appsettings.json allows both, and a policy document is that file's service section.
+        const string Copied = """
+            { "Subsets": { "v1": { "version": "v1" }, "v2": { "version": "v2" }, },
+              // the canary
+              "Routes": [ { "Name": "default", "Destinations": [ { "Subset": "v1", "Weight": 100 }, ] }, ], }
+            """;
+        using var response = await PutAsync(Copied);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        (await _admin.GetJsonAsync("/v1/policies/reviews")).GetProperty("document").GetRawText().ShouldBe(Canonical(V1));
+    }
+
+    [Fact]
     public async Task An_invalid_policy_is_400_with_every_error_path_and_the_old_policy_stays()
     {
         (await PutAsync(V1)).Dispose();

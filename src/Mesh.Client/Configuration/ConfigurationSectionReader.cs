@@ -17,6 +17,7 @@ internal readonly struct ConfigurationSectionReader
     {
         _section = section;
         _errors = errors;
+        ExpectSection(section, errors);
         foreach (var child in section.GetChildren())
         {
             if (Array.FindIndex(knownKeys, k => string.Equals(k, child.Key, StringComparison.OrdinalIgnoreCase)) < 0)
@@ -27,6 +28,29 @@ internal readonly struct ConfigurationSectionReader
     }
 
     public IConfigurationSection Section(string key) => _section.GetSection(key);
+
+    /// <summary>The items of a list or map setting; a value in its place is an error (see <see cref="ChildrenOf"/>).</summary>
+    public IEnumerable<IConfigurationSection> Children(string key) => ChildrenOf(_section.GetSection(key), _errors);
+
+    /// <summary>
+    /// The children of <paramref name="section"/>, recording an error when it holds a value instead: configuration
+    /// would otherwise read <c>"Destinations": "v2"</c> or <c>"Headers": "end-user=jason"</c> as empty, and a route
+    /// that was meant to narrow traffic would take all of it.
+    /// </summary>
+    public static IEnumerable<IConfigurationSection> ChildrenOf(IConfigurationSection section, List<string> errors)
+    {
+        ExpectSection(section, errors);
+        return section.GetChildren();
+    }
+
+    private static void ExpectSection(IConfigurationSection section, List<string> errors)
+    {
+        // An empty value is JSON's null or {}: nothing given, which reads as the defaults.
+        if (!string.IsNullOrEmpty(section.Value))
+        {
+            errors.Add($"{section.Path}: expected a section, found a value");
+        }
+    }
 
     public bool Has(string key)
     {
@@ -158,7 +182,7 @@ internal readonly struct ConfigurationSectionReader
     public Dictionary<string, string> StringMap(string key)
     {
         var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var item in _section.GetSection(key).GetChildren())
+        foreach (var item in Children(key))
         {
             if (item.Value is null)
             {
@@ -176,7 +200,7 @@ internal readonly struct ConfigurationSectionReader
     public Dictionary<string, int> IntMap(string key)
     {
         var map = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
-        foreach (var item in _section.GetSection(key).GetChildren())
+        foreach (var item in Children(key))
         {
             if (item.Value is null)
             {

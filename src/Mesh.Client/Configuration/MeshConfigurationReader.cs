@@ -45,7 +45,7 @@ internal static class MeshConfigurationReader
         options.Security.TrustDomain = security.String("TrustDomain") ?? options.Security.TrustDomain;
         options.Security.AuthorizationDryRun = security.Bool("AuthorizationDryRun") ?? options.Security.AuthorizationDryRun;
 
-        foreach (var svc in r.Section("Services").GetChildren())
+        foreach (var svc in r.Children("Services"))
         {
             var policy = options.Services.TryGetValue(svc.Key, out var existing) ? existing : new ServicePolicyOptions();
             ReadServicePolicy(svc, policy, errors, allowEndpoints: true);
@@ -65,7 +65,7 @@ internal static class MeshConfigurationReader
 
     private static void ReadRateLimits(IConfigurationSection section, IList<RateLimitRuleOptions> rules, List<string> errors)
     {
-        foreach (var rule in section.GetChildren())
+        foreach (var rule in ConfigurationSectionReader.ChildrenOf(section, errors))
         {
             var rr = new ConfigurationSectionReader(rule, errors, OptionKeys.RateLimitRule);
             rules.Add(new RateLimitRuleOptions
@@ -88,7 +88,7 @@ internal static class MeshConfigurationReader
 
     private static void ReadAuthorization(IConfigurationSection section, IList<AuthorizationRuleOptions> rules, List<string> errors)
     {
-        foreach (var rule in section.GetChildren())
+        foreach (var rule in ConfigurationSectionReader.ChildrenOf(section, errors))
         {
             var rr = new ConfigurationSectionReader(rule, errors, OptionKeys.AuthorizationRule);
             rules.Add(new AuthorizationRuleOptions
@@ -136,7 +136,7 @@ internal static class MeshConfigurationReader
         if (allowEndpoints && r.Has("Endpoints"))
         {
             policy.Endpoints.Clear();
-            foreach (var ep in r.Section("Endpoints").GetChildren())
+            foreach (var ep in r.Children("Endpoints"))
             {
                 var er = new ConfigurationSectionReader(ep, errors, OptionKeys.Endpoint);
                 var address = er.AbsoluteUri("Address");
@@ -149,10 +149,10 @@ internal static class MeshConfigurationReader
             }
         }
 
-        foreach (var subset in r.Section("Subsets").GetChildren())
+        foreach (var subset in r.Children("Subsets"))
         {
             var selector = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            foreach (var label in subset.GetChildren())
+            foreach (var label in ConfigurationSectionReader.ChildrenOf(subset, errors))
             {
                 if (label.Value is null)
                 {
@@ -185,7 +185,7 @@ internal static class MeshConfigurationReader
         if (r.Has("Routes"))
         {
             policy.Routes.Clear();
-            foreach (var route in r.Section("Routes").GetChildren())
+            foreach (var route in r.Children("Routes"))
             {
                 policy.Routes.Add(ReadRoute(route, errors));
             }
@@ -263,7 +263,7 @@ internal static class MeshConfigurationReader
             };
         }
 
-        foreach (var d in r.Section("Destinations").GetChildren())
+        foreach (var d in r.Children("Destinations"))
         {
             var dr = new ConfigurationSectionReader(d, errors, OptionKeys.RouteDestination);
             route.Destinations.Add(new RouteDestinationOptions { Subset = dr.String("Subset"), Weight = dr.Int("Weight") ?? 100 });

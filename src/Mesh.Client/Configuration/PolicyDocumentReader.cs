@@ -14,20 +14,21 @@ internal static class PolicyDocumentReader
     public static (List<string> Errors, ServicePolicyOptions? Policy) Read(Stream json)
     {
         var pairs = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        var errors = new List<string>();
         try
         {
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip });
+            // Comments and trailing commas, as the JSON configuration provider reads appsettings.json.
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return ([$"document: expected a JSON object, found {doc.RootElement.ValueKind}"], null);
             }
 
-            var errors0 = new List<string>();
             var keyChars = 0L;
-            Flatten(doc.RootElement, null, pairs, errors0, ref keyChars);
-            if (errors0.Count > 0)
+            Flatten(doc.RootElement, null, pairs, errors, ref keyChars);
+            if (keyChars > MaxKeyChars)
             {
-                return (errors0, null);
+                return (errors, null);
             }
         }
         catch (JsonException ex)
@@ -42,7 +43,7 @@ internal static class PolicyDocumentReader
 
         using var document = new ConfigurationRoot([new PolicyConfigurationProvider(pairs)]);
 
-        var errors = new List<string>();
+        // Keys given twice or unusable names were left out of the pairs: the rest is read too, so every error comes at once.
         var policy = new ServicePolicyOptions();
         MeshConfigurationReader.ReadServicePolicy(new RootSection(document), policy, errors, allowEndpoints: false);
         PolicyValidator.ValidatePolicy(policy, string.Empty, errors);

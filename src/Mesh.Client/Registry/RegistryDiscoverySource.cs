@@ -32,6 +32,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
     private readonly ILogger _logger;
     private readonly string? _cacheFile;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Counter<long>? _policiesRejected;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ServiceView> _services = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _watched = new(StringComparer.OrdinalIgnoreCase);
@@ -53,11 +54,13 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             return; // configuration-only mesh: this source knows nothing
         }
 
+        var meter = meterFactory.Create(Telemetry.MeshTelemetry.MeterName);
+        _policiesRejected = meter.CreateCounter<long>("mesh.registry.policies.rejected", "{policy}",
+            "Registry policy documents this client refused; the service's last good policy kept serving.");
         _client = transport.CreateClient();
         _cacheFile = CachePath(mesh);
         LoadCache();
 
-        var meter = meterFactory.Create(Telemetry.MeshTelemetry.MeterName);
         meter.CreateObservableGauge("mesh.registry.connected", () => Volatile.Read(ref _connected), "{state}",
             "1 while the registry answers, 0 while this app routes on its last known state.");
         meter.CreateObservableGauge("mesh.registry.snapshot_age", () => SnapshotAge.TotalSeconds, "s",
@@ -335,8 +338,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
 
                 if (policy is not null)
                 {
-                    v.Policy = parsed;
-                    v.PolicyDocument = policy.Document;
+                    SetPolicy(v, policy.Document, parsed);
                 }
             }
         });
@@ -392,11 +394,7 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
             answer =>
             {
                 var policy = ReadPolicy(service, answer.Document);
-                Apply(service, view =>
-                {
-                    view.Policy = policy;
-                    view.PolicyDocument = answer.Document;
-                });
+                Apply(service, view => SetPolicy(view, answer.Document, policy));
             },
             cancellationToken);
 
@@ -445,10 +443,26 @@ internal sealed partial class RegistryDiscoverySource : IEndpointSource, IPolicy
         if (policy is null)
         {
             // The registry validates with the same code, so this means a newer registry or a tampered cache.
+            _policiesRejected?.Add(1, new KeyValuePair<string, object?>("service", service));
             LogPolicyRejected(_logger, service, string.Join("; ", errors));
         }
 
         return policy;
+    }
+
+    /// <summary>
+    /// Takes a policy answer into a view. A document this client refused (a newer registry's, say) changes nothing: the
+    /// last good policy keeps serving, and stays the cached one; only a document that is absent removes the policy.
+    /// </summary>
+    private static void SetPolicy(ServiceView view, JsonElement? document, ServicePolicyOptions? parsed)
+    {
+        if (parsed is null && document is { ValueKind: JsonValueKind.Object })
+        {
+            return;
+        }
+
+        view.Policy = parsed;
+        view.PolicyDocument = document;
     }
 
     private void Apply(string service, Action<ServiceView> change) => Apply(view => change(view(service)));

@@ -8,8 +8,10 @@ internal sealed record RetryModel(int Attempts, TimeSpan? PerTryTimeout, RetryCo
     public static RetryModel Default { get; } = new(2, null, RetryConditions.Default, false,
         TimeSpan.FromMilliseconds(25), TimeSpan.FromMilliseconds(250));
 
+    /// <remarks>A retry policy that names no conditions keeps the default ones, as Istio's does.</remarks>
     public static RetryModel From(RetryOptions? options) => options is null
         ? Default
-        : new RetryModel(options.Attempts, options.PerTryTimeout, RetryConditions.Parse(options.RetryOn, string.Empty, null),
+        : new RetryModel(options.Attempts, options.PerTryTimeout,
+            options.RetryOn.Count == 0 ? RetryConditions.Default : RetryConditions.Parse(options.RetryOn, string.Empty, null),
             options.RetryNonIdempotent, options.BaseDelay, options.MaxDelay);
 }

@@ -12,7 +12,8 @@ public sealed class RetryOptions
     /// <summary>
     /// The conditions that trigger a retry: <c>connect-failure</c>, <c>refused-stream</c>, <c>reset</c>, <c>5xx</c>,
     /// <c>gateway-error</c>, <c>retriable-4xx</c>, gRPC <c>unavailable</c>, <c>cancelled</c>, <c>deadline-exceeded</c>,
-    /// <c>resource-exhausted</c>, <c>internal</c>, or status codes such as <c>503</c>.
+    /// <c>resource-exhausted</c>, <c>internal</c>, or status codes such as <c>503</c>. Empty: the default conditions
+    /// (<c>connect-failure</c>, <c>refused-stream</c>, <c>unavailable</c>, <c>cancelled</c>, <c>503</c>).
     /// </summary>
     public IList<string> RetryOn { get; set; } = new List<string>();
 

@@ -23,9 +23,17 @@ internal static class RouteValidator
                 continue;
             }
 
-            if (route.Name is { } routeName && !routeNames.Add(routeName))
+            // An unnamed route is named route-<index> (see ServiceModel), so that name is taken too.
+            if (route.Name is { } routeName)
             {
-                errors.Add($"{routePath}:Name: '{routeName}' is used by an earlier route");
+                if (!routeNames.Add(routeName))
+                {
+                    errors.Add($"{routePath}:Name: '{routeName}' is used by an earlier route");
+                }
+            }
+            else if (!routeNames.Add($"route-{i}"))
+            {
+                errors.Add($"{routePath}: its default name 'route-{i}' is used by an earlier route; give it a Name");
             }
 
             ValidateRoute(route, subsets, routePath, errors);

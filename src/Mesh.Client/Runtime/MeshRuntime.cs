@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using Mesh.Client.Configuration;
 using Mesh.Client.Discovery;
 using Mesh.Client.Hosting;
 using Mesh.Client.Internal;
@@ -21,23 +22,26 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     private readonly IOptionsFactory<MeshOptions> _optionsFactory;
     private readonly IEndpointSource[] _sources;
     private readonly IPolicySource[] _policySources;
+    private readonly ConfigurationFileFailures _files;
     private readonly MeshTelemetry _telemetry;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ServiceState> _states = new(StringComparer.OrdinalIgnoreCase);
     private readonly Lock _buildLock = new();
     private readonly List<IDisposable> _subscriptions = [];
+    private readonly MeshOptions _start;
     private MeshOptions _options;
     private string _fingerprint;
     private string? _lastRejection;
     private volatile MeshModel _model = MeshModel.Empty;
 
     public MeshRuntime(IOptionsFactory<MeshOptions> optionsFactory, IEnumerable<IOptionsChangeTokenSource<MeshOptions>> changeSources,
-        IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, MeshTelemetry telemetry,
-        TimeProvider timeProvider, RandomSource random, ILogger<MeshRuntime> logger)
+        IEnumerable<IEndpointSource> endpointSources, IEnumerable<IPolicySource> policySources, ConfigurationFileFailures files,
+        MeshTelemetry telemetry, TimeProvider timeProvider, RandomSource random, ILogger<MeshRuntime> logger)
     {
         _optionsFactory = optionsFactory;
         _sources = [.. endpointSources.OrderBy(s => s.Priority)];
         _policySources = [.. policySources];
+        _files = files;
         _telemetry = telemetry;
         TimeProvider = timeProvider;
         Random = random;
@@ -45,6 +49,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
         // Invalid configuration throws here, at start-up, with every error listed.
         _options = optionsFactory.Create(Options.DefaultName);
+        _start = _options;
         _fingerprint = Fingerprint(_options);
         Rebuild();
         telemetry.ObserveHealth(this);
@@ -57,6 +62,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
             }
         }
 
+        _subscriptions.Add(ChangeToken.OnChange(files.GetChangeToken, Reload));
         foreach (var source in _sources)
         {
             _subscriptions.Add(ChangeToken.OnChange(source.GetChangeToken, Rebuild));
@@ -99,6 +105,14 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
     /// <summary>Re-reads configuration; keeps the current model when the new one is invalid.</summary>
     public void Reload()
     {
+        // A settings file that failed to load holds nothing now: what the configuration reads is not what was meant.
+        var broken = _files.Errors();
+        if (broken.Count > 0)
+        {
+            Reject(broken);
+            return;
+        }
+
         MeshOptions options;
         try
         {
@@ -106,40 +120,64 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         }
         catch (OptionsValidationException ex)
         {
-            var errors = string.Join(Environment.NewLine, ex.Failures);
-            lock (_buildLock)
-            {
-                // Configuration providers may signal one change more than once (a file watcher, then the root);
-                // the same rejection is reported once.
-                if (errors == _lastRejection)
-                {
-                    return;
-                }
-
-                _lastRejection = errors;
-            }
-
-            _telemetry.RecordConfigReload(accepted: false);
-            LogReloadRejected(_logger, ex.Failures.Count(), errors);
+            Reject([.. ex.Failures]);
             return;
         }
 
         var fingerprint = Fingerprint(options);
+        bool wasRejected;
+        bool unchanged;
         lock (_buildLock)
         {
+            wasRejected = _lastRejection is not null;
             _lastRejection = null;
-            if (fingerprint == _fingerprint)
+            unchanged = fingerprint == _fingerprint;
+            if (!unchanged)
             {
-                return; // the same configuration signalled again: nothing to rebuild, nothing to report
+                _options = options;
+                _fingerprint = fingerprint;
+            }
+        }
+
+        if (unchanged)
+        {
+            // The same configuration signalled again: nothing to rebuild, nothing to report; unless it follows a
+            // rejection, which is over now though nothing changes.
+            if (wasRejected)
+            {
+                _telemetry.RecordConfigReload(accepted: true);
+                LogValidAgain(_logger);
             }
 
-            _options = options;
-            _fingerprint = fingerprint;
+            return;
         }
 
         Rebuild();
         _telemetry.RecordConfigReload(accepted: true);
         LogReloadAccepted(_logger, options.Services.Count);
+        if (StartOnlyChanges(options) is { Count: > 0 } ignored)
+        {
+            LogStartOnlyChanged(_logger, string.Join(", ", ignored));
+        }
+    }
+
+    private void Reject(List<string> failures)
+    {
+        var errors = string.Join(Environment.NewLine, failures);
+        lock (_buildLock)
+        {
+            // Configuration providers may signal one change more than once (a file watcher, then the root);
+            // the same rejection is reported once.
+            if (errors == _lastRejection)
+            {
+                return;
+            }
+
+            _lastRejection = errors;
+        }
+
+        _telemetry.RecordConfigReload(accepted: false);
+        LogReloadRejected(_logger, failures.Count, errors);
     }
 
     /// <summary>Builds and publishes a model from the current options and what the endpoint sources report.</summary>
@@ -148,8 +186,8 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         lock (_buildLock)
         {
             var options = _options;
-            _telemetry.SourceService = options.Service.Name ?? "unknown";
-            _telemetry.SourceVersion = options.Service.Version ?? "unknown";
+            _telemetry.SourceService = _start.Service.Name ?? "unknown";
+            _telemetry.SourceVersion = _start.Service.Version ?? "unknown";
             var configured = new ConfigurationEndpointSource(options);
             var names = new HashSet<string>(options.Services.Keys, StringComparer.OrdinalIgnoreCase);
             foreach (var source in _sources)
@@ -167,8 +205,8 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
                 }
 
                 var policy = PolicyFor(name, options);
-                var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured), options));
-                services[name] = ServiceModel.Build(state, policy, endpoints, options.Service.Zone, _telemetry, TimeProvider, Random);
+                var endpoints = state.ResolveEndpoints(StrictUpgrade(Discover(name, configured)));
+                services[name] = ServiceModel.Build(state, policy, endpoints, _start.Service.Zone, _telemetry, TimeProvider, Random);
             }
 
             foreach (var gone in _states.Keys.Where(k => !names.Contains(k)).ToList())
@@ -222,7 +260,7 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
             limits.Add(RateLimitRuleModel.Of(rule));
         }
 
-        if (options.Service.Name is { } self && TryGetPolicy(self, options, out var own))
+        if (_start.Service.Name is { } self && TryGetPolicy(self, options, out var own))
         {
             foreach (var rule in own.Authorization)
             {
@@ -251,10 +289,41 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
         return configured.TryGetEndpoints(service, out var fromConfig) ? fromConfig : [];
     }
 
-    /// <summary>In Strict mode every mesh hop is mTLS: an endpoint registered as http:// is called as https:// on the same port.</summary>
-    private static IReadOnlyList<DiscoveredEndpoint> StrictUpgrade(IReadOnlyList<DiscoveredEndpoint> endpoints, MeshOptions options)
+    /// <summary>
+    /// The settings a reload changed that the app reads once, at start (its identity, TLS, registration, discovery and
+    /// exporters are made then): they take effect at the next start, and the running app keeps the values it started with.
+    /// </summary>
+    private List<string> StartOnlyChanges(MeshOptions options)
     {
-        if (options.Security.Mode != MeshSecurityMode.Strict)
+        var root = MeshOptions.SectionName;
+        var changed = new List<string>();
+        void Compare(string path, object? started, object? now)
+        {
+            if (System.Text.Json.JsonSerializer.Serialize(started, FingerprintOptions) != System.Text.Json.JsonSerializer.Serialize(now, FingerprintOptions))
+            {
+                changed.Add($"{root}:{path}");
+            }
+        }
+
+        Compare("Service", _start.Service, options.Service);
+        Compare("Registry", _start.Registry, options.Registry);
+        Compare("Security:Mode", _start.Security.Mode, options.Security.Mode);
+        Compare("Security:TrustDomain", _start.Security.TrustDomain, options.Security.TrustDomain);
+        Compare("Telemetry:Meters", _start.Telemetry.Meters, options.Telemetry.Meters);
+        Compare("Telemetry:MaxSeriesPerMetric", _start.Telemetry.MaxSeriesPerMetric, options.Telemetry.MaxSeriesPerMetric);
+        Compare("Telemetry:MetricsListener", _start.Telemetry.MetricsListener, options.Telemetry.MetricsListener);
+        Compare("Telemetry:Otlp", _start.Telemetry.Otlp, options.Telemetry.Otlp);
+        Compare("Discovery", _start.Discovery, options.Discovery);
+        return changed;
+    }
+
+    /// <summary>
+    /// In Strict mode every mesh hop is mTLS: an endpoint registered as http:// is called as https:// on the same port.
+    /// The mode is the one the app started with, which its TLS runs with.
+    /// </summary>
+    private IReadOnlyList<DiscoveredEndpoint> StrictUpgrade(IReadOnlyList<DiscoveredEndpoint> endpoints)
+    {
+        if (_start.Security.Mode != MeshSecurityMode.Strict)
         {
             return endpoints;
         }
@@ -278,6 +347,12 @@ internal sealed partial class MeshRuntime : IEndpointHealthSource, IDisposable
 
     [LoggerMessage(1, LogLevel.Error, "Mesh configuration reload rejected with {Count} error(s); the last good configuration keeps serving:\n{Errors}")]
     private static partial void LogReloadRejected(ILogger logger, int count, string errors);
+
+    [LoggerMessage(3, LogLevel.Warning, "Mesh configuration reloaded with changes to settings read at start only, which take effect at the next start: {Settings}")]
+    private static partial void LogStartOnlyChanged(ILogger logger, string settings);
+
+    [LoggerMessage(4, LogLevel.Information, "Mesh configuration valid again: it is the configuration that kept serving")]
+    private static partial void LogValidAgain(ILogger logger);
 
     [LoggerMessage(2, LogLevel.Information, "Mesh configuration reloaded: {Count} service(s)")]
     private static partial void LogReloadAccepted(ILogger logger, int count);

@@ -46,7 +46,7 @@ internal static class PolicyDocument
     /// <summary>The document as compact JSON (comments and whitespace dropped), the form that is stored and compared.</summary>
     public static string Canonical(byte[] json)
     {
-        using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Skip });
+        using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
