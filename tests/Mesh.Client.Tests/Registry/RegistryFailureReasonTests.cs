@@ -73,7 +73,13 @@ public sealed class RegistryFailureReasonTests
         {
             await host.StopAsync();
             await stop.CancelAsync();
-            await Should.ThrowAsync<OperationCanceledException>(() => accepting);
+            try
+            {
+                await accepting; // ends either way: cancelled in its accept, or seeing the stop between two
+            }
+            catch (OperationCanceledException)
+            {
+            }
         }
     }
 }
