@@ -180,6 +180,31 @@ public sealed class RedirectTests
     }
 
     [Fact]
+    public async Task A_redirect_out_of_the_mesh_does_not_carry_the_mesh_deadline()
+    {
+        await using var backend = await StartRedirectingBackendAsync("timed");
+        await using var other = await StartRedirectingBackendAsync("other");
+        await using var mesh = MeshTestClient.Create(new
+        {
+            Services = new Dictionary<string, object>
+            {
+                ["redir-timed"] = new
+                {
+                    Endpoints = new object[] { new { Address = backend.Address } },
+                    Routes = new object[] { new { Name = "default", Timeout = "00:00:30" } },
+                },
+            },
+        });
+
+        var body = await mesh.Client.GetStringAsync(new Uri("http://redir-timed" + To(302, new Uri(other.Address, "/final").ToString())));
+
+        body.ShouldBe("other GET /final []");
+        backend.LastRequestHeaders!.ContainsKey("x-mesh-timeout-ms").ShouldBeTrue();
+        // The deadline is the mesh's word to its own hop; a host outside the mesh would read it as its caller's.
+        other.LastRequestHeaders!.ContainsKey("x-mesh-timeout-ms").ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task A_synchronous_send_follows_redirects_through_the_mesh()
     {
         await using var backend = await StartRedirectingBackendAsync("sync");

@@ -1,4 +1,5 @@
 using System.Net;
+using Mesh.Client.Internal;
 
 namespace Mesh.Client.Http;
 
@@ -8,7 +9,8 @@ namespace Mesh.Client.Http;
 /// through. 301 and 302 turn a POST into a GET without body, 303 turns anything but HEAD into one; otherwise the method
 /// and body are kept, and a body that cannot be sent again (see <see cref="RequestBody"/>) ends the following: the
 /// caller gets the redirect. A relative <c>Location</c> is resolved against the caller's URI (a mesh service's name,
-/// not the endpoint's address); https is never left for http; Authorization is not sent on.
+/// not the endpoint's address); https is never left for http; Authorization and the mesh's deadline header are not
+/// sent on.
 /// </summary>
 /// <remarks>
 /// As with <see cref="HttpClientHandler"/>, the caller's request is the one sent on: afterwards its
@@ -54,6 +56,9 @@ internal static class Redirects
             response.Dispose();
             request.RequestUri = next;
             request.Headers.Authorization = null;
+            // The deadline a mesh hop wrote is its own; the next mesh hop writes its own again, and a host outside the
+            // mesh would take it for its caller's.
+            request.Headers.Remove(MeshHeaders.Timeout);
             response = await handler.SendOnceAsync(request, synchronous, cancellationToken).ConfigureAwait(false);
         }
     }
