@@ -33,7 +33,9 @@ public sealed class MeshHandlerFactory
     /// <summary>
     /// A mesh handler over the given transport handler, which it takes ownership of. The transport is not reachable
     /// through the returned handler's <see cref="DelegatingHandler.InnerHandler"/> chain, so that gRPC's own load
-    /// balancer cannot take it over from the mesh.
+    /// balancer cannot take it over from the mesh. A <see cref="SocketsHttpHandler"/> or <see cref="HttpClientHandler"/> at
+    /// the end of its chain no longer follows redirects itself: the mesh follows them (as many as it allowed, none if it
+    /// did not), so that a redirect to a mesh service is routed like any other request to it.
     /// </summary>
     public DelegatingHandler CreateHandler(HttpMessageHandler innerHandler, string name = "default")
     {
@@ -41,6 +43,8 @@ public sealed class MeshHandlerFactory
         ArgumentNullException.ThrowIfNull(name);
         // The transport is hidden from GrpcChannel, which would otherwise replace its connections with its own
         // balancer's (see OpaqueTransport).
-        return new MeshHandler(_runtime, name) { InnerHandler = OpaqueTransport.Wrap(innerHandler) };
+        var handler = new MeshHandler(_runtime, name) { InnerHandler = OpaqueTransport.Wrap(innerHandler) };
+        handler.FollowRedirectsFor(innerHandler);
+        return handler;
     }
 }

@@ -20,6 +20,7 @@ namespace Mesh.Client.Http;
 /// <c>PerAttempt</c>,) picks an endpoint, asks its circuit breaker, rewrites the URI to it, sends under the per-try
 /// timeout and reports the outcome; the retry rules and the service's retry budget decide whether another attempt
 /// follows. A last attempt with no endpoint to go to answers 503. Requests to other hosts pass through untouched.
+/// Redirects are followed here, above the transport, so that each new request is routed again (see <see cref="Redirects"/>).
 /// </summary>
 /// <remarks>
 /// The whole call is one async method on purpose. Over a real transport every await completes asynchronously, so
@@ -34,6 +35,9 @@ internal sealed class MeshHandler : DelegatingHandler
     private readonly string _clientName;
     private readonly TimeoutSourcePool _timeouts;
 
+    /// <summary>How many redirects the mesh follows for its caller (see <see cref="Redirects"/>); 0: none.</summary>
+    private int _maxRedirects;
+
     public MeshHandler(MeshRuntime runtime, string clientName)
     {
         Runtime = runtime;
@@ -43,15 +47,22 @@ internal sealed class MeshHandler : DelegatingHandler
 
     public MeshRuntime Runtime { get; }
 
+    /// <summary>
+    /// Takes the following of redirects over from <paramref name="transport"/>, the one this handler sends over (see
+    /// <see cref="TransportRedirects"/>). Called once, before the first request.
+    /// </summary>
+    internal void FollowRedirectsFor(HttpMessageHandler transport) => _maxRedirects = TransportRedirects.TakeOver(transport);
+
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var uri = request.RequestUri;
         if (uri is null || !uri.IsAbsoluteUri || !Runtime.TryGetService(uri.Host, out var service))
         {
-            return base.SendAsync(request, cancellationToken);
+            // Past the mesh, the transport no longer follows redirects: the mesh follows them for every host.
+            return _maxRedirects == 0 ? base.SendAsync(request, cancellationToken) : PassThroughAsync(request, cancellationToken);
         }
 
-        return SendMeshAsync(request, uri, service, cancellationToken).AsTask();
+        return SendMeshAsync(request, uri, service, _maxRedirects, cancellationToken).AsTask();
     }
 
     /// <summary>
@@ -64,21 +75,45 @@ internal sealed class MeshHandler : DelegatingHandler
         var uri = request.RequestUri;
         if (uri is null || !uri.IsAbsoluteUri || !Runtime.TryGetService(uri.Host, out var service))
         {
-            return base.Send(request, cancellationToken);
+            var response = base.Send(request, cancellationToken);
+            return _maxRedirects == 0 || !Redirects.MayRedirect((int)response.StatusCode)
+                ? response
+                : Redirects.FollowAsync(this, request, response, _maxRedirects, synchronous: true, cancellationToken).GetAwaiter().GetResult();
         }
 
-        return SendMeshAsync(request, uri, service, cancellationToken).AsTask().GetAwaiter().GetResult();
+        return SendMeshAsync(request, uri, service, _maxRedirects, cancellationToken).AsTask().GetAwaiter().GetResult();
     }
 
     internal Task<HttpResponseMessage> SendToInnerAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
         base.SendAsync(request, cancellationToken);
+
+    /// <summary>A redirected request: through the mesh again (a mesh service is routed), without following further.</summary>
+    internal Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, bool synchronous, CancellationToken cancellationToken)
+    {
+        var uri = request.RequestUri!;
+        if (!Runtime.TryGetService(uri.Host, out var service))
+        {
+            return synchronous ? Task.FromResult(base.Send(request, cancellationToken)) : base.SendAsync(request, cancellationToken);
+        }
+
+        return SendMeshAsync(request, uri, service, maxRedirects: 0, cancellationToken).AsTask();
+    }
+
+    private async Task<HttpResponseMessage> PassThroughAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        return Redirects.MayRedirect((int)response.StatusCode)
+            ? await Redirects.FollowAsync(this, request, response, _maxRedirects, synchronous: false, cancellationToken).ConfigureAwait(false)
+            : response;
+    }
 
     // The state machine of this method is large (the call, its loop of attempts, timers and spans) and, over a real
     // transport, boxed on every call. A pooled box is reused across calls; only a small task wrapping it is new. The
     // ValueTask must be consumed exactly once (SendAsync's AsTask): the box goes back to the pool after that. What an
     // attempt does to its endpoint (load, breaker, outliers, probe) is AttemptTracker's, a struct inside this box.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceModel service, CancellationToken cancellationToken)
+    private async ValueTask<HttpResponseMessage> SendMeshAsync(HttpRequestMessage request, Uri uri, ServiceModel service, int maxRedirects,
+        CancellationToken cancellationToken)
     {
         var time = Runtime.TimeProvider;
         var start = time.GetTimestamp();
@@ -351,8 +386,6 @@ internal sealed class MeshHandler : DelegatingHandler
                 var remaining = call.Remaining(time);
                 response.Content = new GrpcDeadlineContent(response, remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time, service.Name, route.Name);
             }
-
-            return response;
         }
         catch (Exception ex) when (grpc && !cancellationToken.IsCancellationRequested && IsDeadlineExceeded(ex))
         {
@@ -361,7 +394,6 @@ internal sealed class MeshHandler : DelegatingHandler
             response = GrpcResponses.TrailersOnly(request, GrpcResponses.DeadlineExceeded, ex.Message, "timeout");
             statusCode = 200;
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            return response;
         }
         catch (Exception ex) when (activity is not null)
         {
@@ -397,6 +429,15 @@ internal sealed class MeshHandler : DelegatingHandler
                 activity?.Dispose();
             }
         }
+
+        // Each hop is a call of its own (its route, attempts, metrics and span) and ends above: the lease, the deadline
+        // and the Host go back first, and a relative Location resolves against the caller's URI restored there.
+        if (Redirects.MayRedirect(statusCode) && maxRedirects != 0)
+        {
+            return await Redirects.FollowAsync(this, request, response!, maxRedirects, synchronous: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        return response!;
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace Mesh.Client.Http;
 /// (see there why). A filter, because it runs after all of the client's configuration: the primary handler may be
 /// set after the mesh's own configuration ran, by the app (<c>ConfigurePrimaryHttpMessageHandler</c>) or by
 /// Grpc.Net.ClientFactory's <c>AddGrpcClient</c>, which gives its clients a <see cref="SocketsHttpHandler"/>. That
-/// handler is still the one that sends; it is only no longer reachable through the chain.
+/// handler is still the one that sends; it is only no longer reachable through the chain. It also no longer follows
+/// redirects itself: the mesh handler follows them, as many as the primary handler allowed (see <see cref="TransportRedirects"/>).
 /// </summary>
 internal sealed class MeshTransportFilter : IHttpMessageHandlerBuilderFilter
 {
@@ -16,8 +17,9 @@ internal sealed class MeshTransportFilter : IHttpMessageHandlerBuilderFilter
         next(builder);
         foreach (var handler in builder.AdditionalHandlers)
         {
-            if (handler is MeshHandler && builder.PrimaryHandler is { } primary)
+            if (handler is MeshHandler mesh && builder.PrimaryHandler is { } primary)
             {
+                mesh.FollowRedirectsFor(primary);
                 builder.PrimaryHandler = OpaqueTransport.Wrap(primary);
                 return;
             }

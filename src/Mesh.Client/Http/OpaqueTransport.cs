@@ -23,7 +23,7 @@ internal sealed class OpaqueTransport : HttpMessageHandler
 
     private OpaqueTransport(HttpMessageHandler transport) => _forwarder = new Forwarder(transport);
 
-    /// <summary>The hidden transport, for tests.</summary>
+    /// <summary>The hidden transport: for tests, and for the mesh to take its redirects over (see <see cref="TransportRedirects"/>).</summary>
     internal HttpMessageHandler Transport => _forwarder.InnerHandler!;
 
     /// <summary>Hides <paramref name="transport"/>, which it takes ownership of; one that is hidden already stays as it is.</summary>
