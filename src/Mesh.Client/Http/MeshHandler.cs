@@ -125,7 +125,7 @@ internal sealed class MeshHandler : DelegatingHandler
         }
 
         var grpc = GrpcResponses.IsGrpc(request);
-        var deadline = Deadline(route.Timeout, start, time, grpc ? request : null, out var callersDeadline);
+        var deadline = Deadline(route.Timeout, start, time, grpc ? request : null, out var callersDeadline, out var callersGrpcTimeout);
         var call = new MeshCall(request, uri, service, route, route.PickDestination(Runtime.Random), start, deadline, grpc, cancellationToken);
         service.Budget.RecordRequest(start); // the call's start time: saves a clock read
 
@@ -415,6 +415,18 @@ internal sealed class MeshHandler : DelegatingHandler
                 request.Headers.Host = null;
             }
 
+            if (grpc && (deadline != 0 || route.Retry.PerTryTimeout is not null))
+            {
+                // The attempts wrote the next hop's budget over the caller's grpc-timeout. A handler above the mesh
+                // that sends this message again (a resilience handler's retry) would otherwise hand the mesh its own
+                // budget as the caller's deadline, and running out of it would judge no endpoint.
+                request.Headers.Remove(MeshHeaders.GrpcTimeout);
+                if (callersGrpcTimeout is not null)
+                {
+                    request.Headers.TryAddWithoutValidation(MeshHeaders.GrpcTimeout, callersGrpcTimeout);
+                }
+            }
+
             // A gRPC status in the trailers is known only at the end of the body: the span and the metrics wait for it there.
             if (statusCode == 0 || !GrpcResponseContent.TryDefer(response!, activity, telemetry, call, time))
             {
@@ -562,11 +574,14 @@ internal sealed class MeshHandler : DelegatingHandler
     /// The call's deadline timestamp (0 for none): the earliest of the route's timeout, the inbound request's deadline
     /// and, for a gRPC request (<paramref name="grpcRequest"/>), the <c>grpc-timeout</c> its caller set.
     /// <paramref name="callersDeadline"/> says whether the caller chose it (one of the latter two, earlier than the
-    /// route's): running out of it then judges no endpoint.
+    /// route's): running out of it then judges no endpoint. <paramref name="callersGrpcTimeout"/> is the request's own
+    /// <c>grpc-timeout</c> as the caller wrote it, put back after the call.
     /// </summary>
-    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time, HttpRequestMessage? grpcRequest, out bool callersDeadline)
+    private static long Deadline(TimeSpan? routeTimeout, long now, TimeProvider time, HttpRequestMessage? grpcRequest, out bool callersDeadline,
+        out string? callersGrpcTimeout)
     {
         callersDeadline = false;
+        callersGrpcTimeout = null;
         var deadline = 0L;
         if (routeTimeout is { } timeout)
         {
@@ -574,7 +589,7 @@ internal sealed class MeshHandler : DelegatingHandler
         }
 
         if (grpcRequest is not null && grpcRequest.Headers.NonValidated.TryGetValues(MeshHeaders.GrpcTimeout, out var values) &&
-            values.Count == 1 && GrpcTimeout.TryParse(values.ToString(), out var callerTimeout))
+            (callersGrpcTimeout = values.ToString()) is { } written && values.Count == 1 && GrpcTimeout.TryParse(written, out var callerTimeout))
         {
             var callerDeadline = now + (long)(callerTimeout.TotalSeconds * time.TimestampFrequency);
             if (deadline == 0 || callerDeadline < deadline)

@@ -265,6 +265,53 @@ public sealed class GrpcHandlerTests
         sent.TimeoutBudget.ShouldBe(expected.TrimEnd('m'));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("10S")]
+    public async Task The_callers_grpc_timeout_is_put_back_so_a_resent_message_keeps_the_routes_deadline(string? callerTimeout)
+    {
+        MeshUnderTest? mesh = null;
+        var backend = new ScriptedBackend(async s =>
+        {
+            switch (s.Number)
+            {
+                case 1:
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), mesh!.Time);
+                    return await ScriptedBackend.AnswerGrpc(14);
+                case 2:
+                    return await ScriptedBackend.AnswerGrpc(0);
+                default:
+                    return await ScriptedBackend.HangAsync(s);
+            }
+        });
+        var policy = Policy(1, "unavailable");
+        policy["Routes:0:Timeout"] = "00:00:02";
+        using var created = MeshUnderTest.Create(backend, "greeter", ["v1", "v1"], policy);
+        mesh = created;
+        using var request = new HttpRequestMessage(HttpMethod.Post, Method) { Content = Unary() };
+        if (callerTimeout is not null)
+        {
+            request.Headers.TryAddWithoutValidation(MeshHeaders.GrpcTimeout, callerTimeout);
+        }
+
+        var first = mesh.SendAsync(request);
+        await backend.NextAsync();
+        mesh.Time.Advance(TimeSpan.FromMilliseconds(500));
+        (await backend.NextAsync()).GrpcTimeout.ShouldBe("1500m"); // the retry hears what is left
+        (await first).Dispose();
+
+        request.Headers.TryGetValues(MeshHeaders.GrpcTimeout, out var left).ShouldBe(callerTimeout is not null);
+        left?.Single().ShouldBe(callerTimeout);
+
+        // Sent again, as a resilience handler above the mesh does: the route's 2 s bound it afresh, not the retry's
+        // leftover 1500m taken for the caller's own deadline.
+        var resent = mesh.SendAsync(request);
+        (await backend.NextAsync()).GrpcTimeout.ShouldBe("2000m");
+        mesh.Time.Advance(TimeSpan.FromSeconds(2));
+        using var response = await resent;
+        Header(response, MeshHeaders.GrpcStatus).ShouldBe("4");
+    }
+
     [Fact]
     public async Task The_callers_grpc_timeout_alone_bounds_the_call()
     {
