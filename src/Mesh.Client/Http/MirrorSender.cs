@@ -33,37 +33,46 @@ internal sealed class MirrorSender
 
     /// <summary>
     /// Copies the request (only when its body is already in memory; streaming bodies are not mirrored because
-    /// reading them would delay the caller) and queues the copy.
+    /// reading them would delay the caller) and queues the copy, unless the service has
+    /// <see cref="MirrorLimit.MaxInFlight"/> copies in flight already.
     /// </summary>
     public static void Start(MeshHandler handler, HttpRequestMessage request, Uri originalUri, RouteDestination destination, ServiceModel service)
     {
-        if (request.Content is not null and not ByteArrayContent and not ReadOnlyMemoryContent)
+        if ((request.Content is not null and not ByteArrayContent and not ReadOnlyMemoryContent) || !service.Mirrors.TryEnter())
         {
             handler.Runtime.Telemetry.RecordMirror(service.Name, "skipped");
             return;
         }
 
-        var copy = new HttpRequestMessage(request.Method, originalUri) { Version = request.Version, VersionPolicy = request.VersionPolicy };
-        foreach (var header in request.Headers)
+        try
         {
-            copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
-        }
-
-        copy.Headers.Host = service.Name + ShadowSuffix;
-        if (request.Content is { } content)
-        {
-            // ByteArrayContent (StringContent, JsonContent is not one) and ReadOnlyMemoryContent buffer their bytes:
-            // reading them again is a copy, not I/O.
-            var bytes = content.ReadAsByteArrayAsync().GetAwaiter().GetResult();
-            copy.Content = new ByteArrayContent(bytes);
-            foreach (var header in content.Headers)
+            var copy = new HttpRequestMessage(request.Method, originalUri) { Version = request.Version, VersionPolicy = request.VersionPolicy };
+            foreach (var header in request.Headers)
             {
-                copy.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
             }
-        }
 
-        var sender = new MirrorSender(handler, copy, destination, service, originalUri);
-        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.RunAsync(), sender, preferLocal: false);
+            copy.Headers.Host = service.Name + ShadowSuffix;
+            if (request.Content is { } content)
+            {
+                // ByteArrayContent (StringContent, JsonContent is not one) and ReadOnlyMemoryContent buffer their bytes:
+                // reading them again is a copy, not I/O.
+                var bytes = content.ReadAsByteArrayAsync().GetAwaiter().GetResult();
+                copy.Content = new ByteArrayContent(bytes);
+                foreach (var header in content.Headers)
+                {
+                    copy.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                }
+            }
+
+            var sender = new MirrorSender(handler, copy, destination, service, originalUri);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.RunAsync(), sender, preferLocal: false);
+        }
+        catch
+        {
+            service.Mirrors.Exit(); // the copy never started: its place goes back
+            throw;
+        }
     }
 
     private async Task RunAsync()
@@ -90,6 +99,7 @@ internal sealed class MirrorSender
         finally
         {
             _copy.Dispose();
+            _service.Mirrors.Exit();
         }
     }
 }

@@ -18,7 +18,7 @@ internal sealed class ServiceModel
     private readonly RouteModel[] _routes;
 
     private ServiceModel(string name, RouteModel[] routes, EndpointState[] endpoints, OutlierDetector outliers,
-        RetryBudget budget, CircuitBreakerModel? breaker, ConnectionPoolLimit? connectionPool)
+        RetryBudget budget, CircuitBreakerModel? breaker, ConnectionPoolLimit? connectionPool, MirrorLimit mirrors)
     {
         Name = name;
         MetricVersions = MetricVersions.Of(endpoints);
@@ -28,6 +28,7 @@ internal sealed class ServiceModel
         Budget = budget;
         Breaker = breaker;
         ConnectionPool = connectionPool;
+        Mirrors = mirrors;
     }
 
     public string Name { get; }
@@ -48,6 +49,9 @@ internal sealed class ServiceModel
 
     /// <summary>The limit on calls in flight to the service, or null without <c>ConnectionPool:MaxRequests</c>.</summary>
     public ConnectionPoolLimit? ConnectionPool { get; }
+
+    /// <summary>Mirror copies of the service in flight (kept by its state across models).</summary>
+    public MirrorLimit Mirrors { get; }
 
     /// <summary>The first route that matches, or null (Istio answers 404 then).</summary>
     public RouteModel? Match(HttpRequestMessage request)
@@ -131,7 +135,7 @@ internal sealed class ServiceModel
         }
 
         var outliers = new OutlierDetector(policy.OutlierDetection, endpoints, state.Ejections, telemetry, name, state.SlowStart);
-        return new ServiceModel(name, routes, endpoints, outliers, budget, breaker, connectionPool);
+        return new ServiceModel(name, routes, endpoints, outliers, budget, breaker, connectionPool, state.Mirrors);
     }
 
     private static bool Selects(IDictionary<string, string> selector, EndpointState endpoint)

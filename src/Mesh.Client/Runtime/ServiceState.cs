@@ -1,4 +1,5 @@
 using Mesh.Client.Discovery;
+using Mesh.Client.Routing;
 using Mesh.Client.LoadBalancing;
 using Mesh.Client.Resilience;
 
@@ -6,7 +7,7 @@ namespace Mesh.Client.Runtime;
 
 /// <summary>
 /// What outlives models for one service: endpoint records (latency, ejections), the ejection tracker, the retry
-/// budget and the overflow limit. Only the model builder touches it, under the runtime's build lock.
+/// budget, the overflow limit and the mirror copies in flight. Only the model builder touches it, under the runtime's build lock.
 /// </summary>
 internal sealed class ServiceState(string name, TimeProvider timeProvider)
 {
@@ -24,6 +25,9 @@ internal sealed class ServiceState(string name, TimeProvider timeProvider)
     public SlowStartTracker SlowStart { get; } = new(timeProvider);
 
     public RetryBudget? Budget { get; private set; }
+
+    /// <summary>Mirror copies of the service in flight; one count for the service whatever its models.</summary>
+    public MirrorLimit Mirrors { get; } = new();
 
     /// <summary>The service's overflow limit, kept while its settings stay the same (see <see cref="ConnectionPoolLimit"/>).</summary>
     public ConnectionPoolLimit? ConnectionPool { get; private set; }
