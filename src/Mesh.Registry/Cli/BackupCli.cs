@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Mesh.Registry.Store.Sqlite;
 using Microsoft.Data.Sqlite;
 
 namespace Mesh.Registry.Cli;
@@ -77,6 +78,7 @@ internal static class BackupCli
                     return Usage;
                 }
 
+                SqliteRegistryDatabase.CreatePrivately(partial); // a copy of the token hashes, as private as the store
                 using var copy = Open(partial, SqliteOpenMode.ReadWriteCreate);
                 from.BackupDatabase(copy);
                 index = Check(copy);

@@ -19,15 +19,51 @@ internal sealed class SqliteRegistryDatabase : IDisposable
     private readonly Lock _lock = new();
     private SqliteCommand? _renew;
 
-    public SqliteRegistryDatabase(string path)
+    /// <summary>
+    /// Makes a new store file readable by its owner only, in a new folder only its owner can enter: the file holds the
+    /// hashes of every token, which a configured weak token would give up to an offline guess. SQLite gives its WAL
+    /// and shared-memory files the database file's mode. An existing file or folder keeps the mode its owner chose.
+    /// </summary>
+    internal static void CreatePrivately(string filePath)
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory))
+        var directory = Path.GetDirectoryName(filePath);
+        if (OperatingSystem.IsWindows())
         {
-            Directory.CreateDirectory(directory);
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            return;
         }
 
+        if (!string.IsNullOrEmpty(directory) && !Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        if (!File.Exists(filePath))
+        {
+            try
+            {
+                using var created = new FileStream(filePath, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                });
+            }
+            catch (IOException) when (File.Exists(filePath))
+            {
+                // made meanwhile by someone else: its mode is theirs
+            }
+        }
+    }
+
+    public SqliteRegistryDatabase(string path)
+    {
         FilePath = Path.GetFullPath(path);
+        CreatePrivately(FilePath);
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
             DataSource = FilePath,
