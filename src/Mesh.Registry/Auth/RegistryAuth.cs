@@ -20,8 +20,14 @@ namespace Mesh.Registry;
 /// prefix with the presented hash), and nothing that brings an attacker closer to a token, since turning bits of a
 /// SHA-256 back into a token is a preimage attack. The tokens are high-entropy secrets, not passwords.
 /// </remarks>
-internal sealed class RegistryAuth
+internal sealed partial class RegistryAuth
 {
+    /// <summary>
+    /// The shortest configured token taken without a warning: 32 characters of a random alphabet hold more than 128
+    /// bits, what the limit of failed attempts per address (<see cref="AuthFailureLimiter"/>) assumes against guessing.
+    /// </summary>
+    internal const int ShortTokenLength = 32;
+
     private static readonly RegistryCaller Admin = new(true, null);
     private readonly byte[] _admin;
     private readonly Dictionary<HashKey, (byte[] Hash, RegistryCaller Caller)> _join;
@@ -29,8 +35,10 @@ internal sealed class RegistryAuth
     private readonly JoinTokenStore _joinTokens;
     private readonly AuthFailureLimiter _failures;
 
-    public RegistryAuth(IRegistryStore store, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures)
+    public RegistryAuth(IRegistryStore store, IOptions<RegistryOptions> options, JoinTokenStore joinTokens, AuthFailureLimiter failures,
+        ILogger<RegistryAuth> logger)
     {
+        WarnOfShortTokens(options.Value, logger);
         _joinTokens = joinTokens;
         _failures = failures;
         _admin = store.AdminTokenHash;
@@ -47,6 +55,29 @@ internal sealed class RegistryAuth
     }
 
     public static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    /// <summary>
+    /// Configured tokens are taken as the operator wrote them; a short one is named (never shown) at start, since the
+    /// store keeps only its unsalted hash and a guess at it is cheap.
+    /// </summary>
+    private static void WarnOfShortTokens(RegistryOptions options, ILogger logger)
+    {
+        if (options.AdminToken is { Length: > 0 and < ShortTokenLength } admin)
+        {
+            LogShortToken(logger, $"{RegistryOptions.SectionName}:AdminToken", admin.Length);
+        }
+
+        foreach (var (service, token) in options.JoinTokens)
+        {
+            if (token is { Length: > 0 and < ShortTokenLength })
+            {
+                LogShortToken(logger, $"{RegistryOptions.SectionName}:JoinTokens:{service}", token.Length);
+            }
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "{Setting} is {Length} characters long; use a random token of at least 32 (e.g. openssl rand -base64 32): a short one can be guessed")]
+    private static partial void LogShortToken(ILogger logger, string setting, int length);
 
     /// <summary>
     /// The caller, or null with <paramref name="presented"/> telling a missing token from a wrong one. A presented
