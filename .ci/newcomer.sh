@@ -150,8 +150,10 @@ echo "== newcomer: dotnet tool install Mesh.Registry --tool-path (from the same 
 [ -x "$work/tools/mesh-registry" ] || fail "the tool gives no mesh-registry command"
 
 echo "== newcomer: mesh-registry"
-admin="newcomer-admin-$RANDOM$RANDOM"
-join="newcomer-join-$RANDOM$RANDOM"
+# Random tokens of 40 characters, as docs/registry.md asks of configured tokens (a shorter one is warned of at start).
+random_token() { tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 40 || true; }
+admin="$(random_token)"
+join="$(random_token)"
 mkdir -p "$work/registry-cwd" "$work/home"
 # Started in a folder of its own, with a home of its own: its data must land in the user's data folder, not here.
 (cd "$work/registry-cwd" && HOME="$work/home" XDG_DATA_HOME="$work/home/.local/share" \
@@ -168,6 +170,7 @@ data="$work/home/.local/share/MeshLib/registry"
 case "$root" in "$data"/ca/*) ;; *) fail "the CA root $root is not under $data/ca" ;; esac
 [ -z "$(ls -A "$work/registry-cwd")" ] || fail "the registry wrote into its current folder: $(ls -A "$work/registry-cwd")"
 curl -sf --cacert "$root" "$registry/healthz" > /dev/null || fail "the registry's /healthz"
+if grep -q "can be guessed" "$work/registry.log"; then fail "the registry warned of a short token: $(grep "can be guessed" "$work/registry.log")"; fi
 
 echo "== newcomer: two reviews instances (v1, v2), joining the registry"
 backend_ports=()
