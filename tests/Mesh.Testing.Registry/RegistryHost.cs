@@ -25,9 +25,9 @@ namespace Mesh.Testing;
 /// </summary>
 public sealed class RegistryHost : IAsyncDisposable
 {
-    public const string AdminToken = "test-admin-token-0123456789";
-    public const string ReviewsToken = "test-join-reviews-0123456789";
-    public const string RatingsToken = "test-join-ratings-0123456789";
+    public const string AdminToken = "test-admin-token-0123456789-abcdefghij";
+    public const string ReviewsToken = "test-join-reviews-0123456789-abcdefghij";
+    public const string RatingsToken = "test-join-ratings-0123456789-abcdefghij";
 
     /// <summary>
     /// The environment variable that puts every host started without a cluster of its own on the etcd store
@@ -83,7 +83,7 @@ public sealed class RegistryHost : IAsyncDisposable
     public FakeLogCollector Logs { get; }
 
     /// <summary>The join token of <paramref name="service"/>, as <see cref="StartAsync"/> configures it.</summary>
-    public static string JoinToken(string service) => $"test-join-{service}-0123456789";
+    public static string JoinToken(string service) => $"test-join-{service}-0123456789-abcdefghij";
 
     /// <summary>
     /// Starts the registry with the admin token and a join token (<see cref="JoinToken"/>) for each of
